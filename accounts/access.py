@@ -1,0 +1,119 @@
+"""Who may act on what, in one place: the API, the dashboard and admin all call these
+functions, so the three surfaces can never disagree."""
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+
+from accounts.models import KEY_ADMIN_ROLES, Company, Membership, Role
+from config.errors import NotFound, PermissionDenied, ValidationFailed
+
+User = get_user_model()
+ORGANIZATION_HEADER = "X-Organization-Id"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person (or a key acting for its owner) inside one company."""
+
+    user: User
+    company: Company
+    role: str
+    api_key: object | None = None
+
+    @property
+    def manages_company_keys(self) -> bool:
+        return self.role in KEY_ADMIN_ROLES
+
+    @property
+    def manages_members(self) -> bool:
+        return self.role == Role.OWNER
+
+
+def _parse_company_id(raw: str) -> int:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            f"{ORGANIZATION_HEADER} must be a company id (a whole number), got {raw[:40]!r}.",
+            code="invalid_organization",
+        ) from None
+
+
+def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
+    """Resolve the company a call acts in.
+
+    A key acts in its own company. A person acts in the company they name (the
+    X-Organization-Id header or the dashboard's switcher), or in their only one.
+    """
+    if api_key is not None:
+        # The owner's role was fetched with the key (keys.selectors.api_key_by_raw).
+        if company_id not in (None, "") and _parse_company_id(company_id) != api_key.company_id:
+            raise PermissionDenied(
+                f"This API key belongs to company {api_key.company_id}; drop the {ORGANIZATION_HEADER} "
+                "header or use a key of that company.",
+                code="organization_mismatch",
+            )
+        return Actor(user=api_key.owner, company=api_key.company, role=api_key.owner_role, api_key=api_key)
+    memberships = Membership.objects.select_related("company").filter(user=user)
+    if company_id not in (None, ""):
+        membership = memberships.filter(company_id=_parse_company_id(company_id)).first()
+        if membership is None:
+            raise NotFound(
+                f"You are not a member of company {company_id}.",
+                code="organization_not_found",
+            )
+        return Actor(user=user, company=membership.company, role=membership.role, api_key=api_key)
+    found = list(memberships[:2])
+    if not found:
+        raise PermissionDenied(
+            "Your account is not a member of any company; ask a company owner to add you.",
+            code="no_company",
+        )
+    if len(found) > 1:
+        raise ValidationFailed(
+            f"You belong to several companies: name one with the {ORGANIZATION_HEADER} header.",
+            code="organization_required",
+            details={"companies": [{"id": m.company_id, "name": m.company.name} for m in memberships]},
+        )
+    return Actor(user=user, company=found[0].company, role=found[0].role, api_key=api_key)
+
+
+def actor_from_request(request) -> Actor:
+    """The actor of a DRF request, resolved once per request."""
+    if not hasattr(request, "_actor"):
+        api_key = request.auth if hasattr(request.auth, "owner_role") else None
+        request._actor = actor_for(request.user, request.headers.get(ORGANIZATION_HEADER), api_key=api_key)
+    return request._actor
+
+
+def key_check_manage(actor: Actor, key) -> None:
+    """Members manage their own keys; admins and owners every key of their company.
+
+    Another company's key is 404 so that its existence is not revealed.
+    """
+    if key.company_id != actor.company.pk:
+        raise NotFound("No API key with this id in your company.", code="api_key_not_found")
+    if key.owner_id != actor.user.pk and not actor.manages_company_keys:
+        raise PermissionDenied(
+            "Only the key's owner or a company admin may manage this key.",
+            code="permission_denied",
+        )
+
+
+def member_check_access(actor: Actor, user_id: int):
+    """The user behind /users/{user_id}/ routes: yourself, or anyone in your company if you
+    are an admin or owner. Users outside the company are 404."""
+    member = User.objects.filter(pk=user_id, memberships__company=actor.company).first()
+    if member is None:
+        raise NotFound(f"No user {user_id} in your company.", code="user_not_found")
+    if member.pk != actor.user.pk and not actor.manages_company_keys:
+        raise PermissionDenied(
+            "Only company admins and owners may manage another member's keys.",
+            code="permission_denied",
+        )
+    return member
+
+
+def members_check_manage(actor: Actor) -> None:
+    if not actor.manages_members:
+        raise PermissionDenied("Only company owners may manage memberships.", code="permission_denied")

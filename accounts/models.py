@@ -1,0 +1,49 @@
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Length
+
+models.CharField.register_lookup(Length)
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+# Roles that manage every key of their company (seed 000: "Admins of their company").
+KEY_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class Company(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=models.Q(name__length__gt=0), name="company_name_not_empty")]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["company__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "company"], name="one_membership_per_user_and_company"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.company} ({self.role})"
+
+    @property
+    def manages_company_keys(self) -> bool:
+        return self.role in KEY_ADMIN_ROLES

@@ -1,0 +1,80 @@
+"""One error shape for the whole API: {"error": {"code", "message", "details"}}.
+
+Services raise ApplicationError subclasses; config.exception_handler turns them, and DRF's
+own exceptions, into that shape, so no view builds error JSON by hand.
+"""
+import re
+
+from django.http import JsonResponse
+from django.views.debug import SafeExceptionReporterFilter
+
+
+class ApplicationError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.details = details or {}
+
+
+class ValidationFailed(ApplicationError):
+    code = "validation_error"
+
+
+class PermissionDenied(ApplicationError):
+    status = 403
+    code = "permission_denied"
+
+
+class NotFound(ApplicationError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApplicationError):
+    status = 409
+    code = "conflict"
+
+
+class Gone(ApplicationError):
+    status = 410
+    code = "gone"
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request, exception=None):
+    if _wants_json(request):
+        message = f"No API route matches {request.path}."
+        if request.path.endswith("/"):
+            message += f" Routes have no trailing slash: try {request.path.rstrip('/')}"
+        return JsonResponse(error_body("not_found", message), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if _wants_json(request):
+        body = error_body("server_error", "Something went wrong on our side; it has been logged.")
+        return JsonResponse(body, status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter hides META entries named like API/KEY/TOKEN; Authorization is not."""
+
+    hidden_settings = re.compile(
+        SafeExceptionReporterFilter.hidden_settings.pattern + "|AUTHORIZATION", flags=re.I
+    )

@@ -1,0 +1,10 @@
+"""Settings for pytest; DATABASE_URL and CACHE_URL still pick PostgreSQL and Redis in CI."""
+from config.settings.base import *  # noqa: F401,F403
+
+# Argon2 is deliberately slow; tests log users in hundreds of times.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+API_KEY_PEPPER = "test-pepper"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,192 @@
+"""The key-management API. Views are thin: parse, call one selector or service, shape."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import actor_from_request, member_check_access
+from config.errors import Gone, NotFound, PermissionDenied, ValidationFailed
+from config.pagination import PagePagination
+from config.schema import ErrorSerializer, paginated
+from config.serializers import AwareDateTimeField, StrictInputSerializer
+from keys import selectors, services
+from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
+
+ORGANIZATION_PARAMETER = OpenApiParameter(
+    "X-Organization-Id",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    description="Company to act in, for people in several companies (session only; a key acts in its own).",
+)
+
+
+class ApiKeyOutputSerializer(serializers.ModelSerializer):
+    owner = serializers.SerializerMethodField()
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id", "name", "prefix", "mode", "owner", "created_at",
+            "expires_at", "last_used_at", "revoked_at", "is_active",
+        ]
+
+    def get_owner(self, key) -> dict:
+        return {"id": key.owner_id, "username": key.owner.username}
+
+
+class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
+    key = serializers.SerializerMethodField(help_text="The raw key. Shown in this response only: store it now.")
+
+    class Meta(ApiKeyOutputSerializer.Meta):
+        fields = ApiKeyOutputSerializer.Meta.fields + ["key"]
+
+    def get_key(self, key) -> str:
+        return self.context["raw_key"]
+
+
+class ApiKeyCreateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=NAME_MAX_LENGTH, help_text="e.g. 'Production Server'.")
+    expires_at = AwareDateTimeField(required=False, allow_null=True, help_text="ISO 8601 with a timezone.")
+    mode = serializers.ChoiceField(choices=Mode.values, default=Mode.LIVE, help_text="`test` keys are never charged.")
+
+
+class ApiKeyUpdateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=NAME_MAX_LENGTH, required=False)
+    expires_at = AwareDateTimeField(required=False, allow_null=True)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _created(key, raw, status_code=status.HTTP_201_CREATED) -> Response:
+    response = Response(ApiKeyCreatedSerializer(key, context={"raw_key": raw}).data, status=status_code)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _create_for(request, owner) -> Response:
+    actor = actor_from_request(request)
+    data = _valid(ApiKeyCreateInputSerializer, request)
+    key, raw = services.api_key_create(company=actor.company, owner=owner, created_by=actor.user, **data)
+    return _created(key, raw)
+
+
+class UserApiKeysApi(APIView):
+    """Seed 000 routes: a user's keys, for that user or an admin of their company."""
+
+    @extend_schema(operation_id="user_api_keys_list", parameters=[ORGANIZATION_PARAMETER],
+                   responses=paginated(ApiKeyOutputSerializer, "UserApiKeyPage"))
+    def get(self, request, user_id):
+        actor = actor_from_request(request)
+        member = member_check_access(actor, user_id)
+        keys = selectors.api_keys_of_company(actor, owner_id=member.pk)
+        return PagePagination().response(request, keys, ApiKeyOutputSerializer)
+
+    @extend_schema(operation_id="user_api_keys_create", parameters=[ORGANIZATION_PARAMETER],
+                   request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
+    def post(self, request, user_id):
+        return _create_for(request, member_check_access(actor_from_request(request), user_id))
+
+
+class UserApiKeyRevokeApi(APIView):
+    @extend_schema(operation_id="user_api_key_revoke", parameters=[ORGANIZATION_PARAMETER], request=None,
+                   responses={204: None})
+    def post(self, request, user_id, key_id):
+        actor = actor_from_request(request)
+        key = selectors.api_key_get(actor, key_id)
+        if key.owner_id != user_id:
+            raise NotFound(f"User {user_id} has no API key with this id.", code="api_key_not_found")
+        services.api_key_revoke(api_key=key, revoked_by=actor.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeysApi(APIView):
+    """The caller's keys; admins and owners may pass `user` or `scope=company`."""
+
+    @extend_schema(
+        operation_id="api_keys_list",
+        parameters=[
+            ORGANIZATION_PARAMETER,
+            OpenApiParameter("scope", enum=["mine", "company"], description="`company`: every key (admins, owners)."),
+            OpenApiParameter("user", OpenApiTypes.INT, description="Keys of this member (admins, owners)."),
+            OpenApiParameter("status", enum=list(selectors.STATUSES)),
+            OpenApiParameter("mode", enum=Mode.values),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50."),
+        ],
+        responses=paginated(ApiKeyOutputSerializer, "ApiKeyPage"),
+    )
+    def get(self, request):
+        actor = actor_from_request(request)
+        params = request.query_params
+        for name, allowed in (("scope", ("mine", "company")), ("status", selectors.STATUSES), ("mode", Mode.values)):
+            if params.get(name) and params[name] not in allowed:
+                raise ValidationFailed(f"{name} must be one of {', '.join(allowed)}.", details={name: params[name][:40]})
+        owner_id = actor.user.pk
+        if params.get("user"):
+            if not params["user"].isdigit():
+                raise ValidationFailed("user must be a user id.", details={"user": params["user"][:40]})
+            owner_id = member_check_access(actor, int(params["user"])).pk
+        elif params.get("scope") == "company":
+            if not actor.manages_company_keys:
+                raise PermissionDenied("Only company admins and owners may list every key of the company.")
+            owner_id = None
+        keys = selectors.api_keys_of_company(actor, owner_id=owner_id, status=params.get("status"), mode=params.get("mode"))
+        return PagePagination().response(request, keys, ApiKeyOutputSerializer)
+
+    @extend_schema(operation_id="api_keys_create", parameters=[ORGANIZATION_PARAMETER],
+                   request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
+    def post(self, request):
+        return _create_for(request, actor_from_request(request).user)
+
+
+class ApiKeyDetailApi(APIView):
+    @extend_schema(operation_id="api_key_get", parameters=[ORGANIZATION_PARAMETER], responses=ApiKeyOutputSerializer)
+    def get(self, request, key_id):
+        key = selectors.api_key_get(actor_from_request(request), key_id)
+        return Response(ApiKeyOutputSerializer(key).data)
+
+    @extend_schema(operation_id="api_key_update", parameters=[ORGANIZATION_PARAMETER],
+                   request=ApiKeyUpdateInputSerializer, responses=ApiKeyOutputSerializer)
+    def patch(self, request, key_id):
+        key = selectors.api_key_get(actor_from_request(request), key_id)
+        key = services.api_key_update(api_key=key, **_valid(ApiKeyUpdateInputSerializer, request))
+        return Response(ApiKeyOutputSerializer(key).data)
+
+    @extend_schema(operation_id="api_key_revoke", parameters=[ORGANIZATION_PARAMETER], responses={204: None})
+    def delete(self, request, key_id):
+        actor = actor_from_request(request)
+        services.api_key_revoke(api_key=selectors.api_key_get(actor, key_id), revoked_by=actor.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyRegenerateApi(APIView):
+    @extend_schema(operation_id="api_key_regenerate", parameters=[ORGANIZATION_PARAMETER], request=None,
+                   responses={200: ApiKeyCreatedSerializer})
+    def post(self, request, key_id):
+        key = selectors.api_key_get(actor_from_request(request), key_id)
+        key, raw = services.api_key_regenerate(api_key=key)
+        return _created(key, raw, status.HTTP_200_OK)
+
+
+class ApiKeyDecryptApi(APIView):
+    @extend_schema(
+        operation_id="api_key_decrypt",
+        parameters=[ORGANIZATION_PARAMETER],
+        description="Keys are stored hashed, so their value cannot be shown again: this always answers "
+        "410 `key_not_recoverable`. Use `POST /api/v1/api-keys/{key_id}/regenerate` for a new value.",
+        responses={410: ErrorSerializer},
+    )
+    def get(self, request, key_id):
+        key = selectors.api_key_get(actor_from_request(request), key_id)
+        raise Gone(
+            "Keys are stored only as a hash, so the value cannot be shown again. "
+            f"Regenerate it with POST /api/v1/api-keys/{key.pk}/regenerate to get a new value.",
+            code="key_not_recoverable",
+            details={"regenerate_url": f"/api/v1/api-keys/{key.pk}/regenerate"},
+        )

@@ -1,0 +1,124 @@
+"""Every write to an API key. The API, the dashboard, admin and the commands all call these."""
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Company, Membership
+from config.errors import Conflict, ValidationFailed
+from keys import crypto
+from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
+
+# last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
+# each keyed read into a write, so it is refreshed at most this often per key.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+UNSET = object()
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("Give the key a name, e.g. 'Production Server'.", details={"name": ["required"]})
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationFailed(
+            f"A key name has at most {NAME_MAX_LENGTH} characters; this one has {len(name)}.",
+            details={"name": [f"at most {NAME_MAX_LENGTH} characters"]},
+        )
+    return name
+
+
+def _clean_expires_at(expires_at: datetime | None) -> datetime | None:
+    if expires_at is None:
+        return None
+    if timezone.is_naive(expires_at):
+        raise ValidationFailed("expires_at needs a timezone, e.g. 2027-01-31T00:00:00Z.", details={"expires_at": ["naive"]})
+    if expires_at <= timezone.now():
+        raise ValidationFailed(
+            "expires_at must be in the future; leave it out for a key that does not expire.",
+            details={"expires_at": ["in the past"]},
+        )
+    return expires_at
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    company: Company,
+    owner,
+    name: str,
+    mode: str = Mode.LIVE,
+    expires_at: datetime | None = None,
+    created_by=None,
+) -> tuple[ApiKey, str]:
+    """Returns the key and its raw value, which exists only in this return value."""
+    if mode not in Mode.values:
+        raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})
+    if not Membership.objects.filter(user=owner, company=company).exists():
+        raise ValidationFailed(f"{owner} is not a member of {company}.", code="user_not_found")
+    raw = crypto.generate_key(mode)
+    key = ApiKey.objects.create(
+        company=company,
+        owner=owner,
+        created_by=created_by or owner,
+        name=_clean_name(name),
+        mode=mode,
+        prefix=crypto.parse_key(raw).display_prefix,
+        key_hash=crypto.hash_key(raw),
+        expires_at=_clean_expires_at(expires_at),
+    )
+    return key, raw
+
+
+@transaction.atomic
+def api_key_update(*, api_key: ApiKey, name=UNSET, expires_at=UNSET) -> ApiKey:
+    fields = []
+    if name is not UNSET:
+        api_key.name = _clean_name(name)
+        fields.append("name")
+    if expires_at is not UNSET:
+        api_key.expires_at = _clean_expires_at(expires_at)
+        fields.append("expires_at")
+    if fields:
+        api_key.save(update_fields=fields)
+    return api_key
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
+    """Revocation is final and idempotent: revoking twice keeps the first date and actor."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=revoked_by
+    )
+    api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
+    return api_key
+
+
+@transaction.atomic
+def api_key_regenerate(*, api_key: ApiKey) -> tuple[ApiKey, str]:
+    """A new secret for the same key: same id, name, owner and settings; the old value stops
+    working as this transaction commits."""
+    key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if key.is_revoked:
+        raise Conflict(
+            f"This key was revoked on {key.revoked_at:%Y-%m-%d} and cannot be brought back; create a new key.",
+            code="revoked_api_key",
+        )
+    if key.has_expired:
+        raise Conflict(
+            f"This key expired on {key.expires_at:%Y-%m-%d}; set a new expires_at first, or create a new key.",
+            code="expired_api_key",
+        )
+    raw = crypto.generate_key(key.mode)
+    key.prefix = crypto.parse_key(raw).display_prefix
+    key.key_hash = crypto.hash_key(raw)
+    key.save(update_fields=["prefix", "key_hash"])
+    return key, raw
+
+
+def api_key_touch(*, api_key: ApiKey, now: datetime | None = None) -> None:
+    """Record use, at most once per LAST_USED_RESOLUTION, with one conditional UPDATE."""
+    now = now or timezone.now()
+    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
+    api_key.last_used_at = now

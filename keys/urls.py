@@ -1,0 +1,13 @@
+from django.urls import path
+
+from keys import apis
+
+# Seed routes exactly as documented: no trailing slash, so a POST is never redirected.
+urlpatterns = [
+    path("users/<int:user_id>/api-keys", apis.UserApiKeysApi.as_view(), name="user-api-keys"),
+    path("users/<int:user_id>/api-keys/<uuid:key_id>/revoke", apis.UserApiKeyRevokeApi.as_view(), name="user-api-key-revoke"),
+    path("api-keys", apis.ApiKeysApi.as_view(), name="api-keys"),
+    path("api-keys/<uuid:key_id>", apis.ApiKeyDetailApi.as_view(), name="api-key-detail"),
+    path("api-keys/<uuid:key_id>/regenerate", apis.ApiKeyRegenerateApi.as_view(), name="api-key-regenerate"),
+    path("api-keys/<uuid:key_id>/decrypt", apis.ApiKeyDecryptApi.as_view(), name="api-key-decrypt"),
+]
