@@ -1,0 +1,53 @@
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from tests.factories import CompanyFactory, make_key, member
+
+
+@pytest.fixture
+def company():
+    return CompanyFactory(name="Acme")
+
+
+@pytest.fixture
+def other_company():
+    return CompanyFactory(name="Globex")
+
+
+@pytest.fixture
+def owner(company):
+    return member(company, Role.OWNER, username="olivia")
+
+
+@pytest.fixture
+def admin(company):
+    return member(company, Role.ADMIN, username="adam")
+
+
+@pytest.fixture
+def alice(company):
+    """A plain member."""
+    return member(company, Role.MEMBER, username="alice")
+
+
+@pytest.fixture
+def bob(company):
+    """Alice's colleague, also a plain member."""
+    return member(company, Role.MEMBER, username="bob")
+
+
+@pytest.fixture
+def outsider_admin(other_company):
+    return member(other_company, Role.ADMIN, username="oscar")
+
+
+@pytest.fixture
+def alice_key(alice):
+    """(ApiKey, raw) owned by alice."""
+    return make_key(alice, name="Alice's laptop")
+
+
+@pytest.fixture
+def api():
+    return APIClient()
