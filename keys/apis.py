@@ -1,4 +1,5 @@
 """The key-management API. Views are thin: parse, call one selector or service, shape."""
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -63,12 +64,14 @@ def _valid(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
+@sensitive_variables()
 def _created(key, raw, status_code=status.HTTP_201_CREATED) -> Response:
     response = Response(ApiKeyCreatedSerializer(key, context={"raw_key": raw}).data, status=status_code)
     response["Cache-Control"] = "no-store"
     return response
 
 
+@sensitive_variables()
 def _create_for(request, owner) -> Response:
     actor = actor_from_request(request)
     data = _valid(ApiKeyCreateInputSerializer, request)
@@ -168,6 +171,7 @@ class ApiKeyDetailApi(APIView):
 class ApiKeyRegenerateApi(APIView):
     @extend_schema(operation_id="api_key_regenerate", parameters=[ORGANIZATION_PARAMETER], request=None,
                    responses={200: ApiKeyCreatedSerializer})
+    @sensitive_variables()
     def post(self, request, key_id):
         key = selectors.api_key_get(actor_from_request(request), key_id)
         key, raw = services.api_key_regenerate(api_key=key)

@@ -1,8 +1,12 @@
-"""Reading a key from a request and verifying it, for DRF views and plain Django views."""
+"""Reading a key from a request and verifying it, for DRF views and plain Django views.
+
+Every function that holds a raw key is marked @sensitive_variables, so that error reports,
+which list each frame's variables, show the key as stars."""
 from functools import wraps
 
 from django.http import JsonResponse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
@@ -24,6 +28,7 @@ class KeyRejected(exceptions.AuthenticationFailed):
         self.details = details or {}
 
 
+@sensitive_variables()
 def _reject_query_string_keys(query) -> None:
     for name, values in query.lists():
         if name.lower() in QUERY_KEY_NAMES or any(v.startswith(tuple(crypto.PREFIXES.values())) for v in values):
@@ -35,6 +40,7 @@ def _reject_query_string_keys(query) -> None:
             )
 
 
+@sensitive_variables()
 def key_from_request(request) -> str | None:
     """The presented key, None when none was sent; refuses keys in the URL and conflicting headers."""
     _reject_query_string_keys(request.GET)
@@ -50,6 +56,7 @@ def key_from_request(request) -> str | None:
     return found[0]
 
 
+@sensitive_variables()
 def authenticate_key(raw: str):
     """The active key for this raw value, or KeyRejected with a code a script can branch on."""
     if not raw:
@@ -86,6 +93,7 @@ class ApiKeyAuthentication(BaseAuthentication):
     """`request.user` is the key's owner and `request.auth` the ApiKey. Requests with no key
     fall through to the next class (the browser session)."""
 
+    @sensitive_variables()
     def authenticate(self, request):
         raw = key_from_request(request._request)
         if raw is None:
@@ -101,6 +109,7 @@ def api_key_required(view):
     """The same checks for a plain Django view: sets request.user and request.api_key."""
 
     @wraps(view)
+    @sensitive_variables()
     def wrapped(request, *args, **kwargs):
         try:
             raw = key_from_request(request)

@@ -17,9 +17,10 @@ import re
 import secrets
 import string
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 LIVE_PREFIX = "sk_live_"
 TEST_PREFIX = "sk_test_"
@@ -39,7 +40,7 @@ class MalformedKey(ValueError):
 
 @dataclass(frozen=True)
 class ParsedKey:
-    raw: str
+    raw: str = field(repr=False)
     mode: str
 
     @property
@@ -55,22 +56,25 @@ def _base62(number: int, width: int) -> str:
     return "".join(reversed(chars))
 
 
+@sensitive_variables()
 def checksum(body: str) -> str:
     return _base62(zlib.crc32(body.encode("ascii")), CHECKSUM_LENGTH)
 
 
+@sensitive_variables()
 def generate_key(mode: str) -> str:
     body = PREFIXES[mode] + "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
     return body + checksum(body)
 
 
+@sensitive_variables()
 def parse_key(raw: str) -> ParsedKey:
     """Check the shape and checksum of a presented key, cheaply and without the database."""
     mode = next((mode for mode, prefix in PREFIXES.items() if raw.startswith(prefix)), None)
     if mode is None:
         raise MalformedKey(f"it does not start with {LIVE_PREFIX} or {TEST_PREFIX}")
     if len(raw) != KEY_LENGTH:
-        raise MalformedKey(f"it has {min(len(raw), 9999)} characters; keys have {KEY_LENGTH}")
+        raise MalformedKey(f"it has {len(raw)} characters; keys have {KEY_LENGTH}")
     tail = raw[len(LIVE_PREFIX) :]
     if not tail.isascii() or not tail.isalnum():
         raise MalformedKey("after the prefix a key has only letters and digits")
@@ -80,6 +84,7 @@ def parse_key(raw: str) -> ParsedKey:
     return ParsedKey(raw=raw, mode=mode)
 
 
+@sensitive_variables()
 def hash_key(raw: str) -> str:
     pepper = settings.API_KEY_PEPPER.encode()
     return hmac.new(pepper, raw.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()

@@ -1,4 +1,5 @@
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor, key_check_manage
 from accounts.models import Membership
@@ -9,6 +10,7 @@ from keys.models import ApiKey
 STATUSES = ("active", "revoked", "expired")
 
 
+@sensitive_variables()
 def api_key_by_raw(raw: str) -> ApiKey | None:
     """One indexed lookup by hash; the owner's role comes along so no second query is needed."""
     role = Membership.objects.filter(user=OuterRef("owner"), company=OuterRef("company")).values("role")[:1]

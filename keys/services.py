@@ -3,6 +3,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Company, Membership
 from config.errors import Conflict, ValidationFailed
@@ -40,6 +41,7 @@ def _clean_expires_at(expires_at: datetime | None) -> datetime | None:
     return expires_at
 
 
+@sensitive_variables("raw")
 @transaction.atomic
 def api_key_create(
     *,
@@ -93,6 +95,7 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
     return api_key
 
 
+@sensitive_variables("raw")
 @transaction.atomic
 def api_key_regenerate(*, api_key: ApiKey) -> tuple[ApiKey, str]:
     """A new secret for the same key: same id, name, owner and settings; the old value stops

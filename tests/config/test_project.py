@@ -1,0 +1,95 @@
+import subprocess
+import sys
+
+import pytest
+from django.core.signals import got_request_exception
+from django.test import Client
+from django.views.debug import ExceptionReporter
+
+pytestmark = pytest.mark.django_db
+
+
+def test_schema_lists_every_route_and_the_error_shape(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert set(schema["paths"]) == {
+        "/api/v1/me",
+        "/api/v1/api-keys",
+        "/api/v1/api-keys/{key_id}",
+        "/api/v1/api-keys/{key_id}/regenerate",
+        "/api/v1/api-keys/{key_id}/decrypt",
+        "/api/v1/users/{user_id}/api-keys",
+        "/api/v1/users/{user_id}/api-keys/{key_id}/revoke",
+    }
+    revoke = schema["paths"]["/api/v1/users/{user_id}/api-keys/{key_id}/revoke"]["post"]
+    assert {"204", "400", "401", "403", "404"} <= set(revoke["responses"])
+    assert "Error" in schema["components"]["schemas"]
+    decrypt = schema["paths"]["/api/v1/api-keys/{key_id}/decrypt"]["get"]["responses"]
+    assert "410" in decrypt
+    assert {"ApiKeyHeader", "XApiKeyHeader", "BearerKey"} <= set(schema["components"]["securitySchemes"])
+
+
+@pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
+def test_docs_pages_use_only_local_assets(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/" in html
+    assert "cdn" not in html.lower() and "https://" not in html
+
+
+def test_unknown_api_route_is_json_404(client):
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_error_reports_of_a_crash_during_authentication_carry_no_key(settings, alice_key, monkeypatch, mailoutbox):
+    """A 500 produces error reports: the admins' mail and the full HTML report with every
+    frame's variables (what Sentry-style reporters send). The key must be in neither."""
+    settings.DEBUG = False
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    reports = []
+
+    def crash(**kwargs):
+        raise RuntimeError("database went away")
+
+    def report(sender, request, **kwargs):
+        reports.append(ExceptionReporter(request, *sys.exc_info()).get_traceback_html())
+
+    monkeypatch.setattr("keys.authentication.api_key_touch", crash)
+    got_request_exception.connect(report)
+    try:
+        response = Client(raise_request_exception=False).get(
+            "/api/v1/me", HTTP_API_KEY=alice_key[1], HTTP_AUTHORIZATION=f"Bearer {alice_key[1]}"
+        )
+    finally:
+        got_request_exception.disconnect(report)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
+    assert len(mailoutbox) == 1 and len(reports) == 1
+    everything = mailoutbox[0].body + reports[0]
+    assert "database went away" in everything and "authenticate_key" in reports[0]
+    assert alice_key[1][8:40] not in everything
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "API_KEY_PEPPER", "ALLOWED_HOSTS"])
+def test_production_settings_refuse_to_start_without_secrets(missing):
+    env = {"DJANGO_SECRET_KEY": "s" * 50, "API_KEY_PEPPER": "p" * 32, "ALLOWED_HOSTS": "keys.example.com",
+           "DJANGO_SETTINGS_MODULE": "config.settings.production", "PATH": "/usr/bin:/bin"}
+    env[missing] = ""
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"{missing} must be set" in result.stderr
+
+
+def test_production_settings_start_with_secrets():
+    env = {"DJANGO_SECRET_KEY": "s" * 50, "API_KEY_PEPPER": "p" * 32, "ALLOWED_HOSTS": "keys.example.com",
+           "DJANGO_SETTINGS_MODULE": "config.settings.production", "PATH": "/usr/bin:/bin",
+           "DATABASE_URL": "sqlite://:memory:"}
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup(); from django.conf import settings;"
+                             "print(settings.DEBUG, settings.PASSWORD_HASHERS[0])"], env=env,
+                            capture_output=True, text=True)
+    assert result.stdout.split() == ["False", "django.contrib.auth.hashers.Argon2PasswordHasher"], result.stderr

@@ -1,0 +1,155 @@
+from datetime import timedelta
+
+import pytest
+from django.http import JsonResponse
+from django.test import RequestFactory
+from django.utils import timezone
+
+from keys.authentication import api_key_required
+from keys.models import ApiKey
+from keys.services import api_key_revoke
+from tests.clients import key_client
+from tests.factories import make_key
+from tests.keys.test_crypto import MALFORMED
+
+pytestmark = pytest.mark.django_db
+
+HEADER_STYLES = ["API-Key", "X-API-Key", "Authorization"]
+
+
+def _error(response):
+    assert response["Content-Type"] == "application/json"
+    return response.json()["error"]
+
+
+@pytest.mark.parametrize("header", HEADER_STYLES)
+def test_each_header_style_authenticates(header, alice_key):
+    key, raw = alice_key
+    response = key_client(raw, header).get("/api/v1/me")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user"]["username"] == "alice"
+    assert body["authenticated_with"] == "api_key"
+    assert body["api_key"] == {
+        "id": str(key.pk), "name": key.name, "prefix": key.prefix, "mode": "live", "expires_at": None,
+    }
+
+
+@pytest.mark.parametrize("header", HEADER_STYLES)
+def test_revoked_key_is_refused_in_each_header_style(header, alice, alice_key):
+    key, raw = alice_key
+    api_key_revoke(api_key=key, revoked_by=alice)
+    response = key_client(raw, header).get("/api/v1/me")
+    assert response.status_code == 401
+    assert _error(response)["code"] == "revoked_api_key"
+    assert "revoked on" in _error(response)["message"]
+    assert "ApiKey" in response["WWW-Authenticate"]
+
+
+def test_missing_key_is_401_with_www_authenticate(api):
+    response = api.get("/api/v1/me")
+    assert response.status_code == 401
+    assert _error(response)["code"] == "missing_api_key"
+    assert "API-Key" in _error(response)["message"]
+    assert response["WWW-Authenticate"].startswith("ApiKey")
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_keys_get_invalid_api_key(case, alice_key):
+    _, raw = alice_key
+    response = key_client(MALFORMED[case](raw)).get("/api/v1/me")
+    assert response.status_code == 401
+    assert _error(response)["code"] == "invalid_api_key"
+    assert response.has_header("WWW-Authenticate")
+
+
+def test_well_formed_but_unknown_key_is_invalid(alice):
+    key, raw = make_key(alice)
+    ApiKey.objects.filter(pk=key.pk).delete()
+    response = key_client(raw).get("/api/v1/me")
+    assert response.status_code == 401
+    assert _error(response) == {
+        "code": "invalid_api_key",
+        "message": "This API key does not exist; check that you copied the whole key.",
+        "details": {"reason": "unknown"},
+    }
+
+
+def test_key_stops_working_at_expires_at_to_the_second(alice, monkeypatch):
+    expires = timezone.now() + timedelta(hours=1)
+    _, raw = make_key(alice, expires_at=expires)
+    monkeypatch.setattr(timezone, "now", lambda: expires - timedelta(microseconds=1))
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    monkeypatch.setattr(timezone, "now", lambda: expires)
+    response = key_client(raw).get("/api/v1/me")
+    assert response.status_code == 401
+    assert _error(response)["code"] == "expired_api_key"
+
+
+@pytest.mark.parametrize("param", ["api_key", "apikey", "token_of_mine"])
+def test_key_in_query_string_is_refused(param, alice_key):
+    _, raw = alice_key
+    response = key_client(raw).get(f"/api/v1/me?{param}={raw}")
+    assert response.status_code == 400
+    assert _error(response)["code"] == "api_key_in_query"
+    assert raw not in response.content.decode()
+
+
+def test_two_different_keys_in_two_headers_are_refused(alice):
+    _, first = make_key(alice)
+    _, second = make_key(alice)
+    client = key_client(first)
+    client.credentials(HTTP_API_KEY=first, HTTP_AUTHORIZATION=f"Bearer {second}")
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401
+    assert _error(response)["code"] == "ambiguous_api_key"
+
+
+def test_same_key_in_two_headers_is_fine(alice_key):
+    _, raw = alice_key
+    client = key_client(raw)
+    client.credentials(HTTP_API_KEY=raw, HTTP_X_API_KEY=raw)
+    assert client.get("/api/v1/me").status_code == 200
+
+
+def test_key_of_deactivated_owner_is_refused(alice, alice_key):
+    alice.is_active = False
+    alice.save()
+    response = key_client(alice_key[1]).get("/api/v1/me")
+    assert response.status_code == 401
+    assert _error(response)["code"] == "inactive_owner"
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(alice_key, monkeypatch):
+    key, raw = alice_key
+    start = timezone.now()
+    client = key_client(raw)
+    monkeypatch.setattr(timezone, "now", lambda: start)
+    client.get("/api/v1/me")
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == start
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=59))
+    client.get("/api/v1/me")
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == start
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=61))
+    client.get("/api/v1/me")
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == start + timedelta(seconds=61)
+
+
+@api_key_required
+def plain_view(request):
+    return JsonResponse({"user": request.user.username, "key": str(request.api_key.pk)})
+
+
+def test_plain_django_views_use_the_same_checks(alice, alice_key):
+    key, raw = alice_key
+    factory = RequestFactory()
+    ok = plain_view(factory.get("/host/thing", HTTP_X_API_KEY=raw))
+    assert ok.status_code == 200 and b"alice" in ok.content
+    missing = plain_view(factory.get("/host/thing"))
+    assert missing.status_code == 401 and b"missing_api_key" in missing.content
+    api_key_revoke(api_key=key, revoked_by=alice)
+    revoked = plain_view(factory.get("/host/thing", HTTP_AUTHORIZATION=f"Bearer {raw}"))
+    assert revoked.status_code == 401 and b"revoked_api_key" in revoked.content
+    assert revoked["WWW-Authenticate"].startswith("ApiKey")
+    leaked = plain_view(factory.get("/host/thing", {"api_key": raw}))
+    assert leaked.status_code == 400 and b"api_key_in_query" in leaked.content
