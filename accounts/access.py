@@ -112,8 +112,3 @@ def member_check_access(actor: Actor, user_id: int):
             code="permission_denied",
         )
     return member
-
-
-def members_check_manage(actor: Actor) -> None:
-    if not actor.manages_members:
-        raise PermissionDenied("Only company owners may manage memberships.", code="permission_denied")
