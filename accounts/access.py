@@ -112,3 +112,17 @@ def member_check_access(actor: Actor, user_id: int):
             code="permission_denied",
         )
     return member
+
+
+def limits_check_manage(actor: Actor, key) -> None:
+    """Anyone who may manage a key may read its limits; only admins and owners change them,
+    so a member cannot lift the limit put on their own key."""
+    key_check_manage(actor, key)
+    if not actor.manages_company_keys:
+        raise PermissionDenied("Only company admins and owners may change a key's limits.", code="permission_denied")
+
+
+def company_usage_check(actor: Actor) -> None:
+    if not actor.manages_company_keys:
+        raise PermissionDenied("Only company admins and owners may read the whole company's usage.",
+                               code="permission_denied")

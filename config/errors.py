@@ -13,11 +13,13 @@ class ApplicationError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.details = details or {}
+        self.headers = headers or {}
 
 
 class ValidationFailed(ApplicationError):
@@ -42,6 +44,18 @@ class Conflict(ApplicationError):
 class Gone(ApplicationError):
     status = 410
     code = "gone"
+
+
+class LimitExceeded(ApplicationError):
+    status = 429
+    code = "request_limit_exceeded"
+
+
+class ServiceUnavailable(ApplicationError):
+    """A store we depend on is down: refuse (fail closed) rather than serve unmetered."""
+
+    status = 503
+    code = "service_unavailable"
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:

@@ -1,5 +1,6 @@
 """DRF's EXCEPTION_HANDLER: every exception an API view raises becomes the one error shape."""
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -44,7 +45,11 @@ def _first_message(details) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=exc.headers)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return Response(
+            error_body("database_unavailable", "The database is unreachable; retry shortly."), status=503
+        )
     if isinstance(exc, Http404):
         exc = drf.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

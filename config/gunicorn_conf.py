@@ -7,3 +7,10 @@ graceful_timeout = 10
 accesslog = "-"
 # %(U)s is the path without the query string: a key pasted into a URL must not reach the log.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+def worker_exit(server, worker):
+    """Write the worker's buffered request log before it goes: a restart loses no record."""
+    from usage.recorder import recorder
+
+    recorder.flush()

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from config.views import home
 
-api_v1 = [*account_api_urlpatterns, path("", include("keys.urls"))]
+api_v1 = [*account_api_urlpatterns, path("", include("keys.urls")), path("", include("usage.urls"))]
 
 urlpatterns = [
     path("", home, name="home"),

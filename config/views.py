@@ -1,8 +1,8 @@
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect
 
 
 @login_required
 def home(request):
-    """Until the dashboard lands, the signed-in landing page points at the API docs."""
-    return render(request, "home.html")
+    """People come to Keyhouse to manage their keys, so that page is the front page."""
+    return redirect("dashboard:key-list")

@@ -23,9 +23,10 @@ WWW_AUTHENTICATE = 'ApiKey realm="api", Bearer realm="api"'
 
 
 class KeyRejected(exceptions.AuthenticationFailed):
-    def __init__(self, message: str, code: str, details: dict | None = None):
+    def __init__(self, message: str, code: str, details: dict | None = None, api_key=None):
         super().__init__(message, code)
         self.details = details or {}
+        self.api_key = api_key  # a known key refused (revoked, expired) still has its use logged
 
 
 @sensitive_variables()
@@ -75,6 +76,7 @@ def authenticate_key(raw: str):
             f"This API key was revoked on {key.revoked_at:%Y-%m-%d}; create a new key in Settings > Advanced > API-keys.",
             "revoked_api_key",
             {"revoked_at": key.revoked_at.isoformat()},
+            api_key=key,
         )
     now = timezone.now()
     if key.expires_at and key.expires_at <= now:
@@ -82,9 +84,11 @@ def authenticate_key(raw: str):
             f"This API key expired on {key.expires_at.isoformat()}; create a new key or ask an admin to extend it.",
             "expired_api_key",
             {"expired_at": key.expires_at.isoformat()},
+            api_key=key,
         )
     if not key.owner.is_active or key.owner_role is None:
-        raise KeyRejected("The owner of this API key no longer has access to its company.", "inactive_owner")
+        raise KeyRejected("The owner of this API key no longer has access to its company.", "inactive_owner",
+                          api_key=key)
     api_key_touch(api_key=key, now=now)
     return key
 
@@ -98,7 +102,13 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = key_from_request(request._request)
         if raw is None:
             return None
-        key = authenticate_key(raw)
+        try:
+            key = authenticate_key(raw)
+        except KeyRejected as exc:
+            request._request.api_key = exc.api_key
+            raise
+        # On the Django request too, where the usage middleware looks for it.
+        request._request.api_key = key
         return key.owner, key
 
     def authenticate_header(self, request):
@@ -117,6 +127,7 @@ def api_key_required(view):
                 raise KeyRejected("Send your API key in the API-Key, X-API-Key or Authorization: Bearer header.", "missing_api_key")
             key = authenticate_key(raw)
         except KeyRejected as exc:
+            request.api_key = exc.api_key
             response = JsonResponse(error_body(exc.get_codes(), str(exc.detail), exc.details), status=401)
             response["WWW-Authenticate"] = WWW_AUTHENTICATE
             return response

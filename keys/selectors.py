@@ -4,6 +4,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import Actor, key_check_manage
 from accounts.models import Membership
 from config.errors import NotFound
+from keys import cache as key_cache
 from keys import crypto
 from keys.models import ApiKey
 
@@ -12,14 +13,21 @@ STATUSES = ("active", "revoked", "expired")
 
 @sensitive_variables()
 def api_key_by_raw(raw: str) -> ApiKey | None:
-    """One indexed lookup by hash; the owner's role comes along so no second query is needed."""
-    role = Membership.objects.filter(user=OuterRef("owner"), company=OuterRef("company")).values("role")[:1]
-    return (
-        ApiKey.objects.select_related("owner", "company")
-        .annotate(owner_role=Subquery(role))
-        .filter(key_hash=crypto.hash_key(raw))
-        .first()
-    )
+    """From the key cache, or one indexed lookup by hash that also brings the owner, the
+    company, the owner's role and the key's limits, so the request needs no other query."""
+    digest = crypto.hash_key(raw)
+    key = key_cache.cached_key(digest)
+    if key is None:
+        role = Membership.objects.filter(user=OuterRef("owner"), company=OuterRef("company")).values("role")[:1]
+        key = (
+            ApiKey.objects.select_related("owner", "company", "limit")
+            .annotate(owner_role=Subquery(role))
+            .filter(key_hash=digest)
+            .first()
+        )
+        if key is not None:
+            key_cache.remember(key)
+    return key
 
 
 def api_key_get(actor: Actor, key_id) -> ApiKey:

@@ -7,6 +7,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Company, Membership
 from config.errors import Conflict, ValidationFailed
+from keys import cache as key_cache
 from keys import crypto
 from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
 
@@ -82,6 +83,7 @@ def api_key_update(*, api_key: ApiKey, name=UNSET, expires_at=UNSET) -> ApiKey:
         fields.append("expires_at")
     if fields:
         api_key.save(update_fields=fields)
+        key_cache.forget(api_key.key_hash)
     return api_key
 
 
@@ -91,6 +93,7 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=revoked_by
     )
+    key_cache.forget(api_key.key_hash)
     api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
     return api_key
 
@@ -111,6 +114,7 @@ def api_key_regenerate(*, api_key: ApiKey) -> tuple[ApiKey, str]:
             f"This key expired on {key.expires_at:%Y-%m-%d}; set a new expires_at first, or create a new key.",
             code="expired_api_key",
         )
+    key_cache.forget(key.key_hash)
     raw = crypto.generate_key(key.mode)
     key.prefix = crypto.parse_key(raw).display_prefix
     key.key_hash = crypto.hash_key(raw)
@@ -125,3 +129,4 @@ def api_key_touch(*, api_key: ApiKey, now: datetime | None = None) -> None:
         return
     ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
     api_key.last_used_at = now
+    key_cache.remember(api_key)

@@ -51,3 +51,11 @@ def alice_key(alice):
 @pytest.fixture
 def api():
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Cached keys and counters must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()

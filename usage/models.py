@@ -1,1 +1,101 @@
-"""The request log, rollups and per-key limits arrive with the usage-metering issue."""
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Company
+from keys.models import ApiKey
+
+
+class ResetPeriod(models.TextChoices):
+    DAILY = "daily", "Daily (UTC calendar day)"
+    WEEKLY = "weekly", "Weekly (ISO week, from Monday 00:00 UTC)"
+    MONTHLY = "monthly", "Monthly (calendar month, UTC)"
+
+
+def is_success(status_code: int) -> bool:
+    return status_code < 400
+
+
+class RequestLog(models.Model):
+    """One row per keyed request, including those refused for a known key (401/403/429)."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="requests", db_index=False)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField()
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=255)
+    route = models.CharField(max_length=150, blank=True)
+    status_code = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=50, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    domain = models.CharField(max_length=255, blank=True)
+    tier = models.CharField(max_length=20)
+    cost_microcents = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["api_key", "-created_at"], name="requestlog_key_time_idx"),
+            models.Index(fields=["created_at"], name="requestlog_time_idx"),
+        ]
+
+    @property
+    def outcome(self) -> str:
+        return "success" if is_success(self.status_code) else "failed"
+
+
+class UsageRollup(models.Model):
+    """Hourly totals per key, tier, status and error code, kept up to date as log rows are
+    written, so analytics read O(buckets) rows, never O(requests)."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="rollups", db_index=False)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.DateTimeField(help_text="Start of the UTC hour.")
+    tier = models.CharField(max_length=20)
+    status_code = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=50, blank=True)
+    requests = models.BigIntegerField(default=0)
+    spend_microcents = models.BigIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "bucket", "tier", "status_code", "error_code"], name="one_rollup_per_dimension"
+            )
+        ]
+        indexes = [models.Index(fields=["company", "bucket"], name="rollup_company_bucket_idx")]
+
+
+class KeyLimit(models.Model):
+    api_key = models.OneToOneField(ApiKey, on_delete=models.CASCADE, primary_key=True, related_name="limit")
+    request_limit = models.PositiveBigIntegerField(null=True, blank=True, help_text="Requests per period.")
+    budget_limit_microcents = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Spend per period, in millionths of a cent."
+    )
+    reset_period = models.CharField(max_length=7, choices=ResetPeriod.choices, default=ResetPeriod.MONTHLY)
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reset_period__in=ResetPeriod.values), name="limit_period_valid")
+        ]
+
+    @property
+    def is_enforced(self) -> bool:
+        return self.enabled and (self.request_limit is not None or self.budget_limit_microcents is not None)
+
+
+class LimitCounter(models.Model):
+    """Use of a limited key in one period, when the counter store is the database."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+", db_index=False)
+    period_start = models.DateTimeField()
+    requests = models.BigIntegerField(default=0)
+    spend_microcents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "period_start"], name="one_counter_per_period")]

@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "usage.middleware.UsageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -120,6 +122,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["usage.limits.KeyLimitThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
@@ -144,6 +147,18 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {"KeyModeEnum": "keys.models.Mode", "RoleEnum": "accounts.models.Role"},
 }
+
+# Price of one request per tier, in microcents (millionths of a cent). A view names its tier
+# with `usage_tier`; test-mode keys are never charged.
+USAGE_TIERS = {"free": 0, "standard": 100, "premium": 1000}
+# How often each worker writes its buffered request log; 0 writes every record at once.
+USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=1.0)
+# How long a verified key is cached. Local-memory caches are per worker, so a revocation
+# reaches other workers only when their copy expires: keep it at 1 second. A shared Redis
+# cache is invalidated on every change, so it can keep keys longer.
+API_KEY_CACHE_SECONDS = env.float(
+    "API_KEY_CACHE_SECONDS", default=300 if CACHES["default"]["BACKEND"].endswith("RedisCache") else 1
+)
 
 LOGGING = {
     "version": 1,

@@ -11,3 +11,5 @@ STORAGES = {
 # Serve static files from the app folders, as in development: tests do not run collectstatic.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Write each request-log record at once, so tests read it back without waiting.
+USAGE_FLUSH_SECONDS = 0

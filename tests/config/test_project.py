@@ -21,6 +21,16 @@ def test_schema_lists_every_route_and_the_error_shape(client):
         "/api/v1/api-keys/{key_id}/decrypt",
         "/api/v1/users/{user_id}/api-keys",
         "/api/v1/users/{user_id}/api-keys/{key_id}/revoke",
+        "/api/v1/api-keys/{key_id}/limits",
+        "/api/v1/api-keys/{key_id}/usage",
+        "/api/v1/api-keys/{key_id}/usage/by-tier",
+        "/api/v1/api-keys/{key_id}/usage/errors",
+        "/api/v1/api-keys/{key_id}/usage/requests",
+        "/api/v1/api-keys/{key_id}/usage/timeseries",
+        "/api/v1/usage",
+        "/api/v1/usage/timeseries",
+        "/api/v1/demo/echo",
+        "/api/v1/demo/report",
     }
     revoke = schema["paths"]["/api/v1/users/{user_id}/api-keys/{key_id}/revoke"]["post"]
     assert {"204", "400", "401", "403", "404"} <= set(revoke["responses"])

@@ -1,0 +1,49 @@
+"""Verified keys cached by their hash, so most keyed requests never reach the database.
+
+Every change to a key (revoke, regenerate, rename, expiry, limits) forgets its entry, at
+once and again when the transaction commits, so a request racing the change cannot put the
+old row back. With a shared Redis cache that makes a revocation effective in every worker at
+once; with per-worker local memory, other workers drop their copy within
+API_KEY_CACHE_SECONDS (1 second by default). Expiry needs no invalidation: it is checked
+against the clock on every request.
+"""
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def _name(key_hash: str) -> str:
+    return f"keyhouse:key:{key_hash}"
+
+
+def cached_key(key_hash: str):
+    try:
+        return cache.get(_name(key_hash))
+    except Exception:  # a cache outage must not lock people out: fall back to the database
+        logger.warning("Key cache unreachable; reading keys from the database.", exc_info=True)
+        return None
+
+
+def remember(key) -> None:
+    try:
+        cache.set(_name(key.key_hash), key, settings.API_KEY_CACHE_SECONDS)
+    except Exception:
+        logger.warning("Key cache unreachable; key not cached.", exc_info=True)
+
+
+def forget(*key_hashes: str) -> None:
+    names = [_name(h) for h in key_hashes]
+
+    def delete():
+        try:
+            cache.delete_many(names)
+        except Exception:
+            logger.error("Key cache unreachable; a changed key may be served from cache until it expires.",
+                         exc_info=True)
+
+    delete()
+    transaction.on_commit(delete)

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from keys import views
+
+# Mounted at /settings/advanced/api-keys/ (config.urls); pages, so trailing slashes as usual.
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.key_list, name="key-list"),
+    path("new/", views.key_new, name="key-new"),
+    path("company/", views.company_keys, name="company-keys"),
+    path("<uuid:key_id>/", views.key_detail, name="key-detail"),
+    path("<uuid:key_id>/rename/", views.key_rename, name="key-rename"),
+    path("<uuid:key_id>/revoke/", views.key_revoke, name="key-revoke"),
+    path("<uuid:key_id>/regenerate/", views.key_regenerate, name="key-regenerate"),
+]

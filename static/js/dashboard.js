@@ -1,0 +1,127 @@
+// The dashboard works without this file; it turns the plain pages into dialogs, copies
+// keys to the clipboard and renames in place. Text from the page is set with textContent.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function openModal(dialog, opener, focusTarget) {
+    dialog.returnFocusTo = opener || document.activeElement;
+    dialog.showModal();
+    if (focusTarget) focusTarget.focus();
+  }
+
+  function restoreFocus(event) {
+    if (event.target.open) return;  // the close() that precedes showModal() in showKeyOnce
+    var target = event.target.returnFocusTo;
+    if (target && document.contains(target)) target.focus();
+  }
+
+  function showKeyOnce(dialog) {
+    // The response to the POST holds the key; make its history entry the plain list URL,
+    // so a reload is a GET that shows the list without it.
+    if (dialog.dataset.replaceUrl) history.replaceState(null, "", dialog.dataset.replaceUrl);
+    var input = dialog.querySelector("[data-select-all]");
+    dialog.close();  // open without JS as a panel; reopened as a modal that traps focus
+    openModal(dialog, document.getElementById("main"), input);
+    input.select();
+    dialog.addEventListener("close", function () {
+      if (dialog.open) return;
+      input.value = "";
+      dialog.remove();
+    });
+  }
+
+  function copy(button) {
+    var input = document.getElementById(button.dataset.copy);
+    var status = document.getElementById("copy-status");
+    function done() {
+      button.textContent = "Copied";
+      status.textContent = "Copied to the clipboard. Paste it into your app's secret settings now.";
+    }
+    function fallback() {
+      input.select();
+      if (document.execCommand("copy")) done();
+      else status.textContent = "Copying failed: the key is selected, press Ctrl+C (⌘C on a Mac).";
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(done, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  function confirmAction(link) {
+    var dialog = document.getElementById("confirm-dialog");
+    dialog.querySelector("form").action = link.href;
+    document.getElementById("confirm-title").textContent = link.dataset.confirmTitle;
+    document.getElementById("confirm-body").textContent = link.dataset.confirmBody;
+    document.getElementById("confirm-submit").textContent = link.dataset.confirmSubmit;
+    // Cancel is focused first, so a stray Enter does not revoke a key.
+    openModal(dialog, link, dialog.querySelector("[data-close]"));
+  }
+
+  function toggleRename(form, editing) {
+    var row = form.closest("td");
+    var trigger = document.querySelector('[data-rename="' + form.id + '"]');
+    form.hidden = !editing;
+    row.querySelector(".key-name").hidden = editing;
+    if (editing) {
+      var input = form.querySelector("input[name=name]");
+      input.focus();
+      input.select();
+    } else {
+      form.reset();
+      trigger.focus();
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-dialog], [data-confirm], [data-close], [data-copy], [data-rename], [data-rename-cancel], [data-select-all]");
+    if (!target) return;
+    if (target.matches("[data-dialog]")) {
+      event.preventDefault();
+      var dialog = document.getElementById(target.dataset.dialog);
+      openModal(dialog, target, dialog.querySelector("input:not([type=hidden])"));
+    } else if (target.matches("[data-confirm]")) {
+      event.preventDefault();
+      confirmAction(target);
+    } else if (target.matches("[data-close]")) {
+      target.closest("dialog").close();
+    } else if (target.matches("[data-copy]")) {
+      copy(target);
+    } else if (target.matches("[data-rename]")) {
+      event.preventDefault();
+      toggleRename(document.getElementById(target.dataset.rename), true);
+    } else if (target.matches("[data-rename-cancel]")) {
+      toggleRename(target.closest("form"), false);
+    } else if (target.matches("[data-select-all]")) {
+      target.select();
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var form = event.target.closest && event.target.closest(".rename-form");
+    if (event.key === "Escape" && form) {
+      event.preventDefault();
+      toggleRename(form, false);
+    }
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.name !== "never_expires") return;
+    var date = event.target.form.elements.expires_on;
+    date.disabled = event.target.checked;
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("dialog").forEach(function (dialog) {
+      dialog.addEventListener("close", restoreFocus);
+    });
+    document.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
+    document.querySelectorAll("input[name=never_expires]:checked").forEach(function (box) {
+      box.form.elements.expires_on.disabled = true;
+    });
+    var shown = document.querySelector("dialog[data-autoshow][open]");
+    if (shown) showKeyOnce(shown);
+  });
+})();

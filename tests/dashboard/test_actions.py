@@ -1,0 +1,168 @@
+"""Create, rename, revoke and regenerate through the pages, checked by what the database and
+the API say afterwards."""
+import re
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+import pytest
+from django.utils import timezone
+
+from keys.models import ApiKey
+from tests.clients import key_client
+from tests.dashboard.conftest import LIST_URL, NEW_URL, key_url, signed_in
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+KEY_RE = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{38}")
+
+
+def in_ninety_days() -> str:
+    return (timezone.now().date() + timedelta(days=90)).isoformat()
+
+
+def me_status(raw: str) -> int:
+    return key_client(raw).get("/api/v1/me").status_code
+
+
+class TestCreate:
+    def test_the_key_is_shown_once_in_the_no_store_response_and_works(self, alice):
+        client = signed_in(alice)
+        response = client.post(NEW_URL, {"name": "Production Server", "expires_on": in_ninety_days(), "mode": "live"})
+        assert response.status_code == 200
+        assert response["Cache-Control"] == "no-store"
+        html = response.content.decode()
+        [raw] = set(KEY_RE.findall(html))
+        assert f'id="new-key-value" class="key-value" value="{raw}" readonly' in html
+        assert "it will not be shown again" in html
+        assert me_status(raw) == 200
+        key = ApiKey.objects.get(owner=alice)
+        assert (key.name, key.mode, key.created_by) == ("Production Server", "live", alice)
+        assert key.expires_at == datetime.fromisoformat(in_ninety_days()).replace(tzinfo=dt_timezone.utc)
+
+    def test_the_key_is_in_no_cookie_session_or_later_page(self, alice):
+        client = signed_in(alice)
+        response = client.post(NEW_URL, {"name": "Data Pipeline", "never_expires": "on", "mode": "test"})
+        [raw] = set(KEY_RE.findall(response.content.decode()))
+        assert raw.startswith("sk_test_")
+        assert all(raw not in morsel.value for morsel in response.cookies.values())
+        assert raw not in str(dict(client.session))
+        assert raw not in response.get("Location", "")
+        later = client.get(LIST_URL)
+        assert raw not in later.content.decode() and not KEY_RE.search(later.content.decode())
+        assert "Data Pipeline" in later.content.decode()
+        assert ApiKey.objects.get(owner=alice).expires_at is None
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            ({"name": "", "expires_on": "2099-01-01", "mode": "live"}, "Give the key a name, e.g. "),
+            ({"name": "   ", "expires_on": "2099-01-01", "mode": "live"}, "Give the key a name, e.g. "),
+            ({"name": "x" * 101, "expires_on": "2099-01-01", "mode": "live"}, "at most 100 characters"),
+            ({"name": "CI", "expires_on": "2020-01-01", "mode": "live"}, "That date has passed: pick a date after today"),
+            ({"name": "CI", "expires_on": "", "mode": "live"}, "Pick an expiration date, or tick “Never expires”"),
+            ({"name": "CI", "expires_on": "31/12/2099", "mode": "live"}, "Enter a valid date."),
+            ({"name": "CI", "never_expires": "on", "mode": "prod"}, "Select a valid choice."),
+        ],
+    )
+    def test_invalid_input_is_explained_and_creates_nothing(self, alice, data, message):
+        response = signed_in(alice).post(NEW_URL, data)
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert message in html
+        assert "The key was not created: correct the fields marked below" in html
+        assert not ApiKey.objects.exists()
+
+    def test_never_expires_wins_over_a_date(self, alice):
+        signed_in(alice).post(NEW_URL, {"name": "Cron", "expires_on": "2020-01-01", "never_expires": "on", "mode": "live"})
+        assert ApiKey.objects.get(owner=alice).expires_at is None
+
+
+class TestRename:
+    def test_rename_changes_only_the_name_and_returns_to_the_page(self, alice, alice_key):
+        key, raw = alice_key
+        response = signed_in(alice).post(key_url(key, "rename"), {"name": "Laptop (old)", "next": key_url(key)}, follow=True)
+        assert response.redirect_chain == [(key_url(key), 302)]
+        assert "Renamed “Alice&#x27;s laptop” to “Laptop (old)”" in response.content.decode()
+        assert ApiKey.objects.get(pk=key.pk).name == "Laptop (old)"
+        assert me_status(raw) == 200
+
+    def test_rename_refuses_an_empty_name_and_an_outside_next(self, alice, alice_key):
+        key, _ = alice_key
+        client = signed_in(alice)
+        response = client.post(key_url(key, "rename"), {"name": " "})
+        assert response.status_code == 400 and "Give the key a name" in response.content.decode()
+        response = client.post(key_url(key, "rename"), {"name": "New", "next": "//evil.example/"})
+        assert response["Location"] == LIST_URL
+
+
+class TestRevoke:
+    def test_confirmation_page_then_revoked_and_refused_by_the_api(self, alice, alice_key):
+        key, raw = alice_key
+        client = signed_in(alice)
+        confirm = client.get(key_url(key, "revoke"))
+        assert "Revoke “Alice&#x27;s laptop”?" in confirm.content.decode()
+        assert "401 Unauthorized from their next request" in confirm.content.decode()
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is None  # GET changes nothing
+        response = client.post(key_url(key, "revoke"), follow=True)
+        assert response.redirect_chain == [(LIST_URL, 302)]
+        assert "Revoked “Alice&#x27;s laptop”. Requests with it are now refused with 401." in response.content.decode()
+        key.refresh_from_db()
+        assert key.revoked_at is not None and key.revoked_by == alice
+        assert me_status(raw) == 401
+
+    def test_revoking_twice_says_nothing_changed(self, alice, alice_key):
+        key, _ = alice_key
+        client = signed_in(alice)
+        client.post(key_url(key, "revoke"))
+        first = ApiKey.objects.get(pk=key.pk).revoked_at
+        response = client.post(key_url(key, "revoke"), follow=True)
+        assert "was already revoked" in response.content.decode()
+        assert ApiKey.objects.get(pk=key.pk).revoked_at == first
+
+
+class TestRegenerate:
+    @pytest.mark.parametrize(
+        ("from_page", "heading"),
+        [("list", "<h1>API-keys</h1>"), ("detail", '<h1 class="key-title">'), ("", "<h1>API-keys</h1>")],
+    )
+    def test_new_value_shown_once_old_value_refused(self, alice, alice_key, from_page, heading):
+        key, old = alice_key
+        client = signed_in(alice)
+        assert "A new value is shown once" in client.get(key_url(key, "regenerate")).content.decode()
+        response = client.post(key_url(key, "regenerate"), {"from": from_page})
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        html = response.content.decode()
+        [new] = set(KEY_RE.findall(html))
+        assert heading in html and "New value for “Alice&#x27;s laptop”" in html
+        assert (me_status(old), me_status(new)) == (401, 200)
+        assert new not in client.get(LIST_URL).content.decode()
+
+    def test_admin_regenerating_from_the_company_view_stays_there(self, admin, alice_key):
+        key, _ = alice_key
+        response = signed_in(admin).post(key_url(key, "regenerate"), {"from": "company"})
+        assert "<h1>Company keys</h1>" in response.content.decode()
+        assert KEY_RE.search(response.content.decode())
+
+    @pytest.mark.parametrize(("state", "message"), [("revoked", "This key was revoked on"), ("expired", "This key expired on")])
+    def test_a_dead_key_cannot_be_regenerated_and_the_page_says_why(self, alice, alice_key, state, message):
+        key, _ = alice_key
+        change = {"revoked_at": timezone.now()} if state == "revoked" else {"expires_at": timezone.now() - timedelta(days=1)}
+        ApiKey.objects.filter(pk=key.pk).update(**change)
+        response = signed_in(alice).post(key_url(key, "regenerate"))
+        assert response.status_code == 409
+        html = response.content.decode()
+        assert message in html and "create a new key" in html
+        assert not KEY_RE.search(html)
+        assert ApiKey.objects.get(pk=key.pk).key_hash == key.key_hash
+
+
+def test_creating_makes_a_key_for_the_signed_in_person_only(alice, bob):
+    signed_in(alice).post(NEW_URL, {"name": "Mine", "never_expires": "on", "mode": "live"})
+    assert list(ApiKey.objects.values_list("owner__username", flat=True)) == ["alice"]
+
+
+def test_list_after_create_keeps_the_key_out_of_the_rows(alice):
+    make_key(alice, name="Older")
+    response = signed_in(alice).post(NEW_URL, {"name": "Newer", "never_expires": "on", "mode": "live"})
+    html = response.content.decode()
+    table = html[html.index("<table"):]
+    assert not KEY_RE.search(table)

@@ -1,0 +1,115 @@
+"""A real gunicorn serving Keyhouse on loopback, on a database of its own, for load and
+concurrency tests: a SQLite file by default, PostgreSQL when DATABASE_URL names it, and the
+run's CACHE_URL (Redis in CI's second pass)."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "a long enough test passphrase"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port: int, method: str, path: str, key: str | None = None, body: dict | None = None,
+            timeout: float = 30) -> tuple[int, dict, dict]:
+    """One HTTP request: (status, headers, JSON body or {})."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["API-Key"] = key
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        data = json.loads(raw) if raw and response.getheader("Content-Type", "").startswith("application/json") else {}
+        return response.status, dict(response.getheaders()), data
+    finally:
+        conn.close()
+
+
+class GunicornServer:
+    def __init__(self, tmp_path: Path, workers: int = 4):
+        self.tmp_path = tmp_path
+        self.workers = workers
+        self.port = free_port()
+        self.process = None
+        self.pg_name = None
+        base = os.environ.get("DATABASE_URL", "")
+        if base.startswith("postgres"):
+            self.pg_name = f"keyhouse_live_{uuid.uuid4().hex[:10]}"
+            self._pg_admin(f'CREATE DATABASE "{self.pg_name}"')
+            self.database_url = base.rsplit("/", 1)[0] + "/" + self.pg_name
+        else:
+            self.database_url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DATABASE_URL": self.database_url,
+            "DEBUG": "false",
+            "API_KEY_PEPPER": "live-test-pepper",
+            "USAGE_FLUSH_SECONDS": "0.5",
+            "KEYHOUSE_PASSWORD": PASSWORD,
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(workers),
+        }
+
+    def _pg_admin(self, sql: str) -> None:
+        import psycopg
+
+        admin_url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout.strip()
+
+    def start(self) -> "GunicornServer":
+        self.manage("migrate", "--noinput", "-v0")
+        self.log = open(self.tmp_path / "gunicorn.log", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn_conf.py", "config.wsgi"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if request(self.port, "GET", "/api/v1/me", timeout=2)[0] == 401:
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start: " + (self.tmp_path / "gunicorn.log").read_text()[-2000:])
+
+    def member_key(self, username: str, company: str, role: str) -> str:
+        """A new member of `company` and a live key of theirs (created as an operator would)."""
+        self.manage("addmember", username, "--company", company, "--role", role)
+        return self.manage("issuekey", username, "--name", f"{username} load test")
+
+    def reload(self) -> None:
+        """A graceful restart: new workers start, old ones finish their requests and exit."""
+        self.process.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        if self.pg_name:
+            self._pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+
+    def request(self, method: str, path: str, key: str | None = None, body: dict | None = None):
+        return request(self.port, method, path, key, body)

@@ -1,0 +1,129 @@
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from usage.models import RequestLog, UsageRollup
+from tests.clients import key_client, session_client
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def traffic(alice, alice_key):
+    """Alice's key: 3 free successes, 2 standard, 1 premium, 2 refused for a bad body."""
+    key, raw = alice_key
+    client = key_client(raw)
+    for _ in range(3):
+        client.get("/api/v1/me", HTTP_ORIGIN="https://app.example.com")
+    for _ in range(2):
+        client.get("/api/v1/demo/echo", HTTP_REFERER="https://partner.example.org/page")
+    client.post("/api/v1/demo/report", {"title": "Q3"}, format="json")
+    for _ in range(2):
+        client.post("/api/v1/demo/report", {"nope": 1}, format="json")
+    return key
+
+
+def test_every_keyed_request_is_logged_with_its_details(traffic):
+    record = RequestLog.objects.filter(path="/api/v1/demo/echo").first()
+    assert (record.method, record.status_code, record.outcome, record.tier) == ("GET", 200, "success", "standard")
+    assert record.route == "api/v1/demo/echo" and record.domain == "partner.example.org"
+    assert record.client_ip == "127.0.0.1" and record.latency_ms >= 0
+    assert record.user.username == "alice" and record.company.name == "Acme"
+    failed = RequestLog.objects.filter(status_code=400).first()
+    assert (failed.error_code, failed.outcome, failed.cost_microcents) == ("validation_error", "failed", 1000)
+
+
+def test_requests_refused_for_a_known_key_are_logged_against_it(alice, alice_key):
+    key, raw = alice_key
+    from keys.services import api_key_revoke
+
+    api_key_revoke(api_key=key, revoked_by=alice)
+    key_client(raw).get("/api/v1/me")
+    record = RequestLog.objects.get()
+    assert (record.status_code, record.error_code, record.cost_microcents) == (401, "revoked_api_key", 0)
+
+
+def test_usage_summary(alice, traffic):
+    body = session_client(alice).get(f"/api/v1/api-keys/{traffic.pk}/usage?days=7").json()
+    assert body == {"api_key_id": str(traffic.pk), "api_key_name": traffic.name, "days": 7, "total_requests": 8,
+                    "successful_requests": 6, "failed_requests": 2, "total_spend_microcents": 3200}
+
+
+def test_usage_by_tier(alice, traffic):
+    body = session_client(alice).get(f"/api/v1/api-keys/{traffic.pk}/usage/by-tier").json()
+    assert body["days"] == 30
+    assert body["tiers"] == [{"tier": "free", "requests": 3, "spend_microcents": 0},
+                             {"tier": "premium", "requests": 3, "spend_microcents": 3000},
+                             {"tier": "standard", "requests": 2, "spend_microcents": 200}]
+
+
+def test_usage_errors(alice, traffic):
+    body = session_client(alice).get(f"/api/v1/api-keys/{traffic.pk}/usage/errors").json()
+    assert body["total_errors"] == 2
+    assert [(e["status_code"], e["code"], e["count"]) for e in body["errors"]] == [(400, "validation_error", 2)]
+    assert body["errors"][0]["last_seen"]
+
+
+def test_usage_requests_pages_and_filters(alice, traffic):
+    client = session_client(alice)
+    url = f"/api/v1/api-keys/{traffic.pk}/usage/requests"
+    page = client.get(f"{url}?page_size=3").json()
+    assert (page["total"], page["page"], page["page_size"], page["total_pages"]) == (8, 1, 3, 3)
+    assert page["items"][0]["path"] == "/api/v1/demo/report"  # newest first
+    assert client.get(f"{url}?status=failed").json()["total"] == 2
+    assert client.get(f"{url}?status=success&tier=standard").json()["total"] == 2
+    assert client.get(f"{url}?domain=example.com").json()["total"] == 3
+    assert client.get(f"{url}?page_size=999").json()["page_size"] == 200
+    assert client.get(f"{url}?status=maybe").status_code == 400
+
+
+def test_timeseries_is_hourly_up_to_two_days_and_daily_beyond(alice, traffic):
+    client = session_client(alice)
+    hourly = client.get(f"/api/v1/api-keys/{traffic.pk}/usage/timeseries?days=2").json()
+    assert hourly["granularity"] == "hour" and len(hourly["data"]) == 48
+    assert sum(p["requests"] for p in hourly["data"]) == 8
+    last = hourly["data"][-1]
+    assert (last["requests"], last["successful"], last["failed"], last["spend_microcents"]) == (8, 6, 2, 3200)
+    daily = client.get(f"/api/v1/api-keys/{traffic.pk}/usage/timeseries?days=30").json()
+    assert daily["granularity"] == "day" and len(daily["data"]) == 30
+    assert [p["requests"] for p in daily["data"]] == [0] * 29 + [8]
+
+
+@pytest.mark.parametrize("days", ["0", "366", "-1", "abc", "1.5"])
+def test_days_out_of_range_is_400(days, alice, alice_key):
+    response = session_client(alice).get(f"/api/v1/api-keys/{alice_key[0].pk}/usage?days={days}")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_days"
+
+
+@pytest.mark.parametrize("caller, status", [("alice", 200), ("bob", 403), ("admin", 200), ("outsider_admin", 404)])
+def test_usage_follows_the_keys_access_rules(caller, status, request, traffic):
+    user = request.getfixturevalue(caller)
+    assert session_client(user).get(f"/api/v1/api-keys/{traffic.pk}/usage").status_code == status
+
+
+def test_company_usage_is_for_admins_with_a_per_key_breakdown(alice, bob, admin, traffic):
+    _, bob_raw = make_key(bob, name="Bob's key")
+    key_client(bob_raw).get("/api/v1/me")
+    assert session_client(alice).get("/api/v1/usage").status_code == 403
+    body = session_client(admin).get("/api/v1/usage").json()
+    assert body["total_requests"] == 9
+    assert [(k["api_key_name"], k["total_requests"]) for k in body["keys"]] == [("Alice's laptop", 8), ("Bob's key", 1)]
+    series = session_client(admin).get("/api/v1/usage/timeseries?days=1").json()
+    assert series["granularity"] == "hour" and sum(p["requests"] for p in series["data"]) == 9
+
+
+def test_rollups_match_the_log(traffic):
+    assert sum(UsageRollup.objects.values_list("requests", flat=True)) == RequestLog.objects.count()
+
+
+def test_prune_deletes_old_rows_in_batches_and_keeps_rollups(traffic, capsys):
+    RequestLog.objects.filter(path="/api/v1/me").update(created_at=timezone.now() - timedelta(days=100))
+    rollups = list(UsageRollup.objects.values_list("requests", flat=True))
+    call_command("prune_usage", "--older-than", "90d", "--batch-size", "2")
+    out, err = capsys.readouterr()
+    assert "Deleted 3 request-log rows" in out and "so far" in err
+    assert RequestLog.objects.count() == 5
+    assert list(UsageRollup.objects.values_list("requests", flat=True)) == rollups

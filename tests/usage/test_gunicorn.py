@@ -1,0 +1,65 @@
+"""Limits and the request log under real concurrency: a gunicorn with several workers, on a
+database of its own (PostgreSQL in CI's second pass, SQLite otherwise) and the run's cache."""
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.gunicorn_server import GunicornServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    live = GunicornServer(tmp_path_factory.mktemp("gunicorn"), workers=4).start()
+    live.admin_key = live.member_key("olivia", "Acme", "owner")
+    yield live
+    live.stop()
+
+
+def key_id(server, username) -> str:
+    """Looked up by the admin, so the key itself has made no request (and is cached nowhere)."""
+    keys = server.request("GET", "/api/v1/api-keys?scope=company&page_size=200", server.admin_key)[2]["items"]
+    return next(k["id"] for k in keys if k["owner"]["username"] == username)
+
+
+def logged_requests(server, key_id, expected, timeout=15.0) -> int:
+    """Records in the request log for the key, once the workers' buffers have been written."""
+    deadline = time.monotonic() + timeout
+    while True:
+        total = server.request("GET", f"/api/v1/api-keys/{key_id}/usage/requests?page_size=1", server.admin_key)[2]["total"]
+        if total >= expected or time.monotonic() > deadline:
+            return total
+        time.sleep(0.25)
+
+
+def test_fifty_simultaneous_requests_at_a_limit_of_twenty_admit_exactly_twenty(server):
+    key = server.member_key("alice", "Acme", "member")
+    kid = key_id(server, "alice")
+    status, _, body = server.request("PUT", f"/api/v1/api-keys/{kid}/limits", server.admin_key,
+                                     {"request_limit": 20, "reset_period": "daily"})
+    assert status == 200 and body["has_limits"], body
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        results = list(pool.map(lambda _: server.request("GET", "/api/v1/me", key), range(50)))
+    statuses = [r[0] for r in results]
+    assert statuses.count(200) == 20 and statuses.count(429) == 30, statuses
+    refused = next(r for r in results if r[0] == 429)
+    assert refused[2]["error"]["code"] == "request_limit_exceeded" and int(refused[1]["Retry-After"]) > 0
+    assert logged_requests(server, kid, 50) == 50
+    usage = server.request("GET", f"/api/v1/api-keys/{kid}/usage", server.admin_key)[2]
+    assert (usage["total_requests"], usage["successful_requests"], usage["failed_requests"]) == (50, 20, 30)
+
+
+def test_a_graceful_restart_in_the_middle_of_a_load_loses_no_record(server):
+    key = server.member_key("bob", "Acme", "member")
+    kid = key_id(server, "bob")
+    sent = 400
+
+    def call(n):
+        if n == sent // 3:
+            server.reload()
+        return server.request("GET", "/api/v1/me", key)[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(call, range(sent)))
+    assert statuses.count(200) == sent, {s: statuses.count(s) for s in set(statuses)}
+    assert logged_requests(server, kid, sent) == sent

@@ -1,0 +1,137 @@
+from datetime import datetime, timezone as dt_timezone
+
+import pytest
+from django.utils import timezone
+
+from usage.models import KeyLimit, RequestLog
+from usage.services import limits_set
+from tests.clients import key_client, session_client
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_request_limit_admits_exactly_the_limit_then_429_with_headers(alice_key):
+    key, raw = alice_key
+    limits_set(api_key=key, request_limit=3, reset_period="daily")
+    client = key_client(raw)
+    statuses = [client.get("/api/v1/me") for _ in range(5)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
+    assert statuses[0]["RateLimit"].startswith('"requests";r=2;t=')
+    assert statuses[2]["RateLimit"].startswith('"requests";r=0;')
+    refused = statuses[3]
+    assert refused.json()["error"]["code"] == "request_limit_exceeded"
+    assert "resets in" in refused.json()["error"]["message"]
+    assert 0 < int(refused["Retry-After"]) <= 86400
+    assert refused["RateLimit-Policy"] == '"requests";q=3;w=86400'
+    assert RequestLog.objects.filter(api_key=key).count() == 5
+    assert RequestLog.objects.filter(api_key=key, status_code=429, error_code="request_limit_exceeded").count() == 2
+
+
+def test_budget_counts_the_cost_of_the_request_being_made(alice_key):
+    key, raw = alice_key
+    limits_set(api_key=key, budget_limit_microcents=250)  # standard costs 100
+    client = key_client(raw)
+    assert [client.get("/api/v1/demo/echo").status_code for _ in range(3)] == [200, 200, 429]
+    refused = client.get("/api/v1/demo/echo")
+    assert refused.json()["error"]["code"] == "budget_limit_exceeded"
+    assert '"budget";q=250;qu="microcents"' in refused["RateLimit-Policy"]
+    # A free request still fits: it costs nothing.
+    assert client.get("/api/v1/me").status_code == 200
+    assert client.post("/api/v1/demo/report", {"title": "x"}, format="json").status_code == 429
+    spent = sum(RequestLog.objects.filter(api_key=key).values_list("cost_microcents", flat=True))
+    assert spent == 200
+
+
+def test_test_mode_keys_are_never_charged(alice):
+    key, raw = make_key(alice, mode="test")
+    limits_set(api_key=key, budget_limit_microcents=150)
+    client = key_client(raw)
+    assert [client.post("/api/v1/demo/report", {"title": "a b"}, format="json").status_code for _ in range(3)] == [200] * 3
+    assert set(RequestLog.objects.values_list("cost_microcents", flat=True)) == {0}
+
+
+def test_prices_follow_the_tier_of_the_view(alice_key):
+    key, raw = alice_key
+    client = key_client(raw)
+    client.get("/api/v1/me")
+    client.get("/api/v1/demo/echo?x=1")
+    client.post("/api/v1/demo/report", {"title": "Quarterly"}, format="json")
+    assert set(RequestLog.objects.values_list("tier", "cost_microcents")) == {
+        ("free", 0), ("standard", 100), ("premium", 1000)}
+
+
+def test_disabled_limits_are_not_enforced_but_kept(alice_key):
+    key, raw = alice_key
+    limits_set(api_key=key, request_limit=1, enabled=False)
+    client = key_client(raw)
+    assert [client.get("/api/v1/me").status_code for _ in range(3)] == [200] * 3
+    assert "RateLimit" not in client.get("/api/v1/me")
+
+
+def test_counters_reset_with_the_period(alice_key, monkeypatch):
+    key, raw = alice_key
+    limits_set(api_key=key, request_limit=1, reset_period="daily")
+    client = key_client(raw)
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 23, 23, 59, 59, tzinfo=dt_timezone.utc))
+    assert client.get("/api/v1/me").status_code == 200
+    last_second = client.get("/api/v1/me")
+    assert last_second.status_code == 429 and last_second["Retry-After"] == "1"
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 24, tzinfo=dt_timezone.utc))
+    assert client.get("/api/v1/me").status_code == 200
+
+
+def test_limits_api_roles(alice, admin, alice_key):
+    key, _ = alice_key
+    url = f"/api/v1/api-keys/{key.pk}/limits"
+    empty = session_client(alice).get(url).json()
+    assert empty == {"api_key_id": str(key.pk), "api_key_name": key.name, "limits": None, "has_limits": False}
+    refused = session_client(alice).put(url, {"request_limit": 10}, format="json")
+    assert refused.status_code == 403 and not KeyLimit.objects.exists()
+
+    body = session_client(admin).put(url, {"request_limit": 1000, "budget_limit_microcents": 5_000_000},
+                                     format="json").json()
+    assert body["has_limits"] is True
+    assert body["limits"]["reset_period"] == "monthly" and body["limits"]["enabled"] is True
+    assert body["limits"]["requests_used"] == 0
+    assert session_client(alice).get(url).json()["limits"]["request_limit"] == 1000
+
+    assert session_client(alice).delete(url).status_code == 403
+    assert session_client(admin).delete(url).json() == {"status": "ok"}
+    assert not KeyLimit.objects.exists()
+
+
+@pytest.mark.parametrize("payload", [
+    {"request_limit": -1},
+    {"budget_limit_microcents": -5},
+    {"request_limit": 10**13},
+    {"request_limit": "lots"},
+    {"reset_period": "yearly"},
+    {"enabled": "perhaps"},
+    {"request_limit": 5, "period": "daily"},
+])
+def test_bad_limits_are_400_and_change_nothing(payload, admin, alice_key):
+    key, _ = alice_key
+    limits_set(api_key=key, request_limit=7)
+    response = session_client(admin).put(f"/api/v1/api-keys/{key.pk}/limits", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert KeyLimit.objects.get().request_limit == 7
+
+
+def test_limits_show_this_periods_use(admin, alice_key):
+    key, raw = alice_key
+    limits_set(api_key=key, request_limit=10, budget_limit_microcents=10_000)
+    client = key_client(raw)
+    client.get("/api/v1/demo/echo")
+    client.get("/api/v1/demo/echo")
+    limits = session_client(admin).get(f"/api/v1/api-keys/{key.pk}/limits").json()["limits"]
+    assert (limits["requests_used"], limits["spend_used_microcents"]) == (2, 200)
+
+
+def test_new_limits_take_effect_on_the_next_request(admin, alice_key):
+    key, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200  # the key is now cached
+    session_client(admin).put(f"/api/v1/api-keys/{key.pk}/limits", {"request_limit": 0}, format="json")
+    assert client.get("/api/v1/me").status_code == 429

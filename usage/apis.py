@@ -1,0 +1,208 @@
+"""Per-key limits and usage analytics (seed 003 routes), and company-wide usage."""
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import actor_from_request, company_usage_check, limits_check_manage
+from config.errors import ValidationFailed
+from config.pagination import PagePagination
+from config.schema import paginated
+from config.serializers import StrictInputSerializer
+from keys.apis import ORGANIZATION_PARAMETER
+from keys.selectors import api_key_get
+from usage import counters, selectors, services
+from usage.models import RequestLog, ResetPeriod
+from usage.periods import period_bounds
+
+MAX_DAYS = 365
+DAYS = OpenApiParameter("days", OpenApiTypes.INT, description="Days of usage, 1 to 365. Default 30.")
+
+
+def _days(request) -> int:
+    raw = request.query_params.get("days", "30")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+        raise ValidationFailed(f"days must be a whole number from 1 to {MAX_DAYS}, got {raw[:20]!r}.",
+                               code="invalid_days", details={"days": raw[:20]})
+    return int(raw)
+
+
+def _key(request, key_id):
+    return api_key_get(actor_from_request(request), key_id)
+
+
+class LimitsSerializer(serializers.Serializer):
+    request_limit = serializers.IntegerField(allow_null=True)
+    budget_limit_microcents = serializers.IntegerField(allow_null=True)
+    reset_period = serializers.ChoiceField(choices=ResetPeriod.values)
+    enabled = serializers.BooleanField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    requests_used = serializers.IntegerField()
+    spend_used_microcents = serializers.IntegerField()
+
+
+class KeyLimitsOutputSerializer(serializers.Serializer):
+    api_key_id = serializers.UUIDField()
+    api_key_name = serializers.CharField()
+    limits = LimitsSerializer(allow_null=True)
+    has_limits = serializers.BooleanField()
+
+
+class KeyLimitsInputSerializer(StrictInputSerializer):
+    request_limit = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+                                             max_value=services.MAX_REQUEST_LIMIT, help_text="Requests per period.")
+    budget_limit_microcents = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+                                                       max_value=services.MAX_BUDGET_MICROCENTS,
+                                                       help_text="Spend per period in microcents (1/1,000,000 cent).")
+    reset_period = serializers.ChoiceField(choices=ResetPeriod.values, default=ResetPeriod.MONTHLY)
+    enabled = serializers.BooleanField(default=True)
+
+
+def _limits_body(key) -> dict:
+    limit = getattr(key, "limit", None)
+    limits = None
+    if limit is not None:
+        start, end = period_bounds(limit.reset_period, timezone.now())
+        requests, spend = counters.current_use(key_id=key.pk, period_start=start)
+        limits = {"request_limit": limit.request_limit, "budget_limit_microcents": limit.budget_limit_microcents,
+                  "reset_period": limit.reset_period, "enabled": limit.enabled, "period_start": start,
+                  "period_end": end, "requests_used": requests, "spend_used_microcents": spend}
+    body = {"api_key_id": key.pk, "api_key_name": key.name, "limits": limits,
+            "has_limits": bool(limit and limit.is_enforced)}
+    return KeyLimitsOutputSerializer(body).data
+
+
+class KeyLimitsApi(APIView):
+    @extend_schema(operation_id="api_key_limits_get", parameters=[ORGANIZATION_PARAMETER],
+                   responses=KeyLimitsOutputSerializer)
+    def get(self, request, key_id):
+        return Response(_limits_body(_key(request, key_id)))
+
+    @extend_schema(operation_id="api_key_limits_set", parameters=[ORGANIZATION_PARAMETER],
+                   request=KeyLimitsInputSerializer, responses=KeyLimitsOutputSerializer)
+    def put(self, request, key_id):
+        actor = actor_from_request(request)
+        key = api_key_get(actor, key_id)
+        limits_check_manage(actor, key)
+        serializer = KeyLimitsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key.limit = services.limits_set(api_key=key, **serializer.validated_data)
+        return Response(_limits_body(key))
+
+    @extend_schema(operation_id="api_key_limits_delete", parameters=[ORGANIZATION_PARAMETER],
+                   responses=inline_serializer("LimitsDeleted", {"status": serializers.CharField()}))
+    def delete(self, request, key_id):
+        actor = actor_from_request(request)
+        key = api_key_get(actor, key_id)
+        limits_check_manage(actor, key)
+        services.limits_delete(api_key=key)
+        return Response({"status": "ok"})
+
+
+class KeyUsageApi(APIView):
+    @extend_schema(operation_id="api_key_usage", parameters=[DAYS, ORGANIZATION_PARAMETER], responses=inline_serializer(
+        "KeyUsage", {"api_key_id": serializers.UUIDField(), "api_key_name": serializers.CharField(),
+                     "days": serializers.IntegerField(), "total_requests": serializers.IntegerField(),
+                     "successful_requests": serializers.IntegerField(), "failed_requests": serializers.IntegerField(),
+                     "total_spend_microcents": serializers.IntegerField()}))
+    def get(self, request, key_id):
+        key, days = _key(request, key_id), _days(request)
+        return Response({"api_key_id": key.pk, "api_key_name": key.name, "days": days,
+                         **selectors.usage_summary(key, days)})
+
+
+class KeyUsageByTierApi(APIView):
+    @extend_schema(operation_id="api_key_usage_by_tier", parameters=[DAYS, ORGANIZATION_PARAMETER],
+                   responses=inline_serializer("KeyUsageByTier", {
+                       "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
+                       "tiers": inline_serializer("TierUsage", {"tier": serializers.CharField(),
+                                                                "requests": serializers.IntegerField(),
+                                                                "spend_microcents": serializers.IntegerField()},
+                                                  many=True)}))
+    def get(self, request, key_id):
+        key, days = _key(request, key_id), _days(request)
+        return Response({"api_key_id": key.pk, "days": days, "tiers": selectors.usage_by_tier(key, days)})
+
+
+class KeyUsageErrorsApi(APIView):
+    @extend_schema(operation_id="api_key_usage_errors", parameters=[DAYS, ORGANIZATION_PARAMETER],
+                   responses=inline_serializer("KeyUsageErrors", {
+                       "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
+                       "total_errors": serializers.IntegerField(),
+                       "errors": inline_serializer("ErrorUsage", {
+                           "status_code": serializers.IntegerField(), "code": serializers.CharField(),
+                           "count": serializers.IntegerField(), "last_seen": serializers.DateTimeField()}, many=True)}))
+    def get(self, request, key_id):
+        key, days = _key(request, key_id), _days(request)
+        errors = selectors.usage_errors(key, days)
+        return Response({"api_key_id": key.pk, "days": days, "total_errors": sum(e["count"] for e in errors),
+                         "errors": errors})
+
+
+class RequestLogSerializer(serializers.ModelSerializer):
+    outcome = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = RequestLog
+        fields = ["id", "created_at", "method", "path", "route", "status_code", "outcome", "error_code",
+                  "latency_ms", "client_ip", "user_agent", "domain", "tier", "cost_microcents"]
+
+
+class KeyUsageRequestsApi(APIView):
+    @extend_schema(operation_id="api_key_usage_requests", parameters=[
+        DAYS, ORGANIZATION_PARAMETER, OpenApiParameter("page", OpenApiTypes.INT),
+        OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50."),
+        OpenApiParameter("status", enum=["success", "failed"]), OpenApiParameter("tier", str),
+        OpenApiParameter("domain", str, description="Substring of the request's Origin/Referer host."),
+    ], responses=paginated(RequestLogSerializer, "KeyUsageRequests", api_key_id=serializers.UUIDField()))
+    def get(self, request, key_id):
+        key, days = _key(request, key_id), _days(request)
+        status = request.query_params.get("status")
+        if status not in (None, "", "success", "failed"):
+            raise ValidationFailed("status must be success or failed.", details={"status": status[:20]})
+        log = selectors.usage_requests(key, days, status=status, tier=request.query_params.get("tier"),
+                                       domain=request.query_params.get("domain"))
+        return PagePagination().response(request, log, RequestLogSerializer, api_key_id=key.pk)
+
+
+TimeseriesPoint = inline_serializer("UsagePoint", {
+    "bucket": serializers.DateTimeField(), "requests": serializers.IntegerField(),
+    "successful": serializers.IntegerField(), "failed": serializers.IntegerField(),
+    "spend_microcents": serializers.IntegerField()}, many=True)
+
+
+class KeyUsageTimeseriesApi(APIView):
+    @extend_schema(operation_id="api_key_usage_timeseries", parameters=[DAYS, ORGANIZATION_PARAMETER],
+                   responses=inline_serializer("KeyUsageTimeseries", {
+                       "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
+                       "granularity": serializers.ChoiceField(choices=["hour", "day"]), "data": TimeseriesPoint}))
+    def get(self, request, key_id):
+        key, days = _key(request, key_id), _days(request)
+        granularity, data = selectors.usage_timeseries(days, api_key=key)
+        return Response({"api_key_id": key.pk, "days": days, "granularity": granularity, "data": data})
+
+
+class CompanyUsageApi(APIView):
+    @extend_schema(operation_id="company_usage", parameters=[DAYS, ORGANIZATION_PARAMETER],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        actor = actor_from_request(request)
+        company_usage_check(actor)
+        days = _days(request)
+        return Response({"company_id": actor.company.pk, "days": days,
+                         **selectors.company_usage(actor.company, days)})
+
+
+class CompanyUsageTimeseriesApi(APIView):
+    @extend_schema(operation_id="company_usage_timeseries", parameters=[DAYS, ORGANIZATION_PARAMETER],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        actor = actor_from_request(request)
+        company_usage_check(actor)
+        days = _days(request)
+        granularity, data = selectors.usage_timeseries(days, company=actor.company)
+        return Response({"company_id": actor.company.pk, "days": days, "granularity": granularity, "data": data,
+                         "keys": selectors.company_usage(actor.company, days)["keys"]})

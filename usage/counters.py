@@ -1,0 +1,100 @@
+"""Atomic check-and-count of a limited key's use in its current period.
+
+One operation per request decides and counts together, so N simultaneous requests against
+R remaining admit exactly R: a Lua script in Redis when the cache is Redis (shared by every
+worker), otherwise a conditional UPDATE in the database. Local-memory caches are per process
+and could not count across gunicorn workers, so they are never used for this.
+"""
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q
+
+from config.errors import ServiceUnavailable
+from usage.models import LimitCounter
+
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+# Returns {admitted, requests, spend, refused_by}; refused_by 1 = requests, 2 = budget.
+CONSUME_SCRIPT = """
+local requests = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+local spend = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+local cost = tonumber(ARGV[1])
+if ARGV[2] ~= '' and requests + 1 > tonumber(ARGV[2]) then return {0, requests, spend, 1} end
+if ARGV[3] ~= '' and spend + cost > tonumber(ARGV[3]) then return {0, requests, spend, 2} end
+requests = redis.call('HINCRBY', KEYS[1], 'r', 1)
+spend = redis.call('HINCRBY', KEYS[1], 's', cost)
+redis.call('EXPIREAT', KEYS[1], ARGV[4])
+return {1, requests, spend, 0}
+"""
+
+
+@dataclass(frozen=True)
+class Consumption:
+    admitted: bool
+    requests: int
+    spend_microcents: int
+    refused_by: str = ""  # "requests" or "budget"
+
+
+def uses_redis() -> bool:
+    return settings.CACHES["default"]["BACKEND"] == REDIS_BACKEND
+
+
+def _redis_key(key_id, period_start: datetime) -> str:
+    return f"keyhouse:quota:{key_id}:{int(period_start.timestamp())}"
+
+
+def _consume_redis(key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
+    import redis
+
+    client = cache._cache.get_client(write=True)
+    args = [cost, "" if request_limit is None else request_limit, "" if budget is None else budget,
+            int(period_end.timestamp()) + 3600]
+    try:
+        admitted, requests, spend, refused = client.eval(CONSUME_SCRIPT, 1, _redis_key(key_id, period_start), *args)
+    except redis.RedisError as exc:
+        raise ServiceUnavailable("The usage counter store is unreachable; retry shortly.",
+                                 code="counter_store_unavailable") from exc
+    return Consumption(bool(admitted), requests, spend, {1: "requests", 2: "budget"}.get(refused, ""))
+
+
+def _consume_database(key_id, period_start, cost, request_limit, budget) -> Consumption:
+    try:
+        with transaction.atomic():
+            LimitCounter.objects.bulk_create(
+                [LimitCounter(api_key_id=key_id, period_start=period_start)], ignore_conflicts=True
+            )
+            counter = LimitCounter.objects.filter(api_key_id=key_id, period_start=period_start)
+            within = Q()
+            if request_limit is not None:
+                within &= Q(requests__lt=request_limit)
+            if budget is not None:
+                within &= Q(spend_microcents__lte=budget - cost)
+            admitted = counter.filter(within).update(requests=F("requests") + 1, spend_microcents=F("spend_microcents") + cost)
+            requests, spend = counter.values_list("requests", "spend_microcents").get()
+    except DatabaseError as exc:
+        raise ServiceUnavailable("The usage counter store is unreachable; retry shortly.",
+                                 code="counter_store_unavailable") from exc
+    refused_by = ""
+    if not admitted:
+        refused_by = "requests" if request_limit is not None and requests >= request_limit else "budget"
+    return Consumption(bool(admitted), requests, spend, refused_by)
+
+
+def consume(*, key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
+    if uses_redis():
+        return _consume_redis(key_id, period_start, period_end, cost, request_limit, budget)
+    return _consume_database(key_id, period_start, cost, request_limit, budget)
+
+
+def current_use(*, key_id, period_start) -> tuple[int, int]:
+    """(requests, spend) counted so far in the period, for showing limits to people."""
+    if uses_redis():
+        values = cache._cache.get_client().hmget(_redis_key(key_id, period_start), "r", "s")
+        return tuple(int(v or 0) for v in values)
+    row = LimitCounter.objects.filter(api_key_id=key_id, period_start=period_start).values_list(
+        "requests", "spend_microcents").first()
+    return row or (0, 0)

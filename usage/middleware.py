@@ -1,0 +1,73 @@
+"""Logs every request attributed to a key and adds its remaining quota to the response."""
+import json
+import time
+from urllib.parse import urlsplit
+
+from django.utils import timezone
+
+from usage.limits import DEFAULT_TIER, tier_of
+from usage.models import RequestLog
+from usage.recorder import recorder
+
+USER_AGENT_LENGTH = 255
+
+
+def _error_code(response) -> str:
+    if response.status_code < 400:
+        return ""
+    data = getattr(response, "data", None)
+    if data is None and response.get("Content-Type", "").startswith("application/json"):
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    return str(error.get("code", ""))[:50] if isinstance(error, dict) else ""
+
+
+def _domain(request) -> str:
+    source = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    try:
+        return (urlsplit(source).hostname or "")[:255]
+    except ValueError:
+        return ""
+
+
+class UsageMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        key = getattr(request, "api_key", None)
+        if key is None:
+            return response
+        quota = getattr(request, "usage_quota", None)
+        if quota is not None and "RateLimit" not in response:
+            for name, value in quota.headers().items():
+                response[name] = value
+        # What the limit check charged; requests it never admitted (401, 403, 429) cost nothing.
+        tier, cost = getattr(request, "usage_charge", (getattr(request, "usage_tier", DEFAULT_TIER), 0))
+        match = request.resolver_match
+        recorder.add(RequestLog(
+            api_key_id=key.pk,
+            company_id=key.company_id,
+            user_id=key.owner_id,
+            created_at=timezone.now(),
+            method=request.method[:10],
+            path=request.path[:255],
+            route=(match.route if match else "")[:150],
+            status_code=response.status_code,
+            error_code=_error_code(response),
+            latency_ms=round((time.perf_counter() - started) * 1000),
+            client_ip=request.META.get("REMOTE_ADDR") or None,
+            user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH],
+            domain=_domain(request),
+            tier=tier,
+            cost_microcents=cost,
+        ))
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        request.usage_tier = tier_of(getattr(view_func, "view_class", view_func))

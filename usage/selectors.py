@@ -1,0 +1,97 @@
+"""Usage analytics. Totals come from hourly rollups (O(buckets)); only the request list reads
+the raw log, one page at a time."""
+from datetime import datetime, timedelta
+
+from django.db.models import Max, Q, QuerySet, Sum
+from django.utils import timezone
+
+from usage.models import RequestLog, UsageRollup
+from usage.periods import hour_of
+
+HOURLY_UP_TO_DAYS = 2
+FAILED = Q(status_code__gte=400)
+
+
+def window_start(days: int, now: datetime) -> datetime:
+    """The first of the `days` × 24 hourly buckets that end with the current hour."""
+    return hour_of(now) - timedelta(hours=days * 24 - 1)
+
+
+def _rollups(days: int, now: datetime | None = None, **filters) -> QuerySet:
+    return UsageRollup.objects.filter(bucket__gte=window_start(days, now or timezone.now()), **filters)
+
+
+def _totals(rollups: QuerySet) -> dict:
+    totals = rollups.aggregate(
+        total=Sum("requests"), failed=Sum("requests", filter=FAILED), spend=Sum("spend_microcents")
+    )
+    total, failed = totals["total"] or 0, totals["failed"] or 0
+    return {"total_requests": total, "successful_requests": total - failed, "failed_requests": failed,
+            "total_spend_microcents": totals["spend"] or 0}
+
+
+def usage_summary(api_key, days: int) -> dict:
+    return _totals(_rollups(days, api_key=api_key))
+
+
+def usage_by_tier(api_key, days: int) -> list[dict]:
+    rows = (_rollups(days, api_key=api_key).values("tier")
+            .annotate(requests=Sum("requests"), spend_microcents=Sum("spend_microcents")).order_by("tier"))
+    return list(rows)
+
+
+def usage_errors(api_key, days: int) -> list[dict]:
+    rows = (_rollups(days, api_key=api_key).filter(FAILED).values("status_code", "error_code")
+            .annotate(count=Sum("requests"), last_seen=Max("last_seen")).order_by("-count", "status_code"))
+    return [{"status_code": r["status_code"], "code": r["error_code"], "count": r["count"],
+             "last_seen": r["last_seen"]} for r in rows]
+
+
+def usage_timeseries(days: int, now: datetime | None = None, **filters) -> tuple[str, list[dict]]:
+    """Zero-filled buckets: hourly up to two days, daily (UTC) beyond."""
+    now = now or timezone.now()
+    rows = (_rollups(days, now, **filters).values("bucket")
+            .annotate(total=Sum("requests"), failed=Sum("requests", filter=FAILED), spend=Sum("spend_microcents")))
+    hourly = days <= HOURLY_UP_TO_DAYS
+    step = timedelta(hours=1) if hourly else timedelta(days=1)
+    first = window_start(days, now) if hourly else hour_of(now).replace(hour=0) - timedelta(days=days - 1)
+    buckets = {}
+    at = first
+    while at <= now:
+        buckets[at] = {"bucket": at, "requests": 0, "successful": 0, "failed": 0, "spend_microcents": 0}
+        at += step
+    for row in rows:
+        bucket = row["bucket"] if hourly else row["bucket"].replace(hour=0)
+        if bucket not in buckets:
+            continue  # the first hours of a partial first day fall before the daily window
+        entry = buckets[bucket]
+        entry["requests"] += row["total"]
+        entry["failed"] += row["failed"] or 0
+        entry["successful"] += row["total"] - (row["failed"] or 0)
+        entry["spend_microcents"] += row["spend"] or 0
+    return ("hour" if hourly else "day"), list(buckets.values())
+
+
+def usage_requests(api_key, days: int, *, status=None, tier=None, domain=None) -> QuerySet:
+    since = timezone.now() - timedelta(days=days)
+    log = RequestLog.objects.filter(api_key=api_key, created_at__gte=since)
+    if status == "success":
+        log = log.filter(status_code__lt=400)
+    elif status == "failed":
+        log = log.filter(FAILED)
+    if tier:
+        log = log.filter(tier=tier)
+    if domain:
+        log = log.filter(domain__icontains=domain)
+    return log.order_by("-created_at", "-id")
+
+
+def company_usage(company, days: int) -> dict:
+    rollups = _rollups(days, company=company)
+    per_key = (rollups.values("api_key_id", "api_key__name", "api_key__prefix")
+               .annotate(total=Sum("requests"), failed=Sum("requests", filter=FAILED),
+                         spend=Sum("spend_microcents")).order_by("-total"))
+    keys = [{"api_key_id": r["api_key_id"], "api_key_name": r["api_key__name"], "prefix": r["api_key__prefix"],
+             "total_requests": r["total"], "failed_requests": r["failed"] or 0,
+             "total_spend_microcents": r["spend"] or 0} for r in per_key]
+    return {**_totals(rollups), "keys": keys}
