@@ -3,13 +3,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
+from accounts.urls import settings_urlpatterns as account_settings_urlpatterns
 from config.views import home
 
 api_v1 = [*account_api_urlpatterns, path("", include("keys.urls")), path("", include("usage.urls"))]
+settings_pages = [*account_settings_urlpatterns, path("advanced/api-keys/", include("keys.dashboard_urls"))]
 
 urlpatterns = [
     path("", home, name="home"),
     path("accounts/", include("accounts.urls")),
+    path("settings/", include(settings_pages)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
