@@ -1,7 +1,8 @@
 """OpenAPI: every operation documents the error shape for the statuses it can answer."""
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
 
@@ -14,6 +15,13 @@ class ErrorDetailSerializer(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
+
+ORGANIZATION_PARAMETER = OpenApiParameter(
+    "X-Organization-Id",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    description="Company to act in, for people in several companies (session only; a key acts in its own).",
+)
 
 ERROR_DESCRIPTIONS = {
     "400": "Invalid input: `validation_error` with per-field messages in `details`, or `malformed_request`.",

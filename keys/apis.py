@@ -9,18 +9,10 @@ from rest_framework.views import APIView
 from accounts.access import actor_from_request, member_check_access
 from config.errors import Gone, NotFound, PermissionDenied, ValidationFailed
 from config.pagination import PagePagination
-from config.schema import ErrorSerializer, paginated
+from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
 from config.serializers import AwareDateTimeField, StrictInputSerializer
 from keys import selectors, services
 from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
-
-ORGANIZATION_PARAMETER = OpenApiParameter(
-    "X-Organization-Id",
-    OpenApiTypes.INT,
-    OpenApiParameter.HEADER,
-    description="Company to act in, for people in several companies (session only; a key acts in its own).",
-)
-
 
 class ApiKeyOutputSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()

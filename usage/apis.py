@@ -9,9 +9,8 @@ from rest_framework.views import APIView
 from accounts.access import actor_from_request, company_usage_check, limits_check_manage
 from config.errors import ValidationFailed
 from config.pagination import PagePagination
-from config.schema import paginated
+from config.schema import ORGANIZATION_PARAMETER, paginated
 from config.serializers import StrictInputSerializer
-from keys.apis import ORGANIZATION_PARAMETER
 from keys.selectors import api_key_get
 from usage import counters, selectors, services
 from usage.models import RequestLog, ResetPeriod
@@ -185,9 +184,36 @@ class KeyUsageTimeseriesApi(APIView):
         return Response({"api_key_id": key.pk, "days": days, "granularity": granularity, "data": data})
 
 
+class KeyBreakdownSerializer(serializers.Serializer):
+    api_key_id = serializers.UUIDField()
+    api_key_name = serializers.CharField()
+    prefix = serializers.CharField()
+    total_requests = serializers.IntegerField()
+    failed_requests = serializers.IntegerField()
+    total_spend_microcents = serializers.IntegerField()
+
+
+class CompanyUsageSerializer(serializers.Serializer):
+    company_id = serializers.IntegerField()
+    days = serializers.IntegerField()
+    total_requests = serializers.IntegerField()
+    successful_requests = serializers.IntegerField()
+    failed_requests = serializers.IntegerField()
+    total_spend_microcents = serializers.IntegerField()
+    keys = KeyBreakdownSerializer(many=True, help_text="Per key, most requests first.")
+
+
+class CompanyTimeseriesSerializer(serializers.Serializer):
+    company_id = serializers.IntegerField()
+    days = serializers.IntegerField()
+    granularity = serializers.ChoiceField(choices=["hour", "day"])
+    data = TimeseriesPoint
+    keys = KeyBreakdownSerializer(many=True)
+
+
 class CompanyUsageApi(APIView):
     @extend_schema(operation_id="company_usage", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=OpenApiTypes.OBJECT)
+                   responses=CompanyUsageSerializer)
     def get(self, request):
         actor = actor_from_request(request)
         company_usage_check(actor)
@@ -198,7 +224,7 @@ class CompanyUsageApi(APIView):
 
 class CompanyUsageTimeseriesApi(APIView):
     @extend_schema(operation_id="company_usage_timeseries", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=OpenApiTypes.OBJECT)
+                   responses=CompanyTimeseriesSerializer)
     def get(self, request):
         actor = actor_from_request(request)
         company_usage_check(actor)

@@ -10,7 +10,9 @@ USAGE_FLUSH_SECONDS = 0 every record is written at once (tests, single-process t
 """
 import atexit
 import logging
+import os
 import threading
+import time
 from collections import defaultdict
 
 from django.conf import settings
@@ -88,8 +90,6 @@ class Recorder:
         self._ensure_thread()
 
     def _ensure_thread(self) -> None:
-        import os
-
         # A forked gunicorn worker inherits the object but not the thread.
         if self._pid != os.getpid():
             self._pid = os.getpid()
@@ -97,8 +97,6 @@ class Recorder:
             self._thread.start()
 
     def _run(self) -> None:
-        import time
-
         while True:
             time.sleep(self.interval)
             # This thread serves no requests, so Django never recycles its connection for it.
