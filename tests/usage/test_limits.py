@@ -135,3 +135,24 @@ def test_new_limits_take_effect_on_the_next_request(admin, alice_key):
     assert client.get("/api/v1/me").status_code == 200  # the key is now cached
     session_client(admin).put(f"/api/v1/api-keys/{key.pk}/limits", {"request_limit": 0}, format="json")
     assert client.get("/api/v1/me").status_code == 429
+
+
+@pytest.fixture
+def unreachable_redis(settings):
+    """The cache, and so the counter store, is a Redis that nobody listens for."""
+    from usage.counters import REDIS_BACKEND
+
+    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": "redis://127.0.0.1:9/0"}}
+
+
+def test_unreachable_counter_store_fails_closed_with_503(alice_key, unreachable_redis):
+    key, raw = alice_key
+    limits_set(api_key=key, request_limit=100)
+    response = key_client(raw).get("/api/v1/me")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "counter_store_unavailable"
+    assert RequestLog.objects.get().status_code == 503
+
+
+def test_keys_without_limits_still_work_when_the_cache_is_down(alice_key, unreachable_redis):
+    assert key_client(alice_key[1]).get("/api/v1/me").status_code == 200
