@@ -31,7 +31,13 @@ def _name_field() -> forms.CharField:
     )
 
 
-class ApiKeyCreateForm(forms.Form):
+class DashboardForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ApiKeyCreateForm(DashboardForm):
     name = _name_field()
     expires_on = forms.DateField(
         label="Expiration date",
@@ -70,7 +76,7 @@ class ApiKeyCreateForm(forms.Form):
         return None if data["never_expires"] else expires_at_for(data["expires_on"])
 
 
-class ApiKeyRenameForm(forms.Form):
+class ApiKeyRenameForm(DashboardForm):
     name = _name_field()
 
 
@@ -93,7 +99,7 @@ STATUS_CHOICES = [("", "Any status"), *[(status, status.capitalize()) for status
 MODE_CHOICES = [("", "Any mode"), *Mode.choices]
 
 
-class CompanyKeyFilterForm(forms.Form):
+class CompanyKeyFilterForm(DashboardForm):
     owner = forms.TypedChoiceField(label="Owner", required=False, coerce=int, empty_value=None)
     status = forms.ChoiceField(label="Status", required=False, choices=STATUS_CHOICES)
     mode = forms.ChoiceField(label="Mode", required=False, choices=MODE_CHOICES)
