@@ -28,8 +28,23 @@ run: install
 	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (API docs at /api/docs/); Ctrl-C stops."
 	exec $(VENV)/bin/gunicorn --config config/gunicorn_conf.py config.wsgi
 
-test: install-dev
-	$(PY) -m pytest
+# Browser tests drive a real Chromium. CI has no internet access, so Debian's package comes
+# first (installed when apt-get can run), then Playwright's download; never a silent skip.
+CHROMIUM_OF_PLAYWRIGHT = $(PY) -c 'from playwright.sync_api import sync_playwright as s; p = s().start(); print(p.chromium.executable_path); p.stop()'
+
+browser: install-dev
+	@if [ -n "$$CHROMIUM_PATH" ]; then path="$$CHROMIUM_PATH"; \
+	elif [ -x /usr/bin/chromium ]; then path=/usr/bin/chromium; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; then path=/usr/bin/chromium; \
+	elif $(VENV)/bin/playwright install chromium; then path="$$($(CHROMIUM_OF_PLAYWRIGHT))"; \
+	else echo "No Chromium for the browser tests. Install Debian's (sudo apt-get install chromium)," \
+		"or where the internet is reachable run .venv/bin/playwright install chromium," \
+		"or set CHROMIUM_PATH=/path/to/chromium." >&2; exit 1; fi; \
+	mkdir -p var && echo "$$path" > var/chromium-path && echo "Browser tests use $$path"
+
+test: install-dev browser
+	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest
 
 lock:
 	$(PY) -m pip freeze --exclude keyhouse > requirements.lock.new
@@ -41,3 +56,12 @@ schema: install
 
 clean:
 	rm -rf $(VENV) var
+
+# Load and analytics benchmark (docs/benchmarks.md): wrk from Debian when apt-get can install
+# it, else the bench's own Python load generator.
+.PHONY: bench
+bench: install-dev
+	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		{ apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } \
+		|| echo "wrk is not installed and apt-get cannot install it: using the Python load generator."
+	$(PY) -m tests.bench.run
