@@ -44,6 +44,7 @@ class ApiKeyCreateForm(DashboardForm):
         required=False,
         help_text="Recommended. The key stops working at 00:00 UTC on this date; 90 days from today is suggested.",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter the date as YYYY-MM-DD, e.g. 2027-01-31, or tick “Never expires”."},
     )
     never_expires = forms.BooleanField(
         label="Never expires",

@@ -84,7 +84,7 @@ def company_keys(request, actor):
 @dashboard_view
 @sensitive_variables("raw")
 def key_new(request, actor):
-    form = ApiKeyCreateForm(request.POST or None)
+    form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             key, raw = services.api_key_create(
@@ -116,7 +116,7 @@ def key_detail(request, actor, key_id):
 def key_rename(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
     old_name = key.name
-    form = ApiKeyRenameForm(request.POST or None, initial={"name": key.name})
+    form = ApiKeyRenameForm(request.POST if request.method == "POST" else None, initial={"name": key.name})
     if request.method == "POST" and form.is_valid():
         try:
             services.api_key_update(api_key=key, name=form.cleaned_data["name"])

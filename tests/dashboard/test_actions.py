@@ -59,7 +59,8 @@ class TestCreate:
             ({"name": "x" * 101, "expires_on": "2099-01-01", "mode": "live"}, "at most 100 characters"),
             ({"name": "CI", "expires_on": "2020-01-01", "mode": "live"}, "That date has passed: pick a date after today"),
             ({"name": "CI", "expires_on": "", "mode": "live"}, "Pick an expiration date, or tick “Never expires”"),
-            ({"name": "CI", "expires_on": "31/12/2099", "mode": "live"}, "Enter a valid date."),
+            ({"name": "CI", "expires_on": "31/12/2099", "mode": "live"}, "Enter the date as YYYY-MM-DD"),
+            ({}, "Give the key a name, e.g. "),
             ({"name": "CI", "never_expires": "on", "mode": "prod"}, "Select a valid choice."),
         ],
     )
@@ -85,11 +86,13 @@ class TestRename:
         assert ApiKey.objects.get(pk=key.pk).name == "Laptop (old)"
         assert me_status(raw) == 200
 
-    def test_rename_refuses_an_empty_name_and_an_outside_next(self, alice, alice_key):
+    @pytest.mark.parametrize("data", [{"name": " "}, {}])
+    def test_rename_refuses_an_empty_name_and_an_outside_next(self, alice, alice_key, data):
         key, _ = alice_key
         client = signed_in(alice)
-        response = client.post(key_url(key, "rename"), {"name": " "})
+        response = client.post(key_url(key, "rename"), data)
         assert response.status_code == 400 and "Give the key a name" in response.content.decode()
+        assert ApiKey.objects.get(pk=key.pk).name == "Alice's laptop"
         response = client.post(key_url(key, "rename"), {"name": "New", "next": "//evil.example/"})
         assert response["Location"] == LIST_URL
 

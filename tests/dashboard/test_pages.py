@@ -134,6 +134,14 @@ def test_detail_page_shows_name_prefix_mode_dates_and_creator(admin, alice):
     assert key.expires_at.strftime("%Y-%m-%d") in html
 
 
+def test_detail_page_of_a_revoked_key_says_when_and_by_whom_and_offers_no_actions(admin, alice, alice_key):
+    key, _ = alice_key
+    api_key_revoke(api_key=key, revoked_by=admin)
+    html = signed_in(alice).get(key_url(key)).content.decode()
+    assert f"{key.revoked_at:%Y-%m-%d}</time> by adam" in html
+    assert "Revoke key" not in html and "Regenerate" not in html and "Save name" not in html
+
+
 def test_company_keys_link_is_only_in_admins_navigation(owner, admin, alice):
     link = 'href="/settings/advanced/api-keys/company/"'
     assert link in signed_in(owner).get(LIST_URL).content.decode()
