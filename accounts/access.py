@@ -126,3 +126,19 @@ def company_usage_check(actor: Actor) -> None:
     if not actor.manages_company_keys:
         raise PermissionDenied("Only company admins and owners may read the whole company's usage.",
                                code="permission_denied")
+
+
+def companies_administered_by(user):
+    """The companies whose keys, usage and audit trail this person may see in Django admin."""
+    if not user.is_active:
+        return Company.objects.none()
+    if user.is_superuser:
+        return Company.objects.all()
+    return Company.objects.filter(memberships__user=user, memberships__role__in=KEY_ADMIN_ROLES)
+
+
+def companies_owned_by(user):
+    """The companies whose memberships this person may change."""
+    if user.is_superuser:
+        return Company.objects.all()
+    return Company.objects.filter(memberships__user=user, memberships__role=Role.OWNER)

@@ -1,23 +1,153 @@
+"""Admin pages are scoped here, in one mixin every Keyhouse ModelAdmin and inline uses:
+querysets, foreign-key choices, autocomplete and object URLs only ever reach the companies
+the person administers (accounts.access.companies_administered_by). Another company's
+object URL is a 404, not a redirect that would confirm it exists."""
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.http import Http404
 
+from accounts.access import companies_administered_by, companies_owned_by
 from accounts.models import Company, Membership
+from accounts.services import membership_remove, membership_set
+from config.admin import may_use_admin
+
+User = get_user_model()
 
 
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
+def scoped(request, queryset, company_path: str):
+    """`queryset` limited to the companies the person administers; `company_path` leads from
+    the model to its Company ("" for Company itself)."""
+    if request.user.is_superuser:
+        return queryset
+    if not hasattr(request, "_admin_company_ids"):
+        request._admin_company_ids = list(companies_administered_by(request.user).values_list("pk", flat=True))
+    lookup = f"{company_path}__in" if company_path else "pk__in"
+    return queryset.filter(**{lookup: request._admin_company_ids}).distinct()
+
+
+# How to reach the company from each model that can appear as a foreign-key choice.
+CHOICE_SCOPES = {Company: "", User: "memberships__company"}
+
+
+class ScopedMixin:
+    company_path = "company"
+
+    def get_queryset(self, request):
+        return scoped(request, super().get_queryset(request), self.company_path)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        from keys.models import ApiKey
+
+        path = {**CHOICE_SCOPES, ApiKey: "company"}.get(db_field.related_model)
+        if path is not None:
+            kwargs["queryset"] = scoped(request, db_field.related_model._default_manager.all(), path)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_module_permission(self, request):
+        return may_use_admin(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return may_use_admin(request.user)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CompanyScopedAdmin(ScopedMixin, admin.ModelAdmin):
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404(f"No {opts.verbose_name} with this id in your companies.")
+
+
+class ReadOnlyScopedAdmin(CompanyScopedAdmin):
+    """For records nobody may change through any surface (usage records, audit events)."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+class CompanyAdmin(CompanyScopedAdmin):
+    company_path = ""
+    list_display = ["name", "id", "created_at"]
     search_fields = ["name"]
-    inlines = [MembershipInline]
+    fields = ["name"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or companies_owned_by(request.user).filter(pk=obj.pk).exists()
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(CompanyScopedAdmin):
+    """Owners change roles and remove members, through the same services as every other
+    surface (audited; a removed member's keys are revoked). New people join with
+    `manage.py addmember`, or a superuser adds them here: listing every user of the
+    installation to a company owner would leak other tenants' people."""
+
     list_display = ["user", "company", "role", "created_at"]
-    list_filter = ["role", "company"]
+    list_filter = ["role", ("company", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["user__username", "company__name"]
+    autocomplete_fields = ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "company"] if obj else []
+
+    def _owns(self, request, obj) -> bool:
+        # Without an object Django asks "may this person change memberships at all?"; the
+        # answer per membership comes with the object, so another company's id is a 404.
+        return obj is None or companies_owned_by(request.user).filter(pk=obj.company_id).exists()
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return self._owns(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._owns(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        saved = membership_set(user=obj.user, company=obj.company, role=obj.role, actor=request.user)
+        obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
+
+    def delete_model(self, request, obj):
+        membership_remove(membership=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.filter(company__in=companies_owned_by(request.user)):
+            membership_remove(membership=membership, actor=request.user)
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ScopedUserAdmin(ScopedMixin, UserAdmin):
+    """Superusers manage every account; company admins see their companies' members (for
+    choosing a key's owner) and change nothing."""
+
+    company_path = "memberships__company"
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404("No such user in your companies.")

@@ -5,6 +5,10 @@ from django.db import transaction
 
 from accounts.models import Company, Membership, Role
 from config.errors import ValidationFailed
+from keys import cache as key_cache
+from keys.audit import audit_record
+from keys.models import AuditAction
+from keys.services import api_key_revoke
 
 User = get_user_model()
 
@@ -30,12 +34,30 @@ def user_create(*, username: str, password: str, email: str = "") -> User:
 
 
 @transaction.atomic
-def membership_set(*, user: User, company: Company, role: str) -> Membership:
+def membership_set(*, user: User, company: Company, role: str, actor=None) -> Membership:
     """Add the user to the company with this role, or change the role they already have."""
     if role not in Role.values:
         raise ValidationFailed(f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")
     membership, created = Membership.objects.get_or_create(user=user, company=company, defaults={"role": role})
-    if not created and membership.role != role:
-        membership.role = role
+    if created:
+        audit_record(action=AuditAction.MEMBERSHIP_ADDED, company=company, target_user=user, actor=actor,
+                     changes={"user": user.get_username(), "role": role})
+    elif membership.role != role:
+        before, membership.role = membership.role, role
         membership.save(update_fields=["role"])
+        # Cached keys carry their owner's role; the new one must apply at once.
+        key_cache.forget(*user.api_keys.filter(company=company).values_list("key_hash", flat=True))
+        audit_record(action=AuditAction.MEMBERSHIP_ROLE_CHANGED, company=company, target_user=user, actor=actor,
+                     changes={"user": user.get_username(), "role": {"before": before, "after": role}})
     return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor=None) -> None:
+    """Remove someone from a company. Their keys in it are revoked: a key must not outlive
+    its owner's access."""
+    for key in membership.user.api_keys.filter(company=membership.company, revoked_at__isnull=True):
+        api_key_revoke(api_key=key, revoked_by=actor)
+    audit_record(action=AuditAction.MEMBERSHIP_REMOVED, company=membership.company, target_user=membership.user,
+                 actor=actor, changes={"user": membership.user.get_username(), "role": membership.role})
+    membership.delete()

@@ -1,19 +1,266 @@
-from django.contrib import admin
+"""API keys and their audit trail in Django admin. Every change goes through keys.services
+and usage.services, like the API's and the dashboard's, so validation, audit events and
+cache invalidation are the same on every surface. The hash is never shown."""
+from datetime import timedelta
 
-from keys.models import ApiKey
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.admin import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
+from accounts.models import Membership
+from config.errors import ValidationFailed
+from keys import services
+from keys.models import ApiKey, AuditEvent
+from usage.models import KeyLimit
+from usage.services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, limits_delete, limits_set
+
+EXPIRING_SOON = timedelta(days=7)
+STATUS_COLORS = {"active": "#067647", "expiring": "#b54708", "expired": "#667085", "revoked": "#b42318"}
+
+
+def key_status(key: ApiKey) -> str:
+    if key.is_revoked:
+        return "revoked"
+    if key.has_expired:
+        return "expired"
+    if key.expires_at and key.expires_at - timezone.now() <= EXPIRING_SOON:
+        return "expiring"
+    return "active"
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expiring", "Expiring within 7 days"), ("expired", "Expired"),
+                ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.active(now)
+        if self.value() == "expiring":
+            return queryset.active(now).filter(expires_at__lte=now + EXPIRING_SOON)
+        if self.value() == "expired":
+            return queryset.expired(now)
+        if self.value() == "revoked":
+            return queryset.revoked()
+        return queryset
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("30d", "Within 30 days"), ("90d", "Within 90 days"), ("never", "Never expires")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "never":
+            return queryset.filter(expires_at__isnull=True)
+        if self.value() in ("30d", "90d"):
+            return queryset.filter(expires_at__lte=timezone.now() + timedelta(days=int(self.value()[:-1])))
+        return queryset
+
+
+class KeyLimitForm(forms.ModelForm):
+    request_limit = forms.IntegerField(required=False, min_value=0, max_value=MAX_REQUEST_LIMIT)
+    budget_limit_microcents = forms.IntegerField(required=False, min_value=0, max_value=MAX_BUDGET_MICROCENTS)
+
+    class Meta:
+        model = KeyLimit
+        fields = ["request_limit", "budget_limit_microcents", "reset_period", "enabled"]
+
+
+class KeyLimitInline(ScopedMixin, admin.StackedInline):
+    model = KeyLimit
+    form = KeyLimitForm
+    company_path = "api_key__company"
+    extra = 0
+    max_num = 1
+    can_delete = True
+
+    def has_add_permission(self, request, obj=None):
+        return obj is not None
+
+    def has_change_permission(self, request, obj=None):
+        return True
+
+    def has_delete_permission(self, request, obj=None):
+        return True
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["company", "owner", "name", "mode", "expires_at"]
+        help_texts = {"owner": "For a service account, add a member for it first (manage.py addmember)."}
+
+    def clean(self):
+        data = super().clean()
+        company, owner = data.get("company"), data.get("owner")
+        if company and owner and not Membership.objects.filter(company=company, user=owner).exists():
+            self.add_error("owner", f"{owner} is not a member of {company}.")
+        try:
+            services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at"))
+        except ValidationFailed as error:
+            field = next(iter(error.details), None)
+            self.add_error(field if field in self.fields else None, error.message)
+        return data
+
+
+class ApiKeyChangeForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "expires_at"]
+
+    def clean(self):
+        data = super().clean()
+        try:
+            services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at"))
+        except ValidationFailed as error:
+            field = next(iter(error.details), None)
+            self.add_error(field if field in self.fields else None, error.message)
+        return data
+
+
+class ExtendExpiryForm(forms.Form):
+    days = forms.TypedChoiceField(coerce=int, choices=[(30, "30 days"), (90, "90 days"), (365, "1 year")],
+                                  initial=90, help_text="Added to the current expiry, or to now if that is sooner.")
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    """Read-only for now: keys change only through keys.services (the admin issue adds actions)."""
-
-    list_display = ["name", "prefix", "owner", "company", "mode", "created_at", "last_used_at", "expires_at", "revoked_at"]
-    list_filter = ["mode", "company"]
+class ApiKeyAdmin(CompanyScopedAdmin):
+    list_display = ["name", "prefix_display", "owner", "company", "mode", "status_display", "created_at",
+                    "last_used_at", "expires_at"]
+    list_filter = [StatusFilter, "mode", ("owner", admin.RelatedOnlyFieldListFilter), ExpiryFilter]
     search_fields = ["name", "prefix", "owner__username"]
-    exclude = ["key_hash"]
+    list_select_related = ["owner", "company"]
+    actions = ["revoke_selected", "extend_expiry"]
+    inlines = [KeyLimitInline]
+    autocomplete_fields = ["owner"]
 
-    def has_add_permission(self, request):
-        return False
+    def has_add_permission(self, request, obj=None):
+        return True
 
     def has_change_permission(self, request, obj=None):
-        return False
+        # Objects reach here through the scoped queryset, so only revocation is left to check.
+        return not (obj and obj.is_revoked)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = ApiKeyChangeForm if obj else ApiKeyAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["company", "owner", "name", "mode", "expires_at"]
+        return ["name", "expires_at", "prefix_display", "mode", "owner", "company", "status_display", "created_at",
+                "created_by", "last_used_at", "revoked_at", "revoked_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        readonly = ["prefix_display", "mode", "owner", "company", "status_display", "created_at", "created_by",
+                    "last_used_at", "revoked_at", "revoked_by"]
+        return readonly + (["name", "expires_at"] if obj.is_revoked else [])
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    @admin.display(description="prefix", ordering="prefix")
+    def prefix_display(self, key):
+        return f"{key.prefix}…"
+
+    @admin.display(description="status")
+    def status_display(self, key):
+        status = key_status(key)
+        return format_html('<span style="color:{}">●</span> {}', STATUS_COLORS[status], status.capitalize())
+
+    @sensitive_variables("raw")
+    def save_model(self, request, obj, form, change):
+        if change:
+            # The form has already copied its values onto obj; the service compares against
+            # the stored key to know what really changed.
+            services.api_key_update(api_key=ApiKey.objects.get(pk=obj.pk), name=form.cleaned_data["name"],
+                                    expires_at=form.cleaned_data["expires_at"], actor=request.user)
+            return
+        key, raw = services.api_key_create(company=obj.company, owner=obj.owner, name=obj.name, mode=obj.mode,
+                                           expires_at=obj.expires_at, created_by=request.user)
+        for field in ApiKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(key, field.attname))
+        obj._state.adding, obj._state.db = False, key._state.db
+        request._keyhouse_raw_key = raw  # for response_add only; never stored, never in a message
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not KeyLimit:
+            return super().save_formset(request, form, formset, change)
+        # Django's change message reads these; the service calls below are the real save.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for limit_form in formset.forms:
+            if not limit_form.has_changed() and not formset._should_delete_form(limit_form):
+                continue
+            if formset._should_delete_form(limit_form):
+                limits_delete(api_key=form.instance, actor=request.user)
+            else:
+                fields = {name: limit_form.cleaned_data[name] for name in KeyLimitForm.Meta.fields}
+                limits_set(api_key=form.instance, actor=request.user, **fields)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw = getattr(request, "_keyhouse_raw_key", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(request, "admin/keys/apikey/key_created.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "key": obj, "raw": raw,
+            "title": "Copy the new API key now",
+        })
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def _selected(self, request, queryset):
+        return [key for key in queryset if self.has_change_permission(request, key)]
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_selected(self, request, queryset):
+        keys = self._selected(request, queryset)
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(request, "admin/keys/apikey/revoke_confirmation.html", {
+                **self.admin_site.each_context(request), "opts": self.opts, "keys": keys,
+                "title": "Revoke these API keys?", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            })
+        for key in keys:
+            services.api_key_revoke(api_key=key, revoked_by=request.user)
+        self.message_user(request, f"Revoked {len(keys)} key(s); they are refused from the next request on.",
+                          messages.SUCCESS)
+        return None
+
+    @admin.action(description="Extend expiry")
+    def extend_expiry(self, request, queryset):
+        keys = self._selected(request, queryset)
+        form = ExtendExpiryForm(request.POST if "days" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(request, "admin/keys/apikey/extend_expiry.html", {
+                **self.admin_site.each_context(request), "opts": self.opts, "keys": keys, "form": form,
+                "title": "Extend the expiry of these API keys", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            })
+        now, days = timezone.now(), form.cleaned_data["days"]
+        extended = [k for k in keys if k.expires_at is not None]
+        for key in extended:
+            services.api_key_update(api_key=key, expires_at=max(key.expires_at, now) + timedelta(days=days),
+                                    actor=request.user)
+        skipped = len(keys) - len(extended)
+        note = f" {skipped} never expire and were left as they are." if skipped else ""
+        self.message_user(request, f"Extended {len(extended)} key(s) by {days} days.{note}", messages.SUCCESS)
+        return None
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyScopedAdmin):
+    list_display = ["created_at", "action", "surface", "actor_label", "api_key_label", "ip"]
+    list_filter = ["action", "surface"]
+    search_fields = ["actor_label", "api_key_label"]
+    date_hierarchy = "created_at"

@@ -12,6 +12,8 @@ from rest_framework.authentication import BaseAuthentication
 
 from config.errors import ValidationFailed, error_body
 from keys import crypto
+from keys.audit import security_event
+from keys.models import AuditAction
 from keys.selectors import api_key_by_raw
 from keys.services import api_key_touch
 
@@ -72,6 +74,7 @@ def authenticate_key(raw: str):
             "This API key does not exist; check that you copied the whole key.", "invalid_api_key", {"reason": "unknown"}
         )
     if key.revoked_at:
+        security_event(action=AuditAction.REVOKED_KEY_USED, api_key=key)
         raise KeyRejected(
             f"This API key was revoked on {key.revoked_at:%Y-%m-%d}; create a new key in Settings > Advanced > API-keys.",
             "revoked_api_key",
@@ -80,6 +83,7 @@ def authenticate_key(raw: str):
         )
     now = timezone.now()
     if key.expires_at and key.expires_at <= now:
+        security_event(action=AuditAction.EXPIRED_KEY_USED, api_key=key)
         raise KeyRejected(
             f"This API key expired on {key.expires_at.isoformat()}; create a new key or ask an admin to extend it.",
             "expired_api_key",

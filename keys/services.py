@@ -8,8 +8,9 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import Company, Membership
 from config.errors import Conflict, ValidationFailed
 from keys import cache as key_cache
+from keys.audit import audit_record
 from keys import crypto
-from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
+from keys.models import NAME_MAX_LENGTH, ApiKey, AuditAction, Mode
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
 # each keyed read into a write, so it is refreshed at most this often per key.
@@ -42,6 +43,14 @@ def _clean_expires_at(expires_at: datetime | None) -> datetime | None:
     return expires_at
 
 
+def api_key_check(*, name=UNSET, expires_at=UNSET) -> None:
+    """The field rules of create and update, for forms that show errors before saving."""
+    if name is not UNSET:
+        _clean_name(name)
+    if expires_at is not UNSET:
+        _clean_expires_at(expires_at)
+
+
 @sensitive_variables("raw")
 @transaction.atomic
 def api_key_create(
@@ -69,38 +78,53 @@ def api_key_create(
         key_hash=crypto.hash_key(raw),
         expires_at=_clean_expires_at(expires_at),
     )
+    audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor=created_by,
+                 changes={"name": key.name, "mode": mode, "owner": owner.get_username(),
+                          "expires_at": _iso(key.expires_at)})
     return key, raw
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 @transaction.atomic
-def api_key_update(*, api_key: ApiKey, name=UNSET, expires_at=UNSET) -> ApiKey:
-    fields = []
-    if name is not UNSET:
-        api_key.name = _clean_name(name)
-        fields.append("name")
-    if expires_at is not UNSET:
-        api_key.expires_at = _clean_expires_at(expires_at)
-        fields.append("expires_at")
-    if fields:
-        api_key.save(update_fields=fields)
+def api_key_update(*, api_key: ApiKey, name=UNSET, expires_at=UNSET, actor=None) -> ApiKey:
+    """Rename or change expiry; one audit event for each thing that really changed."""
+    changed = []
+    if name is not UNSET and _clean_name(name) != api_key.name:
+        changed.append((AuditAction.KEY_RENAMED, "name", api_key.name, _clean_name(name)))
+    if expires_at is not UNSET and _clean_expires_at(expires_at) != api_key.expires_at:
+        changed.append((AuditAction.KEY_EXPIRY_CHANGED, "expires_at", api_key.expires_at, expires_at))
+    for _, field, _, after in changed:
+        setattr(api_key, field, after)
+    if changed:
+        api_key.save(update_fields=[field for _, field, _, _ in changed])
         key_cache.forget(api_key.key_hash)
+    for action, field, before, after in changed:
+        if field == "expires_at":
+            before, after = _iso(before), _iso(after)
+        audit_record(action=action, company=api_key.company, api_key=api_key, actor=actor,
+                     changes={field: {"before": before, "after": after}})
     return api_key
 
 
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
     """Revocation is final and idempotent: revoking twice keeps the first date and actor."""
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=revoked_by
     )
     key_cache.forget(api_key.key_hash)
     api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
+    if revoked:
+        audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor=revoked_by)
     return api_key
 
 
 @sensitive_variables("raw")
 @transaction.atomic
-def api_key_regenerate(*, api_key: ApiKey) -> tuple[ApiKey, str]:
+def api_key_regenerate(*, api_key: ApiKey, actor=None) -> tuple[ApiKey, str]:
     """A new secret for the same key: same id, name, owner and settings; the old value stops
     working as this transaction commits."""
     key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
@@ -116,9 +140,12 @@ def api_key_regenerate(*, api_key: ApiKey) -> tuple[ApiKey, str]:
         )
     key_cache.forget(key.key_hash)
     raw = crypto.generate_key(key.mode)
+    old_prefix = key.prefix
     key.prefix = crypto.parse_key(raw).display_prefix
     key.key_hash = crypto.hash_key(raw)
     key.save(update_fields=["prefix", "key_hash"])
+    audit_record(action=AuditAction.KEY_REGENERATED, company=key.company, api_key=key, actor=actor,
+                 changes={"prefix": {"before": old_prefix, "after": key.prefix}})
     return key, raw
 
 

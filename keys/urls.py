@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import apis
+from keys import apis, audit_apis
 
 # Seed routes exactly as documented: no trailing slash, so a POST is never redirected.
 urlpatterns = [
@@ -10,4 +10,5 @@ urlpatterns = [
     path("api-keys/<uuid:key_id>", apis.ApiKeyDetailApi.as_view(), name="api-key-detail"),
     path("api-keys/<uuid:key_id>/regenerate", apis.ApiKeyRegenerateApi.as_view(), name="api-key-regenerate"),
     path("api-keys/<uuid:key_id>/decrypt", apis.ApiKeyDecryptApi.as_view(), name="api-key-decrypt"),
+    path("audit-events", audit_apis.AuditEventListApi.as_view(), name="audit-events"),
 ]

@@ -2,7 +2,8 @@ from django.db import transaction
 
 from config.errors import ValidationFailed
 from keys import cache as key_cache
-from keys.models import ApiKey
+from keys.audit import audit_record
+from keys.models import ApiKey, AuditAction
 from usage.models import KeyLimit, RequestLog, ResetPeriod
 
 # Bounds that catch typos (an extra six zeros) rather than express policy.
@@ -12,7 +13,7 @@ MAX_BUDGET_MICROCENTS = 10**15
 
 @transaction.atomic
 def limits_set(*, api_key: ApiKey, request_limit: int | None = None, budget_limit_microcents: int | None = None,
-               reset_period: str = ResetPeriod.MONTHLY, enabled: bool = True) -> KeyLimit:
+               reset_period: str = ResetPeriod.MONTHLY, enabled: bool = True, actor=None) -> KeyLimit:
     """Replace the key's limits. Use so far in the current period still counts."""
     for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
                               ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
@@ -20,19 +21,33 @@ def limits_set(*, api_key: ApiKey, request_limit: int | None = None, budget_limi
             raise ValidationFailed(f"{name} must be between 0 and {most:,}.", details={name: [f"0 to {most}"]})
     if reset_period not in ResetPeriod.values:
         raise ValidationFailed("reset_period must be daily, weekly or monthly.", details={"reset_period": [reset_period]})
-    limit, _ = KeyLimit.objects.update_or_create(
-        api_key=api_key,
-        defaults={"request_limit": request_limit, "budget_limit_microcents": budget_limit_microcents,
-                  "reset_period": reset_period, "enabled": enabled},
-    )
+    before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
+    after = {"request_limit": request_limit, "budget_limit_microcents": budget_limit_microcents,
+             "reset_period": reset_period, "enabled": enabled}
+    limit, created = KeyLimit.objects.update_or_create(api_key=api_key, defaults=after)
     key_cache.forget(api_key.key_hash)
+    if before != after:
+        audit_record(action=AuditAction.LIMITS_SET if created else AuditAction.LIMITS_CHANGED,
+                     company=api_key.company, api_key=api_key, actor=actor,
+                     changes={"before": before, "after": after})
     return limit
 
 
+def _as_dict(limit: KeyLimit | None) -> dict | None:
+    if limit is None:
+        return None
+    return {"request_limit": limit.request_limit, "budget_limit_microcents": limit.budget_limit_microcents,
+            "reset_period": limit.reset_period, "enabled": limit.enabled}
+
+
 @transaction.atomic
-def limits_delete(*, api_key: ApiKey) -> bool:
+def limits_delete(*, api_key: ApiKey, actor=None) -> bool:
+    before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
     deleted, _ = KeyLimit.objects.filter(api_key=api_key).delete()
     key_cache.forget(api_key.key_hash)
+    if deleted:
+        audit_record(action=AuditAction.LIMITS_REMOVED, company=api_key.company, api_key=api_key, actor=actor,
+                     changes={"before": before})
     return bool(deleted)
 
 

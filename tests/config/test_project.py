@@ -31,6 +31,7 @@ def test_schema_lists_every_route_and_the_error_shape(client):
         "/api/v1/usage/timeseries",
         "/api/v1/demo/echo",
         "/api/v1/demo/report",
+        "/api/v1/audit-events",
     }
     revoke = schema["paths"]["/api/v1/users/{user_id}/api-keys/{key_id}/revoke"]["post"]
     assert {"204", "400", "401", "403", "404"} <= set(revoke["responses"])

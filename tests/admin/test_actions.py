@@ -1,0 +1,94 @@
+"""What a company admin does in Django admin goes through the same services as the API."""
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from keys.models import ApiKey, AuditEvent
+from tests.clients import key_client
+from tests.factories import make_key
+from usage.models import KeyLimit
+
+pytestmark = pytest.mark.django_db
+LIMIT_INLINE = {"limit-TOTAL_FORMS": "1", "limit-INITIAL_FORMS": "0", "limit-MIN_NUM_FORMS": "0",
+                "limit-MAX_NUM_FORMS": "1"}
+
+
+@pytest.fixture
+def admin_client(admin):
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def test_bulk_revoke_asks_for_confirmation_then_the_api_refuses_the_keys(admin_client, alice, bob):
+    (first, first_raw), (second, _) = make_key(alice), make_key(bob)
+    selected = {"action": "revoke_selected", "_selected_action": [str(first.pk), str(second.pk)]}
+    confirm = admin_client.post("/admin/keys/apikey/", selected)
+    assert confirm.status_code == 200 and "Revoking cannot be undone" in confirm.content.decode()
+    assert ApiKey.objects.revoked().count() == 0
+    done = admin_client.post("/admin/keys/apikey/", {**selected, "confirmed": "yes"}, follow=True)
+    assert "Revoked 2 key(s)" in done.content.decode()
+    assert ApiKey.objects.revoked().count() == 2
+    assert key_client(first_raw).get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"
+
+
+def test_extend_expiry_adds_days_and_leaves_keys_without_expiry(admin_client, alice):
+    soon = timezone.now() + timedelta(days=2)
+    expiring, _ = make_key(alice, expires_at=soon)
+    forever, _ = make_key(alice)
+    selected = {"action": "extend_expiry", "_selected_action": [str(expiring.pk), str(forever.pk)]}
+    assert "Extend the expiry" in admin_client.post("/admin/keys/apikey/", selected).content.decode()
+    done = admin_client.post("/admin/keys/apikey/", {**selected, "days": "30"}, follow=True)
+    assert "Extended 1 key(s) by 30 days. 1 never expire" in done.content.decode()
+    expiring.refresh_from_db()
+    forever.refresh_from_db()
+    assert expiring.expires_at == soon + timedelta(days=30) and forever.expires_at is None
+    assert AuditEvent.objects.filter(action="key.expiry_changed", surface="admin").count() == 1
+
+
+def test_limits_edit_inline_through_the_service(admin_client, alice_key):
+    key, raw = alice_key
+    response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
+        "name": key.name, "expires_at_0": "", "expires_at_1": "", **LIMIT_INLINE,
+        "limit-0-request_limit": "1", "limit-0-budget_limit_microcents": "", "limit-0-reset_period": "daily",
+        "limit-0-enabled": "on", "limit-0-api_key": str(key.pk)})
+    assert response.status_code == 302
+    assert KeyLimit.objects.get(api_key=key).request_limit == 1
+    assert AuditEvent.objects.get(action="limits.set").surface == "admin"
+    client = key_client(raw)
+    assert [client.get("/api/v1/me").status_code for _ in range(2)] == [200, 429]
+
+
+def test_negative_limit_in_admin_is_a_form_error(admin_client, alice_key):
+    key, _ = alice_key
+    response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
+        "name": key.name, "expires_at_0": "", "expires_at_1": "", **LIMIT_INLINE,
+        "limit-0-request_limit": "-5", "limit-0-reset_period": "daily", "limit-0-api_key": str(key.pk)})
+    assert response.status_code == 200 and "greater than or equal to 0" in response.content.decode()
+    assert not KeyLimit.objects.exists()
+
+
+def test_invalid_name_in_admin_is_a_form_error_and_changes_nothing(admin_client, alice_key):
+    key, _ = alice_key
+    response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
+        "name": "   ", "expires_at_0": "2001-01-01", "expires_at_1": "00:00:00",
+        **{**LIMIT_INLINE, "limit-TOTAL_FORMS": "0"}})
+    assert response.status_code == 200
+    key.refresh_from_db()
+    assert key.name == "Alice's laptop" and key.expires_at is None
+
+
+def test_usage_records_are_read_only(admin_client, alice_key):
+    key_client(alice_key[1]).get("/api/v1/me")
+    from usage.models import RequestLog
+
+    record = RequestLog.objects.get()
+    page = admin_client.get(f"/admin/usage/requestlog/{record.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert admin_client.post(f"/admin/usage/requestlog/{record.pk}/change/", {"path": "/x"}).status_code == 403
+    assert admin_client.get("/admin/usage/requestlog/add/").status_code == 403
+    assert admin_client.post(f"/admin/usage/requestlog/{record.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert RequestLog.objects.get().path == "/api/v1/me"
+    assert admin_client.get("/admin/usage/requestlog/?outcome=success&tier=free").status_code == 200
