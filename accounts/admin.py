@@ -9,7 +9,7 @@ from django.http import Http404
 
 from accounts.access import companies_administered_by, companies_owned_by
 from accounts.models import Company, Membership
-from accounts.services import membership_remove, membership_set
+from accounts.services import POLICY_FIELDS, company_policy_set, membership_remove, membership_set
 from config.admin import may_use_admin
 
 User = get_user_model()
@@ -75,9 +75,19 @@ class ReadOnlyScopedAdmin(CompanyScopedAdmin):
 @admin.register(Company)
 class CompanyAdmin(CompanyScopedAdmin):
     company_path = ""
-    list_display = ["name", "id", "created_at"]
+    list_display = ["name", "id", "max_key_lifetime_days", "require_key_expiry", "created_at"]
     search_fields = ["name"]
-    fields = ["name"]
+    fields = ["name", "max_key_lifetime_days", "require_key_expiry", "unused_key_days"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        policy = {field: form.cleaned_data[field] for field in POLICY_FIELDS}
+        stored = Company.objects.get(pk=obj.pk)
+        if form.cleaned_data["name"] != stored.name:
+            stored.name = form.cleaned_data["name"]
+            stored.save(update_fields=["name"])
+        company_policy_set(company=stored, actor=request.user, **policy)
 
     def has_change_permission(self, request, obj=None):
         return obj is None or companies_owned_by(request.user).filter(pk=obj.pk).exists()

@@ -4,6 +4,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request
+from accounts.services import MAX_POLICY_DAYS, POLICY_FIELDS, company_policy_set
+from config.errors import PermissionDenied
+from config.schema import ORGANIZATION_PARAMETER
+from config.serializers import StrictInputSerializer
 
 MeSerializer = inline_serializer(
     name="Me",
@@ -26,6 +30,8 @@ MeSerializer = inline_serializer(
 class MeApi(APIView):
     """The first call a script makes: is my key good, whose is it, which company, which mode."""
 
+    required_scope = None  # any key may ask who it is
+
     @extend_schema(operation_id="me", responses=MeSerializer)
     def get(self, request):
         actor = actor_from_request(request)
@@ -38,3 +44,35 @@ class MeApi(APIView):
             "api_key": {"id": key.pk, "name": key.name, "prefix": key.prefix, "mode": key.mode,
                         "expires_at": key.expires_at} if key else None,
         })
+
+
+class PolicySerializer(StrictInputSerializer):
+    max_key_lifetime_days = serializers.IntegerField(allow_null=True, min_value=1, max_value=MAX_POLICY_DAYS,
+                                                     help_text="Keys must expire within this many days; null: no maximum.")
+    require_key_expiry = serializers.BooleanField(help_text="Refuse keys that never expire.")
+    unused_key_days = serializers.IntegerField(min_value=1, max_value=MAX_POLICY_DAYS,
+                                               help_text="Keys unused this long are listed as candidates to revoke.")
+
+
+class CompanyPolicyApi(APIView):
+    """The company's key policy: every member may read it, owners change it."""
+
+    api_scope = "keys"
+
+    def _body(self, company) -> dict:
+        return {"company_id": company.pk, **{field: getattr(company, field) for field in POLICY_FIELDS}}
+
+    @extend_schema(operation_id="company_policy_get", parameters=[ORGANIZATION_PARAMETER], responses=PolicySerializer)
+    def get(self, request):
+        return Response(self._body(actor_from_request(request).company))
+
+    @extend_schema(operation_id="company_policy_set", parameters=[ORGANIZATION_PARAMETER], request=PolicySerializer,
+                   responses=PolicySerializer)
+    def put(self, request):
+        actor = actor_from_request(request)
+        if not actor.manages_members:
+            raise PermissionDenied("Only company owners may change the key policy.")
+        data = PolicySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        company = company_policy_set(company=actor.company, actor=actor.user, **data.validated_data)
+        return Response(self._body(company))

@@ -18,6 +18,12 @@ KEY_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 class Company(models.Model):
     name = models.CharField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    max_key_lifetime_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Keys must expire within this many days of being created or extended "
+                                         "(seed 002 recommends rotating every 90). Empty: no maximum.")
+    require_key_expiry = models.BooleanField(default=False, help_text="Refuse keys that never expire.")
+    unused_key_days = models.PositiveSmallIntegerField(
+        default=90, help_text="Active keys unused this long are listed as candidates to revoke.")
 
     class Meta:
         verbose_name_plural = "companies"

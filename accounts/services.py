@@ -61,3 +61,27 @@ def membership_remove(*, membership: Membership, actor=None) -> None:
     audit_record(action=AuditAction.MEMBERSHIP_REMOVED, company=membership.company, target_user=membership.user,
                  actor=actor, changes={"user": membership.user.get_username(), "role": membership.role})
     membership.delete()
+
+
+POLICY_FIELDS = ("max_key_lifetime_days", "require_key_expiry", "unused_key_days")
+MAX_POLICY_DAYS = 3650
+
+
+@transaction.atomic
+def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, require_key_expiry: bool,
+                       unused_key_days: int, actor=None) -> Company:
+    """The company's key policy. It applies to keys created or extended from now on."""
+    for name, value in (("max_key_lifetime_days", max_key_lifetime_days), ("unused_key_days", unused_key_days)):
+        if value is not None and not 1 <= value <= MAX_POLICY_DAYS:
+            raise ValidationFailed(f"{name} must be between 1 and {MAX_POLICY_DAYS} days.",
+                                   details={name: [f"1 to {MAX_POLICY_DAYS}"]})
+    before = {field: getattr(company, field) for field in POLICY_FIELDS}
+    after = {"max_key_lifetime_days": max_key_lifetime_days, "require_key_expiry": require_key_expiry,
+             "unused_key_days": unused_key_days}
+    if before != after:
+        for field, value in after.items():
+            setattr(company, field, value)
+        company.save(update_fields=list(POLICY_FIELDS))
+        audit_record(action=AuditAction.POLICY_CHANGED, company=company, actor=actor,
+                     changes={"before": before, "after": after})
+    return company

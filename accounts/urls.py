@@ -4,7 +4,10 @@ from django.views.generic import RedirectView
 
 from accounts import apis, views
 
-api_urlpatterns = [path("me", apis.MeApi.as_view(), name="me")]
+api_urlpatterns = [
+    path("me", apis.MeApi.as_view(), name="me"),
+    path("company/policy", apis.CompanyPolicyApi.as_view(), name="company-policy"),
+]
 
 # Mounted at /settings/ next to the key pages (config.urls).
 settings_urlpatterns = [

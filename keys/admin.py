@@ -248,13 +248,19 @@ class ApiKeyAdmin(CompanyScopedAdmin):
                 "title": "Extend the expiry of these API keys", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             })
         now, days = timezone.now(), form.cleaned_data["days"]
-        extended = [k for k in keys if k.expires_at is not None]
-        for key in extended:
-            services.api_key_update(api_key=key, expires_at=max(key.expires_at, now) + timedelta(days=days),
-                                    actor=request.user)
-        skipped = len(keys) - len(extended)
+        extended, refused = [], []
+        for key in (k for k in keys if k.expires_at is not None):
+            try:
+                services.api_key_update(api_key=key, expires_at=max(key.expires_at, now) + timedelta(days=days),
+                                        actor=request.user)
+                extended.append(key)
+            except ValidationFailed as error:  # the company's key policy
+                refused.append(f"{key.name}: {error.message}")
+        skipped = sum(1 for k in keys if k.expires_at is None)
         note = f" {skipped} never expire and were left as they are." if skipped else ""
         self.message_user(request, f"Extended {len(extended)} key(s) by {days} days.{note}", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, f"Not extended: {line}", messages.ERROR)
         return None
 
 

@@ -1,7 +1,7 @@
 """The key-management API. Views are thin: parse, call one selector or service, shape."""
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +12,7 @@ from config.pagination import PagePagination
 from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
 from config.serializers import AwareDateTimeField, StrictInputSerializer
 from keys import selectors, services
+from keys.restrictions import ALL_SCOPES, SCOPES, scopes_check_grant
 from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
 
 class ApiKeyOutputSerializer(serializers.ModelSerializer):
@@ -22,7 +23,7 @@ class ApiKeyOutputSerializer(serializers.ModelSerializer):
         model = ApiKey
         fields = [
             "id", "name", "prefix", "mode", "owner", "created_at",
-            "expires_at", "last_used_at", "revoked_at", "is_active",
+            "expires_at", "last_used_at", "revoked_at", "is_active", "scopes",
         ]
 
     def get_owner(self, key) -> dict:
@@ -41,6 +42,9 @@ class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
 
 class ApiKeyCreateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=NAME_MAX_LENGTH, help_text="e.g. 'Production Server'.")
+    scopes = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=20,
+                                   help_text="API areas the key may call; default: those of the caller's key, "
+                                             "or 'all'.")
     expires_at = AwareDateTimeField(required=False, allow_null=True, help_text="ISO 8601 with a timezone.")
     mode = serializers.ChoiceField(choices=Mode.values, default=Mode.LIVE, help_text="`test` keys are never charged.")
 
@@ -67,12 +71,18 @@ def _created(key, raw, status_code=status.HTTP_201_CREATED) -> Response:
 def _create_for(request, owner) -> Response:
     actor = actor_from_request(request)
     data = _valid(ApiKeyCreateInputSerializer, request)
-    key, raw = services.api_key_create(company=actor.company, owner=owner, created_by=actor.user, **data)
+    inherited = actor.api_key.scopes if actor.api_key else [ALL_SCOPES]
+    scopes = data.pop("scopes", inherited)
+    scopes_check_grant(actor.api_key, scopes)
+    key, raw = services.api_key_create(company=actor.company, owner=owner, created_by=actor.user, scopes=scopes,
+                                       **data)
     return _created(key, raw)
 
 
 class UserApiKeysApi(APIView):
     """Seed 000 routes: a user's keys, for that user or an admin of their company."""
+    api_scope = "keys"
+
 
     @extend_schema(operation_id="user_api_keys_list", parameters=[ORGANIZATION_PARAMETER],
                    responses=paginated(ApiKeyOutputSerializer, "UserApiKeyPage"))
@@ -89,6 +99,8 @@ class UserApiKeysApi(APIView):
 
 
 class UserApiKeyRevokeApi(APIView):
+    api_scope = "keys"
+
     @extend_schema(operation_id="user_api_key_revoke", parameters=[ORGANIZATION_PARAMETER], request=None,
                    responses={204: None})
     def post(self, request, user_id, key_id):
@@ -102,6 +114,8 @@ class UserApiKeyRevokeApi(APIView):
 
 class ApiKeysApi(APIView):
     """The caller's keys; admins and owners may pass `user` or `scope=company`."""
+    api_scope = "keys"
+
 
     @extend_schema(
         operation_id="api_keys_list",
@@ -141,6 +155,8 @@ class ApiKeysApi(APIView):
 
 
 class ApiKeyDetailApi(APIView):
+    api_scope = "keys"
+
     @extend_schema(operation_id="api_key_get", parameters=[ORGANIZATION_PARAMETER], responses=ApiKeyOutputSerializer)
     def get(self, request, key_id):
         key = selectors.api_key_get(actor_from_request(request), key_id)
@@ -161,6 +177,8 @@ class ApiKeyDetailApi(APIView):
 
 
 class ApiKeyRegenerateApi(APIView):
+    api_scope = "keys"
+
     @extend_schema(operation_id="api_key_regenerate", parameters=[ORGANIZATION_PARAMETER], request=None,
                    responses={200: ApiKeyCreatedSerializer})
     @sensitive_variables()
@@ -171,6 +189,8 @@ class ApiKeyRegenerateApi(APIView):
 
 
 class ApiKeyDecryptApi(APIView):
+    api_scope = "keys"
+
     @extend_schema(
         operation_id="api_key_decrypt",
         parameters=[ORGANIZATION_PARAMETER],
@@ -186,3 +206,46 @@ class ApiKeyDecryptApi(APIView):
             code="key_not_recoverable",
             details={"regenerate_url": f"/api/v1/api-keys/{key.pk}/regenerate"},
         )
+
+
+class RestrictionsSerializer(StrictInputSerializer):
+    allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False,
+                                        help_text="IPv4/IPv6 addresses and CIDR ranges; empty: any address.")
+    allowed_referrers = serializers.ListField(child=serializers.CharField(max_length=260), required=False,
+                                              help_text="Hosts or *.example.com patterns matched against "
+                                                        "Origin/Referer; empty: any.")
+    scopes = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
+                                   help_text="Any of: " + "; ".join(f"`{k}`: {v}" for k, v in SCOPES.items()))
+
+
+def _restrictions_body(key) -> dict:
+    return {"api_key_id": key.pk, "allowed_ips": key.allowed_ips, "allowed_referrers": key.allowed_referrers,
+            "scopes": key.scopes, "available_scopes": SCOPES}
+
+
+RestrictionsOutput = inline_serializer("KeyRestrictions", {
+    "api_key_id": serializers.UUIDField(), "allowed_ips": serializers.ListField(child=serializers.CharField()),
+    "allowed_referrers": serializers.ListField(child=serializers.CharField()),
+    "scopes": serializers.ListField(child=serializers.CharField()), "available_scopes": serializers.DictField()})
+
+
+class ApiKeyRestrictionsApi(APIView):
+    """Seed 002's key restrictions: IP addresses, referrers and API areas (scopes)."""
+
+    api_scope = "keys"
+
+    @extend_schema(operation_id="api_key_restrictions_get", parameters=[ORGANIZATION_PARAMETER],
+                   responses=RestrictionsOutput)
+    def get(self, request, key_id):
+        return Response(_restrictions_body(selectors.api_key_get(actor_from_request(request), key_id)))
+
+    @extend_schema(operation_id="api_key_restrictions_set", parameters=[ORGANIZATION_PARAMETER],
+                   request=RestrictionsSerializer, responses=RestrictionsOutput)
+    def put(self, request, key_id):
+        actor = actor_from_request(request)
+        key = selectors.api_key_get(actor, key_id)
+        data = _valid(RestrictionsSerializer, request)
+        if "scopes" in data:
+            scopes_check_grant(actor.api_key, data["scopes"])
+        key = services.api_key_set_restrictions(api_key=key, **data)
+        return Response(_restrictions_body(key))

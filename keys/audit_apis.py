@@ -37,6 +37,8 @@ class AuditFilterSerializer(serializers.Serializer):
 
 
 class AuditEventListApi(APIView):
+    api_scope = "audit"
+
     @extend_schema(
         operation_id="audit_events_list",
         parameters=[ORGANIZATION_PARAMETER, AuditFilterSerializer, OpenApiParameter("page", OpenApiTypes.INT),

@@ -9,6 +9,10 @@ from accounts.models import Company
 NAME_MAX_LENGTH = 100
 
 
+def default_scopes() -> list[str]:
+    return ["all"]
+
+
 class Mode(models.TextChoices):
     LIVE = "live", "Live"
     TEST = "test", "Test"
@@ -49,6 +53,10 @@ class ApiKey(models.Model):
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    allowed_ips = models.JSONField(default=list, blank=True, help_text="IP addresses and CIDR ranges; empty: any.")
+    allowed_referrers = models.JSONField(default=list, blank=True,
+                                         help_text="Hosts or *.domain patterns for Origin/Referer; empty: any.")
+    scopes = models.JSONField(default=default_scopes, help_text="API areas the key may call; 'all' for every one.")
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -90,6 +98,7 @@ class AuditAction(models.TextChoices):
     MEMBERSHIP_ADDED = "membership.added", "Member added"
     MEMBERSHIP_ROLE_CHANGED = "membership.role_changed", "Member's role changed"
     MEMBERSHIP_REMOVED = "membership.removed", "Member removed"
+    POLICY_CHANGED = "company.policy_changed", "Key policy changed"
     REVOKED_KEY_USED = "security.revoked_key_used", "Revoked key used"
     EXPIRED_KEY_USED = "security.expired_key_used", "Expired key used"
     KEY_REFUSED_BY_RESTRICTION = "security.restriction_refused", "Key refused by a restriction"

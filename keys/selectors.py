@@ -1,4 +1,7 @@
-from django.db.models import OuterRef, QuerySet, Subquery
+from datetime import timedelta
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor, key_check_manage
@@ -8,7 +11,7 @@ from keys import cache as key_cache
 from keys import crypto
 from keys.models import ApiKey, AuditEvent
 
-STATUSES = ("active", "revoked", "expired")
+STATUSES = ("active", "revoked", "expired", "unused")
 
 
 @sensitive_variables()
@@ -49,6 +52,10 @@ def api_keys_of_company(actor: Actor, *, owner_id=None, status=None, mode=None) 
         keys = keys.revoked()
     elif status == "expired":
         keys = keys.expired()
+    elif status == "unused":
+        # Candidates to revoke: active, and not used for the company's unused_key_days.
+        cutoff = timezone.now() - timedelta(days=actor.company.unused_key_days)
+        keys = keys.active().filter(Q(last_used_at__lt=cutoff) | Q(last_used_at__isnull=True, created_at__lt=cutoff))
     if mode:
         keys = keys.filter(mode=mode)
     return keys.order_by("-created_at", "-pk")

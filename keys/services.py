@@ -10,7 +10,8 @@ from config.errors import Conflict, ValidationFailed
 from keys import cache as key_cache
 from keys.audit import audit_record
 from keys import crypto
-from keys.models import NAME_MAX_LENGTH, ApiKey, AuditAction, Mode
+from keys.models import NAME_MAX_LENGTH, ApiKey, AuditAction, Mode, default_scopes
+from keys.restrictions import clean_ips, clean_referrers, clean_scopes
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
 # each keyed read into a write, so it is refreshed at most this often per key.
@@ -28,6 +29,21 @@ def _clean_name(name: str) -> str:
             details={"name": [f"at most {NAME_MAX_LENGTH} characters"]},
         )
     return name
+
+
+def _check_policy(company: Company, expires_at: datetime | None) -> None:
+    """The company's key policy, for keys created or given a new expiry."""
+    longest = company.max_key_lifetime_days
+    if expires_at is None and (company.require_key_expiry or longest):
+        raise ValidationFailed(
+            f"{company.name} requires every key to expire"
+            + (f" within {longest} days" if longest else "") + "; set expires_at.",
+            code="policy_violation", details={"expires_at": ["required by the company's key policy"]})
+    if longest and expires_at > timezone.now() + timedelta(days=longest):
+        raise ValidationFailed(
+            f"{company.name} allows keys to live at most {longest} days; pick an expiry on or before "
+            f"{(timezone.now() + timedelta(days=longest)):%Y-%m-%d}.",
+            code="policy_violation", details={"expires_at": [f"at most {longest} days ahead"]})
 
 
 def _clean_expires_at(expires_at: datetime | None) -> datetime | None:
@@ -61,12 +77,14 @@ def api_key_create(
     mode: str = Mode.LIVE,
     expires_at: datetime | None = None,
     created_by=None,
+    scopes: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns the key and its raw value, which exists only in this return value."""
     if mode not in Mode.values:
         raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})
     if not Membership.objects.filter(user=owner, company=company).exists():
         raise ValidationFailed(f"{owner} is not a member of {company}.", code="user_not_found")
+    _check_policy(company, _clean_expires_at(expires_at))
     raw = crypto.generate_key(mode)
     key = ApiKey.objects.create(
         company=company,
@@ -77,10 +95,11 @@ def api_key_create(
         prefix=crypto.parse_key(raw).display_prefix,
         key_hash=crypto.hash_key(raw),
         expires_at=_clean_expires_at(expires_at),
+        scopes=clean_scopes(scopes) if scopes is not None else default_scopes(),
     )
     audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor=created_by,
                  changes={"name": key.name, "mode": mode, "owner": owner.get_username(),
-                          "expires_at": _iso(key.expires_at)})
+                          "expires_at": _iso(key.expires_at), "scopes": key.scopes})
     return key, raw
 
 
@@ -95,6 +114,7 @@ def api_key_update(*, api_key: ApiKey, name=UNSET, expires_at=UNSET, actor=None)
     if name is not UNSET and _clean_name(name) != api_key.name:
         changed.append((AuditAction.KEY_RENAMED, "name", api_key.name, _clean_name(name)))
     if expires_at is not UNSET and _clean_expires_at(expires_at) != api_key.expires_at:
+        _check_policy(api_key.company, expires_at)
         changed.append((AuditAction.KEY_EXPIRY_CHANGED, "expires_at", api_key.expires_at, expires_at))
     for _, field, _, after in changed:
         setattr(api_key, field, after)
@@ -157,3 +177,25 @@ def api_key_touch(*, api_key: ApiKey, now: datetime | None = None) -> None:
     ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
     api_key.last_used_at = now
     key_cache.remember(api_key)
+
+
+@transaction.atomic
+def api_key_set_restrictions(*, api_key: ApiKey, allowed_ips=UNSET, allowed_referrers=UNSET, scopes=UNSET,
+                             actor=None) -> ApiKey:
+    """Replace the given restrictions; entries are validated and normalised, the offending one named."""
+    wanted = {}
+    if allowed_ips is not UNSET:
+        wanted["allowed_ips"] = clean_ips(allowed_ips)
+    if allowed_referrers is not UNSET:
+        wanted["allowed_referrers"] = clean_referrers(allowed_referrers)
+    if scopes is not UNSET:
+        wanted["scopes"] = clean_scopes(scopes)
+    before = {field: getattr(api_key, field) for field in wanted}
+    if before != wanted:
+        for field, value in wanted.items():
+            setattr(api_key, field, value)
+        api_key.save(update_fields=list(wanted))
+        key_cache.forget(api_key.key_hash)
+        audit_record(action=AuditAction.RESTRICTIONS_CHANGED, company=api_key.company, api_key=api_key, actor=actor,
+                     changes={"before": before, "after": wanted})
+    return api_key

@@ -10,5 +10,6 @@ urlpatterns = [
     path("api-keys/<uuid:key_id>", apis.ApiKeyDetailApi.as_view(), name="api-key-detail"),
     path("api-keys/<uuid:key_id>/regenerate", apis.ApiKeyRegenerateApi.as_view(), name="api-key-regenerate"),
     path("api-keys/<uuid:key_id>/decrypt", apis.ApiKeyDecryptApi.as_view(), name="api-key-decrypt"),
+    path("api-keys/<uuid:key_id>/restrictions", apis.ApiKeyRestrictionsApi.as_view(), name="api-key-restrictions"),
     path("audit-events", audit_apis.AuditEventListApi.as_view(), name="audit-events"),
 ]

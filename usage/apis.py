@@ -75,6 +75,8 @@ def _limits_body(key) -> dict:
 
 
 class KeyLimitsApi(APIView):
+    api_scope = "keys"
+
     @extend_schema(operation_id="api_key_limits_get", parameters=[ORGANIZATION_PARAMETER],
                    responses=KeyLimitsOutputSerializer)
     def get(self, request, key_id):
@@ -102,6 +104,8 @@ class KeyLimitsApi(APIView):
 
 
 class KeyUsageApi(APIView):
+    api_scope = "usage"
+
     @extend_schema(operation_id="api_key_usage", parameters=[DAYS, ORGANIZATION_PARAMETER], responses=inline_serializer(
         "KeyUsage", {"api_key_id": serializers.UUIDField(), "api_key_name": serializers.CharField(),
                      "days": serializers.IntegerField(), "total_requests": serializers.IntegerField(),
@@ -114,6 +118,8 @@ class KeyUsageApi(APIView):
 
 
 class KeyUsageByTierApi(APIView):
+    api_scope = "usage"
+
     @extend_schema(operation_id="api_key_usage_by_tier", parameters=[DAYS, ORGANIZATION_PARAMETER],
                    responses=inline_serializer("KeyUsageByTier", {
                        "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
@@ -127,6 +133,8 @@ class KeyUsageByTierApi(APIView):
 
 
 class KeyUsageErrorsApi(APIView):
+    api_scope = "usage"
+
     @extend_schema(operation_id="api_key_usage_errors", parameters=[DAYS, ORGANIZATION_PARAMETER],
                    responses=inline_serializer("KeyUsageErrors", {
                        "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
@@ -151,6 +159,8 @@ class RequestLogSerializer(serializers.ModelSerializer):
 
 
 class KeyUsageRequestsApi(APIView):
+    api_scope = "usage"
+
     @extend_schema(operation_id="api_key_usage_requests", parameters=[
         DAYS, ORGANIZATION_PARAMETER, OpenApiParameter("page", OpenApiTypes.INT),
         OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50."),
@@ -174,6 +184,8 @@ TimeseriesPoint = inline_serializer("UsagePoint", {
 
 
 class KeyUsageTimeseriesApi(APIView):
+    api_scope = "usage"
+
     @extend_schema(operation_id="api_key_usage_timeseries", parameters=[DAYS, ORGANIZATION_PARAMETER],
                    responses=inline_serializer("KeyUsageTimeseries", {
                        "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
@@ -212,6 +224,8 @@ class CompanyTimeseriesSerializer(serializers.Serializer):
 
 
 class CompanyUsageApi(APIView):
+    api_scope = "usage"
+
     @extend_schema(operation_id="company_usage", parameters=[DAYS, ORGANIZATION_PARAMETER],
                    responses=CompanyUsageSerializer)
     def get(self, request):
@@ -223,6 +237,8 @@ class CompanyUsageApi(APIView):
 
 
 class CompanyUsageTimeseriesApi(APIView):
+    api_scope = "usage"
+
     @extend_schema(operation_id="company_usage_timeseries", parameters=[DAYS, ORGANIZATION_PARAMETER],
                    responses=CompanyTimeseriesSerializer)
     def get(self, request):

@@ -10,6 +10,7 @@ from config.serializers import StrictInputSerializer
 
 class DemoEchoApi(APIView):
     usage_tier = "standard"
+    required_scope = "demo"
 
     @extend_schema(operation_id="demo_echo", responses=inline_serializer(
         "DemoEcho", {"tier": serializers.CharField(), "query": serializers.DictField()}))
@@ -25,6 +26,7 @@ class DemoReportInputSerializer(StrictInputSerializer):
 
 class DemoReportApi(APIView):
     usage_tier = "premium"
+    required_scope = "demo"
 
     @extend_schema(operation_id="demo_report", request=DemoReportInputSerializer, responses=inline_serializer(
         "DemoReport", {"tier": serializers.CharField(), "title": serializers.CharField(),

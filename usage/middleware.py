@@ -1,10 +1,10 @@
 """Logs every request attributed to a key and adds its remaining quota to the response."""
 import json
 import time
-from urllib.parse import urlsplit
 
 from django.utils import timezone
 
+from config.network import client_ip, request_host
 from usage.limits import DEFAULT_TIER, tier_of
 from usage.models import RequestLog
 from usage.recorder import recorder
@@ -23,14 +23,6 @@ def _error_code(response) -> str:
             return ""
     error = data.get("error") if isinstance(data, dict) else None
     return str(error.get("code", ""))[:50] if isinstance(error, dict) else ""
-
-
-def _domain(request) -> str:
-    source = request.headers.get("Origin") or request.headers.get("Referer") or ""
-    try:
-        return (urlsplit(source).hostname or "")[:255]
-    except ValueError:
-        return ""
 
 
 class UsageMiddleware:
@@ -61,9 +53,9 @@ class UsageMiddleware:
             status_code=response.status_code,
             error_code=_error_code(response),
             latency_ms=round((time.perf_counter() - started) * 1000),
-            client_ip=request.META.get("REMOTE_ADDR") or None,
+            client_ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH],
-            domain=_domain(request),
+            domain=request_host(request),
             tier=tier,
             cost_microcents=cost,
         ))

@@ -122,7 +122,10 @@ REST_FRAMEWORK = {
         "keys.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "keys.restrictions.KeyRestrictionsPermission",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["usage.limits.KeyLimitThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -148,6 +151,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {"KeyModeEnum": "keys.models.Mode", "RoleEnum": "accounts.models.Role"},
 }
+
+# How many reverse proxies in front of Keyhouse append to X-Forwarded-For; 0 trusts none of it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Price of one request per tier, in microcents (millionths of a cent). A view names its tier
 # with `usage_tier`; test-mode keys are never charged.

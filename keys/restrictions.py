@@ -1,0 +1,143 @@
+"""Per-key restrictions (seed 002: "Restrict API keys by IP address, referrer URL, specific
+API endpoints"), checked on every keyed request after authentication and before limits.
+
+A view names the API area it belongs to with `api_scope = "keys"`; reads need `<area>:read`,
+writes `<area>:write`. A view that names `required_scope` needs exactly that (None: any key).
+A view that names neither needs the `all` scope, so a new endpoint is closed to scoped keys
+until someone decides where it belongs.
+"""
+import ipaddress
+import re
+
+from rest_framework.permissions import BasePermission
+
+from config.errors import PermissionDenied, ValidationFailed
+from config.network import client_ip, request_host
+from keys.audit import security_event
+from keys.models import AuditAction
+
+ALL_SCOPES = "all"
+SCOPES = {
+    ALL_SCOPES: "Every API area (the default for new keys).",
+    "keys:read": "List and read keys, their limits and restrictions.",
+    "keys:write": "Create, rename, regenerate and revoke keys; change limits and restrictions.",
+    "usage:read": "Read usage analytics.",
+    "audit:read": "Read audit events.",
+    "demo": "The example priced endpoints under /api/v1/demo/.",
+}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+MAX_ENTRIES = 100
+HOST_PATTERN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _entries(name: str, values) -> list[str]:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValidationFailed(f"{name} must be a list of strings.", code="invalid_restriction",
+                               details={name: ["a list of strings"]})
+    if len(values) > MAX_ENTRIES:
+        raise ValidationFailed(f"{name} takes at most {MAX_ENTRIES} entries.", code="invalid_restriction",
+                               details={name: [f"at most {MAX_ENTRIES}"]})
+    return [v.strip() for v in values if v.strip()]
+
+
+def _refuse(name: str, entry: str, why: str):
+    raise ValidationFailed(f"{name}: {entry[:100]!r} {why}", code="invalid_restriction",
+                           details={name: [f"{entry[:100]}: {why}"]})
+
+
+def clean_ips(values) -> list[str]:
+    """IPv4/IPv6 addresses and CIDR ranges, normalised ('10.0.0.7/24' is refused: host bits set)."""
+    cleaned = []
+    for entry in _entries("allowed_ips", values):
+        try:
+            cleaned.append(str(ipaddress.ip_network(entry, strict=True)))
+        except ValueError as error:
+            _refuse("allowed_ips", entry, f"is not an IP address or CIDR range ({error})")
+    return sorted(set(cleaned), key=cleaned.index)
+
+
+def clean_referrers(values) -> list[str]:
+    """Host names, or `*.example.com` for every subdomain of example.com."""
+    cleaned = []
+    for entry in _entries("allowed_referrers", values):
+        host = entry.lower().rstrip(".")
+        if "://" in host or "/" in host or len(host) > 253 or not HOST_PATTERN.match(host):
+            _refuse("allowed_referrers", entry, "is not a host name or a *.domain pattern (no scheme or path)")
+        cleaned.append(host)
+    return sorted(set(cleaned), key=cleaned.index)
+
+
+def clean_scopes(values) -> list[str]:
+    scopes = _entries("scopes", values)
+    if not scopes:
+        _refuse("scopes", "[]", "must name at least one scope; use 'all' for every area")
+    for scope in scopes:
+        if scope not in SCOPES:
+            _refuse("scopes", scope, f"is not a scope; choose from {', '.join(SCOPES)}")
+    return [ALL_SCOPES] if ALL_SCOPES in scopes else sorted(set(scopes))
+
+
+def scopes_check_grant(acting_key, scopes: list[str]) -> None:
+    """A key can never hand out more than it has: a scoped key may only create keys, or set
+    scopes, within its own scopes."""
+    if acting_key is None or ALL_SCOPES in acting_key.scopes:
+        return
+    extra = sorted(set(clean_scopes(scopes)) - set(acting_key.scopes))
+    if extra:
+        raise PermissionDenied(
+            f"The key making this request lacks {', '.join(extra)}, so it cannot grant it; use a key with the "
+            "'all' scope or sign in.", code="scope_not_allowed", details={"scopes": acting_key.scopes},
+        )
+
+
+def _ip_allowed(ip: str | None, allowed: list[str]) -> bool:
+    if ip is None:
+        return False
+    address = ipaddress.ip_address(ip)
+    if getattr(address, "ipv4_mapped", None):
+        address = address.ipv4_mapped
+    return any(address in ipaddress.ip_network(network) for network in allowed)
+
+
+def _host_allowed(host: str, allowed: list[str]) -> bool:
+    return any(host.endswith(pattern[1:]) if pattern.startswith("*.") else host == pattern for pattern in allowed)
+
+
+def needed_scope(view, method: str) -> str | None:
+    if hasattr(view, "required_scope"):
+        return view.required_scope
+    area = getattr(view, "api_scope", None)
+    if area is None:
+        return ALL_SCOPES
+    return f"{area}:{'read' if method in SAFE_METHODS else 'write'}"
+
+
+def restrictions_check(key, request, scope: str | None) -> None:
+    """Refuse (403) a request that the key's restrictions do not allow, saying what was expected."""
+    refusal = None
+    ip = client_ip(request)
+    if key.allowed_ips and not _ip_allowed(ip, key.allowed_ips):
+        refusal = ("ip_not_allowed", f"This key only works from {', '.join(key.allowed_ips)}; this request came "
+                   f"from {ip}.", {"client_ip": ip, "allowed_ips": key.allowed_ips})
+    elif key.allowed_referrers and not _host_allowed(host := request_host(request), key.allowed_referrers):
+        refusal = ("referrer_not_allowed", f"This key only works for pages on {', '.join(key.allowed_referrers)}; "
+                   f"the request's Origin/Referer was {host or 'missing'}.",
+                   {"referrer": host, "allowed_referrers": key.allowed_referrers})
+    elif scope and ALL_SCOPES not in key.scopes and scope not in key.scopes:
+        refusal = ("scope_not_allowed", f"This key lacks the {scope} scope; it has {', '.join(key.scopes)}. "
+                   "Ask its owner or an admin to add the scope, or use another key.",
+                   {"required_scope": scope, "scopes": key.scopes})
+    if refusal:
+        code, message, details = refusal
+        security_event(action=AuditAction.KEY_REFUSED_BY_RESTRICTION, api_key=key, details={"code": code, **details})
+        raise PermissionDenied(message, code=code, details=details)
+
+
+class KeyRestrictionsPermission(BasePermission):
+    """Runs after authentication and before the limit check (DRF throttles)."""
+
+    def has_permission(self, request, view):
+        key = getattr(request._request, "api_key", None)
+        if key is not None and request.auth is key:
+            restrictions_check(key, request._request, needed_scope(view, request.method))
+        return True
