@@ -7,14 +7,15 @@ from rest_framework import serializers
 class StrictInputSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo such as `expires` is an error, not ignored."""
 
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
+    def to_internal_value(self, data):
+        # Here rather than in validate(), so that it also runs for each item of a list (many=True).
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(
-                    {name[:40]: ["Unknown field; allowed: " + ", ".join(self.fields)] for name in unknown[:10]}
+                    {str(name)[:40]: ["Unknown field; allowed: " + ", ".join(self.fields)] for name in unknown[:10]}
                 )
-        return attrs
+        return super().to_internal_value(data)
 
 
 class AwareDateTimeField(serializers.DateTimeField):

@@ -31,7 +31,7 @@ CHECKSUM_LENGTH = 6
 KEY_LENGTH = len(LIVE_PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 # How much of the random part the display prefix shows: enough to tell keys apart at a glance.
 VISIBLE_CHARS = 4
-KEY_PATTERN = re.compile(r"\bsk_(?:live|test)_[0-9A-Za-z]{%d}\b" % (RANDOM_LENGTH + CHECKSUM_LENGTH))
+KEY_PATTERN = re.compile(r"\bsk_(?:live|test)_[0-9A-Za-z]{%d}\b" % (RANDOM_LENGTH + CHECKSUM_LENGTH), re.ASCII)
 
 
 class MalformedKey(ValueError):

@@ -102,6 +102,7 @@ class AuditAction(models.TextChoices):
     REVOKED_KEY_USED = "security.revoked_key_used", "Revoked key used"
     EXPIRED_KEY_USED = "security.expired_key_used", "Expired key used"
     KEY_REFUSED_BY_RESTRICTION = "security.restriction_refused", "Key refused by a restriction"
+    KEY_LEAKED = "security.key_leaked", "Key reported leaked"
 
 
 class Surface(models.TextChoices):
@@ -167,3 +168,15 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events cannot be deleted.")
+
+
+class ExpiryNotice(models.Model):
+    """An owner was told that this key expires at this time; one notice per key and expiry, so
+    notify_expiring_keys can run from cron as often as you like."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "expires_at"], name="one_notice_per_expiry")]

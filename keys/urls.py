@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import apis, audit_apis
+from keys import apis, audit_apis, leak_apis
 
 # Seed routes exactly as documented: no trailing slash, so a POST is never redirected.
 urlpatterns = [
@@ -11,5 +11,6 @@ urlpatterns = [
     path("api-keys/<uuid:key_id>/regenerate", apis.ApiKeyRegenerateApi.as_view(), name="api-key-regenerate"),
     path("api-keys/<uuid:key_id>/decrypt", apis.ApiKeyDecryptApi.as_view(), name="api-key-decrypt"),
     path("api-keys/<uuid:key_id>/restrictions", apis.ApiKeyRestrictionsApi.as_view(), name="api-key-restrictions"),
+    path("leaks", leak_apis.LeakReportApi.as_view(), name="leaks"),
     path("audit-events", audit_apis.AuditEventListApi.as_view(), name="audit-events"),
 ]

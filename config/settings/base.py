@@ -152,6 +152,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"KeyModeEnum": "keys.models.Mode", "RoleEnum": "accounts.models.Role"},
 }
 
+# Secret shared with secret scanners that report leaked keys to POST /api/v1/leaks (HMAC-SHA256
+# of the body, hex, in the Keyhouse-Signature header as "sha256=..."). Empty: reports refused.
+LEAK_REPORT_SECRET = env("LEAK_REPORT_SECRET", default="")
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="keyhouse@localhost")
+
 # How many reverse proxies in front of Keyhouse append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
