@@ -46,7 +46,7 @@ def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
     X-Organization-Id header or the dashboard's switcher), or in their only one.
     """
     if api_key is not None:
-        # The owner's role was fetched with the key (keys.selectors.api_key_by_raw).
+        # The owner's role was fetched with the key (keys.selectors.api_key_by_digest).
         if company_id not in (None, "") and _parse_company_id(company_id) != api_key.company_id:
             raise PermissionDenied(
                 f"This API key belongs to company {api_key.company_id}; drop the {ORGANIZATION_HEADER} "

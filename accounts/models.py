@@ -39,6 +39,8 @@ class Membership(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+    legacy_notice_shown_at = models.DateTimeField(null=True, blank=True,
+                                                  help_text="When this person dismissed the legacy-keys notice.")
 
     class Meta:
         ordering = ["company__name", "user__username"]

@@ -46,7 +46,8 @@ def membership_set(*, user: User, company: Company, role: str, actor=None) -> Me
         before, membership.role = membership.role, role
         membership.save(update_fields=["role"])
         # Cached keys carry their owner's role; the new one must apply at once.
-        key_cache.forget(*user.api_keys.filter(company=company).values_list("key_hash", flat=True))
+        for key in user.api_keys.filter(company=company):
+            key_cache.forget_key(key)
         audit_record(action=AuditAction.MEMBERSHIP_ROLE_CHANGED, company=company, target_user=user, actor=actor,
                      changes={"user": user.get_username(), "role": {"before": before, "after": role}})
     return membership

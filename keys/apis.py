@@ -12,6 +12,7 @@ from config.pagination import PagePagination
 from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
 from config.serializers import AwareDateTimeField, StrictInputSerializer
 from keys import selectors, services
+from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.restrictions import ALL_SCOPES, SCOPES, scopes_check_grant
 from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
 
@@ -23,7 +24,8 @@ class ApiKeyOutputSerializer(serializers.ModelSerializer):
         model = ApiKey
         fields = [
             "id", "name", "prefix", "mode", "owner", "created_at",
-            "expires_at", "last_used_at", "revoked_at", "is_active", "scopes",
+            "expires_at", "last_used_at", "revoked_at", "is_active", "scopes", "previous_prefix",
+            "previous_expires_at", "is_legacy",
         ]
 
     def get_owner(self, key) -> dict:
@@ -47,6 +49,13 @@ class ApiKeyCreateInputSerializer(StrictInputSerializer):
                                              "or 'all'.")
     expires_at = AwareDateTimeField(required=False, allow_null=True, help_text="ISO 8601 with a timezone.")
     mode = serializers.ChoiceField(choices=Mode.values, default=Mode.LIVE, help_text="`test` keys are never charged.")
+
+
+class ApiKeyRegenerateInputSerializer(StrictInputSerializer):
+    grace_period_seconds = serializers.IntegerField(
+        min_value=0, max_value=services.MAX_GRACE_SECONDS, default=0,
+        help_text="Keep the old value working this many seconds (up to 7 days) to roll over without downtime; "
+                  "0: it stops at once.")
 
 
 class ApiKeyUpdateInputSerializer(StrictInputSerializer):
@@ -179,12 +188,13 @@ class ApiKeyDetailApi(APIView):
 class ApiKeyRegenerateApi(APIView):
     api_scope = "keys"
 
-    @extend_schema(operation_id="api_key_regenerate", parameters=[ORGANIZATION_PARAMETER], request=None,
-                   responses={200: ApiKeyCreatedSerializer})
+    @extend_schema(operation_id="api_key_regenerate", parameters=[ORGANIZATION_PARAMETER],
+                   request=ApiKeyRegenerateInputSerializer, responses={200: ApiKeyCreatedSerializer})
     @sensitive_variables()
     def post(self, request, key_id):
         key = selectors.api_key_get(actor_from_request(request), key_id)
-        key, raw = services.api_key_regenerate(api_key=key)
+        grace = _valid(ApiKeyRegenerateInputSerializer, request)["grace_period_seconds"]
+        key, raw = services.api_key_regenerate(api_key=key, grace_period_seconds=grace)
         return _created(key, raw, status.HTTP_200_OK)
 
 
@@ -249,3 +259,28 @@ class ApiKeyRestrictionsApi(APIView):
             scopes_check_grant(actor.api_key, data["scopes"])
         key = services.api_key_set_restrictions(api_key=key, **data)
         return Response(_restrictions_body(key))
+
+
+LegacyStatus = inline_serializer("LegacyStatus", {"has_legacy_keys": serializers.BooleanField(),
+                                                  "legacy_key_count": serializers.IntegerField(),
+                                                  "notice_shown": serializers.BooleanField()})
+
+
+class LegacyStatusApi(APIView):
+    """Seed 003: whether the caller still has keys imported from the previous system."""
+
+    required_scope = "keys:read"
+
+    @extend_schema(operation_id="api_keys_legacy_status", parameters=[ORGANIZATION_PARAMETER], responses=LegacyStatus)
+    def get(self, request):
+        return Response(legacy_status(actor_from_request(request)))
+
+
+class LegacyNoticeShownApi(APIView):
+    required_scope = "keys:read"
+
+    @extend_schema(operation_id="api_keys_legacy_notice_shown", parameters=[ORGANIZATION_PARAMETER], request=None,
+                   responses=inline_serializer("StatusOk", {"status": serializers.CharField()}))
+    def post(self, request):
+        legacy_notice_mark_shown(actor_from_request(request))
+        return Response({"status": "ok"})

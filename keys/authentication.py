@@ -14,7 +14,7 @@ from config.errors import ValidationFailed, error_body
 from keys import crypto
 from keys.audit import security_event
 from keys.models import AuditAction
-from keys.selectors import api_key_by_raw
+from keys.selectors import api_key_by_digest, legacy_keys_exist
 from keys.services import api_key_touch
 
 # WSGI names of the two key headers; Authorization: Bearer is the third way.
@@ -66,9 +66,17 @@ def authenticate_key(raw: str):
         raise KeyRejected("The API key header is empty.", "invalid_api_key")
     try:
         crypto.parse_key(raw)
+        digest = crypto.hash_key(raw)
     except crypto.MalformedKey as exc:
-        raise KeyRejected(f"This is not a valid API key: {exc}.", "invalid_api_key", {"reason": "malformed"}) from None
-    key = api_key_by_raw(raw)
+        # Keys imported from the system we replace have their own format (import_legacy_keys);
+        # they are found by a plain SHA-256, as a legacy key or as the previous value in a grace period.
+        digest = crypto.legacy_hash(raw) if len(raw) <= 512 and legacy_keys_exist() else None
+        key = api_key_by_digest(digest) if digest else None
+        if key is None or not (key.is_legacy or key.previous_key_hash == digest):
+            raise KeyRejected(f"This is not a valid API key: {exc}.", "invalid_api_key",
+                              {"reason": "malformed"}) from None
+    else:
+        key = api_key_by_digest(digest)
     if key is None:
         raise KeyRejected(
             "This API key does not exist; check that you copied the whole key.", "invalid_api_key", {"reason": "unknown"}
@@ -82,6 +90,11 @@ def authenticate_key(raw: str):
             api_key=key,
         )
     now = timezone.now()
+    if digest != key.key_hash and not (key.previous_expires_at and now < key.previous_expires_at):
+        raise KeyRejected(
+            "This is the old value of a regenerated key"
+            + (f"; it stopped working at {key.previous_expires_at.isoformat()}" if key.previous_expires_at else "")
+            + ". Use the new value.", "expired_api_key", {"reason": "regenerated"}, api_key=key)
     if key.expires_at and key.expires_at <= now:
         security_event(action=AuditAction.EXPIRED_KEY_USED, api_key=key)
         raise KeyRejected(

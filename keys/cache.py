@@ -28,9 +28,11 @@ def cached_key(key_hash: str):
         return None
 
 
-def remember(key) -> None:
+def remember(key, digest: str | None = None) -> None:
+    """Cache under the digest it was found by: the current hash, or the previous one during a
+    regenerate's grace period."""
     try:
-        cache.set(_name(key.key_hash), key, settings.API_KEY_CACHE_SECONDS)
+        cache.set(_name(digest or key.key_hash), key, settings.API_KEY_CACHE_SECONDS)
     except Exception:
         logger.warning("Key cache unreachable; key not cached.", exc_info=True)
 
@@ -47,3 +49,8 @@ def forget(*key_hashes: str) -> None:
 
     delete()
     transaction.on_commit(delete)
+
+
+def forget_key(key) -> None:
+    """Every cache entry of a key: its current value, and its previous one during a grace period."""
+    forget(*filter(None, [key.key_hash, key.previous_key_hash]))

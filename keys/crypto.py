@@ -90,5 +90,11 @@ def hash_key(raw: str) -> str:
     return hmac.new(pepper, raw.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
+@sensitive_variables()
+def legacy_hash(raw: str) -> str:
+    """How the system we replace stored keys (plain SHA-256): imported keys are found by it."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def masked(display_prefix: str) -> str:
     return display_prefix + "…"

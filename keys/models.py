@@ -57,6 +57,12 @@ class ApiKey(models.Model):
     allowed_referrers = models.JSONField(default=list, blank=True,
                                          help_text="Hosts or *.domain patterns for Origin/Referer; empty: any.")
     scopes = models.JSONField(default=default_scopes, help_text="API areas the key may call; 'all' for every one.")
+    # After a regenerate with a grace period, the old value keeps working until previous_expires_at.
+    previous_key_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    previous_prefix = models.CharField(max_length=16, blank=True, editable=False)
+    previous_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    is_legacy = models.BooleanField(default=False, editable=False,
+                                    help_text="Imported from an older system: key_hash is a plain SHA-256.")
 
     objects = ApiKeyQuerySet.as_manager()
 

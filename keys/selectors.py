@@ -1,36 +1,47 @@
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor, key_check_manage
 from accounts.models import Membership
 from config.errors import NotFound
 from keys import cache as key_cache
-from keys import crypto
 from keys.models import ApiKey, AuditEvent
 
 STATUSES = ("active", "revoked", "expired", "unused")
 
 
-@sensitive_variables()
-def api_key_by_raw(raw: str) -> ApiKey | None:
-    """From the key cache, or one indexed lookup by hash that also brings the owner, the
-    company, the owner's role and the key's limits, so the request needs no other query."""
-    digest = crypto.hash_key(raw)
+def api_key_by_digest(digest: str) -> ApiKey | None:
+    """From the key cache, or one indexed lookup (the current or, during a grace period, the
+    previous hash) that also brings the owner, the company, the owner's role and the key's
+    limits, so the request needs no other query."""
     key = key_cache.cached_key(digest)
     if key is None:
         role = Membership.objects.filter(user=OuterRef("owner"), company=OuterRef("company")).values("role")[:1]
         key = (
             ApiKey.objects.select_related("owner", "company", "limit")
             .annotate(owner_role=Subquery(role))
-            .filter(key_hash=digest)
+            .filter(Q(key_hash=digest) | Q(previous_key_hash=digest))
             .first()
         )
         if key is not None:
-            key_cache.remember(key)
+            key_cache.remember(key, digest)
     return key
+
+
+LEGACY_FLAG = "keyhouse:legacy-keys-exist"
+LEGACY_FLAG_SECONDS = 60
+
+
+def legacy_keys_exist() -> bool:
+    """Whether to look up malformed keys as legacy ones at all; re-read at most once a minute."""
+    exists = cache.get(LEGACY_FLAG)
+    if exists is None:
+        exists = ApiKey.objects.filter(is_legacy=True).exists()
+        cache.set(LEGACY_FLAG, exists, LEGACY_FLAG_SECONDS)
+    return exists
 
 
 def api_key_get(actor: Actor, key_id) -> ApiKey:

@@ -16,6 +16,7 @@ from keys.restrictions import clean_ips, clean_referrers, clean_scopes
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
 # each keyed read into a write, so it is refreshed at most this often per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_GRACE_SECONDS = 7 * 24 * 3600
 UNSET = object()
 
 
@@ -120,7 +121,7 @@ def api_key_update(*, api_key: ApiKey, name=UNSET, expires_at=UNSET, actor=None)
         setattr(api_key, field, after)
     if changed:
         api_key.save(update_fields=[field for _, field, _, _ in changed])
-        key_cache.forget(api_key.key_hash)
+        key_cache.forget_key(api_key)
     for action, field, before, after in changed:
         if field == "expires_at":
             before, after = _iso(before), _iso(after)
@@ -135,7 +136,7 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=revoked_by
     )
-    key_cache.forget(api_key.key_hash)
+    key_cache.forget_key(api_key)
     api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
     if revoked:
         audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor=revoked_by)
@@ -144,9 +145,13 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
 
 @sensitive_variables("raw")
 @transaction.atomic
-def api_key_regenerate(*, api_key: ApiKey, actor=None) -> tuple[ApiKey, str]:
-    """A new secret for the same key: same id, name, owner and settings; the old value stops
-    working as this transaction commits."""
+def api_key_regenerate(*, api_key: ApiKey, grace_period_seconds: int = 0, actor=None) -> tuple[ApiKey, str]:
+    """A new secret for the same key: same id, name, owner and settings. The old value stops
+    working as this transaction commits, or, with a grace period, at now + grace to the second,
+    so a deployment can roll over without downtime. A value older than that dies at once."""
+    if not 0 <= grace_period_seconds <= MAX_GRACE_SECONDS:
+        raise ValidationFailed(f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days).",
+                               details={"grace_period_seconds": [f"0 to {MAX_GRACE_SECONDS}"]})
     key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if key.is_revoked:
         raise Conflict(
@@ -158,14 +163,22 @@ def api_key_regenerate(*, api_key: ApiKey, actor=None) -> tuple[ApiKey, str]:
             f"This key expired on {key.expires_at:%Y-%m-%d}; set a new expires_at first, or create a new key.",
             code="expired_api_key",
         )
-    key_cache.forget(key.key_hash)
+    key_cache.forget_key(key)
     raw = crypto.generate_key(key.mode)
     old_prefix = key.prefix
+    if grace_period_seconds:
+        key.previous_key_hash, key.previous_prefix = key.key_hash, key.prefix
+        key.previous_expires_at = timezone.now() + timedelta(seconds=grace_period_seconds)
+    else:
+        key.previous_key_hash, key.previous_prefix, key.previous_expires_at = None, "", None
     key.prefix = crypto.parse_key(raw).display_prefix
     key.key_hash = crypto.hash_key(raw)
-    key.save(update_fields=["prefix", "key_hash"])
+    key.is_legacy = False
+    key.save(update_fields=["prefix", "key_hash", "previous_key_hash", "previous_prefix", "previous_expires_at",
+                            "is_legacy"])
     audit_record(action=AuditAction.KEY_REGENERATED, company=key.company, api_key=key, actor=actor,
-                 changes={"prefix": {"before": old_prefix, "after": key.prefix}})
+                 changes={"prefix": {"before": old_prefix, "after": key.prefix},
+                          "old_value_works_until": _iso(key.previous_expires_at)})
     return key, raw
 
 
@@ -195,7 +208,28 @@ def api_key_set_restrictions(*, api_key: ApiKey, allowed_ips=UNSET, allowed_refe
         for field, value in wanted.items():
             setattr(api_key, field, value)
         api_key.save(update_fields=list(wanted))
-        key_cache.forget(api_key.key_hash)
+        key_cache.forget_key(api_key)
         audit_record(action=AuditAction.RESTRICTIONS_CHANGED, company=api_key.company, api_key=api_key, actor=actor,
                      changes={"before": before, "after": wanted})
     return api_key
+
+
+LEGACY_PREFIX = "legacy"
+
+
+@transaction.atomic
+def api_key_import_legacy(*, company: Company, owner, name: str, sha256_of_key: str, created_at: datetime,
+                          expires_at: datetime | None) -> ApiKey | None:
+    """A key of the system we replace, known only by the SHA-256 of its value. It authenticates
+    as it did there, flagged legacy until it is regenerated. None when it was imported before."""
+    if not Membership.objects.filter(user=owner, company=company).exists():
+        raise ValidationFailed(f"{owner} is not a member of {company}.", code="user_not_found")
+    if ApiKey.objects.filter(key_hash=sha256_of_key).exists():
+        return None
+    key = ApiKey.objects.create(company=company, owner=owner, created_by=owner, name=_clean_name(name),
+                                mode=Mode.LIVE, prefix=LEGACY_PREFIX, key_hash=sha256_of_key, created_at=created_at,
+                                expires_at=expires_at, is_legacy=True)
+    audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key,
+                 changes={"name": key.name, "legacy": True, "owner": owner.get_username(),
+                          "expires_at": _iso(expires_at)})
+    return key

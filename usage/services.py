@@ -25,7 +25,7 @@ def limits_set(*, api_key: ApiKey, request_limit: int | None = None, budget_limi
     after = {"request_limit": request_limit, "budget_limit_microcents": budget_limit_microcents,
              "reset_period": reset_period, "enabled": enabled}
     limit, created = KeyLimit.objects.update_or_create(api_key=api_key, defaults=after)
-    key_cache.forget(api_key.key_hash)
+    key_cache.forget_key(api_key)
     if before != after:
         audit_record(action=AuditAction.LIMITS_SET if created else AuditAction.LIMITS_CHANGED,
                      company=api_key.company, api_key=api_key, actor=actor,
@@ -44,7 +44,7 @@ def _as_dict(limit: KeyLimit | None) -> dict | None:
 def limits_delete(*, api_key: ApiKey, actor=None) -> bool:
     before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
     deleted, _ = KeyLimit.objects.filter(api_key=api_key).delete()
-    key_cache.forget(api_key.key_hash)
+    key_cache.forget_key(api_key)
     if deleted:
         audit_record(action=AuditAction.LIMITS_REMOVED, company=api_key.company, api_key=api_key, actor=actor,
                      changes={"before": before})

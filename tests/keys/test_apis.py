@@ -12,7 +12,7 @@ from tests.factories import CompanyFactory, make_key
 pytestmark = pytest.mark.django_db
 
 LIST_FIELDS = {"id", "name", "prefix", "mode", "owner", "created_at", "expires_at", "last_used_at",
-               "revoked_at", "is_active", "scopes"}
+               "revoked_at", "is_active", "scopes", "previous_prefix", "previous_expires_at", "is_legacy"}
 
 
 def test_create_returns_the_raw_key_once_and_stores_only_its_hash(alice):
