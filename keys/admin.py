@@ -15,10 +15,12 @@ from accounts.models import Membership
 from config.errors import ValidationFailed
 from keys import services
 from keys.models import ApiKey, AuditEvent
+from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
 from usage.models import KeyLimit
 from usage.services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, limits_delete, limits_set
 
 EXPIRING_SOON = timedelta(days=7)
+RESTRICTION_FIELDS = ("allowed_ips", "allowed_referrers", "scopes")
 STATUS_COLORS = {"active": "#067647", "expiring": "#b54708", "expired": "#667085", "revoked": "#b42318"}
 
 
@@ -114,18 +116,40 @@ class ApiKeyAddForm(forms.ModelForm):
         return data
 
 
+class LinesField(forms.CharField):
+    """A list edited one entry per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
 class ApiKeyChangeForm(forms.ModelForm):
+    allowed_ips = LinesField(required=False, help_text="One IP address or CIDR range per line; empty: any address.")
+    allowed_referrers = LinesField(required=False, help_text="One host or *.example.com pattern per line; empty: any.")
+    scopes = forms.MultipleChoiceField(choices=[(k, f"{k}: {v}") for k, v in SCOPES.items()],
+                                       widget=forms.CheckboxSelectMultiple)
+
     class Meta:
         model = ApiKey
-        fields = ["name", "expires_at"]
+        fields = ["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes"]
 
     def clean(self):
         data = super().clean()
-        try:
-            services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at"))
-        except ValidationFailed as error:
-            field = next(iter(error.details), None)
-            self.add_error(field if field in self.fields else None, error.message)
+        checks = [lambda: services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at")),
+                  lambda: clean_ips(data.get("allowed_ips", [])),
+                  lambda: clean_referrers(data.get("allowed_referrers", [])),
+                  lambda: clean_scopes(data.get("scopes") or [])]
+        for check in checks:
+            try:
+                check()
+            except ValidationFailed as error:
+                field = next(iter(error.details), None)
+                self.add_error(field if field in self.fields else None, error.message)
         return data
 
 
@@ -159,15 +183,15 @@ class ApiKeyAdmin(CompanyScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["company", "owner", "name", "mode", "expires_at"]
-        return ["name", "expires_at", "prefix_display", "mode", "owner", "company", "status_display", "created_at",
-                "created_by", "last_used_at", "revoked_at", "revoked_by"]
+        return ["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes", "prefix_display", "mode", "owner",
+                "company", "status_display", "created_at", "created_by", "last_used_at", "revoked_at", "revoked_by"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
         readonly = ["prefix_display", "mode", "owner", "company", "status_display", "created_at", "created_by",
                     "last_used_at", "revoked_at", "revoked_by"]
-        return readonly + (["name", "expires_at"] if obj.is_revoked else [])
+        return readonly + (["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes"] if obj.is_revoked else [])
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
@@ -186,8 +210,11 @@ class ApiKeyAdmin(CompanyScopedAdmin):
         if change:
             # The form has already copied its values onto obj; the service compares against
             # the stored key to know what really changed.
-            services.api_key_update(api_key=ApiKey.objects.get(pk=obj.pk), name=form.cleaned_data["name"],
+            stored = ApiKey.objects.get(pk=obj.pk)
+            services.api_key_update(api_key=stored, name=form.cleaned_data["name"],
                                     expires_at=form.cleaned_data["expires_at"], actor=request.user)
+            services.api_key_set_restrictions(api_key=stored, actor=request.user,
+                                              **{f: form.cleaned_data[f] for f in RESTRICTION_FIELDS})
             return
         key, raw = services.api_key_create(company=obj.company, owner=obj.owner, name=obj.name, mode=obj.mode,
                                            expires_at=obj.expires_at, created_by=request.user)

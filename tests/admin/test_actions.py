@@ -51,7 +51,7 @@ def test_extend_expiry_adds_days_and_leaves_keys_without_expiry(admin_client, al
 def test_limits_edit_inline_through_the_service(admin_client, alice_key):
     key, raw = alice_key
     response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
-        "name": key.name, "expires_at_0": "", "expires_at_1": "", **LIMIT_INLINE,
+        "name": key.name, "expires_at_0": "", "expires_at_1": "", "scopes": ["all"], **LIMIT_INLINE,
         "limit-0-request_limit": "1", "limit-0-budget_limit_microcents": "", "limit-0-reset_period": "daily",
         "limit-0-enabled": "on", "limit-0-api_key": str(key.pk)})
     assert response.status_code == 302
@@ -64,7 +64,7 @@ def test_limits_edit_inline_through_the_service(admin_client, alice_key):
 def test_negative_limit_in_admin_is_a_form_error(admin_client, alice_key):
     key, _ = alice_key
     response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
-        "name": key.name, "expires_at_0": "", "expires_at_1": "", **LIMIT_INLINE,
+        "name": key.name, "expires_at_0": "", "expires_at_1": "", "scopes": ["all"], **LIMIT_INLINE,
         "limit-0-request_limit": "-5", "limit-0-reset_period": "daily", "limit-0-api_key": str(key.pk)})
     assert response.status_code == 200 and "greater than or equal to 0" in response.content.decode()
     assert not KeyLimit.objects.exists()
@@ -73,7 +73,7 @@ def test_negative_limit_in_admin_is_a_form_error(admin_client, alice_key):
 def test_invalid_name_in_admin_is_a_form_error_and_changes_nothing(admin_client, alice_key):
     key, _ = alice_key
     response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
-        "name": "   ", "expires_at_0": "2001-01-01", "expires_at_1": "00:00:00",
+        "name": "   ", "expires_at_0": "2001-01-01", "expires_at_1": "00:00:00", "scopes": ["all"],
         **{**LIMIT_INLINE, "limit-TOTAL_FORMS": "0"}})
     assert response.status_code == 200
     key.refresh_from_db()
@@ -92,3 +92,21 @@ def test_usage_records_are_read_only(admin_client, alice_key):
     assert admin_client.post(f"/admin/usage/requestlog/{record.pk}/delete/", {"post": "yes"}).status_code == 403
     assert RequestLog.objects.get().path == "/api/v1/me"
     assert admin_client.get("/admin/usage/requestlog/?outcome=success&tier=free").status_code == 200
+
+
+def test_restrictions_edit_in_admin_through_the_service(admin_client, alice_key):
+    key, raw = alice_key
+    base = {"name": key.name, "expires_at_0": "", "expires_at_1": "", **{**LIMIT_INLINE, "limit-TOTAL_FORMS": "0"}}
+    bad = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/",
+                            {**base, "allowed_ips": "10.0.0.0/8\n300.1.1.1", "scopes": ["keys:read"]})
+    assert bad.status_code == 200 and "300.1.1.1" in bad.content.decode()
+    assert ApiKey.objects.get(pk=key.pk).allowed_ips == []
+    good = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/",
+                             {**base, "allowed_ips": "203.0.113.0/24", "allowed_referrers": "*.example.com",
+                              "scopes": ["keys:read", "usage:read"]})
+    assert good.status_code == 302
+    key.refresh_from_db()
+    assert (key.allowed_ips, key.allowed_referrers, key.scopes) == (["203.0.113.0/24"], ["*.example.com"],
+                                                                    ["keys:read", "usage:read"])
+    assert AuditEvent.objects.get(action="restrictions.changed").surface == "admin"
+    assert key_client(raw).get("/api/v1/me").json()["error"]["code"] == "ip_not_allowed"

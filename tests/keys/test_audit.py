@@ -52,7 +52,7 @@ CHANGES = {
     "dashboard regenerate": ("dashboard", "key.regenerated", lambda c: signed_in(c["alice"]).post(
         key_url(c["key"], "regenerate"))),
     "admin rename": ("admin", "key.renamed", lambda c: admin_client(c["admin"]).post(
-        f"/admin/keys/apikey/{c['key'].pk}/change/", {"name": "Renamed", "expires_at_0": "", "expires_at_1": "",
+        f"/admin/keys/apikey/{c['key'].pk}/change/", {"name": "Renamed", "expires_at_0": "", "expires_at_1": "", "scopes": ["all"],
                                                       **EMPTY_LIMIT_INLINE})),
     "admin revoke action": ("admin", "key.revoked", lambda c: admin_client(c["admin"]).post(
         "/admin/keys/apikey/", {"action": "revoke_selected", "_selected_action": [str(c["key"].pk)],
