@@ -10,8 +10,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db import DatabaseError, connection, transaction
 
 from config.errors import ServiceUnavailable
 from usage.models import LimitCounter
@@ -61,27 +60,46 @@ def _consume_redis(key_id, period_start, period_end, cost, request_limit, budget
     return Consumption(bool(admitted), requests, spend, {1: "requests", 2: "budget"}.get(refused, ""))
 
 
+def _count(key_id, period_start, cost, request_limit, budget):
+    """Decide and count in one conditional UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL):
+    (requests, spend) after counting, or None when there is no counter row or no room."""
+    table = connection.ops.quote_name(LimitCounter._meta.db_table)
+    key_field = LimitCounter._meta.get_field("api_key").target_field
+    where, params = ["api_key_id = %s", "period_start = %s"], [
+        key_field.get_db_prep_value(key_id, connection), connection.ops.adapt_datetimefield_value(period_start)]
+    if request_limit is not None:
+        where.append("requests < %s")
+        params.append(request_limit)
+    if budget is not None:
+        where.append("spend_microcents <= %s")
+        params.append(budget - cost)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET requests = requests + 1, spend_microcents = spend_microcents + %s "
+            f"WHERE {' AND '.join(where)} RETURNING requests, spend_microcents", [cost, *params])
+        return cursor.fetchone()
+
+
 def _consume_database(key_id, period_start, cost, request_limit, budget) -> Consumption:
+    """One statement for an admitted request; a period's first request creates the row, and
+    a refusal reads what was used, for the message and the headers."""
     try:
         with transaction.atomic():
-            LimitCounter.objects.bulk_create(
-                [LimitCounter(api_key_id=key_id, period_start=period_start)], ignore_conflicts=True
-            )
-            counter = LimitCounter.objects.filter(api_key_id=key_id, period_start=period_start)
-            within = Q()
-            if request_limit is not None:
-                within &= Q(requests__lt=request_limit)
-            if budget is not None:
-                within &= Q(spend_microcents__lte=budget - cost)
-            admitted = counter.filter(within).update(requests=F("requests") + 1, spend_microcents=F("spend_microcents") + cost)
-            requests, spend = counter.values_list("requests", "spend_microcents").get()
+            counted = _count(key_id, period_start, cost, request_limit, budget)
+            if counted is None:
+                LimitCounter.objects.bulk_create(
+                    [LimitCounter(api_key_id=key_id, period_start=period_start)], ignore_conflicts=True
+                )
+                counted = _count(key_id, period_start, cost, request_limit, budget)
+            if counted is not None:
+                return Consumption(True, *counted)
+            requests, spend = LimitCounter.objects.filter(api_key_id=key_id, period_start=period_start).values_list(
+                "requests", "spend_microcents").get()
     except DatabaseError as exc:
         raise ServiceUnavailable("The usage counter store is unreachable; retry shortly.",
                                  code="counter_store_unavailable") from exc
-    refused_by = ""
-    if not admitted:
-        refused_by = "requests" if request_limit is not None and requests >= request_limit else "budget"
-    return Consumption(bool(admitted), requests, spend, refused_by)
+    refused_by = "requests" if request_limit is not None and requests >= request_limit else "budget"
+    return Consumption(False, requests, spend, refused_by)
 
 
 def consume(*, key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
