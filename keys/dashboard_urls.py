@@ -13,4 +13,6 @@ urlpatterns = [
     path("<uuid:key_id>/rename/", views.key_rename, name="key-rename"),
     path("<uuid:key_id>/revoke/", views.key_revoke, name="key-revoke"),
     path("<uuid:key_id>/regenerate/", views.key_regenerate, name="key-regenerate"),
+    path("<uuid:key_id>/limits/", views.key_limits_set, name="key-limits"),
+    path("<uuid:key_id>/limits/remove/", views.key_limits_delete, name="key-limits-remove"),
 ]

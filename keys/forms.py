@@ -7,6 +7,8 @@ from django import forms
 from config.errors import ApplicationError
 from keys.models import NAME_MAX_LENGTH, Mode
 from keys.selectors import STATUSES
+from usage.models import ResetPeriod
+from usage.services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
 
 DEFAULT_LIFETIME = timedelta(days=90)
 NAME_EXAMPLES = '"Production Server", "Development Testing" or "Data Pipeline"'
@@ -82,7 +84,8 @@ class ApiKeyRenameForm(DashboardForm):
 
 
 # The services name fields as the API does; the dashboard's fields are named for people.
-SERVICE_FIELDS = {"name": "name", "expires_at": "expires_on", "mode": "mode"}
+SERVICE_FIELDS = {"name": "name", "expires_at": "expires_on", "mode": "mode", "request_limit": "request_limit",
+                  "budget_limit_microcents": "budget_limit_microcents", "reset_period": "reset_period"}
 FRIENDLY_MESSAGES = {"expires_on": "That date has passed: pick a date after today, or tick “Never expires”."}
 
 
@@ -120,3 +123,44 @@ class CompanyKeyFilterForm(DashboardForm):
             "status": data.get("status") or None,
             "mode": data.get("mode") or None,
         }
+
+
+def _limit_field(label: str, most: int, help_text: str, example: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label, required=False, min_value=0, max_value=most, help_text=help_text,
+        error_messages={
+            "invalid": f"Enter a whole number without separators, e.g. {example}, or leave it empty for no limit.",
+            "min_value": "Enter 0 or more; leave it empty for no limit.",
+            "max_value": f"That is more than {most:,}; check for extra zeros.",
+        },
+        widget=forms.NumberInput(attrs={"placeholder": "No limit", "inputmode": "numeric"}),
+    )
+
+
+class KeyLimitsForm(DashboardForm):
+    """The fields of usage.services.limits_set, named as it names them."""
+
+    request_limit = _limit_field("Request limit", MAX_REQUEST_LIMIT, "Requests per period. Empty: no request limit.",
+                                 "1000")
+    budget_limit_microcents = _limit_field(
+        "Budget in microcents", MAX_BUDGET_MICROCENTS,
+        "Spend per period. 1 cent = 1,000,000 microcents, so $1 = 100000000. Empty: no budget.", "50000000")
+    reset_period = forms.ChoiceField(label="Reset period", choices=ResetPeriod.choices, initial=ResetPeriod.MONTHLY,
+                                     help_text="Use counts from the start of the period and starts again at its end.")
+    enabled = forms.BooleanField(label="Enforce these limits", required=False, initial=True,
+                                 help_text="Untick to keep the numbers but let every request through.")
+
+    @classmethod
+    def for_limit(cls, limit) -> "KeyLimitsForm":
+        if limit is None:
+            return cls()
+        return cls(initial={name: getattr(limit, name) for name in cls.base_fields})
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and data.get("request_limit") is None and data.get("budget_limit_microcents") is None:
+            raise forms.ValidationError(
+                "Set a request limit, a budget or both. To let the key make any number of requests, "
+                "use “Remove limits”."
+            )
+        return data

@@ -1,4 +1,5 @@
-"""Settings > Advanced > API-keys: thin HTML views over keys.selectors and keys.services.
+"""Settings > Advanced > API-keys: thin HTML views over keys.selectors and keys.services, and
+on a key's page its usage (usage.selectors), limits (usage.services) and history.
 
 A new or regenerated key is rendered into the response to the POST that made it, marked
 no-store, and nowhere else: not the session, a message cookie or a URL. The page's script
@@ -9,14 +10,23 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import Actor
+from accounts.access import Actor, limits_check_manage
 from accounts.views import dashboard_view, safe_next
 from config.errors import Conflict, PermissionDenied, ValidationFailed
 from keys import selectors, services
-from keys.forms import ApiKeyCreateForm, ApiKeyRenameForm, CompanyKeyFilterForm, add_service_error
+from keys.forms import ApiKeyCreateForm, ApiKeyRenameForm, CompanyKeyFilterForm, KeyLimitsForm, add_service_error
 from keys.models import ApiKey
+from keys.templatetags.key_tags import limits_change, limits_summary
+from usage import selectors as usage_selectors
+from usage import services as usage_services
+from usage.models import KeyLimit
+
+# The periods the key page offers; the API takes any number of days from 1 to 365.
+USAGE_PERIODS = (7, 30, 90)
+DEFAULT_USAGE_DAYS = 30
+HISTORY_LENGTH = 20
 
 def _split_revoked(keys) -> tuple[list, list]:
     keys = list(keys)
@@ -48,12 +58,46 @@ def _company_context(actor: Actor, query=None) -> dict:
     }
 
 
-def _detail_context(actor: Actor, key: ApiKey) -> dict:
+def _usage_days(raw: str) -> tuple[int, str]:
+    """The chosen period, or the default and a note saying why it was not the one asked for."""
+    if raw in {str(days) for days in USAGE_PERIODS}:
+        return int(raw), ""
+    if raw == "":
+        return DEFAULT_USAGE_DAYS, ""
+    return DEFAULT_USAGE_DAYS, f"“{raw[:20]}” is not a period this page offers (7, 30 or 90 days); showing 30 days."
+
+
+def _may_change_limits(actor: Actor, key: ApiKey) -> bool:
+    try:
+        limits_check_manage(actor, key)
+    except PermissionDenied:
+        return False
+    return not key.is_revoked
+
+
+def _detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS, days_note: str = "",
+                    limits_form: KeyLimitsForm | None = None) -> dict:
+    granularity, points = usage_selectors.usage_timeseries(days, api_key=key)
+    limits = usage_selectors.limits_use(key)
+    events = list(selectors.audit_events_visible_to(actor, api_key_id=key.pk)
+                  .select_related("actor_key")[:HISTORY_LENGTH + 1])
     return {
         "section": "api-keys",
         "key": key,
         "rename_form": ApiKeyRenameForm(initial={"name": key.name}),
         "page_url": reverse("dashboard:key-detail", args=[key.pk]),
+        "days": days,
+        "days_note": days_note,
+        "periods": USAGE_PERIODS,
+        "totals": usage_selectors.usage_summary(key, days),
+        "series": {"granularity": granularity, "points": points, "days": days},
+        "tiers": usage_selectors.usage_by_tier(key, days),
+        "errors": usage_selectors.usage_errors(key, days),
+        "limits": limits,
+        "may_change_limits": _may_change_limits(actor, key),
+        "limits_form": limits_form or KeyLimitsForm.for_limit(limits and limits["limit"]),
+        "events": events[:HISTORY_LENGTH],
+        "more_events": len(events) > HISTORY_LENGTH,
     }
 
 
@@ -108,7 +152,63 @@ def key_new(request, actor):
 @dashboard_view
 def key_detail(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
-    return _page(request, actor, "keys/detail.html", _detail_context(actor, key))
+    days, note = _usage_days(request.GET.get("days", ""))
+    return _page(request, actor, "keys/detail.html", _detail_context(actor, key, days=days, days_note=note))
+
+
+def _limits_url(key: ApiKey, days: int) -> str:
+    query = "" if days == DEFAULT_USAGE_DAYS else f"?days={days}"
+    return f"{reverse('dashboard:key-detail', args=[key.pk])}{query}#limits"
+
+
+def _limits_of(key: ApiKey) -> dict | None:
+    limit = KeyLimit.objects.filter(api_key=key).first()
+    return limit and {name: getattr(limit, name) for name in KeyLimitsForm.base_fields}
+
+
+@require_POST
+@dashboard_view
+def key_limits_set(request, actor, key_id):
+    key = selectors.api_key_get(actor, key_id)
+    limits_check_manage(actor, key)
+    days, _ = _usage_days(request.POST.get("days", ""))
+    if key.is_revoked:
+        messages.error(request, f"“{key.name}” is revoked, so its limits no longer matter; nothing changed.")
+        return _page(request, actor, "keys/detail.html", _detail_context(actor, key, days=days), status=409)
+    form = KeyLimitsForm(request.POST)
+    if form.is_valid():
+        before = _limits_of(key)
+        try:
+            usage_services.limits_set(api_key=key, actor=actor.user, **form.cleaned_data)
+        except ValidationFailed as error:
+            add_service_error(form, error)
+        else:
+            after = _limits_of(key)
+            if before == after:
+                messages.info(request, f"The limits of “{key.name}” were already these; nothing changed.")
+            elif before is None:
+                messages.success(request, f"Limits set for “{key.name}”: {limits_summary(after)}. "
+                                          "They apply from the next request.")
+            else:
+                messages.success(request, f"Limits of “{key.name}” changed: {limits_change(before, after)}. "
+                                          "They apply from the next request.")
+            return redirect(_limits_url(key, days))
+    return _page(request, actor, "keys/detail.html", _detail_context(actor, key, days=days, limits_form=form), 400)
+
+
+@require_POST
+@dashboard_view
+def key_limits_delete(request, actor, key_id):
+    key = selectors.api_key_get(actor, key_id)
+    limits_check_manage(actor, key)
+    before = _limits_of(key)
+    if usage_services.limits_delete(api_key=key, actor=actor.user):
+        messages.success(request, f"Removed the limits of “{key.name}” (they were {limits_summary(before)}); "
+                                  "it may make any number of requests again.")
+    else:
+        messages.info(request, f"“{key.name}” had no limits; nothing changed.")
+    days, _ = _usage_days(request.POST.get("days", ""))
+    return redirect(_limits_url(key, days))
 
 
 @require_http_methods(["GET", "POST"])

@@ -95,3 +95,22 @@ def company_usage(company, days: int) -> dict:
              "total_requests": r["total"], "failed_requests": r["failed"] or 0,
              "total_spend_microcents": r["spend"] or 0} for r in per_key]
     return {**_totals(rollups), "keys": keys}
+
+
+def limits_use(api_key, now: datetime | None = None) -> dict | None:
+    """The key's limits with its use in the current period and when that period ends, for
+    showing to people; None when the key has no limits."""
+    from usage import counters
+    from usage.models import KeyLimit
+    from usage.periods import period_bounds
+
+    limit = KeyLimit.objects.filter(api_key=api_key).first()
+    if limit is None:
+        return None
+    start, end = period_bounds(limit.reset_period, now or timezone.now())
+    try:
+        requests, spend = counters.current_use(key_id=api_key.pk, period_start=start)
+    except Exception:  # an unreachable counter store must not take the page down with it
+        requests = spend = None
+    return {"limit": limit, "period_start": start, "period_end": end, "requests_used": requests,
+            "spend_used_microcents": spend}

@@ -1,10 +1,13 @@
-"""How a key looks on the dashboard: its status in words and its dates in people's terms."""
-from datetime import timedelta
+"""How a key looks on the dashboard: its status in words, its dates in people's terms and its
+history in a line per event."""
+from datetime import datetime, time, timedelta
 
 from django import template
 from django.utils import timezone
 
 from keys import crypto
+from keys.models import AuditAction
+from usage.charts import format_money
 
 register = template.Library()
 
@@ -38,3 +41,76 @@ def masked(prefix: str) -> str:
 def moment(value, empty="Never", relative=True):
     """A <time> with the relative or calendar form shown and the exact UTC instant on hover."""
     return {"value": value, "empty": empty, "relative": relative}
+
+
+# What happened to a key, in a line: the before → after of an audit event's `changes`.
+FIELD_LABELS = {"name": "name", "expires_at": "expires", "prefix": "key", "mode": "mode", "owner": "owner",
+                "request_limit": "request limit", "budget_limit_microcents": "budget", "reset_period": "resets",
+                "enabled": "enforced"}
+LIMIT_FIELDS = ("request_limit", "budget_limit_microcents", "reset_period", "enabled")
+# PostgreSQL's jsonb does not keep the order keys were written in, so it is set here.
+FIELD_ORDER = ("name", "mode", "owner", "expires_at", "prefix")
+ARROW = " → "
+
+
+def _value(field: str, value) -> str:
+    if field == "expires_at":
+        return "never" if value is None else _instant(value)
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if field == "budget_limit_microcents":
+        return format_money(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if field == "name":
+        return f"“{value}”"
+    if field == "prefix":
+        return crypto.masked(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def _instant(iso: str) -> str:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment.time() != time.min else f"{moment:%Y-%m-%d}"
+
+
+def _label(field: str) -> str:
+    return FIELD_LABELS.get(field, field.replace("_", " "))
+
+
+def limits_summary(limits: dict | None) -> str:
+    if not limits:
+        return "no limits"
+    return "; ".join(f"{_label(f)}: {_value(f, limits.get(f))}" for f in LIMIT_FIELDS)
+
+
+def limits_change(before: dict | None, after: dict | None) -> str:
+    """Only what differs, e.g. 'request limit: 1,000 → 500'; all of `after` for new limits."""
+    if before is None:
+        return limits_summary(after)
+    changed = [f for f in LIMIT_FIELDS if before.get(f) != (after or {}).get(f)]
+    return "; ".join(f"{_label(f)}: {_value(f, before.get(f))}{ARROW}{_value(f, (after or {}).get(f))}" for f in changed)
+
+
+@register.filter
+def audit_summary(event) -> str:
+    changes = event.changes or {}
+    if event.action in (AuditAction.LIMITS_SET, AuditAction.LIMITS_CHANGED):
+        return limits_change(changes.get("before"), changes.get("after"))
+    if event.action == AuditAction.LIMITS_REMOVED:
+        return f"were {limits_summary(changes.get('before'))}"
+    parts = []
+    order = {field: place for place, field in enumerate(FIELD_ORDER)}
+    for field, value in sorted(changes.items(), key=lambda item: (order.get(item[0], len(order)), item[0])):
+        if isinstance(value, dict) and value.keys() == {"before", "after"}:
+            parts.append(f"{_label(field)}: {_value(field, value['before'])}{ARROW}{_value(field, value['after'])}")
+        else:
+            parts.append(f"{_label(field)}: {_value(field, value)}")
+    return "; ".join(parts)

@@ -22,9 +22,9 @@ def sign_in(page, username: str) -> None:
     expect(page).to_have_url(LIST_URL_RE)
 
 
-def call_me(live_server, raw: str) -> tuple[int, dict]:
-    """GET /api/v1/me over real HTTP with the key, as a script would."""
-    request = urllib.request.Request(f"{live_server.url}/api/v1/me", headers={"API-Key": raw})
+def call_me(live_server, raw: str, path: str = "/api/v1/me") -> tuple[int, dict]:
+    """GET /api/v1/me (or another keyed path) over real HTTP with the key, as a script would."""
+    request = urllib.request.Request(f"{live_server.url}{path}", headers={"API-Key": raw})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.load(response)
@@ -36,7 +36,7 @@ def row(page, name: str):
     return page.locator("tr", has=page.get_by_role("link", name=name, exact=True))
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, *, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=SCREENSHOTS / f"{name}.png")
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=full_page)

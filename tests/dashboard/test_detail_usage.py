@@ -1,0 +1,381 @@
+"""A key's page: usage for 7, 30 or 90 days, its limits (set by admins and owners only) and its
+history. Traffic is made with the key itself, as a script would."""
+import html as html_lib
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from keys.models import AuditEvent
+from keys.services import api_key_revoke, api_key_update
+from tests.clients import key_client
+from tests.dashboard.conftest import key_url, signed_in
+from tests.factories import make_key
+from usage import recorder
+from usage.models import KeyLimit, RequestLog
+from usage.services import limits_set
+
+pytestmark = pytest.mark.django_db
+
+
+# Reading what a person sees -------------------------------------------------------------
+
+def text(fragment: str) -> str:
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def section(response, section_id: str) -> str:
+    match = re.search(rf'<section class="card" id="{section_id}".*?</section>', response.content.decode(), re.S)
+    assert match, f"no #{section_id} section"
+    return match.group(0)
+
+
+def rows(fragment: str, table_marker: str = "<table") -> list[list[str]]:
+    table = re.search(rf"{re.escape(table_marker)}.*?</table>", fragment, re.S).group(0)
+    body = re.search(r"<tbody>.*?</tbody>", table, re.S).group(0)
+    return [[text(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+            for row in re.findall(r"<tr[^>]*>.*?</tr>", body, re.S)]
+
+
+def totals(response) -> dict:
+    found = re.findall(r"<div><dt>(.*?)</dt><dd>(.*?)</dd></div>", section(response, "usage"), re.S)
+    return {name: text(value) for name, value in found}
+
+
+def messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+# Traffic ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def traffic(alice_key):
+    """Alice's key today: 3 free /me, 2 standard echoes (100 µ¢ each), 1 premium report refused
+    for its body (400, still charged 1000 µ¢): 6 requests, 5 successful, 1 failed, 1200 µ¢."""
+    key, raw = alice_key
+    client = key_client(raw)
+    for _ in range(3):
+        assert client.get("/api/v1/me").status_code == 200
+    for _ in range(2):
+        assert client.get("/api/v1/demo/echo").status_code == 200
+    assert client.post("/api/v1/demo/report", {"nope": 1}, format="json").status_code == 400
+    return key
+
+
+def old_traffic(key, days_ago: int, count: int) -> None:
+    """Requests logged `days_ago` days back, through the recorder that writes the real log."""
+    at = timezone.now() - timedelta(days=days_ago)
+    recorder.write([RequestLog(api_key=key, company=key.company, user=key.owner, created_at=at, method="GET",
+                               path="/api/v1/me", status_code=200, latency_ms=3, tier="free")
+                    for _ in range(count)])
+
+
+# Usage ------------------------------------------------------------------------------------
+
+def test_usage_totals_chart_and_tables_for_the_keys_traffic(alice, traffic):
+    response = signed_in(alice).get(key_url(traffic))
+    assert response.status_code == 200
+    assert totals(response) == {"Requests": "6", "Successful": "5", "Failed": "1", "Spend": "$0.000012"}
+    usage = section(response, "usage")
+    assert 'title="1200 microcents"' in usage and "1 cent = 1,000,000 microcents" in usage
+
+    chart, narrow = re.findall(r"<svg.*?</svg>", usage, re.S)  # for desktops and for phones
+    for drawing, name in ((chart, "wide"), (narrow, "narrow")):
+        assert f'class="usage-chart usage-chart-{name}"' in drawing and 'width="100%" role="img"' in drawing
+        assert f'<title id="usage-chart-title-{name}">Requests and spend, last 30 days</title>' in drawing
+        assert "30 days (UTC): 6 in all, 5 successful and 1 failed; spend $0.000012." in text(drawing)
+    today = timezone.now()
+    bar = re.search(rf"<g><title>{today:%b} {today.day}: 6 requests \(5 successful, 1 failed\), spend \$0.000012"
+                    r'</title><rect class="bar-successful" [^>]*height="([\d.]+)"[^>]*/>'
+                    r'<rect class="bar-failed" [^>]*height="([\d.]+)"', chart)
+    assert bar, "today's bar"
+    successful, failed = float(bar.group(1)), float(bar.group(2))
+    assert successful == pytest.approx(5 * failed, abs=0.2)  # stacked to scale: 5 successful on 1 failed
+    assert chart.count('<rect class="bar-failed"') == 30 and '<polyline class="spend-line"' in chart
+
+    table = rows(usage, '<table class="data compact" id="usage-table"')
+    assert len(table) == 30
+    assert table[-1] == [f"{today:%Y-%m-%d}", "6", "5", "1", "$0.000012"]
+    assert all(row[1:] == ["0", "0", "0", "$0.00"] for row in table[:-1])
+
+    assert rows(usage, '<table class="data" aria-labelledby="tiers-title"') == [
+        ["Free", "3", "$0.00"], ["Premium", "1", "$0.00001"], ["Standard", "2", "$0.000002"]]
+    [error] = rows(usage, '<table class="data" aria-labelledby="errors-title"')
+    assert error[:3] == ["400", "validation_error", "1"] and error[3] == "now"
+
+
+def test_a_key_without_traffic_says_so(alice, alice_key):
+    key, _ = alice_key
+    response = signed_in(alice).get(key_url(key))
+    assert totals(response) == {"Requests": "0", "Successful": "0", "Failed": "0", "Spend": "$0.00"}
+    usage = text(section(response, "usage"))
+    assert "No requests in the last 30 days." in usage and "No failed requests in the last 30 days." in usage
+
+
+@pytest.mark.parametrize(("query", "days", "requests", "note"), [
+    ("", 30, 11, False),
+    ("?days=7", 7, 6, False),
+    ("?days=30", 30, 11, False),
+    ("?days=90", 90, 14, False),
+    ("?days=365", 30, 11, True),
+    ("?days=abc", 30, 11, True),
+    ("?days=-7", 30, 11, True),
+    ("?days=7.0", 30, 11, True),
+    ("?days=" + "9" * 400, 30, 11, True),
+])
+def test_the_period_switch(alice, traffic, query, days, requests, note):
+    old_traffic(traffic, days_ago=20, count=5)
+    old_traffic(traffic, days_ago=60, count=3)
+    response = signed_in(alice).get(key_url(traffic) + query)
+    assert response.status_code == 200
+    assert totals(response)["Requests"] == str(requests)
+    usage = section(response, "usage")
+    assert f"Usage, last {days} days" in usage
+    assert len(rows(usage, '<table class="data compact" id="usage-table"')) == days
+    assert f'href="?days={days}#usage" aria-current="true">{days} days</a>' in usage
+    assert usage.count('aria-current="true"') == 1
+    assert ("is not a period this page offers (7, 30 or 90 days); showing 30 days." in text(usage)) == note
+
+
+def test_the_page_fetches_nothing_from_elsewhere(alice, traffic):
+    page = signed_in(alice).get(key_url(traffic)).content.decode()
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+# Limits -----------------------------------------------------------------------------------
+
+LIMITS = {"request_limit": "1000", "budget_limit_microcents": "50000000", "reset_period": "monthly", "enabled": "on"}
+
+
+def limit_row(key):
+    return KeyLimit.objects.filter(api_key=key).values_list(
+        "request_limit", "budget_limit_microcents", "reset_period", "enabled").first()
+
+
+def limit_events(key) -> list[tuple]:
+    return list(AuditEvent.objects.filter(api_key=key, action__startswith="limits.").order_by("id")
+                .values_list("action", "actor_label", "surface"))
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_admins_and_owners_set_change_and_remove_limits(request, role, alice_key):
+    key, _ = alice_key
+    person = request.getfixturevalue(role)
+    client = signed_in(person)
+    assert 'action="%s"' % key_url(key, "limits") in section(client.get(key_url(key)), "limits")
+
+    response = client.post(key_url(key, "limits"), LIMITS)
+    assert response.status_code == 302 and response["Location"] == key_url(key) + "#limits"
+    assert limit_row(key) == (1000, 50_000_000, "monthly", True)
+    page = client.get(key_url(key))
+    assert messages_of(page) == (f"Limits set for “{key.name}”: request limit: 1,000; budget: $0.50; resets: monthly; "
+                                 "enforced: yes. They apply from the next request.")
+    shown = text(section(page, "limits"))
+    assert "0 of 1,000 requests this period (0%)" in shown and "$0.00 of $0.50 this period (0%)" in shown
+
+    changed = {**LIMITS, "request_limit": "500", "reset_period": "weekly", "days": "7"}
+    response = client.post(key_url(key, "limits"), changed, follow=True)
+    assert response.redirect_chain == [(key_url(key) + "?days=7#limits", 302)]
+    assert limit_row(key) == (500, 50_000_000, "weekly", True)
+    assert messages_of(response) == (f"Limits of “{key.name}” changed: request limit: 1,000 → 500; "
+                                     "resets: monthly → weekly. They apply from the next request.")
+
+    response = client.post(key_url(key, "limits"), changed, follow=True)
+    assert messages_of(response) == f"The limits of “{key.name}” were already these; nothing changed."
+
+    response = client.post(key_url(key, "limits/remove"), follow=True)
+    assert limit_row(key) is None
+    assert messages_of(response).startswith(f"Removed the limits of “{key.name}” (they were request limit: 500;")
+    assert "No limits: this key may make any number of requests." in text(section(response, "limits"))
+    assert limit_events(key) == [("limits.set", person.username, "dashboard"),
+                                 ("limits.changed", person.username, "dashboard"),
+                                 ("limits.removed", person.username, "dashboard")]
+
+    response = client.post(key_url(key, "limits/remove"), follow=True)
+    assert messages_of(response) == f"“{key.name}” had no limits; nothing changed."
+    assert len(limit_events(key)) == 3
+
+
+def test_a_limited_key_shows_this_periods_use(admin, alice_key):
+    key, raw = alice_key
+    signed_in(admin).post(key_url(key, "limits"), {"request_limit": "10", "budget_limit_microcents": "1000",
+                                                   "reset_period": "daily", "enabled": "on"})
+    client = key_client(raw)
+    for _ in range(3):
+        assert client.get("/api/v1/demo/echo").status_code == 200  # 100 µ¢ each
+    limits = section(signed_in(admin).get(key_url(key)), "limits")
+    assert "3 of 10 requests this period (30%)" in text(limits)
+    assert "$0.000003 of $0.00001 this period (30%)" in text(limits)
+    assert limits.count('<progress max="100" value="30"') == 2
+    assert "Daily (UTC calendar day); next at" in text(limits)
+
+
+def test_the_keys_owner_sees_its_limits_but_no_form(alice, alice_key):
+    key, _ = alice_key
+    limits_set(api_key=key, request_limit=100, reset_period="weekly")
+    limits = section(signed_in(alice).get(key_url(key)), "limits")
+    assert "0 of 100 requests this period (0%)" in text(limits)
+    assert "Only company admins and owners change a key's limits." in text(limits)
+    assert "<form" not in limits and "Remove limits" not in limits
+
+
+@pytest.mark.parametrize(("action", "data"), [("limits", LIMITS), ("limits/remove", {})])
+@pytest.mark.parametrize(("person", "status", "message"), [
+    ("alice", 403, "Only company admins and owners may change a key&#x27;s limits."),
+    ("bob", 403, "Only the key&#x27;s owner or a company admin may manage this key."),
+    ("outsider_admin", 404, "No API key with this id in your company."),
+])
+def test_a_post_by_anyone_else_changes_nothing(request, alice_key, action, data, person, status, message):
+    key, _ = alice_key
+    limits_set(api_key=key, request_limit=100, reset_period="weekly")
+    events = AuditEvent.objects.count()
+    response = signed_in(request.getfixturevalue(person)).post(key_url(key, action), data)
+    assert response.status_code == status
+    assert message in response.content.decode()
+    assert limit_row(key) == (100, None, "weekly", True)
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("request_limit", "-1", "Enter 0 or more; leave it empty for no limit."),
+    ("request_limit", "abc", "Enter a whole number without separators, e.g. 1000"),
+    ("request_limit", "1,000", "Enter a whole number without separators, e.g. 1000"),
+    ("request_limit", "2.5", "Enter a whole number without separators, e.g. 1000"),
+    ("request_limit", str(10**13), "That is more than 1,000,000,000,000; check for extra zeros."),
+    ("budget_limit_microcents", "-5", "Enter 0 or more; leave it empty for no limit."),
+    ("budget_limit_microcents", str(10**16), "That is more than 1,000,000,000,000,000; check for extra zeros."),
+    ("reset_period", "yearly", "Select a valid choice. yearly is not one of the available choices."),
+    ("reset_period", "", "This field is required."),
+])
+def test_bad_values_are_400_and_change_nothing(admin, alice_key, field, value, error):
+    key, _ = alice_key
+    limits_set(api_key=key, request_limit=100, reset_period="weekly")
+    events = AuditEvent.objects.count()
+    response = signed_in(admin).post(key_url(key, "limits"), {**LIMITS, field: value})
+    assert response.status_code == 400
+    assert "The limits were not saved" in response.content.decode()
+    limits = section(response, "limits")
+    assert error in text(limits)
+    assert f'value="{html_lib.escape(value)}"' in limits or field == "reset_period"  # what was typed stays
+    assert limit_row(key) == (100, None, "weekly", True)
+    assert AuditEvent.objects.count() == events
+
+
+def test_limits_need_a_number_or_a_budget(admin, alice_key):
+    key, _ = alice_key
+    response = signed_in(admin).post(key_url(key, "limits"), {**LIMITS, "request_limit": "", "budget_limit_microcents": ""})
+    assert response.status_code == 400
+    assert "Set a request limit, a budget or both." in text(section(response, "limits"))
+    assert limit_row(key) is None and not limit_events(key)
+
+
+def test_limits_of_a_revoked_key_are_not_changed(admin, alice_key):
+    key, _ = alice_key
+    api_key_revoke(api_key=key, revoked_by=admin)
+    client = signed_in(admin)
+    assert "Save limits" not in section(client.get(key_url(key)), "limits")
+    response = client.post(key_url(key, "limits"), LIMITS)
+    assert response.status_code == 409
+    assert "is revoked, so its limits no longer matter; nothing changed." in messages_of(response)
+    assert limit_row(key) is None
+
+
+def test_limits_forms_need_their_csrf_token(admin, alice_key):
+    key, _ = alice_key
+    limits_set(api_key=key, request_limit=100, reset_period="weekly")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin)
+    forms = re.findall(r'<form method="post".*?</form>', section(client.get(key_url(key)), "limits"), re.S)
+    assert len(forms) == 2 and all('name="csrfmiddlewaretoken"' in form for form in forms)
+    assert client.post(key_url(key, "limits"), {**LIMITS, "request_limit": "1"}).status_code == 403
+    assert client.post(key_url(key, "limits/remove")).status_code == 403
+    assert limit_row(key) == (100, None, "weekly", True)
+
+
+@pytest.mark.parametrize("action", ["limits", "limits/remove"])
+def test_limits_routes_take_only_post(admin, alice_key, action):
+    key, _ = alice_key
+    assert signed_in(admin).get(key_url(key, action)).status_code == 405
+
+
+# History ----------------------------------------------------------------------------------
+
+def history(response) -> list[list[str]]:
+    return rows(section(response, "history"))
+
+
+def test_history_lists_the_keys_events_newest_first(admin, alice, alice_key, bob):
+    key, raw = alice_key
+    bobs_key, _ = make_key(bob, name="Bob's pipeline")
+    signed_in(bob).post(key_url(bobs_key, "rename"), {"name": "Bob's secret project"})
+    signed_in(alice).post(key_url(key, "rename"), {"name": "Alice's desktop"})
+    signed_in(admin).post(key_url(key, "limits"), {**LIMITS, "budget_limit_microcents": ""})
+    assert key_client(raw).delete(f"/api/v1/api-keys/{key.pk}").status_code == 204
+
+    for person in (alice, admin):
+        response = signed_in(person).get(key_url(key))
+        found = history(response)
+        assert [row[1:4] for row in found] == [
+            ["Key revoked", f"alice with key {key.prefix}…", "API"],
+            ["Limits set", "adam", "Dashboard"],
+            ["Key renamed", "alice", "Dashboard"],
+            ["Key created", "operator", "Management command"],
+        ]
+        assert found[0][4] == "—"
+        assert found[1][4] == "request limit: 1,000; budget: none; resets: monthly; enforced: yes"
+        assert found[2][4] == "name: “Alice's laptop” → “Alice's desktop”"
+        assert found[3][4].startswith("name: “Alice's laptop”; mode: live; owner: alice; expires: never")
+        assert all(row[0] == "now" for row in found)
+        assert "Bob" not in section(response, "history")
+    assert 'title="%s UTC"' % f"{AuditEvent.objects.filter(api_key=key).latest('id').created_at:%Y-%m-%d %H:%M:%S}" \
+        in section(response, "history")
+
+
+def test_history_shows_the_latest_twenty_and_says_there_are_more(alice, alice_key):
+    key, _ = alice_key
+    for number in range(1, 26):
+        api_key_update(api_key=key, name=f"Name {number}", actor=alice)
+    found = history(signed_in(alice).get(key_url(key)))
+    assert len(found) == 20
+    assert found[0][4] == "name: “Name 24” → “Name 25”" and found[-1][4] == "name: “Name 5” → “Name 6”"
+    note = text(section(signed_in(alice).get(key_url(key)), "history"))
+    assert "Showing the latest 20 events; older ones are in the audit log" in note
+    assert f"GET /api/v1/audit-events?key={key.pk}" in note
+
+
+def test_history_never_shows_a_secret(alice, alice_key):
+    key, _ = alice_key
+    response = signed_in(alice).post(key_url(key, "regenerate"), {"from": "detail"})
+    raw = re.search(r'value="(sk_live_[0-9A-Za-z]{38})"', response.content.decode()).group(1)
+    page = signed_in(alice).get(key_url(key)).content.decode()
+    key.refresh_from_db()
+    assert history(signed_in(alice).get(key_url(key)))[0][1] == "Key regenerated"
+    assert raw not in page and raw[len(key.prefix):] not in page and key.key_hash not in page
+
+
+# Another company's key --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("method", "action"), [("get", ""), ("get", "?days=7"), ("post", "limits"),
+                                                ("post", "limits/remove")])
+def test_another_companys_key_is_404(outsider_admin, alice_key, method, action):
+    key, _ = alice_key
+    url = key_url(key) + action if action.startswith("?") else key_url(key, action)
+    response = getattr(signed_in(outsider_admin), method)(url, LIMITS if method == "post" else None)
+    assert response.status_code == 404
+    assert "Alice" not in response.content.decode()
+    assert limit_row(key) is None
+
+
+def test_an_unknown_key_id_is_404(admin):
+    assert signed_in(admin).get(f"/settings/advanced/api-keys/{uuid.uuid4()}/?days=7").status_code == 404
+
+
+def test_a_period_typed_into_the_address_is_shown_escaped(alice, alice_key):
+    key, _ = alice_key
+    response = signed_in(alice).get(key_url(key) + "?days=%3Cb%3Ebold")
+    assert response.status_code == 200
+    assert "“&lt;b&gt;bold” is not a period this page offers" in section(response, "usage")
+    assert "<b>bold" not in response.content.decode()

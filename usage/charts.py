@@ -1,0 +1,147 @@
+"""The key page's usage chart, drawn on the server as SVG: nothing to fetch, no script, and it
+prints. Successful requests are bars, failed ones are stacked on top in another colour, and
+spend is a line on its own scale at the right. Every text goes through format_html.
+
+An SVG scales its text with its width, so one drawing cannot be legible both across a desktop
+card and on a phone: the page gets a wide and a narrow layout and CSS shows one of them.
+"""
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+MICROCENTS_PER_CENT = 1_000_000
+MICROCENTS_PER_DOLLAR = 100 * MICROCENTS_PER_CENT
+
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    width: int
+    height: int
+    left: int = 48
+    right: int = 84
+    top: int = 26
+    bottom: int = 34
+    x_labels: int = 7
+
+    @property
+    def plot_width(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def plot_height(self) -> int:
+        return self.height - self.top - self.bottom
+
+
+WIDE = Layout("wide", 600, 260)
+NARROW = Layout("narrow", 340, 240, left=40, right=76, x_labels=4)
+COLOURS = {"successful": "#5b8def", "failed": "#d92d20", "spend": "#1d2330", "grid": "#d9dee7", "text": "#5b6474"}
+
+
+def format_money(microcents: int) -> str:
+    """Dollars, exact: prices are whole microcents, so eight decimals always suffice."""
+    text = f"{Decimal(microcents) / MICROCENTS_PER_DOLLAR:,.8f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def nice_ticks(most: int, count: int = 4) -> list[int]:
+    """Whole-number ticks from 0 whose step is 1, 2 or 5 × 10^n and whose last tick reaches `most`."""
+    if most <= 0:
+        return [0]
+    rough = most / count
+    magnitude = 10 ** max(0, math.floor(math.log10(rough))) if rough >= 1 else 1
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= rough)
+    return list(range(0, step * math.ceil(most / step) + 1, step))
+
+
+def bucket_label(bucket: datetime, granularity: str) -> str:
+    return f"{bucket:%H}:00" if granularity == "hour" else f"{bucket:%b} {bucket.day}"
+
+
+def _y(value: int, ticks: list[int], layout: Layout) -> float:
+    return layout.top + layout.plot_height - (value / (ticks[-1] or 1)) * layout.plot_height
+
+
+def _n(number: float) -> str:
+    """A coordinate; format_html escapes its arguments to strings, so they are formatted first."""
+    return f"{number:.1f}"
+
+
+def _summary(granularity: str, points: list[dict], days: int) -> str:
+    total = sum(p["requests"] for p in points)
+    failed = sum(p["failed"] for p in points)
+    spend = sum(p["spend_microcents"] for p in points)
+    unit = "hour" if granularity == "hour" else "day"
+    text = (f"Requests per {unit} over the last {days} days (UTC): {total:,} in all, {total - failed:,} successful "
+            f"and {failed:,} failed; spend {format_money(spend)}.")
+    busiest = max(points, key=lambda p: p["requests"], default=None)
+    if busiest and busiest["requests"]:
+        text += f" Busiest {unit}: {bucket_label(busiest['bucket'], granularity)}, {busiest['requests']:,} requests."
+    return text
+
+
+def usage_chart_svg(granularity: str, points: list[dict], days: int, layout: Layout = WIDE) -> SafeString:
+    """`points` as usage.selectors.usage_timeseries returns them, oldest first."""
+    count = max(1, len(points))
+    slot = layout.plot_width / count
+    bar = max(1.0, slot * 0.7)
+    request_ticks = nice_ticks(max((p["requests"] for p in points), default=0))
+    spend_ticks = nice_ticks(max((p["spend_microcents"] for p in points), default=0))
+    left, right, base = layout.left, layout.left + layout.plot_width, layout.top + layout.plot_height
+
+    grid = format_html_join("", (
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
+        '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
+    ), ((left, right, y, y, COLOURS["grid"], left - 6, y, f"{t:,}")
+        for t, y in ((t, _n(_y(t, request_ticks, layout))) for t in request_ticks)))
+    spend_axis = format_html_join("", '<text x="{}" y="{}" dominant-baseline="middle">{}</text>', (
+        (right + 6, _n(_y(t, spend_ticks, layout)), format_money(t)) for t in spend_ticks))
+
+    bars, spend_points, x_labels = [], [], []
+    every = math.ceil(count / layout.x_labels)
+    for i, point in enumerate(points):
+        x = left + i * slot + (slot - bar) / 2
+        ok_top = _y(point["successful"], request_ticks, layout)
+        failed_top = _y(point["requests"], request_ticks, layout)
+        label = bucket_label(point["bucket"], granularity)
+        bars.append(format_html(
+            '<g><title>{}: {} requests ({} successful, {} failed), spend {}</title>'
+            '<rect class="bar-successful" x="{}" y="{}" width="{}" height="{}" fill="{}"/>'
+            '<rect class="bar-failed" x="{}" y="{}" width="{}" height="{}" fill="{}"/></g>',
+            label, f"{point['requests']:,}", f"{point['successful']:,}", f"{point['failed']:,}",
+            format_money(point["spend_microcents"]),
+            _n(x), _n(ok_top), _n(bar), _n(base - ok_top), COLOURS["successful"],
+            _n(x), _n(failed_top), _n(bar), _n(ok_top - failed_top), COLOURS["failed"],
+        ))
+        spend_points.append(f"{x + bar / 2:.1f},{_y(point['spend_microcents'], spend_ticks, layout):.1f}")
+        if (count - 1 - i) % every == 0:  # counted from the newest, so today is always labelled
+            x_labels.append(format_html('<text x="{}" y="{}" text-anchor="middle">{}</text>',
+                                        _n(x + bar / 2), base + 18, label))
+
+    return format_html(
+        '<svg class="usage-chart usage-chart-{name}" viewBox="0 0 {w} {h}" width="100%" role="img" '
+        'aria-labelledby="usage-chart-title-{name} usage-chart-desc-{name}" font-size="12" fill="{text}">'
+        '<title id="usage-chart-title-{name}">Requests and spend, last {days} days</title>'
+        '<desc id="usage-chart-desc-{name}">{desc}</desc>'
+        '<g class="grid">{grid}</g>'
+        '<g class="spend-axis">{spend_axis}</g>'
+        '<g class="bars">{bars}</g>'
+        '<polyline class="spend-line" points="{spend}" fill="none" stroke="{spend_colour}" stroke-width="2" '
+        'stroke-linejoin="round"/>'
+        '<line x1="{left}" x2="{right}" y1="{base}" y2="{base}" stroke="{text}"/>'
+        '<g class="x-labels">{x_labels}</g>'
+        '<text class="axis-title" x="{left}" y="12" text-anchor="middle">Requests</text>'
+        '<text class="axis-title" x="{spend_x}" y="12">Spend</text>'
+        '</svg>',
+        name=layout.name, w=layout.width, h=layout.height, text=COLOURS["text"], days=days,
+        desc=_summary(granularity, points, days), grid=grid, spend_axis=spend_axis,
+        bars=format_html_join("", "{}", ((b,) for b in bars)), spend=" ".join(spend_points),
+        spend_colour=COLOURS["spend"], left=left, right=right, base=base, spend_x=right + 6,
+        x_labels=format_html_join("", "{}", ((label,) for label in x_labels)),
+    )
