@@ -1,0 +1,110 @@
+"""Driving a URL for a few seconds: with wrk when it is installed (Debian's `wrk`), otherwise
+with a small threaded generator in Python (slower, so its figures are only comparable with
+each other). Both return requests per second, p50 and p99 latency, and the failures."""
+import http.client
+import json
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+# wrk's summary as one JSON line, with exact percentiles from its histogram.
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "non2xx": %d, "errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non2xx: int
+    errors: int
+
+
+def generator() -> str:
+    return "wrk" if shutil.which("wrk") else "python"
+
+
+def run(url: str, headers: dict, seconds: float, connections: int, threads: int = 2) -> Result:
+    if generator() == "wrk":
+        return _wrk(url, headers, seconds, connections, threads)
+    return _python(url, headers, seconds, connections)
+
+
+def _wrk(url, headers, seconds, connections, threads) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_REPORT)
+    try:
+        args = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+                "-s", script.name]
+        for name, value in headers.items():
+            args += ["-H", f"{name}: {value}"]
+        out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    finally:
+        Path(script.name).unlink()
+    line = next(line for line in out.splitlines() if line.startswith("BENCH "))
+    data = json.loads(line[len("BENCH "):])
+    return Result(rps=data["requests"] / (data["duration_us"] / 1e6), p50_ms=data["p50_us"] / 1000,
+                  p99_ms=data["p99_us"] / 1000, requests=data["requests"], non2xx=data["non2xx"],
+                  errors=data["errors"])
+
+
+def _python(url, headers, seconds, connections) -> Result:
+    """One thread per connection, each sending requests back to back until the deadline."""
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    failures = [[0, 0] for _ in range(connections)]  # non-2xx, socket errors
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    def worker(n):
+        conn = None
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            try:
+                conn = conn or http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if not 200 <= response.status < 400:
+                    failures[n][0] += 1
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except OSError:
+                failures[n][1] += 1
+                conn = None
+                continue
+            latencies[n].append(time.perf_counter() - began)
+        if conn:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    every = sorted(x for per in latencies for x in per)
+    if not every:
+        return Result(0.0, 0.0, 0.0, 0, sum(f[0] for f in failures), sum(f[1] for f in failures))
+
+    def pct(p):
+        return every[min(len(every) - 1, int(p / 100 * len(every)))] * 1000
+
+    return Result(rps=len(every) / elapsed, p50_ms=pct(50), p99_ms=pct(99), requests=len(every),
+                  non2xx=sum(f[0] for f in failures), errors=sum(f[1] for f in failures))

@@ -1,0 +1,124 @@
+"""Seeding a bench database, run by tests/bench/run.py in a process of its own with the bench
+server's environment (DJANGO_SETTINGS_MODULE=tests.bench.settings and its DATABASE_URL).
+
+    python -m tests.bench.seed setup                   -> JSON: the keys and tokens of every row
+    python -m tests.bench.seed log KEY_ID ROWS [DAYS]  -> ROWS log records for the key, spread
+                                                          evenly over DAYS, and their hourly rollups
+
+The log is written with bulk SQL in large batches (COPY on PostgreSQL), and the rollups are
+computed from the same rows, so the analytics read exactly what the recorder would have written.
+"""
+import json
+import sys
+from collections import defaultdict
+from datetime import timedelta
+
+import django
+
+BATCH = 50_000
+LOG_COLUMNS = ("api_key_id", "company_id", "user_id", "created_at", "method", "path", "route", "status_code",
+               "error_code", "latency_ms", "client_ip", "user_agent", "domain", "tier", "cost_microcents")
+# A mix the analytics group by: three tiers, mostly successes, some refusals.
+TIERS = ("free", "standard", "premium")
+OUTCOMES = ((200, ""), (200, ""), (200, ""), (200, ""), (200, ""), (200, ""), (200, ""), (200, ""),
+            (401, "expired_api_key"), (429, "request_limit_exceeded"))
+
+
+def setup() -> dict:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+    from rest_framework_api_key.models import APIKey
+
+    from accounts.models import Company, Membership, Role
+    from keys.services import api_key_create
+    from usage.services import MAX_REQUEST_LIMIT, limits_set
+
+    company = Company.objects.create(name="Bench")
+    owner = get_user_model().objects.create(username="bench", email="bench@example.com")
+    Membership.objects.create(user=owner, company=company, role=Role.OWNER)
+    logged, logged_raw = api_key_create(company=company, owner=owner, name="bench: logging, no limit")
+    limited, limited_raw = api_key_create(company=company, owner=owner, name="bench: logging and a limit")
+    # Big enough never to refuse: the row measures the counting, not the refusals.
+    limits_set(api_key=limited, request_limit=MAX_REQUEST_LIMIT, reset_period="monthly")
+    analyst, analyst_raw = api_key_create(company=company, owner=owner, name="bench: reads the analytics")
+    small, _ = api_key_create(company=company, owner=owner, name="bench: 10k log rows")
+    big, _ = api_key_create(company=company, owner=owner, name="bench: 1M log rows")
+    _, drf_api_key = APIKey.objects.create_key(name="bench")
+    token = Token.objects.create(user=owner)
+    return {"logged": logged_raw, "limited": limited_raw, "hasapikey": drf_api_key, "token": token.key, "analyst": analyst_raw,
+            "small_key_id": str(small.pk), "big_key_id": str(big.pk)}
+
+
+def _rows(key, count: int, days: int, now):
+    """(log row, rollup dimensions, cost) for `count` requests spread evenly over `days`."""
+    span = timedelta(days=days).total_seconds()
+    for i in range(count):
+        at = now - timedelta(seconds=span * (i + 0.5) / count)
+        tier = TIERS[i % len(TIERS)]
+        status, error = OUTCOMES[i % len(OUTCOMES)]
+        cost = 0 if status >= 400 else {"free": 0, "standard": 100, "premium": 1000}[tier]
+        yield ((key.pk, key.company_id, key.owner_id, at, "GET", "/api/v1/demo/echo", "api/v1/demo/echo", status,
+                error, 3, "127.0.0.1", "bench/1.0", "", tier, cost), (tier, status, error), cost)
+
+
+def log(key_id: str, count: int, days: int = 90) -> dict:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from keys.models import ApiKey
+    from usage.models import RequestLog, UsageRollup
+    from usage.periods import hour_of
+
+    key = ApiKey.objects.get(pk=key_id)
+    now = timezone.now()
+    table = connection.ops.quote_name(RequestLog._meta.db_table)
+    columns = ", ".join(LOG_COLUMNS)
+    key_value = RequestLog._meta.get_field("api_key").target_field.get_db_prep_value(key.pk, connection)
+    adapt = connection.ops.adapt_datetimefield_value
+    rollups = defaultdict(lambda: [0, 0, None])
+    batch = []
+
+    def write(cursor):
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(LOG_COLUMNS))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+                               [(key_value, *row[1:3], adapt(row[3]), *row[4:]) for row in batch])
+        batch.clear()
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for row, dims, cost in _rows(key, count, days, now):
+            batch.append(row)
+            total = rollups[(hour_of(row[3]), *dims)]
+            total[0] += 1
+            total[1] += cost
+            total[2] = row[3] if total[2] is None or row[3] > total[2] else total[2]
+            if len(batch) >= BATCH:
+                write(cursor)
+        if batch:
+            write(cursor)
+        UsageRollup.objects.bulk_create(
+            [UsageRollup(api_key_id=key.pk, company_id=key.company_id, bucket=bucket, tier=tier, status_code=status,
+                         error_code=error, requests=requests, spend_microcents=spend, last_seen=last)
+             for (bucket, tier, status, error), (requests, spend, last) in rollups.items()],
+            batch_size=2000,
+        )
+    return {"key_id": key_id, "rows": count, "rollups": len(rollups)}
+
+
+def main(argv: list[str]) -> None:
+    django.setup()
+    if argv[0] == "setup":
+        result = setup()
+    elif argv[0] == "log":
+        result = log(argv[1], int(argv[2]), *(int(a) for a in argv[3:4]))
+    else:
+        raise SystemExit(__doc__)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,11 @@
+"""Settings for `make bench`: the app as `make run` serves it, plus the two libraries the
+benchmark compares against (djangorestframework-api-key and DRF's authtoken) and their views."""
+from config.settings.local import *  # noqa: F401,F403
+from config.settings.local import CACHES, INSTALLED_APPS, env
+
+INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework.authtoken", "rest_framework_api_key"]
+ROOT_URLCONF = "tests.bench.urls"
+DEBUG = False
+# Several bench servers share one Redis database; each keeps its key cache apart.
+if env("BENCH_CACHE_PREFIX", default=""):
+    CACHES["default"]["KEY_PREFIX"] = env("BENCH_CACHE_PREFIX")
