@@ -1,5 +1,4 @@
 """Per-key limits and usage analytics (seed 003 routes), and company-wide usage."""
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -12,9 +11,8 @@ from config.pagination import PagePagination
 from config.schema import ORGANIZATION_PARAMETER, paginated
 from config.serializers import StrictInputSerializer
 from keys.selectors import api_key_get
-from usage import counters, selectors, services
+from usage import selectors, services
 from usage.models import RequestLog, ResetPeriod
-from usage.periods import period_bounds
 
 MAX_DAYS = 365
 DAYS = OpenApiParameter("days", OpenApiTypes.INT, description="Days of usage, 1 to 365. Default 30.")
@@ -39,8 +37,8 @@ class LimitsSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
-    requests_used = serializers.IntegerField()
-    spend_used_microcents = serializers.IntegerField()
+    requests_used = serializers.IntegerField(allow_null=True, help_text="null while the counter store is down.")
+    spend_used_microcents = serializers.IntegerField(allow_null=True)
 
 
 class KeyLimitsOutputSerializer(serializers.Serializer):
@@ -61,16 +59,16 @@ class KeyLimitsInputSerializer(StrictInputSerializer):
 
 
 def _limits_body(key) -> dict:
-    limit = getattr(key, "limit", None)
+    use = selectors.limits_use(key)
     limits = None
-    if limit is not None:
-        start, end = period_bounds(limit.reset_period, timezone.now())
-        requests, spend = counters.current_use(key_id=key.pk, period_start=start)
+    if use is not None:
+        limit = use["limit"]
         limits = {"request_limit": limit.request_limit, "budget_limit_microcents": limit.budget_limit_microcents,
-                  "reset_period": limit.reset_period, "enabled": limit.enabled, "period_start": start,
-                  "period_end": end, "requests_used": requests, "spend_used_microcents": spend}
+                  "reset_period": limit.reset_period, "enabled": limit.enabled,
+                  **{field: use[field] for field in ("period_start", "period_end", "requests_used",
+                                                     "spend_used_microcents")}}
     body = {"api_key_id": key.pk, "api_key_name": key.name, "limits": limits,
-            "has_limits": bool(limit and limit.is_enforced)}
+            "has_limits": bool(use and use["limit"].is_enforced)}
     return KeyLimitsOutputSerializer(body).data
 
 

@@ -5,8 +5,9 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from usage.models import RequestLog, UsageRollup
-from usage.periods import hour_of
+from usage import counters
+from usage.models import KeyLimit, RequestLog, UsageRollup
+from usage.periods import hour_of, period_bounds
 
 HOURLY_UP_TO_DAYS = 2
 FAILED = Q(status_code__gte=400)
@@ -99,11 +100,8 @@ def company_usage(company, days: int) -> dict:
 
 def limits_use(api_key, now: datetime | None = None) -> dict | None:
     """The key's limits with its use in the current period and when that period ends, for
-    showing to people; None when the key has no limits."""
-    from usage import counters
-    from usage.models import KeyLimit
-    from usage.periods import period_bounds
-
+    showing to people; None when the key has no limits. The use is None while the counter
+    store is unreachable, so the page or the answer still shows the limits."""
     limit = KeyLimit.objects.filter(api_key=api_key).first()
     if limit is None:
         return None

@@ -1,6 +1,5 @@
 """Each change on each surface leaves exactly one audit event, with the right actor and
 surface, and none holds a secret. Events cannot be changed or deleted."""
-import os
 from io import StringIO
 
 import pytest
