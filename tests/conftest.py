@@ -58,4 +58,7 @@ def _empty_cache():
     """Cached keys and counters must not leak from one test into the next."""
     from django.core.cache import cache
 
+    from keys.cache import clear_local
+
     cache.clear()
+    clear_local()

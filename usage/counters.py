@@ -8,14 +8,13 @@ and could not count across gunicorn workers, so they are never used for this.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 
 from config.errors import ServiceUnavailable
+from keys.cache import cache_is_shared
 from usage.models import LimitCounter
 
-REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
 # Returns {admitted, requests, spend, refused_by}; refused_by 1 = requests, 2 = budget.
 CONSUME_SCRIPT = """
 local requests = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
@@ -36,10 +35,6 @@ class Consumption:
     requests: int
     spend_microcents: int
     refused_by: str = ""  # "requests" or "budget"
-
-
-def uses_redis() -> bool:
-    return settings.CACHES["default"]["BACKEND"] == REDIS_BACKEND
 
 
 def _redis_key(key_id, period_start: datetime) -> str:
@@ -103,14 +98,14 @@ def _consume_database(key_id, period_start, cost, request_limit, budget) -> Cons
 
 
 def consume(*, key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
-    if uses_redis():
+    if cache_is_shared():
         return _consume_redis(key_id, period_start, period_end, cost, request_limit, budget)
     return _consume_database(key_id, period_start, cost, request_limit, budget)
 
 
 def current_use(*, key_id, period_start) -> tuple[int, int]:
     """(requests, spend) counted so far in the period, for showing limits to people."""
-    if uses_redis():
+    if cache_is_shared():
         values = cache._cache.get_client().hmget(_redis_key(key_id, period_start), "r", "s")
         return tuple(int(v or 0) for v in values)
     row = LimitCounter.objects.filter(api_key_id=key_id, period_start=period_start).values_list(

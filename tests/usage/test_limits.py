@@ -140,7 +140,7 @@ def test_new_limits_take_effect_on_the_next_request(admin, alice_key):
 @pytest.fixture
 def unreachable_redis(settings):
     """The cache, and so the counter store, is a Redis that nobody listens for."""
-    from usage.counters import REDIS_BACKEND
+    from keys.cache import REDIS_BACKEND
 
     settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": "redis://127.0.0.1:9/0"}}
 
