@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test install install-dev browser lock schema clean
+.PHONY: run test verify install install-dev browser lock schema clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ browser: install-dev
 
 test: install-dev browser
 	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest
+
+# The reliability suite (docs/reliability.md): fuzzing, the isolation matrix, real gunicorn
+# under concurrency and load, a PostgreSQL and a Redis of its own stopped mid-run, hostile input
+# and a scan for leaked keys; it prints a summary table at the end.
+verify: install-dev
+	$(PY) -m pytest -m verify tests/verify
 
 lock:
 	$(PY) -m pip freeze --exclude keyhouse > requirements.lock.new
