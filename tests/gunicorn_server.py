@@ -40,21 +40,26 @@ def request(port: int, method: str, path: str, key: str | None = None, body: dic
 
 
 class GunicornServer:
-    def __init__(self, tmp_path: Path, workers: int = 4):
+    def __init__(self, tmp_path: Path, workers: int = 4, database_url: str | None = None,
+                 cache_url: str | None = None):
+        """database_url and cache_url default to the run's DATABASE_URL and CACHE_URL; an empty
+        cache_url means local memory."""
         self.tmp_path = tmp_path
         self.workers = workers
         self.port = free_port()
         self.process = None
         self.pg_name = None
-        base = os.environ.get("DATABASE_URL", "")
-        if base.startswith("postgres"):
+        self.admin_url = database_url if database_url is not None else os.environ.get("DATABASE_URL", "")
+        if self.admin_url.startswith("postgres"):
             self.pg_name = f"keyhouse_live_{uuid.uuid4().hex[:10]}"
             self._pg_admin(f'CREATE DATABASE "{self.pg_name}"')
-            self.database_url = base.rsplit("/", 1)[0] + "/" + self.pg_name
+            self.database_url = self.admin_url.rsplit("/", 1)[0] + "/" + self.pg_name
         else:
             self.database_url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+        cache = {"CACHE_URL": cache_url} if cache_url else {}
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not (cache_url == "" and k == "CACHE_URL")},
+            **cache,
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "DATABASE_URL": self.database_url,
             "DEBUG": "false",
@@ -68,7 +73,7 @@ class GunicornServer:
     def _pg_admin(self, sql: str) -> None:
         import psycopg
 
-        admin_url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+        admin_url = self.admin_url.replace("postgres://", "postgresql://", 1)
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql)
 

@@ -1,0 +1,73 @@
+"""Real gunicorn servers for parts 3 to 5, on the two stacks Keyhouse supports, and the
+evidence they leave: their log and every row of their database."""
+import os
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.gunicorn_server import GunicornServer, request
+
+# The shared services of the machine; each server gets a database of its own on them.
+SHARED_POSTGRES = os.environ.get("VERIFY_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+SHARED_REDIS = os.environ.get("VERIFY_REDIS_URL", "redis://127.0.0.1:6379/2")
+STACKS = {"postgres+redis": (SHARED_POSTGRES, SHARED_REDIS), "sqlite+local-memory": ("", "")}
+
+
+def start(tmp_path, database_url: str, cache_url: str, workers: int = 4, owner: str = "olivia") -> GunicornServer:
+    server = GunicornServer(tmp_path, workers=workers, database_url=database_url, cache_url=cache_url).start()
+    server.admin_key = server.member_key(owner, "Acme", "owner")
+    return server
+
+
+def sql(server, query: str, params=()) -> list[tuple]:
+    """Read the server's own database directly, as an operator would."""
+    if server.database_url.startswith("sqlite"):
+        with sqlite3.connect(server.database_url.removeprefix("sqlite:///"), timeout=30) as conn:
+            return conn.execute(query.replace("%s", "?"), params).fetchall()
+    import psycopg
+
+    with psycopg.connect(server.database_url.replace("postgres://", "postgresql://", 1)) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def tables(server) -> list[str]:
+    if server.database_url.startswith("sqlite"):
+        return [r[0] for r in sql(server, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return [r[0] for r in sql(server, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+
+
+def keep_evidence(server, evidence, name: str) -> None:
+    """Every row of every table and the whole gunicorn log, for the secrets scan."""
+    for table in tables(server):
+        rows = sql(server, f'SELECT * FROM "{table}"')
+        evidence.text(f"{name} table {table}", "\n".join(map(str, rows)))
+    evidence.text(f"{name} gunicorn log", (server.tmp_path / "gunicorn.log").read_text(errors="replace"))
+
+
+def key_id(server, username: str) -> str:
+    keys = server.request("GET", "/api/v1/api-keys?scope=company&page_size=200", server.admin_key)[2]["items"]
+    return next(k["id"] for k in keys if k["owner"]["username"] == username)
+
+
+def timed(port: int, method: str, path: str, key: str, body=None) -> tuple[float, float, int, dict, dict]:
+    """(sent at, answered at, status, headers, body) with the monotonic clock."""
+    sent = time.monotonic()
+    status, headers, data = request(port, method, path, key, body)
+    return sent, time.monotonic(), status, headers, data
+
+
+def burst(server, calls: list[tuple], threads: int) -> list[tuple]:
+    """Run (method, path, key[, body]) calls from `threads` threads; results in call order."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda call: timed(server.port, *call), calls))
+
+
+def wait_for_log(server, api_key_id: str, expected: int, timeout: float = 20.0) -> int:
+    """Rows of the request log for a key, once the workers' buffers have been written."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = sql(server, "SELECT COUNT(*) FROM usage_requestlog WHERE api_key_id = %s",
+                    (api_key_id.replace("-", "") if server.database_url.startswith("sqlite") else api_key_id,))[0][0]
+        if count >= expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.25)
