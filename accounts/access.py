@@ -9,6 +9,7 @@ from config.errors import NotFound, PermissionDenied, ValidationFailed
 
 User = get_user_model()
 ORGANIZATION_HEADER = "X-Organization-Id"
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,10 @@ class Actor:
 
 def _parse_company_id(raw: str) -> int:
     try:
-        return int(raw)
+        company_id = int(raw)
+        if not 0 < company_id <= MAX_ID:  # beyond a 64-bit id the database refuses the lookup itself
+            raise ValueError
+        return company_id
     except (TypeError, ValueError):
         raise ValidationFailed(
             f"{ORGANIZATION_HEADER} must be a company id (a whole number), got {raw[:40]!r}.",

@@ -5,6 +5,8 @@ own exceptions, into that shape, so no view builds error JSON by hand.
 """
 import re
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.debug import SafeExceptionReporterFilter
 
@@ -64,6 +66,19 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
+
+
+def handler400(request, exception=None):
+    """Django's own 400s (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a bad Host) in the error shape."""
+    if _wants_json(request):
+        if isinstance(exception, RequestDataTooBig):
+            body = error_body("request_too_large", "The request body is too large; send at most "
+                              f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
+            return JsonResponse(body, status=413)
+        return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
 
 
 def handler404(request, exception=None):
