@@ -13,6 +13,7 @@ api_urlpatterns = [
 settings_urlpatterns = [
     path("", RedirectView.as_view(pattern_name="settings-general"), name="settings"),
     path("general/", views.settings_general, name="settings-general"),
+    path("general/key-policy/", views.settings_key_policy, name="settings-key-policy"),
     path("company/", views.company_switch, name="company-switch"),
 ]
 

@@ -1,5 +1,5 @@
 """The settings layout around every dashboard page: which company a person is acting in,
-the company switcher and the General page."""
+the company switcher and the General page with the company's key policy."""
 from functools import wraps
 
 from django.contrib import messages
@@ -11,7 +11,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Actor, actor_for
 from accounts.models import Membership
+from accounts.services import POLICY_FIELDS, company_policy_set
 from config.errors import NotFound, PermissionDenied, ValidationFailed
+from keys.forms import KeyPolicyForm, add_service_error
+from keys.templatetags.key_tags import policy_change
 
 # The switcher keeps the chosen company id here; it is not a secret, and actor_for checks
 # the membership again on every request, so a stale or forged id grants nothing.
@@ -53,10 +56,46 @@ def safe_next(request, default: str) -> str:
     return default
 
 
+def _policy_of(company) -> dict:
+    return {field: getattr(company, field) for field in POLICY_FIELDS}
+
+
+def _general(request, actor: Actor, policy_form=None, status: int = 200):
+    if policy_form is None and actor.manages_members:
+        policy_form = KeyPolicyForm(initial=_policy_of(actor.company))
+    context = {"actor": actor, "section": "general", "policy_form": policy_form}
+    return render(request, "settings/general.html", context, status=status)
+
+
 @require_GET
 @dashboard_view
 def settings_general(request, actor):
-    return render(request, "settings/general.html", {"actor": actor, "section": "general"})
+    return _general(request, actor)
+
+
+@require_POST
+@dashboard_view
+def settings_key_policy(request, actor):
+    """Owners set the key policy (accounts.services.company_policy_set, as the API's PUT);
+    admins and members read it on the General page, and their POST is 403."""
+    if not actor.manages_members:
+        raise PermissionDenied("Only company owners may change the key policy; nothing changed.")
+    form = KeyPolicyForm(request.POST)
+    if form.is_valid():
+        before = _policy_of(actor.company)
+        try:
+            company_policy_set(company=actor.company, actor=actor.user, **form.cleaned_data)
+        except ValidationFailed as error:
+            add_service_error(form, error)
+        else:
+            after = _policy_of(actor.company)
+            if before == after:
+                messages.info(request, f"The key policy of {actor.company.name} was already this; nothing changed.")
+            else:
+                messages.success(request, f"Key policy of {actor.company.name} changed: {policy_change(before, after)}. "
+                                          "It applies to keys created or extended from now on.")
+            return redirect(reverse("settings-general") + "#key-policy")
+    return _general(request, actor, form, status=400)
 
 
 @require_POST

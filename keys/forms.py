@@ -1,12 +1,16 @@
 """The dashboard's forms: they check the shape of what a person typed; the rules stay in
 keys.services, whose ValidationFailed is put back on the form by `add_service_error`."""
+import re
 from datetime import date, datetime, time, timedelta, timezone
 
 from django import forms
 
+from accounts.services import MAX_POLICY_DAYS
 from config.errors import ApplicationError
 from keys.models import NAME_MAX_LENGTH, Mode
+from keys.restrictions import SCOPES
 from keys.selectors import STATUSES
+from keys.services import MAX_GRACE_SECONDS
 from usage.models import ResetPeriod
 from usage.services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
 
@@ -62,10 +66,32 @@ class ApiKeyCreateForm(DashboardForm):
         "their requests are never charged, so use them in tests and CI.",
     )
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("initial", {"expires_on": default_expiry()})
+    def __init__(self, *args, company=None, **kwargs):
+        """With the company, the form follows its key policy: no "Never expires" when keys must
+        expire, and no date past the longest lifetime (keys.services refuses both anyway)."""
+        today = datetime.now(timezone.utc).date()
+        longest = company and company.max_key_lifetime_days
+        # A date D means 00:00 UTC on D, so the last date within N days is the date of now + N days.
+        self.latest_expiry = (datetime.now(timezone.utc) + timedelta(days=longest)).date() if longest else None
+        self.expiry_required = bool(company and (company.require_key_expiry or longest))
+        self.policy_note = ""
+        kwargs.setdefault("initial", {"expires_on": min(default_expiry(), self.latest_expiry or date.max)})
         super().__init__(*args, **kwargs)
-        self.fields["expires_on"].widget.attrs["min"] = (datetime.now(timezone.utc).date() + timedelta(days=1)).isoformat()
+        expires_on = self.fields["expires_on"]
+        expires_on.widget.attrs["min"] = (today + timedelta(days=1)).isoformat()
+        if self.expiry_required:
+            del self.fields["never_expires"]
+            expires_on.required = True
+            rule = f"within {longest} days" if longest else "on a date"
+            self.policy_note = f"{company.name}'s key policy: every key expires {rule}."
+            expires_on.error_messages["required"] = f"Pick an expiration date: {company.name} requires every key " \
+                                                    f"to expire{' within ' + str(longest) + ' days' if longest else ''}."
+            expires_on.error_messages["invalid"] = "Enter the date as YYYY-MM-DD, e.g. 2027-01-31."
+            expires_on.help_text = "Required by your company's key policy. The key stops working at 00:00 UTC on " \
+                                   "this date."
+        if self.latest_expiry:
+            expires_on.widget.attrs["max"] = self.latest_expiry.isoformat()
+            expires_on.help_text += f" The latest date allowed is {self.latest_expiry:%Y-%m-%d}."
 
     def clean(self):
         data = super().clean()
@@ -76,7 +102,7 @@ class ApiKeyCreateForm(DashboardForm):
     @property
     def expires_at(self) -> datetime | None:
         data = self.cleaned_data
-        return None if data["never_expires"] else expires_at_for(data["expires_on"])
+        return None if data.get("never_expires") else expires_at_for(data["expires_on"])
 
 
 class ApiKeyRenameForm(DashboardForm):
@@ -85,16 +111,26 @@ class ApiKeyRenameForm(DashboardForm):
 
 # The services name fields as the API does; the dashboard's fields are named for people.
 SERVICE_FIELDS = {"name": "name", "expires_at": "expires_on", "mode": "mode", "request_limit": "request_limit",
-                  "budget_limit_microcents": "budget_limit_microcents", "reset_period": "reset_period"}
-FRIENDLY_MESSAGES = {"expires_on": "That date has passed: pick a date after today, or tick “Never expires”."}
+                  "budget_limit_microcents": "budget_limit_microcents", "reset_period": "reset_period",
+                  "allowed_ips": "allowed_ips", "allowed_referrers": "allowed_referrers", "scopes": "scopes",
+                  "max_key_lifetime_days": "max_key_lifetime_days", "unused_key_days": "unused_key_days",
+                  "grace_period_seconds": "grace_period_seconds"}
+# Field errors whose service message is written for the API; a company's key policy keeps its own words.
+FRIENDLY_MESSAGES = {("expires_on", "validation_error"): "That date has passed: pick a date after today, or tick "
+                                                         "“Never expires”."}
 
 
 def add_service_error(form: forms.Form, error: ApplicationError) -> None:
-    """Put a service's ValidationFailed or Conflict on the field it is about, else on the form."""
+    """Put a service's ValidationFailed or Conflict on the field it is about, else on the form.
+    The restriction services name the API field first ("allowed_ips: '10.0.0.7/24' is not…");
+    on the form the field says that already, so the message keeps only the offending entry."""
     for field in error.details:
         name = SERVICE_FIELDS.get(field)
         if name in form.fields:
-            form.add_error(name, FRIENDLY_MESSAGES.get(name, error.message))
+            message = FRIENDLY_MESSAGES.get((name, error.code), error.message.removeprefix(f"{field}: "))
+            if message.startswith(f"{field} "):  # "allowed_ips takes at most 100 entries."
+                message = form.fields[name].label + message[len(field):]
+            form.add_error(name, message[:1].upper() + message[1:])
             return
     form.add_error(None, error.message)
 
@@ -164,3 +200,80 @@ class KeyLimitsForm(DashboardForm):
                 "use “Remove limits”."
             )
         return data
+
+
+# The regenerate confirmation's choices: when the current value stops working.
+GRACE_CHOICES = [(0, "Now"), (3600, "In 1 hour"), (24 * 3600, "In 24 hours"), (7 * 24 * 3600, "In 7 days")]
+assert max(seconds for seconds, _ in GRACE_CHOICES) <= MAX_GRACE_SECONDS
+
+
+class ApiKeyRegenerateForm(DashboardForm):
+    grace_period_seconds = forms.TypedChoiceField(
+        label="When should the current value stop working?", choices=GRACE_CHOICES, coerce=int, initial=0,
+        required=False, empty_value=0, widget=forms.RadioSelect,
+        help_text="Until then both the current and the new value work, so your apps can switch without downtime.",
+        error_messages={"invalid_choice": "Choose now, in 1 hour, in 24 hours or in 7 days."},
+    )
+
+
+def entries(text: str) -> list[str]:
+    """One entry per line; commas and spaces separate entries too, since neither IPs nor hosts hold them."""
+    return [entry for entry in re.split(r"[\s,]+", text or "") if entry]
+
+
+class KeyRestrictionsForm(DashboardForm):
+    """The shape of keys.services.api_key_set_restrictions' arguments; it validates each entry."""
+
+    allowed_ips = forms.CharField(
+        label="Allowed IP addresses", required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off",
+                                     "placeholder": "203.0.113.7\n198.51.100.0/24\n2001:db8::/32"}),
+        help_text="One IPv4 or IPv6 address or CIDR range per line. Empty: any address.",
+    )
+    allowed_referrers = forms.CharField(
+        label="Allowed referrers", required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off",
+                                     "placeholder": "app.example.com\n*.example.com"}),
+        help_text="One host per line, or *.example.com for every subdomain; matched against the request's "
+                  "Origin or Referer. No scheme or path. Empty: any page.",
+    )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes", choices=list(SCOPES.items()),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The API areas the key may call. “all” allows every area, including new ones.",
+        error_messages={"required": "Tick at least one scope; “all” allows every API area."},
+    )
+
+    @classmethod
+    def for_key(cls, key) -> "KeyRestrictionsForm":
+        return cls(initial={"allowed_ips": "\n".join(key.allowed_ips),
+                            "allowed_referrers": "\n".join(key.allowed_referrers), "scopes": key.scopes})
+
+    def restrictions(self) -> dict:
+        data = self.cleaned_data
+        return {"allowed_ips": entries(data["allowed_ips"]), "allowed_referrers": entries(data["allowed_referrers"]),
+                "scopes": data["scopes"]}
+
+
+def _days_field(label: str, help_text: str, *, required: bool) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label, required=required, min_value=1, max_value=MAX_POLICY_DAYS, help_text=help_text,
+        error_messages={"invalid": "Enter a whole number of days, e.g. 90.",
+                        "required": "Enter a number of days, e.g. 90.",
+                        "min_value": "Enter at least 1 day.",
+                        "max_value": f"Enter at most {MAX_POLICY_DAYS:,} days (10 years)."},
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": "" if required else "No maximum"}),
+    )
+
+
+class KeyPolicyForm(DashboardForm):
+    """The fields of accounts.services.company_policy_set, named as it names them."""
+
+    max_key_lifetime_days = _days_field(
+        "Maximum key lifetime in days", "Keys must expire within this many days of being created or extended; "
+        "90 is a common rotation period. Empty: no maximum.", required=False)
+    require_key_expiry = forms.BooleanField(label="Every key must have an expiry date", required=False,
+                                            help_text="Refuse keys that never expire.")
+    unused_key_days = _days_field(
+        "Unused-key days", "Active keys not used for this many days are listed on the key pages as candidates "
+        "to revoke.", required=True)

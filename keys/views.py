@@ -16,9 +16,11 @@ from accounts.access import Actor, limits_check_manage
 from accounts.views import dashboard_view, safe_next
 from config.errors import Conflict, PermissionDenied, ValidationFailed
 from keys import selectors, services
-from keys.forms import ApiKeyCreateForm, ApiKeyRenameForm, CompanyKeyFilterForm, KeyLimitsForm, add_service_error
+from keys.forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
+                        KeyLimitsForm, KeyRestrictionsForm, add_service_error)
+from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.models import ApiKey
-from keys.templatetags.key_tags import limits_change, limits_summary
+from keys.templatetags.key_tags import RESTRICTION_FIELDS, limits_change, limits_summary, restrictions_change
 from usage import selectors as usage_selectors
 from usage import services as usage_services
 from usage.models import KeyLimit
@@ -33,9 +35,25 @@ def _split_revoked(keys) -> tuple[list, list]:
     return [k for k in keys if not k.is_revoked], [k for k in keys if k.is_revoked]
 
 
+def _legacy_notice(actor: Actor) -> dict | None:
+    """keys.legacy.legacy_status while the person has legacy keys and has not dismissed the notice."""
+    legacy = legacy_status(actor)
+    return legacy if legacy["has_legacy_keys"] and not legacy["notice_shown"] else None
+
+
+def _hardening_context(actor: Actor, *, owner_id=None) -> dict:
+    """The legacy-keys notice, and the active keys unused for the company's unused_key_days:
+    candidates to revoke (the person's own on their list, everyone's on the company view)."""
+    return {
+        "legacy_notice": _legacy_notice(actor),
+        "unused_keys": list(selectors.api_keys_of_company(actor, owner_id=owner_id, status="unused")),
+    }
+
+
 def _list_context(actor: Actor) -> dict:
     keys, revoked = _split_revoked(selectors.api_keys_of_company(actor, owner_id=actor.user.pk))
-    return {"section": "api-keys", "keys": keys, "revoked_keys": revoked, "page_url": reverse("dashboard:key-list")}
+    return {"section": "api-keys", "keys": keys, "revoked_keys": revoked, "page_url": reverse("dashboard:key-list"),
+            **_hardening_context(actor, owner_id=actor.user.pk)}
 
 
 def _company_context(actor: Actor, query=None) -> dict:
@@ -55,6 +73,7 @@ def _company_context(actor: Actor, query=None) -> dict:
         "filters": filters,
         "filtered": any(value is not None for value in chosen.values()),
         "page_url": reverse("dashboard:company-keys"),
+        **_hardening_context(actor),
     }
 
 
@@ -76,7 +95,8 @@ def _may_change_limits(actor: Actor, key: ApiKey) -> bool:
 
 
 def _detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS, days_note: str = "",
-                    limits_form: KeyLimitsForm | None = None) -> dict:
+                    limits_form: KeyLimitsForm | None = None,
+                    restrictions_form: KeyRestrictionsForm | None = None) -> dict:
     granularity, points = usage_selectors.usage_timeseries(days, api_key=key)
     limits = usage_selectors.limits_use(key)
     events = list(selectors.audit_events_visible_to(actor, api_key_id=key.pk)
@@ -96,8 +116,10 @@ def _detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS
         "limits": limits,
         "may_change_limits": _may_change_limits(actor, key),
         "limits_form": limits_form or KeyLimitsForm.for_limit(limits and limits["limit"]),
+        "restrictions_form": restrictions_form or KeyRestrictionsForm.for_key(key),
         "events": events[:HISTORY_LENGTH],
         "more_events": len(events) > HISTORY_LENGTH,
+        "legacy_notice": _legacy_notice(actor),
     }
 
 
@@ -115,7 +137,8 @@ def _shown_once(request, actor, template: str, context: dict, key: ApiKey, raw: 
 @require_GET
 @dashboard_view
 def key_list(request, actor):
-    return _page(request, actor, "keys/list.html", {**_list_context(actor), "create_form": ApiKeyCreateForm()})
+    return _page(request, actor, "keys/list.html",
+                 {**_list_context(actor), "create_form": ApiKeyCreateForm(company=actor.company)})
 
 
 @require_GET
@@ -128,7 +151,7 @@ def company_keys(request, actor):
 @dashboard_view
 @sensitive_variables("raw")
 def key_new(request, actor):
-    form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
+    form = ApiKeyCreateForm(request.POST if request.method == "POST" else None, company=actor.company)
     if request.method == "POST" and form.is_valid():
         try:
             key, raw = services.api_key_create(
@@ -142,7 +165,7 @@ def key_new(request, actor):
         except ValidationFailed as error:
             add_service_error(form, error)
         else:
-            context = {**_list_context(actor), "create_form": ApiKeyCreateForm()}
+            context = {**_list_context(actor), "create_form": ApiKeyCreateForm(company=actor.company)}
             return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
     status = 400 if request.method == "POST" else 200
     return _page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, status)
@@ -253,18 +276,69 @@ def key_revoke(request, actor, key_id):
 @dashboard_view
 @sensitive_variables("raw")
 def key_regenerate(request, actor, key_id):
+    """Regenerate now, or with a grace period in which the current value keeps working too."""
     key = selectors.api_key_get(actor, key_id)
     page = request.POST.get("from") or request.GET.get("from", "")
-    context = {"section": "api-keys", "key": key, "from_page": page}
+    form = ApiKeyRegenerateForm(request.POST if request.method == "POST" else None)
+    context = {"section": "api-keys", "key": key, "from_page": page, "form": form}
     if request.method == "GET":
         return _page(request, actor, "keys/confirm_regenerate.html", context)
+    if not form.is_valid():
+        return _page(request, actor, "keys/confirm_regenerate.html", context, status=400)
     try:
-        key, raw = services.api_key_regenerate(api_key=key)
+        key, raw = services.api_key_regenerate(
+            api_key=key, grace_period_seconds=form.cleaned_data["grace_period_seconds"], actor=actor.user)
+    except ValidationFailed as error:
+        add_service_error(form, error)
+        return _page(request, actor, "keys/confirm_regenerate.html", context, status=400)
     except Conflict as error:
         return _page(request, actor, "keys/confirm_regenerate.html", {**context, "error": error.message}, status=409)
     if page == "company" and actor.manages_company_keys:
         return _shown_once(request, actor, "keys/company.html", _company_context(actor), key, raw, regenerated=True)
     if page == "detail":
         return _shown_once(request, actor, "keys/detail.html", _detail_context(actor, key), key, raw, regenerated=True)
-    context = {**_list_context(actor), "create_form": ApiKeyCreateForm()}
+    context = {**_list_context(actor), "create_form": ApiKeyCreateForm(company=actor.company)}
     return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=True)
+
+
+def _restrictions_of(key: ApiKey) -> dict:
+    return {field: getattr(key, field) for field in RESTRICTION_FIELDS}
+
+
+@require_POST
+@dashboard_view
+def key_restrictions_set(request, actor, key_id):
+    """The key's owner, company admins and owners (key_check_manage, as for regenerate) replace
+    its IP addresses, referrers and scopes; the service validates every entry."""
+    key = selectors.api_key_get(actor, key_id)
+    days, _ = _usage_days(request.POST.get("days", ""))
+    if key.is_revoked:
+        messages.error(request, f"“{key.name}” is revoked, so its restrictions no longer matter; nothing changed.")
+        return _page(request, actor, "keys/detail.html", _detail_context(actor, key, days=days), status=409)
+    form = KeyRestrictionsForm(request.POST)
+    if form.is_valid():
+        before = _restrictions_of(key)
+        try:
+            services.api_key_set_restrictions(api_key=key, actor=actor.user, **form.restrictions())
+        except ValidationFailed as error:
+            add_service_error(form, error)
+        else:
+            after = _restrictions_of(key)
+            if before == after:
+                messages.info(request, f"The restrictions of “{key.name}” were already these; nothing changed.")
+            else:
+                messages.success(request, f"Restrictions of “{key.name}” changed: {restrictions_change(before, after)}. "
+                                          "They apply from the next request.")
+            query = "" if days == DEFAULT_USAGE_DAYS else f"?days={days}"
+            return redirect(f"{reverse('dashboard:key-detail', args=[key.pk])}{query}#restrictions")
+    context = _detail_context(actor, key, days=days, restrictions_form=form)
+    return _page(request, actor, "keys/detail.html", context, 400)
+
+
+@require_POST
+@dashboard_view
+def legacy_notice_dismiss(request, actor):
+    legacy_notice_mark_shown(actor)
+    messages.info(request, "The notice about legacy keys will not be shown again. Legacy keys keep their "
+                           "“Legacy” badge until they are regenerated.")
+    return redirect(safe_next(request, reverse("dashboard:key-list")))

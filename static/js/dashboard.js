@@ -56,6 +56,15 @@
     document.getElementById("confirm-title").textContent = link.dataset.confirmTitle;
     document.getElementById("confirm-body").textContent = link.dataset.confirmBody;
     document.getElementById("confirm-submit").textContent = link.dataset.confirmSubmit;
+    // Regenerate asks when the current value should stop working; a disabled fieldset sends nothing.
+    var grace = document.getElementById("confirm-grace");
+    if (grace) {
+      var asksGrace = "confirmGrace" in link.dataset;
+      grace.hidden = !asksGrace;
+      grace.disabled = !asksGrace;
+      var now = grace.querySelector("input[value='0']");
+      if (now) now.checked = true;
+    }
     // Cancel is focused first, so a stray Enter does not revoke a key.
     openModal(dialog, link, dialog.querySelector("[data-close]"));
   }
