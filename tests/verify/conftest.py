@@ -111,16 +111,33 @@ def _record_everything():
             response.streaming_content = [content]
         headers = "\n".join(f"{k}: {v}" for k, v in response.items())
         created = _created_key(content) if response.status_code in (200, 201) else ""
+        if response.status_code == 200 and kwargs.get("REQUEST_METHOD") == "POST" and not created:
+            # A page that shows a new key once (the dashboard's create and regenerate).
+            from keys.crypto import KEY_PATTERN
+
+            created = next(iter(KEY_PATTERN.findall(content.decode("utf-8", "replace"))), "")
         where = f"{kwargs.get('REQUEST_METHOD')} {kwargs.get('PATH_INFO')} -> {response.status_code}"
         EVIDENCE.response(where, headers + "\n" + content.decode("utf-8", "replace"), created)
         return response
 
     Client.request = request
+    # Every key generated in this process is a secret to look for, however it was made.
+    from keys import crypto
+
+    generate = crypto.generate_key
+
+    def generate_key(mode):
+        raw = generate(mode)
+        EVIDENCE.secret(raw)
+        return raw
+
+    crypto.generate_key = generate_key
     root = logging.getLogger()
     root.addHandler(_capture)
     yield
     root.removeHandler(_capture)
     Client.request = original
+    crypto.generate_key = generate
 
 
 def pytest_runtest_logreport(report):

@@ -14,7 +14,17 @@ STACKS = {"postgres+redis": (SHARED_POSTGRES, SHARED_REDIS), "sqlite+local-memor
 
 
 def start(tmp_path, database_url: str, cache_url: str, workers: int = 4, owner: str = "olivia") -> GunicornServer:
+    from tests.verify.conftest import EVIDENCE
+
     server = GunicornServer(tmp_path, workers=workers, database_url=database_url, cache_url=cache_url).start()
+    issue = server.member_key
+
+    def member_key(*args):
+        raw = issue(*args)
+        EVIDENCE.secret(raw)  # printed once by issuekey, the operator's "response" that created it
+        return raw
+
+    server.member_key = member_key
     server.admin_key = server.member_key(owner, "Acme", "owner")
     return server
 
@@ -51,9 +61,13 @@ def key_id(server, username: str) -> str:
 
 def timed(port: int, method: str, path: str, key: str, body=None) -> tuple[float, float, int, dict, dict]:
     """(sent at, answered at, status, headers, body) with the monotonic clock."""
+    from tests.verify.conftest import EVIDENCE
+
     sent = time.monotonic()
     status, headers, data = request(port, method, path, key, body)
-    return sent, time.monotonic(), status, headers, data
+    answered = time.monotonic()
+    EVIDENCE.response(f"live {method} {path} -> {status}", f"{headers}\n{data}")
+    return sent, answered, status, headers, data
 
 
 def burst(server, calls: list[tuple], threads: int) -> list[tuple]:

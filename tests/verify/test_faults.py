@@ -98,6 +98,9 @@ def call(server, method, path, key, tag):
         conn.request(method, path, headers={"API-Key": key, "User-Agent": tag})
         response = conn.getresponse()
         raw = response.read()
+        from tests.verify.conftest import EVIDENCE
+
+        EVIDENCE.response(f"faults {method} {path} -> {response.status}", raw.decode("utf-8", "replace"))
         return response.status, raw, response.getheader("Content-Type", "")
     finally:
         conn.close()
