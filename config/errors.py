@@ -102,8 +102,18 @@ def handler500(request):
 
 
 class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
-    """Django's filter hides META entries named like API/KEY/TOKEN; Authorization is not."""
+    """Django's filter hides META entries named like API/KEY/TOKEN; Authorization is not. A key
+    can also travel where no name gives it away (a Referer URL, a cookie we never read), so any
+    value that contains one is masked too."""
 
     hidden_settings = re.compile(
         SafeExceptionReporterFilter.hidden_settings.pattern + "|AUTHORIZATION", flags=re.I
     )
+
+    def cleanse_setting(self, key, value):
+        from keys.crypto import KEY_PATTERN
+
+        cleansed = super().cleanse_setting(key, value)
+        if isinstance(cleansed, str):
+            return KEY_PATTERN.sub(self.cleansed_substitute, cleansed)
+        return cleansed
