@@ -7,6 +7,8 @@ from django.utils import timezone
 from accounts.models import Company
 
 NAME_MAX_LENGTH = 100
+# The display prefix of keys imported from the previous system, whose raw value we never saw.
+LEGACY_PREFIX = "legacy"
 
 
 def default_scopes() -> list[str]:

@@ -46,11 +46,14 @@ def _refuse(name: str, entry: str, why: str):
 
 
 def clean_ips(values) -> list[str]:
-    """IPv4/IPv6 addresses and CIDR ranges, normalised ('10.0.0.7/24' is refused: host bits set)."""
+    """IPv4/IPv6 addresses and CIDR ranges, normalised ('10.0.0.7/24' is refused: host bits set;
+    a single address stays written as one, without /32 or /128)."""
     cleaned = []
     for entry in _entries("allowed_ips", values):
         try:
-            cleaned.append(str(ipaddress.ip_network(entry, strict=True)))
+            network = ipaddress.ip_network(entry, strict=True)
+            single = network.prefixlen == network.max_prefixlen
+            cleaned.append(str(network.network_address) if single else str(network))
         except ValueError as error:
             _refuse("allowed_ips", entry, f"is not an IP address or CIDR range ({error})")
     return sorted(set(cleaned), key=cleaned.index)

@@ -8,7 +8,7 @@ from accounts.access import Actor, key_check_manage
 from accounts.models import Membership
 from config.errors import NotFound
 from keys import cache as key_cache
-from keys.models import ApiKey, AuditEvent
+from keys.models import LEGACY_PREFIX, ApiKey, AuditEvent
 
 STATUSES = ("active", "revoked", "expired", "unused")
 
@@ -36,10 +36,12 @@ LEGACY_FLAG_SECONDS = 60
 
 
 def legacy_keys_exist() -> bool:
-    """Whether to look up malformed keys as legacy ones at all; re-read at most once a minute."""
+    """Whether to look up malformed keys as legacy ones at all: legacy keys, or regenerated ones
+    whose legacy value is in its grace period. Re-read at most once a minute."""
     exists = cache.get(LEGACY_FLAG)
     if exists is None:
-        exists = ApiKey.objects.filter(is_legacy=True).exists()
+        in_grace = Q(previous_prefix=LEGACY_PREFIX, previous_expires_at__gt=timezone.now())
+        exists = ApiKey.objects.filter(Q(is_legacy=True) | in_grace).exists()
         cache.set(LEGACY_FLAG, exists, LEGACY_FLAG_SECONDS)
     return exists
 

@@ -10,7 +10,7 @@ from config.errors import Conflict, ValidationFailed
 from keys import cache as key_cache
 from keys.audit import audit_record
 from keys import crypto
-from keys.models import NAME_MAX_LENGTH, ApiKey, AuditAction, Mode, default_scopes
+from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, AuditAction, Mode, default_scopes
 from keys.restrictions import clean_ips, clean_referrers, clean_scopes
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
@@ -212,9 +212,6 @@ def api_key_set_restrictions(*, api_key: ApiKey, allowed_ips=UNSET, allowed_refe
         audit_record(action=AuditAction.RESTRICTIONS_CHANGED, company=api_key.company, api_key=api_key, actor=actor,
                      changes={"before": before, "after": wanted})
     return api_key
-
-
-LEGACY_PREFIX = "legacy"
 
 
 @transaction.atomic
