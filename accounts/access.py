@@ -86,7 +86,11 @@ def actor_from_request(request) -> Actor:
     """The actor of a DRF request, resolved once per request."""
     if not hasattr(request, "_actor"):
         api_key = request.auth if hasattr(request.auth, "owner_role") else None
-        request._actor = actor_for(request.user, request.headers.get(ORGANIZATION_HEADER), api_key=api_key)
+        company_id = request.headers.get(ORGANIZATION_HEADER)
+        if company_id is not None and not company_id.strip():
+            # Sent but empty is a malformed id, not "no header": refuse it rather than guess.
+            _parse_company_id(company_id)
+        request._actor = actor_for(request.user, company_id, api_key=api_key)
     return request._actor
 
 
