@@ -104,6 +104,7 @@ FIELD_CASES = [(route, field, label, value) for route, (_, _, _, fields) in WRIT
 @pytest.mark.parametrize("route, field, label, value", FIELD_CASES,
                          ids=[f"{r}.{f}={label}" for r, f, label, _ in FIELD_CASES])
 def test_hostile_field(route, field, label, value, world, figures):
+    figures.fact(PART, "write routes", len(WRITES))
     method, path, body, _ = WRITES[route]
     body = {**body, field: value}
     before = database()

@@ -246,7 +246,9 @@ for _line in EXPECTED.strip().splitlines():
     EXPECT[(_method.lower(), _path)] = dict(zip(CALLERS, map(int, _codes)))
 
 
-def test_every_route_has_an_entry():
+def test_every_route_has_an_entry(figures):
+    figures.fact(PART, "routes x callers", f"{len(set(url_patterns()))} x {len(CALLERS)}")
+    figures.fact(PART, "calls x callers", f"{len(CASES)} x {len(CALLERS)}")
     missing = [route for route in url_patterns() if route not in CALLS]
     assert not missing, f"Add these routes to CALLS and EXPECT in {__file__}: {missing}"
     without_expectation = [(m, p) for _, m, p, _ in CASES if (m, p) not in EXPECT]
