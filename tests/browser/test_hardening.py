@@ -54,7 +54,7 @@ def test_regenerate_with_a_grace_period_then_restrict_the_scopes(page, live_serv
     restrictions.get_by_label("Allowed IP addresses").fill("127.0.0.1\n::1")
     restrictions.get_by_role("button", name="Save restrictions").click()
     expect(page.get_by_role("status")).to_contain_text(
-        "Restrictions of “Deploy bot” changed: IP addresses: any → 127.0.0.1/32, ::1/128; scopes: all → keys:read.")
+        "Restrictions of “Deploy bot” changed: IP addresses: any → 127.0.0.1, ::1; scopes: all → keys:read.")
     expect(page).to_have_url(re.compile(r"#restrictions$"))
     expect(restrictions.locator("dl")).to_contain_text("Scopes keys:read")
 
