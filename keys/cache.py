@@ -7,6 +7,11 @@ once; with per-worker local memory, other workers drop their copy within
 API_KEY_CACHE_SECONDS (1 second by default). Expiry needs no invalidation: it is checked
 against the clock on every request.
 
+A shared cache also keeps a version per key hash, read in the same round trip as the entry and
+bumped by every forget: a request that read the row just before a revocation committed, and
+caches it just after, stores it under the old version, so it is never served. With local
+memory the copy is the worker's own and lives API_KEY_CACHE_SECONDS at most.
+
 When the cache is not shared (local memory), keys live in a plain dict of the worker instead
 of Django's local-memory cache: same lifetime and same per-worker scope, without pickling
 and unpickling the key, its owner, company and limits on every request.
@@ -21,6 +26,8 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
 LOCAL_MAX_ENTRIES = 10_000
+# Versions outlive every entry (API_KEY_CACHE_SECONDS), so a stale entry always meets its bump.
+VERSION_SECONDS = 24 * 3600
 _local: dict[str, tuple[float, object]] = {}
 
 
@@ -33,32 +40,47 @@ def _name(key_hash: str) -> str:
     return f"keyhouse:key:{key_hash}"
 
 
+def _version_name(key_hash: str) -> str:
+    return f"keyhouse:keyver:{key_hash}"
+
+
 def clear_local() -> None:
     _local.clear()
 
 
-def cached_key(key_hash: str):
+def cached_key(key_hash: str) -> tuple[object | None, int | None]:
+    """(the cached key or None, the version seen). On a miss, pass that version to remember()
+    with the row read from the database after it."""
     if not cache_is_shared():
         entry = _local.get(key_hash)
-        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+        return (entry[1] if entry is not None and entry[0] > time.monotonic() else None), None
     try:
-        return cache.get(_name(key_hash))
+        found = cache.get_many([_name(key_hash), _version_name(key_hash)])
     except Exception:  # a cache outage must not lock people out: fall back to the database
         logger.warning("Key cache unreachable; reading keys from the database.", exc_info=True)
-        return None
+        return None, None
+    version = found.get(_version_name(key_hash), 0)
+    entry = found.get(_name(key_hash))
+    return (entry[1] if entry is not None and entry[0] == version else None), version
 
 
-def remember(key, digest: str | None = None) -> None:
-    """Cache under the digest it was found by: the current hash, or the previous one during a
-    regenerate's grace period."""
+def remember(key, digest: str | None = None, version: int | None = None) -> None:
+    """Cache under the digest it was found by (the current hash, or the previous one during a
+    regenerate's grace period) and, when shared, the version seen before it was read."""
+    key_hash = digest or getattr(key, "_cache_digest", None) or key.key_hash
+    key._cache_digest = key_hash
     if not cache_is_shared():
         if len(_local) >= LOCAL_MAX_ENTRIES:
             _local.clear()
         if settings.API_KEY_CACHE_SECONDS > 0:
-            _local[digest or key.key_hash] = (time.monotonic() + settings.API_KEY_CACHE_SECONDS, key)
+            _local[key_hash] = (time.monotonic() + settings.API_KEY_CACHE_SECONDS, key)
         return
+    version = getattr(key, "_cache_version", None) if version is None else version
+    if version is None:
+        return  # the cache was unreachable when it was looked up: the version is unknown
+    key._cache_version = version
     try:
-        cache.set(_name(digest or key.key_hash), key, settings.API_KEY_CACHE_SECONDS)
+        cache.set(_name(key_hash), (version, key), settings.API_KEY_CACHE_SECONDS)
     except Exception:
         logger.warning("Key cache unreachable; key not cached.", exc_info=True)
 
@@ -72,6 +94,9 @@ def forget(*key_hashes: str) -> None:
         if not cache_is_shared():
             return
         try:
+            for key_hash in key_hashes:
+                cache.add(_version_name(key_hash), 0, VERSION_SECONDS)
+                cache.incr(_version_name(key_hash))
             cache.delete_many(names)
         except Exception:
             logger.error("Key cache unreachable; a changed key may be served from cache until it expires.",
