@@ -19,19 +19,8 @@ from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
 from usage.models import KeyLimit
 from usage.services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, limits_delete, limits_set
 
-EXPIRING_SOON = timedelta(days=7)
 RESTRICTION_FIELDS = ("allowed_ips", "allowed_referrers", "scopes")
 STATUS_COLORS = {"active": "#067647", "expiring": "#b54708", "expired": "#667085", "revoked": "#b42318"}
-
-
-def key_status(key: ApiKey) -> str:
-    if key.is_revoked:
-        return "revoked"
-    if key.has_expired:
-        return "expired"
-    if key.expires_at and key.expires_at - timezone.now() <= EXPIRING_SOON:
-        return "expiring"
-    return "active"
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -47,7 +36,7 @@ class StatusFilter(admin.SimpleListFilter):
         if self.value() == "active":
             return queryset.active(now)
         if self.value() == "expiring":
-            return queryset.active(now).filter(expires_at__lte=now + EXPIRING_SOON)
+            return queryset.expiring(now)
         if self.value() == "expired":
             return queryset.expired(now)
         if self.value() == "revoked":
@@ -202,7 +191,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
 
     @admin.display(description="status")
     def status_display(self, key):
-        status = key_status(key)
+        status = key.status
         return format_html('<span style="color:{}">●</span> {}', STATUS_COLORS[status], status.capitalize())
 
     @sensitive_variables("raw")

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -7,6 +8,8 @@ from django.utils import timezone
 from accounts.models import Company
 
 NAME_MAX_LENGTH = 100
+# An active key this close to its expiry is flagged on every surface, so there is time to rotate it.
+EXPIRING_WITHIN = timedelta(days=7)
 # The display prefix of keys imported from the previous system, whose raw value we never saw.
 LEGACY_PREFIX = "legacy"
 
@@ -27,6 +30,10 @@ class ApiKeyQuerySet(models.QuerySet):
 
     def revoked(self):
         return self.filter(revoked_at__isnull=False)
+
+    def expiring(self, now=None):
+        now = now or timezone.now()
+        return self.active(now).filter(expires_at__lte=now + EXPIRING_WITHIN)
 
     def expired(self, now=None):
         return self.filter(revoked_at__isnull=True, expires_at__lte=now or timezone.now())
@@ -91,6 +98,17 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return not self.is_revoked and not self.has_expired
+
+    @property
+    def status(self) -> str:
+        """active, expiring (within EXPIRING_WITHIN), expired or revoked."""
+        if self.is_revoked:
+            return "revoked"
+        if self.has_expired:
+            return "expired"
+        if self.expires_at and self.expires_at - timezone.now() <= EXPIRING_WITHIN:
+            return "expiring"
+        return "active"
 
 
 class AuditAction(models.TextChoices):

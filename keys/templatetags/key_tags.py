@@ -1,6 +1,6 @@
 """How a key looks on the dashboard: its status in words, its dates in people's terms and its
 history in a line per event."""
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from django import template
 from django.utils import timezone
@@ -12,20 +12,12 @@ from usage.charts import format_money
 
 register = template.Library()
 
-# An active key this close to its expiry is flagged, so there is time to rotate it.
-EXPIRING_WITHIN = timedelta(days=7)
 STATUS_LABELS = {"active": "Active", "expiring": "Expiring soon", "expired": "Expired", "revoked": "Revoked"}
 
 
 @register.filter
 def key_status(key) -> str:
-    if key.is_revoked:
-        return "revoked"
-    if key.has_expired:
-        return "expired"
-    if key.expires_at and key.expires_at - timezone.now() <= EXPIRING_WITHIN:
-        return "expiring"
-    return "active"
+    return key.status
 
 
 @register.filter
