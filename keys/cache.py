@@ -4,7 +4,7 @@ Every change to a key (revoke, regenerate, rename, expiry, limits) forgets its e
 once and again when the transaction commits, so a request racing the change cannot put the
 old row back. With a shared Redis cache that makes a revocation effective in every worker at
 once; with per-worker local memory, other workers drop their copy within
-API_KEY_CACHE_SECONDS (1 second by default). Expiry needs no invalidation: it is checked
+API_KEY_CACHE_SECONDS (0.5 s by default, so well within a second). Expiry needs no invalidation: it is checked
 against the clock on every request.
 
 A shared cache also keeps a version per key hash, read in the same round trip as the entry and
