@@ -10,10 +10,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Actor, actor_for
+from accounts.forms import KeyPolicyForm
 from accounts.models import Membership
 from accounts.services import POLICY_FIELDS, company_policy_set
 from config.errors import NotFound, PermissionDenied, ValidationFailed
-from keys.forms import KeyPolicyForm, add_service_error
+from keys.forms import add_service_error
 from keys.templatetags.key_tags import policy_change
 
 # The switcher keeps the chosen company id here; it is not a secret, and actor_for checks

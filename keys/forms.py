@@ -5,14 +5,11 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from django import forms
 
-from accounts.services import MAX_POLICY_DAYS
 from config.errors import ApplicationError
 from keys.models import NAME_MAX_LENGTH, Mode
 from keys.restrictions import SCOPES
 from keys.selectors import STATUSES
 from keys.services import MAX_GRACE_SECONDS
-from usage.models import ResetPeriod
-from usage.services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
 
 DEFAULT_LIFETIME = timedelta(days=90)
 NAME_EXAMPLES = '"Production Server", "Development Testing" or "Data Pipeline"'
@@ -161,47 +158,6 @@ class CompanyKeyFilterForm(DashboardForm):
         }
 
 
-def _limit_field(label: str, most: int, help_text: str, example: str) -> forms.IntegerField:
-    return forms.IntegerField(
-        label=label, required=False, min_value=0, max_value=most, help_text=help_text,
-        error_messages={
-            "invalid": f"Enter a whole number without separators, e.g. {example}, or leave it empty for no limit.",
-            "min_value": "Enter 0 or more; leave it empty for no limit.",
-            "max_value": f"That is more than {most:,}; check for extra zeros.",
-        },
-        widget=forms.NumberInput(attrs={"placeholder": "No limit", "inputmode": "numeric"}),
-    )
-
-
-class KeyLimitsForm(DashboardForm):
-    """The fields of usage.services.limits_set, named as it names them."""
-
-    request_limit = _limit_field("Request limit", MAX_REQUEST_LIMIT, "Requests per period. Empty: no request limit.",
-                                 "1000")
-    budget_limit_microcents = _limit_field(
-        "Budget in microcents", MAX_BUDGET_MICROCENTS,
-        "Spend per period. 1 cent = 1,000,000 microcents, so $1 = 100000000. Empty: no budget.", "50000000")
-    reset_period = forms.ChoiceField(label="Reset period", choices=ResetPeriod.choices, initial=ResetPeriod.MONTHLY,
-                                     help_text="Use counts from the start of the period and starts again at its end.")
-    enabled = forms.BooleanField(label="Enforce these limits", required=False, initial=True,
-                                 help_text="Untick to keep the numbers but let every request through.")
-
-    @classmethod
-    def for_limit(cls, limit) -> "KeyLimitsForm":
-        if limit is None:
-            return cls()
-        return cls(initial={name: getattr(limit, name) for name in cls.base_fields})
-
-    def clean(self):
-        data = super().clean()
-        if not self.errors and data.get("request_limit") is None and data.get("budget_limit_microcents") is None:
-            raise forms.ValidationError(
-                "Set a request limit, a budget or both. To let the key make any number of requests, "
-                "use “Remove limits”."
-            )
-        return data
-
-
 # The regenerate confirmation's choices: when the current value stops working.
 GRACE_CHOICES = [(0, "Now"), (3600, "In 1 hour"), (24 * 3600, "In 24 hours"), (7 * 24 * 3600, "In 7 days")]
 assert max(seconds for seconds, _ in GRACE_CHOICES) <= MAX_GRACE_SECONDS
@@ -253,27 +209,3 @@ class KeyRestrictionsForm(DashboardForm):
         data = self.cleaned_data
         return {"allowed_ips": entries(data["allowed_ips"]), "allowed_referrers": entries(data["allowed_referrers"]),
                 "scopes": data["scopes"]}
-
-
-def _days_field(label: str, help_text: str, *, required: bool) -> forms.IntegerField:
-    return forms.IntegerField(
-        label=label, required=required, min_value=1, max_value=MAX_POLICY_DAYS, help_text=help_text,
-        error_messages={"invalid": "Enter a whole number of days, e.g. 90.",
-                        "required": "Enter a number of days, e.g. 90.",
-                        "min_value": "Enter at least 1 day.",
-                        "max_value": f"Enter at most {MAX_POLICY_DAYS:,} days (10 years)."},
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": "" if required else "No maximum"}),
-    )
-
-
-class KeyPolicyForm(DashboardForm):
-    """The fields of accounts.services.company_policy_set, named as it names them."""
-
-    max_key_lifetime_days = _days_field(
-        "Maximum key lifetime in days", "Keys must expire within this many days of being created or extended; "
-        "90 is a common rotation period. Empty: no maximum.", required=False)
-    require_key_expiry = forms.BooleanField(label="Every key must have an expiry date", required=False,
-                                            help_text="Refuse keys that never expire.")
-    unused_key_days = _days_field(
-        "Unused-key days", "Active keys not used for this many days are listed on the key pages as candidates "
-        "to revoke.", required=True)

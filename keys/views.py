@@ -17,12 +17,13 @@ from accounts.views import dashboard_view, safe_next
 from config.errors import Conflict, PermissionDenied, ValidationFailed
 from keys import selectors, services
 from keys.forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
-                        KeyLimitsForm, KeyRestrictionsForm, add_service_error)
+                        KeyRestrictionsForm, add_service_error)
 from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.models import ApiKey
 from keys.templatetags.key_tags import RESTRICTION_FIELDS, limits_change, limits_summary, restrictions_change
 from usage import selectors as usage_selectors
 from usage import services as usage_services
+from usage.forms import KeyLimitsForm
 from usage.models import KeyLimit
 
 # The periods the key page offers; the API takes any number of days from 1 to 365.
