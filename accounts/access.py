@@ -130,9 +130,17 @@ def limits_check_manage(actor: Actor, key) -> None:
         raise PermissionDenied("Only company admins and owners may change a key's limits.", code="permission_denied")
 
 
-def company_usage_check(actor: Actor) -> None:
+def company_keys_check(actor: Actor, doing: str) -> None:
+    """Every key of the company, and the company's usage, are for its admins and owners; `doing`
+    finishes the sentence that tells everyone else so, in the words of the surface asking."""
     if not actor.manages_company_keys:
-        raise PermissionDenied("Only company admins and owners may read the whole company's usage.",
+        raise PermissionDenied(f"Only company admins and owners {doing}", code="permission_denied")
+
+
+def policy_check_manage(actor: Actor) -> None:
+    """Every member may read the company's key policy; only owners change it."""
+    if not actor.manages_members:
+        raise PermissionDenied("Only company owners may change the key policy; nothing changed.",
                                code="permission_denied")
 
 

@@ -3,9 +3,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import actor_from_request
+from accounts.access import actor_from_request, policy_check_manage
 from accounts.services import MAX_POLICY_DAYS, POLICY_FIELDS, company_policy_set
-from config.errors import PermissionDenied
 from config.schema import ORGANIZATION_PARAMETER
 from config.serializers import StrictInputSerializer
 
@@ -70,8 +69,7 @@ class CompanyPolicyApi(APIView):
                    responses=PolicySerializer)
     def put(self, request):
         actor = actor_from_request(request)
-        if not actor.manages_members:
-            raise PermissionDenied("Only company owners may change the key policy.")
+        policy_check_manage(actor)
         data = PolicySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         company = company_policy_set(company=actor.company, actor=actor.user, **data.validated_data)

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import Actor, actor_for
+from accounts.access import Actor, actor_for, policy_check_manage
 from accounts.forms import KeyPolicyForm
 from accounts.models import Membership
 from accounts.services import POLICY_FIELDS, company_policy_set
@@ -79,8 +79,7 @@ def settings_general(request, actor):
 def settings_key_policy(request, actor):
     """Owners set the key policy (accounts.services.company_policy_set, as the API's PUT);
     admins and members read it on the General page, and their POST is 403."""
-    if not actor.manages_members:
-        raise PermissionDenied("Only company owners may change the key policy; nothing changed.")
+    policy_check_manage(actor)
     form = KeyPolicyForm(request.POST)
     if form.is_valid():
         before = _policy_of(actor.company)

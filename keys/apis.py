@@ -6,8 +6,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import actor_from_request, member_check_access
-from config.errors import Gone, NotFound, PermissionDenied, ValidationFailed
+from accounts.access import actor_from_request, company_keys_check, member_check_access
+from config.errors import Gone, NotFound, ValidationFailed
 from config.pagination import PagePagination
 from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
 from config.serializers import AwareDateTimeField, StrictInputSerializer
@@ -151,8 +151,7 @@ class ApiKeysApi(APIView):
                 raise ValidationFailed("user must be a user id.", details={"user": params["user"][:40]})
             owner_id = member_check_access(actor, int(params["user"])).pk
         elif params.get("scope") == "company":
-            if not actor.manages_company_keys:
-                raise PermissionDenied("Only company admins and owners may list every key of the company.")
+            company_keys_check(actor, "may list every key of the company.")
             owner_id = None
         keys = selectors.api_keys_of_company(actor, owner_id=owner_id, status=params.get("status"), mode=params.get("mode"))
         return PagePagination().response(request, keys, ApiKeyOutputSerializer)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import Actor, limits_check_manage
+from accounts.access import Actor, company_keys_check, limits_check_manage
 from accounts.views import dashboard_view, safe_next
 from config.errors import Conflict, PermissionDenied, ValidationFailed
 from keys import selectors, services
@@ -58,10 +58,7 @@ def _list_context(actor: Actor) -> dict:
 
 
 def _company_context(actor: Actor, query=None) -> dict:
-    if not actor.manages_company_keys:
-        raise PermissionDenied(
-            "Only company admins and owners see every key of the company. Your own keys are under API-keys."
-        )
+    company_keys_check(actor, "see every key of the company. Your own keys are under API-keys.")
     members = get_user_model().objects.filter(memberships__company=actor.company).order_by("username")
     filters = CompanyKeyFilterForm(query or {}, members=members)
     chosen = filters.filters()

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import actor_from_request, company_usage_check, limits_check_manage
+from accounts.access import actor_from_request, company_keys_check, limits_check_manage
 from config.errors import ValidationFailed
 from config.pagination import PagePagination
 from config.schema import ORGANIZATION_PARAMETER, paginated
@@ -228,7 +228,7 @@ class CompanyUsageApi(APIView):
                    responses=CompanyUsageSerializer)
     def get(self, request):
         actor = actor_from_request(request)
-        company_usage_check(actor)
+        company_keys_check(actor, "may read the whole company's usage.")
         days = _days(request)
         return Response({"company_id": actor.company.pk, "days": days,
                          **selectors.company_usage(actor.company, days)})
@@ -241,7 +241,7 @@ class CompanyUsageTimeseriesApi(APIView):
                    responses=CompanyTimeseriesSerializer)
     def get(self, request):
         actor = actor_from_request(request)
-        company_usage_check(actor)
+        company_keys_check(actor, "may read the whole company's usage.")
         days = _days(request)
         granularity, data = selectors.usage_timeseries(days, company=actor.company)
         return Response({"company_id": actor.company.pk, "days": days, "granularity": granularity, "data": data,
