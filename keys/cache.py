@@ -1,34 +1,51 @@
-"""Verified keys cached by their hash, so most keyed requests never reach the database.
+"""Verified keys cached by their hash, so most keyed requests reach neither the database nor
+Redis.
 
-Every change to a key (revoke, regenerate, rename, expiry, limits) forgets its entry, at
-once and again when the transaction commits, so a request racing the change cannot put the
-old row back. With a shared Redis cache that makes a revocation effective in every worker at
-once; with per-worker local memory, other workers drop their copy within
-API_KEY_CACHE_SECONDS (0.5 s by default, so well within a second). Expiry needs no invalidation: it is checked
-against the clock on every request.
+Two layers. Each worker keeps its own copy of a key for API_KEY_LOCAL_SECONDS (0.5 s): a
+plain dict, no round trip, no unpickling. With Redis as the cache, a shared entry behind it
+lives API_KEY_CACHE_SECONDS (300 s), so a worker's miss costs a round trip, not a query.
 
-A shared cache also keeps a version per key hash, read in the same round trip as the entry and
-bumped by every forget: a request that read the row just before a revocation committed, and
-caches it just after, stores it under the old version, so it is never served. With local
-memory the copy is the worker's own and lives API_KEY_CACHE_SECONDS at most.
+Every change to a key (revoke, regenerate, rename, limits, its owner's role) forgets it, at
+once and again when the transaction commits. With local memory only, other workers drop
+their copies within API_KEY_LOCAL_SECONDS, well within the promised second. With Redis the
+change is also announced to every worker (keys.invalidation), and forgetting returns only
+once each has dropped its copies: the change is effective everywhere at once. Expiry needs
+no invalidation: it is checked against the clock on every request.
 
-When the cache is not shared (local memory), keys live in a plain dict of the worker instead
-of Django's local-memory cache: same lifetime and same per-worker scope, without pickling
-and unpickling the key, its owner, company and limits on every request.
+Two races are closed. A shared entry carries a version of its key hash, read in the same
+round trip and bumped by every forget, so a row read just before a revocation committed and
+cached just after is stored under the old version and never served. A worker's copy is kept
+only if no change was heard of since the lookup began (the epoch), and never past the
+lifetime counted from that moment.
 """
 import logging
+import threading
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+
+from keys import invalidation
 
 logger = logging.getLogger(__name__)
 REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
 LOCAL_MAX_ENTRIES = 10_000
 # Versions outlive every entry (API_KEY_CACHE_SECONDS), so a stale entry always meets its bump.
 VERSION_SECONDS = 24 * 3600
-_local: dict[str, tuple[float, object]] = {}
+_local: dict[str, tuple[float, object]] = {}  # key hash -> (monotonic deadline, key)
+_lock = threading.Lock()  # a copy stored and a change heard of happen one after the other
+_epoch = 0  # changes heard of by this worker
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What remember() needs from the lookup that missed: when it began and what it saw."""
+
+    deadline: float  # a copy made from this lookup lives until then at most
+    epoch: int | None  # None: this worker cannot keep copies now (its listener is not subscribed)
+    version: int | None  # the shared entry's version; None: not shared, or Redis was unreachable
 
 
 def cache_is_shared() -> bool:
@@ -44,66 +61,97 @@ def _version_name(key_hash: str) -> str:
     return f"keyhouse:keyver:{key_hash}"
 
 
+def _drop_copies(key_hashes) -> None:
+    """Forget this worker's copies of these hashes (all of them for None)."""
+    global _epoch
+    with _lock:
+        _epoch += 1
+        if key_hashes is None:
+            _local.clear()
+        for key_hash in key_hashes or ():
+            _local.pop(key_hash, None)
+
+
 def clear_local() -> None:
-    _local.clear()
+    _drop_copies(None)
 
 
-def cached_key(key_hash: str) -> tuple[object | None, int | None]:
-    """(the cached key or None, the version seen). On a miss, pass that version to remember()
-    with the row read from the database after it."""
-    if not cache_is_shared():
-        entry = _local.get(key_hash)
-        return (entry[1] if entry is not None and entry[0] > time.monotonic() else None), None
+def _copy(key_hash: str) -> object | None:
+    entry = _local.get(key_hash)
+    return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+
+def _keep_copy(key_hash: str, key, lookup: Lookup) -> None:
+    with _lock:
+        if lookup.epoch == _epoch and lookup.deadline > time.monotonic():
+            if len(_local) >= LOCAL_MAX_ENTRIES:
+                _local.clear()
+            _local[key_hash] = (lookup.deadline, key)
+
+
+def cached_key(key_hash: str) -> tuple[object | None, Lookup]:
+    """(the cached key or None, the lookup). On a miss, pass the lookup to remember() with the
+    row read from the database after it."""
+    local_seconds = settings.API_KEY_LOCAL_SECONDS
+    keeps_copies = local_seconds > 0 and (
+        not cache_is_shared() or invalidation.listener(_drop_copies).live)
+    if keeps_copies and (key := _copy(key_hash)) is not None:
+        return key, None
+    lookup = Lookup(time.monotonic() + local_seconds, _epoch if keeps_copies else None, None)
+    if not cache_is_shared() or settings.API_KEY_CACHE_SECONDS <= 0:
+        return None, lookup
     try:
         found = cache.get_many([_name(key_hash), _version_name(key_hash)])
     except Exception:  # a cache outage must not lock people out: fall back to the database
         logger.warning("Key cache unreachable; reading keys from the database.", exc_info=True)
-        return None, None
-    version = found.get(_version_name(key_hash), 0)
+        return None, lookup
+    lookup = Lookup(lookup.deadline, lookup.epoch, found.get(_version_name(key_hash), 0))
     entry = found.get(_name(key_hash))
-    return (entry[1] if entry is not None and entry[0] == version else None), version
+    if entry is None or entry[0] != lookup.version:
+        return None, lookup
+    key = entry[1]
+    key._cache_digest, key._cache_lookup = key_hash, lookup
+    _keep_copy(key_hash, key, lookup)
+    return key, lookup
 
 
-def remember(key, digest: str | None = None, version: int | None = None) -> None:
+def remember(key, digest: str | None = None, lookup: Lookup | None = None) -> None:
     """Cache under the digest it was found by (the current hash, or the previous one during a
-    regenerate's grace period) and, when shared, the version seen before it was read."""
+    regenerate's grace period), as of the lookup that missed before it was read."""
     key_hash = digest or getattr(key, "_cache_digest", None) or key.key_hash
-    key._cache_digest = key_hash
-    if not cache_is_shared():
-        if len(_local) >= LOCAL_MAX_ENTRIES:
-            _local.clear()
-        if settings.API_KEY_CACHE_SECONDS > 0:
-            _local[key_hash] = (time.monotonic() + settings.API_KEY_CACHE_SECONDS, key)
-        return
-    version = getattr(key, "_cache_version", None) if version is None else version
-    if version is None:
-        return  # the cache was unreachable when it was looked up: the version is unknown
-    key._cache_version = version
+    lookup = lookup or getattr(key, "_cache_lookup", None)
+    if lookup is None:
+        return  # not read through cached_key: nothing tells how fresh it is
+    key._cache_digest, key._cache_lookup = key_hash, lookup
+    _keep_copy(key_hash, key, lookup)
+    if lookup.version is None or settings.API_KEY_CACHE_SECONDS <= 0:
+        return  # no shared cache, or it was unreachable when looked up: the version is unknown
     try:
-        cache.set(_name(key_hash), (version, key), settings.API_KEY_CACHE_SECONDS)
+        cache.set(_name(key_hash), (lookup.version, key), settings.API_KEY_CACHE_SECONDS)
     except Exception:
         logger.warning("Key cache unreachable; key not cached.", exc_info=True)
 
 
-def forget(*key_hashes: str) -> None:
-    names = [_name(h) for h in key_hashes]
-
-    def delete():
+def _forget(key_hashes, announce: bool) -> None:
+    _drop_copies(key_hashes)
+    if not cache_is_shared():
+        return
+    try:
         for key_hash in key_hashes:
-            _local.pop(key_hash, None)
-        if not cache_is_shared():
-            return
-        try:
-            for key_hash in key_hashes:
-                cache.add(_version_name(key_hash), 0, VERSION_SECONDS)
-                cache.incr(_version_name(key_hash))
-            cache.delete_many(names)
-        except Exception:
-            logger.error("Key cache unreachable; a changed key may be served from cache until it expires.",
-                         exc_info=True)
+            cache.add(_version_name(key_hash), 0, VERSION_SECONDS)
+            cache.incr(_version_name(key_hash))
+        cache.delete_many([_name(h) for h in key_hashes])
+        if announce and settings.API_KEY_LOCAL_SECONDS > 0:
+            invalidation.announce(key_hashes)
+    except Exception:
+        logger.error("Key cache unreachable; a changed key may be served from cache until it expires.",
+                     exc_info=True)
 
-    delete()
-    transaction.on_commit(delete)
+
+def forget(*key_hashes: str) -> None:
+    """At once, and again (telling every worker) when the transaction commits."""
+    _forget(key_hashes, announce=False)
+    transaction.on_commit(lambda: _forget(key_hashes, announce=True))
 
 
 def forget_key(key) -> None:

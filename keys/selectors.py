@@ -17,7 +17,7 @@ def api_key_by_digest(digest: str) -> ApiKey | None:
     """From the key cache, or one indexed lookup (the current or, during a grace period, the
     previous hash) that also brings the owner, the company, the owner's role and the key's
     limits, so the request needs no other query."""
-    key, version = key_cache.cached_key(digest)
+    key, lookup = key_cache.cached_key(digest)
     if key is None:
         role = Membership.objects.filter(user=OuterRef("owner"), company=OuterRef("company")).values("role")[:1]
         key = (
@@ -27,7 +27,7 @@ def api_key_by_digest(digest: str) -> ApiKey | None:
             .first()
         )
         if key is not None:
-            key_cache.remember(key, digest, version)
+            key_cache.remember(key, digest, lookup)
     return key
 
 

@@ -171,13 +171,13 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 USAGE_TIERS = {"free": 0, "standard": 100, "premium": 1000}
 # How often each worker writes its buffered request log; 0 writes every record at once.
 USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=1.0)
-# How long a verified key is cached. Local-memory caches are per worker, so a revocation
-# reaches other workers only when their copy expires: half a second keeps the promise of
-# "within one second" with room for the request in flight. A shared Redis cache is
-# invalidated on every change, so it can keep keys longer.
-API_KEY_CACHE_SECONDS = env.float(
-    "API_KEY_CACHE_SECONDS", default=300 if CACHES["default"]["BACKEND"].endswith("RedisCache") else 0.5
-)
+# How long each worker keeps its own copy of a verified key (keys.cache). Other workers learn
+# of a change within this time at most (with Redis, at once: every worker is told), so half a
+# second keeps the promise of "within one second" with room for the request in flight.
+API_KEY_LOCAL_SECONDS = env.float("API_KEY_LOCAL_SECONDS", default=0.5)
+# How long a verified key stays in a shared Redis cache, behind the workers' copies; every
+# change invalidates it. Unused with local memory.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=300)
 
 LOGGING = {
     "version": 1,

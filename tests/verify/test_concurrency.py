@@ -15,7 +15,8 @@ REQUESTS = 200
 REQUEST_LIMIT = 50
 BUDGET = 20_000  # microcents: 20 premium requests, or 200 standard ones
 PRICES = {"/api/v1/demo/echo": 100, "/api/v1/demo/report": 1000}  # standard, premium (USAGE_TIERS)
-# With local memory each worker keeps its own copy of a verified key for API_KEY_CACHE_SECONDS.
+# With local memory each worker keeps its own copy of a verified key for API_KEY_LOCAL_SECONDS;
+# with Redis every worker is told of the revocation before it returns.
 REVOKE_GRACE = {"postgres+redis": 0.0, "sqlite+local-memory": 1.0}
 
 

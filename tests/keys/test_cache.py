@@ -1,0 +1,147 @@
+"""The key cache: each worker's own copies in front of a shared Redis, and how a change
+reaches every worker at once. On the Redis every Keyhouse machine has, whatever the suite's
+own cache; the last test runs a real gunicorn with several workers."""
+import logging
+import re
+import threading
+import time
+
+import pytest
+import redis
+from django.core.cache import cache
+
+from keys import cache as key_cache
+from keys import invalidation
+from keys.models import ApiKey
+from keys.services import api_key_revoke
+from tests.clients import key_client
+from tests.gunicorn_server import GunicornServer, request
+
+pytestmark = pytest.mark.django_db
+REDIS_URL = "redis://127.0.0.1:6379/3"
+
+
+def wait_until(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.fixture
+def shared(settings):
+    """Redis as the cache, and this process's listener subscribed."""
+    settings.CACHES = {"default": {"BACKEND": key_cache.REDIS_BACKEND, "LOCATION": REDIS_URL}}
+    cache.clear()
+    listener = invalidation.listener(key_cache._drop_copies)
+    assert wait_until(lambda: listener.live), "the listener never subscribed"
+    return listener
+
+
+def redis_commands() -> int:
+    return redis.Redis.from_url(REDIS_URL).info("stats")["total_commands_processed"]
+
+
+def test_a_worker_answers_a_known_key_from_its_own_copy_without_asking_redis(shared, alice_key):
+    key, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200  # reads the row, caches it, records the use
+    idle = -redis_commands() + redis_commands()  # what counting costs by itself
+    before = redis_commands()
+    response = client.get("/api/v1/me")
+    assert response.status_code == 200 and response.json()["api_key"]["id"] == str(key.pk)
+    assert redis_commands() - before == idle
+
+
+def test_a_row_read_before_a_revocation_is_never_cached_after_it(shared, alice, alice_key,
+                                                                  django_capture_on_commit_callbacks):
+    """The race a cache must survive: a request misses and reads the key row, the key is
+    revoked, then that request caches the row it read: neither Redis nor the worker keeps it."""
+    key, raw = alice_key
+    missed, lookup = key_cache.cached_key(key.key_hash)
+    assert missed is None and lookup.version is not None and lookup.epoch is not None
+    row = ApiKey.objects.select_related("owner", "company").get(pk=key.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=key, revoked_by=alice)
+    key_cache.remember(row, key.key_hash, lookup)
+    assert key_cache.cached_key(key.key_hash)[0] is None
+    response = key_client(raw).get("/api/v1/me")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "revoked_api_key"
+
+
+def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
+        shared, settings, alice, alice_key, django_capture_on_commit_callbacks, caplog):
+    """A subscriber that never confirms (a worker whose connection died unnoticed) delays the
+    revoke until its copies have expired anyway, and is reported; a healthy one answers at once."""
+    key, _ = alice_key
+    silent = redis.Redis.from_url(REDIS_URL).pubsub()
+    silent.subscribe(shared.channel)
+    try:
+        assert silent.get_message(timeout=2)["type"] == "subscribe"
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="keys.invalidation"), \
+                django_capture_on_commit_callbacks(execute=True):
+            api_key_revoke(api_key=key, revoked_by=alice)
+        waited = time.monotonic() - started
+    finally:
+        silent.close()
+    limit = settings.API_KEY_LOCAL_SECONDS + invalidation.WAIT_MARGIN_SECONDS
+    assert settings.API_KEY_LOCAL_SECONDS <= waited < limit + 0.5, waited
+    # Listeners of earlier tests' caches may still be subscribed for a second; they confirm.
+    assert re.search(r"1 of \d+ workers did not confirm a key change", caplog.text), caplog.text
+
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        key_cache.forget_key(key)
+    assert time.monotonic() - started < settings.API_KEY_LOCAL_SECONDS / 2
+
+
+def test_a_worker_that_loses_the_channel_drops_its_copies_and_subscribes_again(shared, alice_key):
+    key, raw = alice_key
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    assert key_cache.cached_key(key.key_hash)[1] is None  # answered from the worker's copy
+    redis.Redis.from_url(REDIS_URL).client_kill_filter(_type="pubsub")
+    assert wait_until(lambda: not shared.live)
+    missed, lookup = key_cache.cached_key(key.key_hash)
+    assert lookup is not None and lookup.epoch is None  # no copy kept while it cannot hear of changes
+    assert missed is not None  # still served, from Redis
+    assert wait_until(lambda: shared.live, invalidation.RECONNECT_SECONDS + 3)
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+
+
+@pytest.mark.django_db(transaction=False)
+def test_every_gunicorn_worker_refuses_a_revoked_key_as_soon_as_the_revoke_returns(tmp_path):
+    """Three workers each answer the key from their own copy; the revoke through the API
+    returns only once all have dropped it: no request sent after that is admitted."""
+    server = GunicornServer(tmp_path, workers=3, cache_url="redis://127.0.0.1:6379/5").start()
+    try:
+        admin = server.member_key("olivia", "Acme", "owner")
+        raw = server.member_key("carol", "Acme", "member")
+        items = server.request("GET", "/api/v1/api-keys?scope=company", admin)[2]["items"]
+        kid = next(k["id"] for k in items if k["owner"]["username"] == "carol")
+        revoked, results, lock = {}, [], threading.Lock()
+
+        def hammer():
+            while "at" not in revoked or time.monotonic() < revoked["at"] + 1.0:
+                sent = time.monotonic()
+                status, _, body = request(server.port, "GET", "/api/v1/me", raw)
+                with lock:
+                    results.append((sent, status, body))
+
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        status = server.request("DELETE", f"/api/v1/api-keys/{kid}", admin)[0]
+        revoked["at"] = time.monotonic()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        server.stop()
+    assert status == 204
+    before = {s for sent, s, _ in results if sent < revoked["at"] - 0.5}
+    after = [s for sent, s, _ in results if sent > revoked["at"]]
+    assert before == {200}
+    assert len(after) > 20 and set(after) == {401}, {s: after.count(s) for s in set(after)}
