@@ -18,17 +18,14 @@ import weakref
 from django.conf import settings
 from django.core.cache import caches
 
+from config.redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 CHANNEL = "keyhouse:keys-changed"
 RECONNECT_SECONDS = 1.0
 ACK_LIST_SECONDS = 10  # an acknowledgement list nobody reads (its announcer died) goes away
 # Past a worker copy's longest life: however late the acknowledgements, the copies are gone.
 WAIT_MARGIN_SECONDS = 0.1
-
-
-def _client(backend):
-    """The redis.Redis of Django's Redis cache; its connection pool is thread-safe."""
-    return backend._cache.get_client(write=True)
 
 
 def _channel(backend, redis) -> str:
@@ -46,7 +43,7 @@ class Listener:
         self.pid = os.getpid()
         self.live = False
         self._backend = weakref.ref(backend)
-        self._redis = _client(backend)
+        self._redis = redis_client(backend)
         self.channel = _channel(backend, self._redis)
         self._on_change = on_change
         threading.Thread(target=self._run, name="key-invalidations", daemon=True).start()
@@ -67,8 +64,9 @@ class Listener:
             except Exception:
                 logger.warning("Lost the key-invalidation channel; keys come from Redis until it is back.",
                                exc_info=True)
-                self.live = False
-                self._on_change(None)  # changes may have been missed: no copy can be trusted
+                if self.live:  # changes may have been missed: no copy made meanwhile can be trusted
+                    self.live = False
+                    self._on_change(None)
                 time.sleep(RECONNECT_SECONDS)
             finally:
                 self.live = False
@@ -94,7 +92,7 @@ def announce(key_hashes) -> None:
     """Publish the changed hashes; return once every subscribed worker dropped its copies, or
     once no copy can be left anyway."""
     backend = caches["default"]
-    redis = _client(backend)
+    redis = redis_client(backend)
     ack = backend.make_key(f"{CHANNEL}:ack:{uuid.uuid4().hex}")
     deadline = time.monotonic() + settings.API_KEY_LOCAL_SECONDS + WAIT_MARGIN_SECONDS
     receivers = redis.publish(_channel(backend, redis), " ".join([ack, *key_hashes]))
