@@ -8,10 +8,10 @@ and could not count across gunicorn workers, so they are never used for this.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 
 from config.errors import ServiceUnavailable
+from config.redis_client import redis_client
 from keys.cache import cache_is_shared
 from usage.models import LimitCounter
 
@@ -41,14 +41,20 @@ def _redis_key(key_id, period_start: datetime) -> str:
     return f"keyhouse:quota:{key_id}:{int(period_start.timestamp())}"
 
 
+_consume_script = None  # redis-py's Script: EVALSHA, loading the script again after a Redis restart
+
+
 def _consume_redis(key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
     import redis
 
-    client = cache._cache.get_client(write=True)
+    global _consume_script
+    client = redis_client()
+    _consume_script = _consume_script or client.register_script(CONSUME_SCRIPT)
     args = [cost, "" if request_limit is None else request_limit, "" if budget is None else budget,
             int(period_end.timestamp()) + 3600]
     try:
-        admitted, requests, spend, refused = client.eval(CONSUME_SCRIPT, 1, _redis_key(key_id, period_start), *args)
+        admitted, requests, spend, refused = _consume_script(
+            keys=[_redis_key(key_id, period_start)], args=args, client=client)
     except redis.RedisError as exc:
         raise ServiceUnavailable("The usage counter store is unreachable; retry shortly.",
                                  code="counter_store_unavailable") from exc
@@ -106,7 +112,7 @@ def consume(*, key_id, period_start, period_end, cost, request_limit, budget) ->
 def current_use(*, key_id, period_start) -> tuple[int, int]:
     """(requests, spend) counted so far in the period, for showing limits to people."""
     if cache_is_shared():
-        values = cache._cache.get_client().hmget(_redis_key(key_id, period_start), "r", "s")
+        values = redis_client().hmget(_redis_key(key_id, period_start), "r", "s")
         return tuple(int(v or 0) for v in values)
     row = LimitCounter.objects.filter(api_key_id=key_id, period_start=period_start).values_list(
         "requests", "spend_microcents").first()

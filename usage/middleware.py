@@ -6,8 +6,7 @@ from django.utils import timezone
 
 from config.network import client_ip, request_host
 from usage.limits import DEFAULT_TIER, tier_of
-from usage.models import RequestLog
-from usage.recorder import recorder
+from usage.recorder import LogRecord, recorder
 
 USER_AGENT_LENGTH = 255
 
@@ -42,7 +41,7 @@ class UsageMiddleware:
         # What the limit check charged; requests it never admitted (401, 403, 429) cost nothing.
         tier, cost = getattr(request, "usage_charge", (getattr(request, "usage_tier", DEFAULT_TIER), 0))
         match = request.resolver_match
-        recorder.add(RequestLog(
+        recorder.add(LogRecord(
             api_key_id=key.pk,
             company_id=key.company_id,
             user_id=key.owner_id,
