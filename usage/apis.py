@@ -15,7 +15,9 @@ from usage import selectors, services
 from usage.models import RequestLog, ResetPeriod
 
 MAX_DAYS = 365
-DAYS = OpenApiParameter("days", OpenApiTypes.INT, description="Days of usage, 1 to 365. Default 30.")
+DAYS = OpenApiParameter("days", OpenApiTypes.INT, description=(
+    "Days of usage, 1 to 365. Default 30. Up to 2: the last days x 24 hours, ending with the current "
+    "hour; more: today and the days - 1 UTC calendar days before it."))
 
 
 def _days(request) -> int:

@@ -19,3 +19,7 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
 
 def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,7 +1,7 @@
 """Writing the request log in batches.
 
 Each gunicorn worker keeps the records of its requests in memory and a background thread
-writes them, with their hourly rollups, in one transaction at least every
+writes them, with their hourly and daily rollups, in one transaction at least every
 USAGE_FLUSH_SECONDS: one INSERT per batch instead of one transaction per request, which is
 what kept SQLite at a fifth of an unauthenticated request's throughput. A graceful shutdown
 flushes what is left (gunicorn's worker_exit hook and atexit), so a restart loses nothing; a
@@ -18,8 +18,8 @@ from collections import defaultdict, namedtuple
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 
-from usage.models import RequestLog, UsageRollup
-from usage.periods import hour_of
+from usage.models import DailyRollup, RequestLog, UsageRollup
+from usage.periods import day_of, hour_of
 
 logger = logging.getLogger(__name__)
 # Past this many unwritten records (the database is down for long), the oldest are dropped
@@ -31,14 +31,15 @@ LOG_FIELDS = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
 LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])
 # Columns whose Python values the database drivers take as they are; the others (the key's
 # UUID, the time, the IP) go through their field's conversion.
+ROLLUPS = ((UsageRollup, hour_of), (DailyRollup, day_of))
 PLAIN_TYPES = {"CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
                "AutoField", "BigAutoField"}
 
 
-def _rollup_rows(records) -> list[tuple]:
+def _rollup_rows(records, bucket_of) -> list[tuple]:
     totals = defaultdict(lambda: [0, 0, None])
     for r in records:
-        dims = (r.api_key_id, r.company_id, hour_of(r.created_at), r.tier, r.status_code, r.error_code)
+        dims = (r.api_key_id, r.company_id, bucket_of(r.created_at), r.tier, r.status_code, r.error_code)
         total = totals[dims]
         total[0] += 1
         total[1] += r.cost_microcents
@@ -46,11 +47,11 @@ def _rollup_rows(records) -> list[tuple]:
     return [(*dims, *total) for dims, total in totals.items()]
 
 
-def _upsert_rollups(rows: list[tuple]) -> None:
-    """Add to the hourly totals in one statement; SQLite and PostgreSQL share this syntax."""
-    table = connection.ops.quote_name(UsageRollup._meta.db_table)
+def _upsert_rollups(model, rows: list[tuple]) -> None:
+    """Add to the totals in one statement; SQLite and PostgreSQL share this syntax."""
+    table = connection.ops.quote_name(model._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
-    key_field = UsageRollup._meta.get_field("api_key").target_field
+    key_field = model._meta.get_field("api_key").target_field
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
     params = []
     for key_id, company_id, bucket, tier, status, error, requests, spend, last_seen in rows:
@@ -92,9 +93,10 @@ def write(records) -> None:
     """Records are LogRecords or RequestLog instances."""
     with transaction.atomic():
         _insert_log(records)
-        rows = _rollup_rows(records)
-        for start in range(0, len(rows), 100):
-            _upsert_rollups(rows[start : start + 100])
+        for model, bucket_of in ROLLUPS:
+            rows = _rollup_rows(records, bucket_of)
+            for start in range(0, len(rows), 100):
+                _upsert_rollups(model, rows[start : start + 100])
 
 
 class Recorder:

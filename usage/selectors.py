@@ -1,25 +1,30 @@
-"""Usage analytics. Totals come from hourly rollups (O(buckets)); only the request list reads
-the raw log, one page at a time."""
+"""Usage analytics. Totals come from rollups (O(buckets)): hourly for windows of up to two
+days, daily beyond, so 90 days of a busy key read about as many rows as of a quiet one. Only
+the request list reads the raw log, one page at a time."""
 from datetime import datetime, timedelta
 
 from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from usage import counters
-from usage.models import KeyLimit, RequestLog, UsageRollup
-from usage.periods import hour_of, period_bounds
+from usage.models import DailyRollup, KeyLimit, RequestLog, UsageRollup
+from usage.periods import day_of, hour_of, period_bounds
 
 HOURLY_UP_TO_DAYS = 2
 FAILED = Q(status_code__gte=400)
 
 
-def window_start(days: int, now: datetime) -> datetime:
-    """The first of the `days` × 24 hourly buckets that end with the current hour."""
-    return hour_of(now) - timedelta(hours=days * 24 - 1)
+def window(days: int, now: datetime):
+    """(rollup model, first bucket). Up to two days: the last `days` × 24 hours, ending with the
+    current one. Longer: today and the `days` - 1 UTC days before it."""
+    if days <= HOURLY_UP_TO_DAYS:
+        return UsageRollup, hour_of(now) - timedelta(hours=days * 24 - 1)
+    return DailyRollup, day_of(now) - timedelta(days=days - 1)
 
 
 def _rollups(days: int, now: datetime | None = None, **filters) -> QuerySet:
-    return UsageRollup.objects.filter(bucket__gte=window_start(days, now or timezone.now()), **filters)
+    model, first = window(days, now or timezone.now())
+    return model.objects.filter(bucket__gte=first, **filters)
 
 
 def _totals(rollups: QuerySet) -> dict:
@@ -55,17 +60,14 @@ def usage_timeseries(days: int, now: datetime | None = None, **filters) -> tuple
             .annotate(total=Sum("requests"), failed=Sum("requests", filter=FAILED), spend=Sum("spend_microcents")))
     hourly = days <= HOURLY_UP_TO_DAYS
     step = timedelta(hours=1) if hourly else timedelta(days=1)
-    first = window_start(days, now) if hourly else hour_of(now).replace(hour=0) - timedelta(days=days - 1)
+    first = window(days, now)[1]
     buckets = {}
     at = first
     while at <= now:
         buckets[at] = {"bucket": at, "requests": 0, "successful": 0, "failed": 0, "spend_microcents": 0}
         at += step
     for row in rows:
-        bucket = row["bucket"] if hourly else row["bucket"].replace(hour=0)
-        if bucket not in buckets:
-            continue  # the first hours of a partial first day fall before the daily window
-        entry = buckets[bucket]
+        entry = buckets[row["bucket"]]
         entry["requests"] += row["total"]
         entry["failed"] += row["failed"] or 0
         entry["successful"] += row["total"] - (row["failed"] or 0)

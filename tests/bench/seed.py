@@ -3,7 +3,7 @@ server's environment (DJANGO_SETTINGS_MODULE=tests.bench.settings and its DATABA
 
     python -m tests.bench.seed setup                   -> JSON: the keys and tokens of every row
     python -m tests.bench.seed log KEY_ID ROWS [DAYS]  -> ROWS log records for the key, spread
-                                                          evenly over DAYS, and their hourly rollups
+                                                          evenly over DAYS, and their hourly and daily rollups
 
 The log is written with bulk SQL in large batches (COPY on PostgreSQL), and the rollups are
 computed from the same rows, so the analytics read exactly what the recorder would have written.
@@ -66,8 +66,8 @@ def log(key_id: str, count: int, days: int = 90) -> dict:
     from django.utils import timezone
 
     from keys.models import ApiKey
-    from usage.models import RequestLog, UsageRollup
-    from usage.periods import hour_of
+    from usage.models import DailyRollup, RequestLog, UsageRollup
+    from usage.periods import day_of, hour_of
 
     key = ApiKey.objects.get(pk=key_id)
     now = timezone.now()
@@ -75,7 +75,8 @@ def log(key_id: str, count: int, days: int = 90) -> dict:
     columns = ", ".join(LOG_COLUMNS)
     key_value = RequestLog._meta.get_field("api_key").target_field.get_db_prep_value(key.pk, connection)
     adapt = connection.ops.adapt_datetimefield_value
-    rollups = defaultdict(lambda: [0, 0, None])
+    rollups = {UsageRollup: (hour_of, defaultdict(lambda: [0, 0, None])),
+               DailyRollup: (day_of, defaultdict(lambda: [0, 0, None]))}
     batch = []
 
     def write(cursor):
@@ -92,21 +93,24 @@ def log(key_id: str, count: int, days: int = 90) -> dict:
     with transaction.atomic(), connection.cursor() as cursor:
         for row, dims, cost in _rows(key, count, days, now):
             batch.append(row)
-            total = rollups[(hour_of(row[3]), *dims)]
-            total[0] += 1
-            total[1] += cost
-            total[2] = row[3] if total[2] is None or row[3] > total[2] else total[2]
+            for bucket_of, totals in rollups.values():
+                total = totals[(bucket_of(row[3]), *dims)]
+                total[0] += 1
+                total[1] += cost
+                total[2] = row[3] if total[2] is None or row[3] > total[2] else total[2]
             if len(batch) >= BATCH:
                 write(cursor)
         if batch:
             write(cursor)
-        UsageRollup.objects.bulk_create(
-            [UsageRollup(api_key_id=key.pk, company_id=key.company_id, bucket=bucket, tier=tier, status_code=status,
-                         error_code=error, requests=requests, spend_microcents=spend, last_seen=last)
-             for (bucket, tier, status, error), (requests, spend, last) in rollups.items()],
-            batch_size=2000,
-        )
-    return {"key_id": key_id, "rows": count, "rollups": len(rollups)}
+        for model, (_, totals) in rollups.items():
+            model.objects.bulk_create(
+                [model(api_key_id=key.pk, company_id=key.company_id, bucket=bucket, tier=tier, status_code=status,
+                       error_code=error, requests=requests, spend_microcents=spend, last_seen=last)
+                 for (bucket, tier, status, error), (requests, spend, last) in totals.items()],
+                batch_size=2000,
+            )
+    return {"key_id": key_id, "rows": count, "rollups": {model.__name__: len(totals)
+                                                           for model, (_, totals) in rollups.items()}}
 
 
 def main(argv: list[str]) -> None:

@@ -4,7 +4,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from usage.models import RequestLog, UsageRollup
+from usage.models import DailyRollup, RequestLog, UsageRollup
+from usage.periods import day_of, hour_of
+from usage.recorder import write
 from tests.clients import key_client, session_client
 from tests.factories import make_key
 
@@ -117,13 +119,54 @@ def test_company_usage_is_for_admins_with_a_per_key_breakdown(alice, bob, admin,
 
 def test_rollups_match_the_log(traffic):
     assert sum(UsageRollup.objects.values_list("requests", flat=True)) == RequestLog.objects.count()
+    assert sum(DailyRollup.objects.values_list("requests", flat=True)) == RequestLog.objects.count()
+
+
+def logged_at(key, *moments) -> None:
+    write([RequestLog(api_key=key, company=key.company, user=key.owner, created_at=at, method="GET",
+                      path="/api/v1/me", status_code=200, latency_ms=1, tier="standard", cost_microcents=100)
+           for at in moments])
+
+
+def test_a_window_over_two_days_is_today_and_the_utc_days_before_it(alice, alice_key):
+    """Long windows are read from daily rollups: days=30 is today and the 29 UTC days before
+    it, so the totals always equal the sum of the daily chart."""
+    key, _ = alice_key
+    first_day = day_of(timezone.now()) - timedelta(days=29)
+    logged_at(key, first_day, first_day + timedelta(hours=23, minutes=59), timezone.now(),
+              first_day - timedelta(seconds=1))  # the last second of the day before: outside
+    client = session_client(alice)
+    usage = client.get(f"/api/v1/api-keys/{key.pk}/usage?days=30").json()
+    assert (usage["total_requests"], usage["total_spend_microcents"]) == (3, 300)
+    series = client.get(f"/api/v1/api-keys/{key.pk}/usage/timeseries?days=30").json()["data"]
+    assert series[0]["bucket"] == first_day.isoformat().replace("+00:00", "Z") and series[0]["requests"] == 2
+    assert sum(p["requests"] for p in series) == 3
+    assert client.get(f"/api/v1/api-keys/{key.pk}/usage?days=31").json()["total_requests"] == 4
+
+
+def test_a_window_of_two_days_is_the_last_forty_eight_hours(alice, alice_key):
+    key, _ = alice_key
+    first_hour = hour_of(timezone.now()) - timedelta(hours=47)
+    logged_at(key, first_hour, first_hour - timedelta(seconds=1))
+    usage = session_client(alice).get(f"/api/v1/api-keys/{key.pk}/usage?days=2").json()
+    assert usage["total_requests"] == 1
+
+
+def test_daily_rollups_are_the_sum_of_the_hourly_ones(alice_key):
+    key, _ = alice_key
+    day = day_of(timezone.now()) - timedelta(days=3)
+    logged_at(key, day + timedelta(hours=1), day + timedelta(hours=1, minutes=5), day + timedelta(hours=22))
+    assert UsageRollup.objects.filter(api_key=key).count() == 2
+    daily = DailyRollup.objects.get(api_key=key)
+    assert (daily.bucket, daily.requests, daily.spend_microcents) == (day, 3, 300)
+    assert daily.last_seen == day + timedelta(hours=22)
 
 
 def test_prune_deletes_old_rows_in_batches_and_keeps_rollups(traffic, capsys):
     RequestLog.objects.filter(path="/api/v1/me").update(created_at=timezone.now() - timedelta(days=100))
-    rollups = list(UsageRollup.objects.values_list("requests", flat=True))
+    rollups = [list(model.objects.values_list("requests", flat=True)) for model in (UsageRollup, DailyRollup)]
     call_command("prune_usage", "--older-than", "90d", "--batch-size", "2")
     out, err = capsys.readouterr()
     assert "Deleted 3 request-log rows" in out and "so far" in err
     assert RequestLog.objects.count() == 5
-    assert list(UsageRollup.objects.values_list("requests", flat=True)) == rollups
+    assert [list(model.objects.values_list("requests", flat=True)) for model in (UsageRollup, DailyRollup)] == rollups

@@ -77,7 +77,7 @@ def world(settings):
             "owner": owner}
 
 
-SKIPPED_MODELS = ("usage.RequestLog", "usage.UsageRollup", "sessions.Session")
+SKIPPED_MODELS = ("usage.RequestLog", "usage.UsageRollup", "usage.DailyRollup", "sessions.Session")
 
 
 def database() -> dict:

@@ -218,6 +218,7 @@ def test_nothing_lost_or_half_written(stack, keys, figures):
     assert answered <= set(logged), f"{len(answered - set(logged))} answered requests have no log record"
     assert max(logged.values()) == 1, "a record was written twice"
     log_total = sql(server, "SELECT COUNT(*) FROM usage_requestlog")[0][0]
-    rollup_total = sql(server, "SELECT COALESCE(SUM(requests), 0) FROM usage_usagerollup")[0][0]
-    assert int(rollup_total) == log_total
+    for table in ("usage_usagerollup", "usage_dailyrollup"):
+        rollup_total = sql(server, f"SELECT COALESCE(SUM(requests), 0) FROM {table}")[0][0]
+        assert int(rollup_total) == log_total, table
     figures.fact(PART, "records/answered", f"{len(set(logged) & answered)}/{len(answered)}")

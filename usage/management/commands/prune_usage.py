@@ -15,7 +15,7 @@ def days_ago(text: str):
 
 
 class Command(BaseCommand):
-    help = "Delete request-log rows older than --older-than (e.g. 90d), in batches. Hourly rollups are kept."
+    help = "Delete request-log rows older than --older-than (e.g. 90d), in batches. Hourly and daily rollups are kept."
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", required=True, type=days_ago, dest="before")
@@ -27,4 +27,4 @@ class Command(BaseCommand):
         deleted = usage_prune(before=before, batch_size=batch_size,
                               progress=lambda n: self.stderr.write(f"… {n} rows deleted so far"))
         self.stdout.write(f"Deleted {deleted} request-log rows older than {before:%Y-%m-%d %H:%M} UTC; "
-                          "hourly rollups kept.")
+                          "hourly and daily rollups kept.")

@@ -1,0 +1,39 @@
+"""Upgrading a database that already has usage: the daily rollups start complete."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from usage.models import DailyRollup
+
+BEFORE, AFTER = [("usage", "0001_initial")], [("usage", "0002_daily_rollups")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_fills_daily_rollups_from_the_hourly_ones(alice_key):
+    key, _ = alice_key
+    hourly = migrate(BEFORE).get_model("usage", "UsageRollup")
+    day = datetime(2026, 2, 28, tzinfo=timezone.utc)
+
+    def rollup(at, tier, requests, spend):
+        hourly.objects.create(api_key_id=key.pk, company_id=key.company_id, bucket=at, tier=tier, status_code=200,
+                              error_code="", requests=requests, spend_microcents=spend, last_seen=at)
+
+    rollup(day + timedelta(hours=3), "standard", 5, 500)
+    rollup(day + timedelta(hours=23), "standard", 2, 200)
+    rollup(day + timedelta(hours=23), "free", 4, 0)
+    rollup(day + timedelta(days=1), "standard", 1, 100)
+    migrate(AFTER)
+    rows = DailyRollup.objects.filter(api_key=key).order_by("bucket", "tier")
+    assert [(r.bucket, r.tier, r.requests, r.spend_microcents, r.last_seen) for r in rows] == [
+        (day, "free", 4, 0, day + timedelta(hours=23)),
+        (day, "standard", 7, 700, day + timedelta(hours=23)),
+        (day + timedelta(days=1), "standard", 1, 100, day + timedelta(days=1)),
+    ]
