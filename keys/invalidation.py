@@ -49,6 +49,7 @@ class Listener:
         threading.Thread(target=self._run, name="key-invalidations", daemon=True).start()
 
     def _run(self) -> None:
+        failing = False  # said once per outage, not once a second
         while self._backend() is not None:
             pubsub = self._redis.pubsub()
             try:
@@ -58,12 +59,14 @@ class Listener:
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
-                        self.live = True
+                        self.live, failing = True, False
                     elif message["type"] == "message":
                         self._apply(message["data"])
             except Exception:
-                logger.warning("Lost the key-invalidation channel; keys come from Redis until it is back.",
-                               exc_info=True)
+                if not failing:
+                    logger.warning("No key-invalidation channel; keys come from Redis until it is back.",
+                                   exc_info=True)
+                failing = True
                 if self.live:  # changes may have been missed: no copy made meanwhile can be trusted
                     self.live = False
                     self._on_change(None)
