@@ -145,3 +145,20 @@ def test_every_gunicorn_worker_refuses_a_revoked_key_as_soon_as_the_revoke_retur
     after = [s for sent, s, _ in results if sent > revoked["at"]]
     assert before == {200}
     assert len(after) > 20 and set(after) == {401}, {s: after.count(s) for s in set(after)}
+
+
+def test_switching_an_owner_off_refuses_their_keys_at_once(shared, alice, alice_key,
+                                                           django_capture_on_commit_callbacks):
+    """The key is cached with its owner; deactivating the account (as admin does) forgets it."""
+    _, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200
+    alice.is_active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.save()
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "inactive_owner"
+    alice.is_active = True
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.save()
+    assert client.get("/api/v1/me").status_code == 200
