@@ -31,19 +31,20 @@ LOG_FIELDS = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
 LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])
 # Columns whose Python values the database drivers take as they are; the others (the key's
 # UUID, the time, the IP) go through their field's conversion.
-ROLLUPS = ((UsageRollup, hour_of), (DailyRollup, day_of))
 PLAIN_TYPES = {"CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
                "AutoField", "BigAutoField"}
 
 
-def _rollup_rows(records, bucket_of) -> list[tuple]:
+def _totals(rows, bucket_of) -> list[tuple]:
+    """Sum (key, company, time, tier, status, error, requests, spend, last seen) rows per bucket
+    of bucket_of(time): records into hours, then hours into days."""
     totals = defaultdict(lambda: [0, 0, None])
-    for r in records:
-        dims = (r.api_key_id, r.company_id, bucket_of(r.created_at), r.tier, r.status_code, r.error_code)
-        total = totals[dims]
-        total[0] += 1
-        total[1] += r.cost_microcents
-        total[2] = r.created_at if total[2] is None or r.created_at > total[2] else total[2]
+    for key_id, company_id, at, tier, status, error, requests, spend, last_seen in rows:
+        total = totals[(key_id, company_id, bucket_of(at), tier, status, error)]
+        total[0] += requests
+        total[1] += spend
+        if total[2] is None or last_seen > total[2]:
+            total[2] = last_seen
     return [(*dims, *total) for dims, total in totals.items()]
 
 
@@ -93,8 +94,9 @@ def write(records) -> None:
     """Records are LogRecords or RequestLog instances."""
     with transaction.atomic():
         _insert_log(records)
-        for model, bucket_of in ROLLUPS:
-            rows = _rollup_rows(records, bucket_of)
+        hourly = _totals(((r.api_key_id, r.company_id, r.created_at, r.tier, r.status_code, r.error_code, 1,
+                           r.cost_microcents, r.created_at) for r in records), hour_of)
+        for model, rows in ((UsageRollup, hourly), (DailyRollup, _totals(hourly, day_of))):
             for start in range(0, len(rows), 100):
                 _upsert_rollups(model, rows[start : start + 100])
 
