@@ -77,11 +77,11 @@ class Row:
 def rows() -> list[Row]:
     me = "/api/v1/me"
     return [
-        Row("(a)  control: same stack, no authentication", "default", "/bench/control", ""),
+        Row("(a)  control: same stack, no authentication", "default", "/api/v1/bench/control", ""),
         Row("(b1) Keyhouse key, logging, no limit", "default", me, "logged"),
         Row("(b2) Keyhouse key, logging, request limit", "default", me, "limited"),
-        Row("(c)  djangorestframework-api-key HasAPIKey", "default", "/bench/hasapikey/me", "hasapikey"),
-        Row("(d)  DRF TokenAuthentication", "default", "/bench/token/me", "token"),
+        Row("(c)  djangorestframework-api-key HasAPIKey", "default", "/api/v1/bench/hasapikey/me", "hasapikey"),
+        Row("(d)  DRF TokenAuthentication", "default", "/api/v1/bench/token/me", "token"),
         Row("(b1) without key cache", "no key cache", me, "logged"),
         Row("(b2) without key cache", "no key cache", me, "limited"),
         Row("(b1) without batched log", "no batching", me, "logged"),
@@ -220,7 +220,7 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if request(self.port, "GET", "/bench/control", timeout=2)[0] == 200:
+                if request(self.port, "GET", "/api/v1/bench/control", timeout=2)[0] == 200:
                     return self
             except OSError:
                 time.sleep(0.2)
