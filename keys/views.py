@@ -7,6 +7,8 @@ then swaps the history entry for the plain GET URL, so a reload shows the list w
 """
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
@@ -30,6 +32,8 @@ from usage.models import KeyLimit
 USAGE_PERIODS = (7, 30, 90)
 DEFAULT_USAGE_DAYS = 30
 HISTORY_LENGTH = 20
+COMPANY_PAGE_SIZE = 50
+REVOKED_FOLDED = 20  # the latest revoked keys under the company list; the status filter lists them all
 
 def _split_revoked(keys) -> tuple[list, list]:
     keys = list(keys)
@@ -58,16 +62,27 @@ def _list_context(actor: Actor) -> dict:
 
 
 def _company_context(actor: Actor, query=None) -> dict:
+    """One page of the company's keys (revoked ones folded, the latest of them only, unless
+    the status filter asks for them), and the filters, kept by the page links."""
     company_keys_check(actor, "see every key of the company. Your own keys are under API-keys.")
+    query = query or QueryDict()
     members = get_user_model().objects.filter(memberships__company=actor.company).order_by("username")
-    filters = CompanyKeyFilterForm(query or {}, members=members)
+    filters = CompanyKeyFilterForm(query, members=members)
     chosen = filters.filters()
     found = selectors.api_keys_of_company(actor, **chosen)
-    keys, revoked = (list(found), []) if chosen["status"] else _split_revoked(found)
+    listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
+                                                                      found.filter(revoked_at__isnull=False))
+    page = Paginator(listed, COMPANY_PAGE_SIZE).get_page(query.get("page"))
+    kept = query.copy()
+    kept.pop("page", None)
     return {
         "section": "company-keys",
-        "keys": keys,
-        "revoked_keys": revoked,
+        "keys": page.object_list,
+        "page": page,
+        "page_query": kept.urlencode(),
+        "revoked_keys": revoked[:REVOKED_FOLDED],
+        "revoked_total": revoked.count(),
+        "revoked_folded": REVOKED_FOLDED,
         "filters": filters,
         "filtered": any(value is not None for value in chosen.values()),
         "page_url": reverse("dashboard:company-keys"),
