@@ -62,6 +62,7 @@ class ApiKeyCreateForm(DashboardForm):
         help_text="Test keys (sk_test_…) authenticate like live keys but are meant for development: "
         "their requests are never charged, so use them in tests and CI.",
     )
+    form_token = forms.CharField(required=False, widget=forms.HiddenInput)  # keys.form_tokens
 
     def __init__(self, *args, company=None, **kwargs):
         """With the company, the form follows its key policy: no "Never expires" when keys must
@@ -72,7 +73,8 @@ class ApiKeyCreateForm(DashboardForm):
         self.latest_expiry = (datetime.now(timezone.utc) + timedelta(days=longest)).date() if longest else None
         self.expiry_required = bool(company and (company.require_key_expiry or longest))
         self.policy_note = ""
-        kwargs.setdefault("initial", {"expires_on": min(default_expiry(), self.latest_expiry or date.max)})
+        kwargs["initial"] = {"expires_on": min(default_expiry(), self.latest_expiry or date.max),
+                             **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
         expires_on = self.fields["expires_on"]
         expires_on.widget.attrs["min"] = (today + timedelta(days=1)).isoformat()

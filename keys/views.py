@@ -20,6 +20,7 @@ from config.errors import Conflict, PermissionDenied, ValidationFailed
 from keys import selectors, services
 from keys.forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
                         KeyRestrictionsForm, add_service_error)
+from keys.form_tokens import form_token_issue, form_token_spend, form_token_unspent
 from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.models import ApiKey
 from keys.templatetags.key_tags import RESTRICTION_FIELDS, limits_change, limits_summary, restrictions_change
@@ -147,11 +148,14 @@ def _shown_once(request, actor, template: str, context: dict, key: ApiKey, raw: 
     return response
 
 
+def _create_form(request, actor) -> ApiKeyCreateForm:
+    return ApiKeyCreateForm(company=actor.company, initial={"form_token": form_token_issue(request)})
+
+
 @require_GET
 @dashboard_view
 def key_list(request, actor):
-    return _page(request, actor, "keys/list.html",
-                 {**_list_context(actor), "create_form": ApiKeyCreateForm(company=actor.company)})
+    return _page(request, actor, "keys/list.html", {**_list_context(actor), "create_form": _create_form(request, actor)})
 
 
 @require_GET
@@ -164,8 +168,13 @@ def company_keys(request, actor):
 @dashboard_view
 @sensitive_variables("raw")
 def key_new(request, actor):
-    form = ApiKeyCreateForm(request.POST if request.method == "POST" else None, company=actor.company)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "GET":
+        return _page(request, actor, "keys/new.html", {"section": "api-keys", "form": _create_form(request, actor)})
+    form = ApiKeyCreateForm(request.POST, company=actor.company)
+    if form.is_valid() and not form_token_unspent(request, form.cleaned_data["form_token"]):
+        context = {**_list_context(actor), "create_form": _create_form(request, actor), "resubmitted": True}
+        return _page(request, actor, "keys/list.html", context, status=409)
+    if form.is_valid():
         try:
             key, raw = services.api_key_create(
                 company=actor.company,
@@ -178,10 +187,10 @@ def key_new(request, actor):
         except ValidationFailed as error:
             add_service_error(form, error)
         else:
-            context = {**_list_context(actor), "create_form": ApiKeyCreateForm(company=actor.company)}
+            form_token_spend(request, form.cleaned_data["form_token"])
+            context = {**_list_context(actor), "create_form": _create_form(request, actor)}
             return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
-    status = 400 if request.method == "POST" else 200
-    return _page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, status)
+    return _page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 400)
 
 
 @require_GET

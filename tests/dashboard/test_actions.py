@@ -38,6 +38,28 @@ class TestCreate:
         assert (key.name, key.mode, key.created_by) == ("Production Server", "live", alice)
         assert key.expires_at == datetime.fromisoformat(in_ninety_days()).replace(tzinfo=dt_timezone.utc)
 
+    def test_sending_the_same_form_again_creates_no_second_key(self, alice):
+        """Without JavaScript, a reload of the "shown once" page offers to send the form again."""
+        client = signed_in(alice)
+        token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+        form = {"name": "Nightly export", "never_expires": "on", "mode": "live", "form_token": token}
+        assert client.post(NEW_URL, form).status_code == 200
+        again = client.post(NEW_URL, form)
+        assert again.status_code == 409 and "no other key was created" in again.content.decode()
+        assert not KEY_RE.search(again.content.decode())
+        assert ApiKey.objects.filter(owner=alice).count() == 1
+        # The page it answers with has a fresh form, which makes the next key.
+        fresh = re.search(r'name="form_token" value="([^"]+)"', again.content.decode()).group(1)
+        assert client.post(NEW_URL, {**form, "name": "Second", "form_token": fresh}).status_code == 200
+        assert ApiKey.objects.filter(owner=alice).count() == 2
+
+    def test_a_form_refused_for_bad_input_can_be_corrected_and_sent(self, alice):
+        client = signed_in(alice)
+        token = re.search(r'name="form_token" value="([^"]+)"', client.get(NEW_URL).content.decode()).group(1)
+        assert client.post(NEW_URL, {"name": "", "mode": "live", "form_token": token}).status_code == 400
+        ok = client.post(NEW_URL, {"name": "Fixed", "never_expires": "on", "mode": "live", "form_token": token})
+        assert ok.status_code == 200 and ApiKey.objects.filter(owner=alice, name="Fixed").exists()
+
     def test_the_key_is_in_no_cookie_session_or_later_page(self, alice):
         client = signed_in(alice)
         response = client.post(NEW_URL, {"name": "Data Pipeline", "never_expires": "on", "mode": "test"})
