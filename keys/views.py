@@ -319,7 +319,7 @@ def key_regenerate(request, actor, key_id):
         return _shown_once(request, actor, "keys/company.html", _company_context(actor), key, raw, regenerated=True)
     if page == "detail":
         return _shown_once(request, actor, "keys/detail.html", _detail_context(actor, key), key, raw, regenerated=True)
-    context = {**_list_context(actor), "create_form": ApiKeyCreateForm(company=actor.company)}
+    context = {**_list_context(actor), "create_form": _create_form(request, actor)}
     return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=True)
 
 
