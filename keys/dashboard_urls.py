@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import views
+from keys import detail_views, views
 
 # Mounted at /settings/advanced/api-keys/ (config.urls); pages, so trailing slashes as usual.
 app_name = "dashboard"
@@ -14,7 +14,7 @@ urlpatterns = [
     path("<uuid:key_id>/rename/", views.key_rename, name="key-rename"),
     path("<uuid:key_id>/revoke/", views.key_revoke, name="key-revoke"),
     path("<uuid:key_id>/regenerate/", views.key_regenerate, name="key-regenerate"),
-    path("<uuid:key_id>/limits/", views.key_limits_set, name="key-limits"),
-    path("<uuid:key_id>/limits/remove/", views.key_limits_delete, name="key-limits-remove"),
-    path("<uuid:key_id>/restrictions/", views.key_restrictions_set, name="key-restrictions"),
+    path("<uuid:key_id>/limits/", detail_views.key_limits_set, name="key-limits"),
+    path("<uuid:key_id>/limits/remove/", detail_views.key_limits_delete, name="key-limits-remove"),
+    path("<uuid:key_id>/restrictions/", detail_views.key_restrictions_set, name="key-restrictions"),
 ]

@@ -1,5 +1,6 @@
 """Settings > Advanced > API-keys: thin HTML views over keys.selectors and keys.services, and
-on a key's page its usage (usage.selectors), limits (usage.services) and history.
+on a key's page its usage (usage.selectors), limits and history; the forms of that page that
+change limits and restrictions are in keys.detail_views.
 
 A new or regenerated key is rendered into the response to the POST that made it, marked
 no-store, and nowhere else: not the session, a message cookie or a URL. The page's script
@@ -23,11 +24,8 @@ from keys.forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm
 from keys.form_tokens import form_token_issue, form_token_spend, form_token_unspent
 from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.models import ApiKey
-from keys.templatetags.key_tags import RESTRICTION_FIELDS, limits_change, limits_summary, restrictions_change
 from usage import selectors as usage_selectors
-from usage import services as usage_services
 from usage.forms import KeyLimitsForm
-from usage.models import KeyLimit
 
 # The periods the key page offers; the API takes any number of days from 1 to 365.
 USAGE_PERIODS = (7, 30, 90)
@@ -91,7 +89,7 @@ def _company_context(actor: Actor, query=None) -> dict:
     }
 
 
-def _usage_days(raw: str) -> tuple[int, str]:
+def usage_days(raw: str) -> tuple[int, str]:
     """The chosen period, or the default and a note saying why it was not the one asked for."""
     if raw in {str(days) for days in USAGE_PERIODS}:
         return int(raw), ""
@@ -108,7 +106,7 @@ def _may_change_limits(actor: Actor, key: ApiKey) -> bool:
     return not key.is_revoked
 
 
-def _detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS, days_note: str = "",
+def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS, days_note: str = "",
                     limits_form: KeyLimitsForm | None = None,
                     restrictions_form: KeyRestrictionsForm | None = None) -> dict:
     granularity, points = usage_selectors.usage_timeseries(days, api_key=key)
@@ -137,13 +135,13 @@ def _detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS
     }
 
 
-def _page(request, actor, template: str, context: dict, status: int = 200):
+def render_page(request, actor, template: str, context: dict, status: int = 200):
     return render(request, template, {"actor": actor, **context}, status=status)
 
 
 @sensitive_variables("raw")
 def _shown_once(request, actor, template: str, context: dict, key: ApiKey, raw: str, *, regenerated: bool):
-    response = _page(request, actor, template, {**context, "shown": {"key": key, "raw": raw, "regenerated": regenerated}})
+    response = render_page(request, actor, template, {**context, "shown": {"key": key, "raw": raw, "regenerated": regenerated}})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -155,13 +153,13 @@ def _create_form(request, actor) -> ApiKeyCreateForm:
 @require_GET
 @dashboard_view
 def key_list(request, actor):
-    return _page(request, actor, "keys/list.html", {**_list_context(actor), "create_form": _create_form(request, actor)})
+    return render_page(request, actor, "keys/list.html", {**_list_context(actor), "create_form": _create_form(request, actor)})
 
 
 @require_GET
 @dashboard_view
 def company_keys(request, actor):
-    return _page(request, actor, "keys/company.html", _company_context(actor, request.GET))
+    return render_page(request, actor, "keys/company.html", _company_context(actor, request.GET))
 
 
 @require_http_methods(["GET", "POST"])
@@ -169,11 +167,11 @@ def company_keys(request, actor):
 @sensitive_variables("raw")
 def key_new(request, actor):
     if request.method == "GET":
-        return _page(request, actor, "keys/new.html", {"section": "api-keys", "form": _create_form(request, actor)})
+        return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": _create_form(request, actor)})
     form = ApiKeyCreateForm(request.POST, company=actor.company)
     if form.is_valid() and not form_token_unspent(request, form.cleaned_data["form_token"]):
         context = {**_list_context(actor), "create_form": _create_form(request, actor), "resubmitted": True}
-        return _page(request, actor, "keys/list.html", context, status=409)
+        return render_page(request, actor, "keys/list.html", context, status=409)
     if form.is_valid():
         try:
             key, raw = services.api_key_create(
@@ -190,70 +188,15 @@ def key_new(request, actor):
             form_token_spend(request, form.cleaned_data["form_token"])
             context = {**_list_context(actor), "create_form": _create_form(request, actor)}
             return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
-    return _page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 400)
+    return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 400)
 
 
 @require_GET
 @dashboard_view
 def key_detail(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
-    days, note = _usage_days(request.GET.get("days", ""))
-    return _page(request, actor, "keys/detail.html", _detail_context(actor, key, days=days, days_note=note))
-
-
-def _limits_url(key: ApiKey, days: int) -> str:
-    query = "" if days == DEFAULT_USAGE_DAYS else f"?days={days}"
-    return f"{reverse('dashboard:key-detail', args=[key.pk])}{query}#limits"
-
-
-def _limits_of(key: ApiKey) -> dict | None:
-    limit = KeyLimit.objects.filter(api_key=key).first()
-    return limit and {name: getattr(limit, name) for name in KeyLimitsForm.base_fields}
-
-
-@require_POST
-@dashboard_view
-def key_limits_set(request, actor, key_id):
-    key = selectors.api_key_get(actor, key_id)
-    limits_check_manage(actor, key)
-    days, _ = _usage_days(request.POST.get("days", ""))
-    if key.is_revoked:
-        messages.error(request, f"“{key.name}” is revoked, so its limits no longer matter; nothing changed.")
-        return _page(request, actor, "keys/detail.html", _detail_context(actor, key, days=days), status=409)
-    form = KeyLimitsForm(request.POST)
-    if form.is_valid():
-        before = _limits_of(key)
-        try:
-            usage_services.limits_set(api_key=key, actor=actor.user, **form.cleaned_data)
-        except ValidationFailed as error:
-            add_service_error(form, error)
-        else:
-            after = _limits_of(key)
-            if before == after:
-                messages.info(request, f"The limits of “{key.name}” were already these; nothing changed.")
-            elif before is None:
-                messages.success(request, f"Limits set for “{key.name}”: {limits_summary(after)}. "
-                                          "They apply from the next request.")
-            else:
-                messages.success(request, f"Limits of “{key.name}” changed: {limits_change(before, after)}. "
-                                          "They apply from the next request.")
-            return redirect(_limits_url(key, days))
-    return _page(request, actor, "keys/detail.html", _detail_context(actor, key, days=days, limits_form=form), 400)
-
-
-@require_POST
-@dashboard_view
-def key_limits_delete(request, actor, key_id):
-    key = selectors.api_key_get(actor, key_id)
-    limits_check_manage(actor, key)
-    before = _limits_of(key)
-    if usage_services.limits_delete(api_key=key, actor=actor.user):
-        messages.success(request, f"Removed the limits of “{key.name}” (they were {limits_summary(before)}); "
-                                  "it may make any number of requests again.")
-    else:
-        messages.info(request, f"“{key.name}” had no limits; nothing changed.")
-    days, _ = _usage_days(request.POST.get("days", ""))
-    return redirect(_limits_url(key, days))
+    days, note = usage_days(request.GET.get("days", ""))
+    return render_page(request, actor, "keys/detail.html", detail_context(actor, key, days=days, days_note=note))
 
 
 @require_http_methods(["GET", "POST"])
@@ -272,7 +215,7 @@ def key_rename(request, actor, key_id):
             return redirect(safe_next(request, reverse("dashboard:key-list")))
     status = 400 if request.method == "POST" else 200
     context = {"section": "api-keys", "key": key, "form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
-    return _page(request, actor, "keys/rename.html", context, status)
+    return render_page(request, actor, "keys/rename.html", context, status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -280,7 +223,7 @@ def key_rename(request, actor, key_id):
 def key_revoke(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
     if request.method == "GET":
-        return _page(request, actor, "keys/confirm_revoke.html", {"section": "api-keys", "key": key})
+        return render_page(request, actor, "keys/confirm_revoke.html", {"section": "api-keys", "key": key})
     was_revoked = key.is_revoked
     services.api_key_revoke(api_key=key, revoked_by=actor.user)
     if was_revoked:
@@ -304,57 +247,23 @@ def key_regenerate(request, actor, key_id):
     form = ApiKeyRegenerateForm(request.POST if request.method == "POST" else None)
     context = {"section": "api-keys", "key": key, "from_page": page, "form": form}
     if request.method == "GET":
-        return _page(request, actor, "keys/confirm_regenerate.html", context)
+        return render_page(request, actor, "keys/confirm_regenerate.html", context)
     if not form.is_valid():
-        return _page(request, actor, "keys/confirm_regenerate.html", context, status=400)
+        return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)
     try:
         key, raw = services.api_key_regenerate(
             api_key=key, grace_period_seconds=form.cleaned_data["grace_period_seconds"], actor=actor.user)
     except ValidationFailed as error:
         add_service_error(form, error)
-        return _page(request, actor, "keys/confirm_regenerate.html", context, status=400)
+        return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)
     except Conflict as error:
-        return _page(request, actor, "keys/confirm_regenerate.html", {**context, "error": error.message}, status=409)
+        return render_page(request, actor, "keys/confirm_regenerate.html", {**context, "error": error.message}, status=409)
     if page == "company" and actor.manages_company_keys:
         return _shown_once(request, actor, "keys/company.html", _company_context(actor), key, raw, regenerated=True)
     if page == "detail":
-        return _shown_once(request, actor, "keys/detail.html", _detail_context(actor, key), key, raw, regenerated=True)
+        return _shown_once(request, actor, "keys/detail.html", detail_context(actor, key), key, raw, regenerated=True)
     context = {**_list_context(actor), "create_form": _create_form(request, actor)}
     return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=True)
-
-
-def _restrictions_of(key: ApiKey) -> dict:
-    return {field: getattr(key, field) for field in RESTRICTION_FIELDS}
-
-
-@require_POST
-@dashboard_view
-def key_restrictions_set(request, actor, key_id):
-    """The key's owner, company admins and owners (key_check_manage, as for regenerate) replace
-    its IP addresses, referrers and scopes; the service validates every entry."""
-    key = selectors.api_key_get(actor, key_id)
-    days, _ = _usage_days(request.POST.get("days", ""))
-    if key.is_revoked:
-        messages.error(request, f"“{key.name}” is revoked, so its restrictions no longer matter; nothing changed.")
-        return _page(request, actor, "keys/detail.html", _detail_context(actor, key, days=days), status=409)
-    form = KeyRestrictionsForm(request.POST)
-    if form.is_valid():
-        before = _restrictions_of(key)
-        try:
-            services.api_key_set_restrictions(api_key=key, actor=actor.user, **form.restrictions())
-        except ValidationFailed as error:
-            add_service_error(form, error)
-        else:
-            after = _restrictions_of(key)
-            if before == after:
-                messages.info(request, f"The restrictions of “{key.name}” were already these; nothing changed.")
-            else:
-                messages.success(request, f"Restrictions of “{key.name}” changed: {restrictions_change(before, after)}. "
-                                          "They apply from the next request.")
-            query = "" if days == DEFAULT_USAGE_DAYS else f"?days={days}"
-            return redirect(f"{reverse('dashboard:key-detail', args=[key.pk])}{query}#restrictions")
-    context = _detail_context(actor, key, days=days, restrictions_form=form)
-    return _page(request, actor, "keys/detail.html", context, 400)
 
 
 @require_POST
