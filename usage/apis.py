@@ -164,7 +164,9 @@ class KeyUsageRequestsApi(APIView):
     @extend_schema(operation_id="api_key_usage_requests", parameters=[
         DAYS, ORGANIZATION_PARAMETER, OpenApiParameter("page", OpenApiTypes.INT),
         OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50."),
-        OpenApiParameter("status", enum=["success", "failed"]), OpenApiParameter("tier", str),
+        OpenApiParameter("status", enum=["success", "failed", ""], description=(
+            "success (2xx and 3xx) or failed (anything else); empty or absent: both.")),
+        OpenApiParameter("tier", str),
         OpenApiParameter("domain", str, description="Substring of the request's Origin/Referer host."),
     ], responses=paginated(RequestLogSerializer, "KeyUsageRequests", api_key_id=serializers.UUIDField()))
     def get(self, request, key_id):
