@@ -23,8 +23,11 @@ def window(days: int, now: datetime):
 
 
 def _rollups(days: int, now: datetime | None = None, **filters) -> QuerySet:
-    model, first = window(days, now or timezone.now())
-    return model.objects.filter(bucket__gte=first, **filters)
+    """The window's rollups, none after `now`: another worker may flush a request stamped just
+    after it, whose hour (or day) can begin past the window's last bucket."""
+    now = now or timezone.now()
+    model, first = window(days, now)
+    return model.objects.filter(bucket__gte=first, bucket__lte=now, **filters)
 
 
 def _totals(rollups: QuerySet) -> dict:
