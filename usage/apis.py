@@ -249,4 +249,4 @@ class CompanyUsageTimeseriesApi(APIView):
         days = _days(request)
         granularity, data = selectors.usage_timeseries(days, company=actor.company)
         return Response({"company_id": actor.company.pk, "days": days, "granularity": granularity, "data": data,
-                         "keys": selectors.company_usage(actor.company, days)["keys"]})
+                         "keys": selectors.company_usage_by_key(actor.company, days)})

@@ -92,15 +92,17 @@ def usage_requests(api_key, days: int, *, status=None, tier=None, domain=None) -
     return log.order_by("-created_at", "-id")
 
 
-def company_usage(company, days: int) -> dict:
-    rollups = _rollups(days, company=company)
-    per_key = (rollups.values("api_key_id", "api_key__name", "api_key__prefix")
+def company_usage_by_key(company, days: int) -> list[dict]:
+    per_key = (_rollups(days, company=company).values("api_key_id", "api_key__name", "api_key__prefix")
                .annotate(total=Sum("requests"), failed=Sum("requests", filter=FAILED),
                          spend=Sum("spend_microcents")).order_by("-total"))
-    keys = [{"api_key_id": r["api_key_id"], "api_key_name": r["api_key__name"], "prefix": r["api_key__prefix"],
+    return [{"api_key_id": r["api_key_id"], "api_key_name": r["api_key__name"], "prefix": r["api_key__prefix"],
              "total_requests": r["total"], "failed_requests": r["failed"] or 0,
              "total_spend_microcents": r["spend"] or 0} for r in per_key]
-    return {**_totals(rollups), "keys": keys}
+
+
+def company_usage(company, days: int) -> dict:
+    return {**_totals(_rollups(days, company=company)), "keys": company_usage_by_key(company, days)}
 
 
 def limits_use(api_key, now: datetime | None = None) -> dict | None:
