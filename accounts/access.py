@@ -144,6 +144,16 @@ def policy_check_manage(actor: Actor) -> None:
                                code="permission_denied")
 
 
+def allowed(check, *args) -> bool:
+    """Whether one of the checks above lets the actor through: for pages that offer a control
+    only to those who may use it, by the same rule that refuses everyone else."""
+    try:
+        check(*args)
+    except (PermissionDenied, NotFound):
+        return False
+    return True
+
+
 def companies_administered_by(user):
     """The companies whose keys, usage and audit trail this person may see in Django admin."""
     if not user.is_active:

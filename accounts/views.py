@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import Actor, actor_for, policy_check_manage
+from accounts.access import Actor, actor_for, allowed, policy_check_manage
 from accounts.forms import KeyPolicyForm
 from accounts.models import Membership
 from accounts.services import POLICY_FIELDS, company_policy_set
@@ -62,7 +62,7 @@ def _policy_of(company) -> dict:
 
 
 def _general(request, actor: Actor, policy_form=None, status: int = 200):
-    if policy_form is None and actor.manages_members:
+    if policy_form is None and allowed(policy_check_manage, actor):
         policy_form = KeyPolicyForm(initial=_policy_of(actor.company))
     context = {"actor": actor, "section": "general", "policy_form": policy_form}
     return render(request, "settings/general.html", context, status=status)

@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import Actor, company_keys_check, limits_check_manage
+from accounts.access import Actor, allowed, company_keys_check, limits_check_manage
 from accounts.views import dashboard_view, safe_next
-from config.errors import Conflict, PermissionDenied, ValidationFailed
+from config.errors import Conflict, ValidationFailed
 from keys import selectors, services
 from keys.forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
                         KeyRestrictionsForm, add_service_error)
@@ -98,14 +98,6 @@ def usage_days(raw: str) -> tuple[int, str]:
     return DEFAULT_USAGE_DAYS, f"“{raw[:20]}” is not a period this page offers (7, 30 or 90 days); showing 30 days."
 
 
-def _may_change_limits(actor: Actor, key: ApiKey) -> bool:
-    try:
-        limits_check_manage(actor, key)
-    except PermissionDenied:
-        return False
-    return not key.is_revoked
-
-
 def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS, days_note: str = "",
                     limits_form: KeyLimitsForm | None = None,
                     restrictions_form: KeyRestrictionsForm | None = None) -> dict:
@@ -126,7 +118,7 @@ def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS,
         "tiers": usage_selectors.usage_by_tier(key, days),
         "errors": usage_selectors.usage_errors(key, days),
         "limits": limits,
-        "may_change_limits": _may_change_limits(actor, key),
+        "may_change_limits": not key.is_revoked and allowed(limits_check_manage, actor, key),
         "limits_form": limits_form or KeyLimitsForm.for_limit(limits and limits["limit"]),
         "restrictions_form": restrictions_form or KeyRestrictionsForm.for_key(key),
         "events": events[:HISTORY_LENGTH],
@@ -258,7 +250,7 @@ def key_regenerate(request, actor, key_id):
         return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)
     except Conflict as error:
         return render_page(request, actor, "keys/confirm_regenerate.html", {**context, "error": error.message}, status=409)
-    if page == "company" and actor.manages_company_keys:
+    if page == "company" and allowed(company_keys_check, actor, ""):
         return _shown_once(request, actor, "keys/company.html", _company_context(actor), key, raw, regenerated=True)
     if page == "detail":
         return _shown_once(request, actor, "keys/detail.html", detail_context(actor, key), key, raw, regenerated=True)
