@@ -92,13 +92,12 @@ def _keep_copy(key_hash: str, key, lookup: Lookup) -> None:
 def cached_key(key_hash: str) -> tuple[object | None, Lookup]:
     """(the cached key or None, the lookup). On a miss, pass the lookup to remember() with the
     row read from the database after it."""
-    local_seconds = settings.API_KEY_LOCAL_SECONDS
-    keeps_copies = local_seconds > 0 and (
-        not cache_is_shared() or invalidation.listener(_drop_copies).live)
+    local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
+    keeps_copies = local_seconds > 0 and (not shared or invalidation.listener(_drop_copies).live)
     if keeps_copies and (key := _copy(key_hash)) is not None:
         return key, None
     lookup = Lookup(time.monotonic() + local_seconds, _epoch if keeps_copies else None, None)
-    if not cache_is_shared() or settings.API_KEY_CACHE_SECONDS <= 0:
+    if not shared or settings.API_KEY_CACHE_SECONDS <= 0:
         return None, lookup
     try:
         found = cache.get_many([_name(key_hash), _version_name(key_hash)])
