@@ -30,6 +30,20 @@ class Actor:
         return self.role == Role.OWNER
 
 
+@dataclass(frozen=True)
+class Operator:
+    """The deployment's operator: a management command, or a superuser in Django admin (`user`,
+    for the audit trail). Acts in any company and is bound by no role (keys.grants)."""
+
+    user: User | None = None
+    api_key = None
+
+
+OPERATOR = Operator()
+# Who may act for whom: everyone for themselves, admins for members, owners for everyone.
+ROLE_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
 def _parse_company_id(raw: str) -> int:
     try:
         company_id = int(raw)
@@ -46,18 +60,18 @@ def _parse_company_id(raw: str) -> int:
 def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
     """Resolve the company a call acts in.
 
-    A key acts in its own company. A person acts in the company they name (the
+    A key (a keys.verification.KeyGrant, `user` its owner) acts in its own company, with the
+    role its snapshot holds. A person acts in the company they name (the
     X-Organization-Id header or the dashboard's switcher), or in their only one.
     """
     if api_key is not None:
-        # The owner's role was fetched with the key (keys.selectors.api_key_by_digest).
         if company_id not in (None, "") and _parse_company_id(company_id) != api_key.company_id:
             raise PermissionDenied(
                 f"This API key belongs to company {api_key.company_id}; drop the {ORGANIZATION_HEADER} "
                 "header or use a key of that company.",
                 code="organization_mismatch",
             )
-        return Actor(user=api_key.owner, company=api_key.company, role=api_key.owner_role, api_key=api_key)
+        return Actor(user=user, company=api_key.company(), role=api_key.owner_role, api_key=api_key)
     memberships = Membership.objects.select_related("company").filter(user=user)
     if company_id not in (None, ""):
         membership = memberships.filter(company_id=_parse_company_id(company_id)).first()
@@ -122,12 +136,36 @@ def member_check_access(actor: Actor, user_id: int):
     return member
 
 
+def role_of(company_id: int, user_id: int) -> str | None:
+    """The person's role in the company; None once they are no longer a member."""
+    return Membership.objects.filter(company_id=company_id, user_id=user_id).values_list("role", flat=True).first()
+
+
+def person_check_act_for(actor, owner_id: int, owner_role: str | None) -> None:
+    """Whether the actor may obtain a key value for, mint a key for, or widen a key of this
+    person: themselves; admins their members; owners everyone. Nobody acts for a person of a
+    higher rank, so no one gains, through someone else's key, what their own role withholds."""
+    if isinstance(actor, Operator) or owner_id == actor.user.pk or actor.role == Role.OWNER:
+        return
+    if actor.role == Role.ADMIN and ROLE_RANK.get(owner_role, 0) < ROLE_RANK[Role.ADMIN]:
+        return
+    who = "an owner's or another admin's" if actor.role == Role.ADMIN else "another member's"
+    raise PermissionDenied(
+        f"You may not obtain the value of, create or widen {who} keys; only company owners may "
+        "(admins do so for members). Nothing changed.", code="permission_denied")
+
+
 def limits_check_manage(actor: Actor, key) -> None:
-    """Anyone who may manage a key may read its limits; only admins and owners change them,
-    so a member cannot lift the limit put on their own key."""
+    """Anyone who may manage a key may read its limits; only admins and owners change them, and
+    admins only those of members' keys: a member cannot lift the limit put on their own key, nor
+    an admin the one an owner put on theirs."""
     key_check_manage(actor, key)
     if not actor.manages_company_keys:
         raise PermissionDenied("Only company admins and owners may change a key's limits.", code="permission_denied")
+    if key.owner_id == actor.user.pk and actor.role != Role.OWNER:
+        raise PermissionDenied("Only company owners may change the limits of an admin's keys.",
+                               code="permission_denied")
+    person_check_act_for(actor, key.owner_id, role_of(key.company_id, key.owner_id))
 
 
 def company_keys_check(actor: Actor, doing: str) -> None:
@@ -142,6 +180,12 @@ def policy_check_manage(actor: Actor) -> None:
     if not actor.manages_members:
         raise PermissionDenied("Only company owners may change the key policy; nothing changed.",
                                code="permission_denied")
+
+
+def admin_actor(user, company_id: int):
+    """Who acts in Django admin on a company's keys: a superuser as the operator, anyone else
+    by their membership there."""
+    return Operator(user=user) if user.is_superuser else actor_for(user, company_id)
 
 
 def allowed(check, *args) -> bool:

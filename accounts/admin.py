@@ -77,7 +77,7 @@ class CompanyAdmin(CompanyScopedAdmin):
     company_path = ""
     list_display = ["name", "id", "max_key_lifetime_days", "require_key_expiry", "created_at"]
     search_fields = ["name"]
-    fields = ["name", "max_key_lifetime_days", "require_key_expiry", "unused_key_days"]
+    fields = ["name", *POLICY_FIELDS]
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, policy_check_manage
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from accounts.services import MAX_POLICY_DAYS, POLICY_FIELDS, company_policy_set
 from config.schema import ORGANIZATION_PARAMETER
 from config.serializers import StrictInputSerializer
@@ -51,6 +52,16 @@ class PolicySerializer(StrictInputSerializer):
     require_key_expiry = serializers.BooleanField(help_text="Refuse keys that never expire.")
     unused_key_days = serializers.IntegerField(min_value=1, max_value=MAX_POLICY_DAYS,
                                                help_text="Keys unused this long are listed as candidates to revoke.")
+    default_request_limit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_REQUEST_LIMIT,
+        help_text="Every new key starts limited to this many requests per period; null: no request limit. "
+                  "Left out: unchanged.")
+    default_budget_limit_microcents = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_BUDGET_MICROCENTS,
+        help_text="Every new key starts limited to this spend per period (millionths of a cent); null: no budget. "
+                  "Left out: unchanged.")
+    default_limit_period = serializers.ChoiceField(
+        required=False, choices=ResetPeriod.values, help_text="The period of the default limits. Left out: unchanged.")
 
 
 class CompanyPolicyApi(APIView):

@@ -1,6 +1,7 @@
 """The dashboard's key-policy form: the shape of what an owner typed; accounts.services keeps the rules."""
 from django import forms
 
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from accounts.services import MAX_POLICY_DAYS
 from keys.forms import DashboardForm
 
@@ -27,3 +28,21 @@ class KeyPolicyForm(DashboardForm):
     unused_key_days = _days_field(
         "Unused-key days", "Active keys not used for this many days are listed on the key pages as candidates "
         "to revoke.", required=True)
+    default_request_limit = forms.IntegerField(
+        label="Default request limit for new keys", required=False, min_value=0, max_value=MAX_REQUEST_LIMIT,
+        help_text="Every new key starts limited to this many requests per period; admins and owners can change it "
+                  "per key. Empty: new keys have no request limit.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": "No limit"}))
+    default_budget_limit_microcents = forms.IntegerField(
+        label="Default budget for new keys, in microcents", required=False, min_value=0,
+        max_value=MAX_BUDGET_MICROCENTS, help_text="Spend per period every new key starts with; $1 = 100,000,000 "
+                                                   "microcents. Empty: no budget.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": "No budget"}))
+    default_limit_period = forms.ChoiceField(label="Period of the default limits", choices=ResetPeriod.choices,
+                                             initial=ResetPeriod.MONTHLY, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("default_limit_period"):
+            data.pop("default_limit_period", None)  # not sent: the period stays as it is
+        return data

@@ -11,6 +11,19 @@ class Role(models.TextChoices):
     MEMBER = "member", "Member"
 
 
+class ResetPeriod(models.TextChoices):
+    """When a key's limits start counting again (usage.limits)."""
+
+    DAILY = "daily", "Daily (UTC calendar day)"
+    WEEKLY = "weekly", "Weekly (ISO week, from Monday 00:00 UTC)"
+    MONTHLY = "monthly", "Monthly (calendar month, UTC)"
+
+
+# Bounds of a limit that catch typos (an extra six zeros) rather than express policy.
+MAX_REQUEST_LIMIT = 10**12
+MAX_BUDGET_MICROCENTS = 10**15
+
+
 # Roles that manage every key of their company (seed 000: "Admins of their company").
 KEY_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
@@ -24,6 +37,14 @@ class Company(models.Model):
     require_key_expiry = models.BooleanField(default=False, help_text="Refuse keys that never expire.")
     unused_key_days = models.PositiveSmallIntegerField(
         default=90, help_text="Active keys unused this long are listed as candidates to revoke.")
+    default_request_limit = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Every new key starts limited to this many requests per period. Empty: "
+                                         "no request limit for new keys.")
+    default_budget_limit_microcents = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Every new key starts limited to this spend per period, in millionths of "
+                                         "a cent. Empty: no budget for new keys.")
+    default_limit_period = models.CharField(max_length=7, choices=ResetPeriod.choices, default=ResetPeriod.MONTHLY,
+                                            help_text="The period of the default limits for new keys.")
 
     class Meta:
         verbose_name_plural = "companies"

@@ -3,9 +3,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import Company, Membership, Role
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Company, Membership, ResetPeriod, Role
 from config.errors import ValidationFailed
-from keys import cache as key_cache
 from keys.audit import audit_record
 from keys.models import AuditAction
 from keys.services import api_key_revoke
@@ -44,10 +43,7 @@ def membership_set(*, user: User, company: Company, role: str, actor=None) -> Me
                      changes={"user": user.get_username(), "role": role})
     elif membership.role != role:
         before, membership.role = membership.role, role
-        membership.save(update_fields=["role"])
-        # Cached keys carry their owner's role; the new one must apply at once.
-        for key in user.api_keys.filter(company=company):
-            key_cache.forget_key(key)
+        membership.save(update_fields=["role"])  # cached keys carry the role: keys.signals forgets them
         audit_record(action=AuditAction.MEMBERSHIP_ROLE_CHANGED, company=company, target_user=user, actor=actor,
                      changes={"user": user.get_username(), "role": {"before": before, "after": role}})
     return membership
@@ -64,21 +60,38 @@ def membership_remove(*, membership: Membership, actor=None) -> None:
     membership.delete()
 
 
-POLICY_FIELDS = ("max_key_lifetime_days", "require_key_expiry", "unused_key_days")
+POLICY_FIELDS = ("max_key_lifetime_days", "require_key_expiry", "unused_key_days", "default_request_limit",
+                 "default_budget_limit_microcents", "default_limit_period")
 MAX_POLICY_DAYS = 3650
+UNCHANGED = object()
+
+
+def _check_policy(policy: dict) -> None:
+    bounds = (("max_key_lifetime_days", 1, MAX_POLICY_DAYS, "days"), ("unused_key_days", 1, MAX_POLICY_DAYS, "days"),
+              ("default_request_limit", 0, MAX_REQUEST_LIMIT, "requests"),
+              ("default_budget_limit_microcents", 0, MAX_BUDGET_MICROCENTS, "microcents"))
+    for name, low, high, unit in bounds:
+        value = policy[name]
+        if value is not None and not low <= value <= high:
+            raise ValidationFailed(f"{name} must be between {low:,} and {high:,} {unit}.",
+                                   details={name: [f"{low} to {high}"]})
+    if policy["default_limit_period"] not in ResetPeriod.values:
+        raise ValidationFailed(f"default_limit_period must be one of {', '.join(ResetPeriod.values)}.",
+                               details={"default_limit_period": [str(policy["default_limit_period"])[:20]]})
 
 
 @transaction.atomic
 def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, require_key_expiry: bool,
-                       unused_key_days: int, actor=None) -> Company:
-    """The company's key policy. It applies to keys created or extended from now on."""
-    for name, value in (("max_key_lifetime_days", max_key_lifetime_days), ("unused_key_days", unused_key_days)):
-        if value is not None and not 1 <= value <= MAX_POLICY_DAYS:
-            raise ValidationFailed(f"{name} must be between 1 and {MAX_POLICY_DAYS} days.",
-                                   details={name: [f"1 to {MAX_POLICY_DAYS}"]})
+                       unused_key_days: int, default_request_limit=UNCHANGED, default_budget_limit_microcents=UNCHANGED,
+                       default_limit_period=UNCHANGED, actor=None) -> Company:
+    """The company's key policy. It applies to keys created or extended from now on; the default
+    limits are those every new key starts with (keys.grants), left as they are when not given."""
     before = {field: getattr(company, field) for field in POLICY_FIELDS}
-    after = {"max_key_lifetime_days": max_key_lifetime_days, "require_key_expiry": require_key_expiry,
-             "unused_key_days": unused_key_days}
+    after = {field: value for field, value in zip(POLICY_FIELDS, (
+        max_key_lifetime_days, require_key_expiry, unused_key_days, default_request_limit,
+        default_budget_limit_microcents, default_limit_period))}
+    after = {field: before[field] if value is UNCHANGED else value for field, value in after.items()}
+    _check_policy(after)
     if before != after:
         for field, value in after.items():
             setattr(company, field, value)

@@ -48,11 +48,6 @@ class Gone(ApplicationError):
     code = "gone"
 
 
-class LimitExceeded(ApplicationError):
-    status = 429
-    code = "request_limit_exceeded"
-
-
 class ServiceUnavailable(ApplicationError):
     """A store we depend on is down: refuse (fail closed) rather than serve unmetered."""
 

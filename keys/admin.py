@@ -11,13 +11,16 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.admin import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
+from accounts.access import admin_actor, role_of
 from accounts.models import Membership
-from config.errors import ValidationFailed
+from config.errors import NotFound, PermissionDenied, ValidationFailed
 from keys import services
+from keys.grants import grant_check, inherited_limit, key_grant_check
 from keys.models import ApiKey, AuditEvent
 from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
 from usage.models import KeyLimit
-from usage.services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, limits_delete, limits_set
+from usage.services import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, api_key_issue, limits_check_change,
+                            limits_delete, limits_set)
 
 RESTRICTION_FIELDS = ("allowed_ips", "allowed_referrers", "scopes")
 STATUS_COLORS = {"active": "#067647", "expiring": "#b54708", "expired": "#667085", "revoked": "#b42318"}
@@ -59,13 +62,38 @@ class ExpiryFilter(admin.SimpleListFilter):
         return queryset
 
 
-class KeyLimitForm(forms.ModelForm):
+def _grant_error(form, check) -> None:
+    """The grant rule's refusal (keys.grants) as a form error, before anything is saved."""
+    try:
+        check()
+    except (PermissionDenied, NotFound) as error:
+        form.add_error(None, error.message)
+
+
+class GrantorForm(forms.ModelForm):
+    """A form that knows who is acting (ApiKeyAdmin.get_form and KeyLimitInline.get_formset
+    bind `request`), so that the grant rule refuses in clean(), as a form error."""
+
+    request = None
+
+    def grantor(self, company_id):
+        return admin_actor(self.request.user, company_id)
+
+
+class KeyLimitForm(GrantorForm):
     request_limit = forms.IntegerField(required=False, min_value=0, max_value=MAX_REQUEST_LIMIT)
     budget_limit_microcents = forms.IntegerField(required=False, min_value=0, max_value=MAX_BUDGET_MICROCENTS)
 
     class Meta:
         model = KeyLimit
         fields = ["request_limit", "budget_limit_microcents", "reset_period", "enabled"]
+
+    def clean(self):
+        data = super().clean()
+        key = self.instance.api_key if self.instance.api_key_id else None
+        if key is not None and (self.has_changed() or data.get("DELETE")):
+            _grant_error(self, lambda: limits_check_change(self.grantor(key.company_id), key))
+        return data
 
 
 class KeyLimitInline(ScopedMixin, admin.StackedInline):
@@ -85,8 +113,12 @@ class KeyLimitInline(ScopedMixin, admin.StackedInline):
     def has_delete_permission(self, request, obj=None):
         return True
 
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["form"] = type("KeyLimitForm", (self.form,), {"request": request})
+        return super().get_formset(request, obj, **kwargs)
 
-class ApiKeyAddForm(forms.ModelForm):
+
+class ApiKeyAddForm(GrantorForm):
     class Meta:
         model = ApiKey
         fields = ["company", "owner", "name", "mode", "expires_at"]
@@ -102,6 +134,10 @@ class ApiKeyAddForm(forms.ModelForm):
         except ValidationFailed as error:
             field = next(iter(error.details), None)
             self.add_error(field if field in self.fields else None, error.message)
+        if company and owner and not self.errors:
+            grantor = self.grantor(company.pk)
+            _grant_error(self, lambda: grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk),
+                                                   obtains=inherited_limit(grantor, company)))
         return data
 
 
@@ -117,7 +153,7 @@ class LinesField(forms.CharField):
         return [line.strip() for line in (value or "").splitlines() if line.strip()]
 
 
-class ApiKeyChangeForm(forms.ModelForm):
+class ApiKeyChangeForm(GrantorForm):
     allowed_ips = LinesField(required=False, help_text="One IP address or CIDR range per line; empty: any address.")
     allowed_referrers = LinesField(required=False, help_text="One host or *.example.com pattern per line; empty: any.")
     scopes = forms.MultipleChoiceField(choices=[(k, f"{k}: {v}") for k, v in SCOPES.items()],
@@ -139,6 +175,10 @@ class ApiKeyChangeForm(forms.ModelForm):
             except ValidationFailed as error:
                 field = next(iter(error.details), None)
                 self.add_error(field if field in self.fields else None, error.message)
+        if not self.errors and set(self.changed_data) - {"name"}:
+            key = self.instance
+            _grant_error(self, lambda: key_grant_check(self.grantor(key.company_id), key,
+                                                       scopes=data.get("scopes") if "scopes" in self.changed_data else None))
         return data
 
 
@@ -166,7 +206,8 @@ class ApiKeyAdmin(CompanyScopedAdmin):
         return not (obj and obj.is_revoked)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["form"] = ApiKeyChangeForm if obj else ApiKeyAddForm
+        form = ApiKeyChangeForm if obj else ApiKeyAddForm
+        kwargs["form"] = type(form.__name__, (form,), {"request": request})
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
@@ -200,13 +241,14 @@ class ApiKeyAdmin(CompanyScopedAdmin):
             # The form has already copied its values onto obj; the service compares against
             # the stored key to know what really changed.
             stored = ApiKey.objects.get(pk=obj.pk)
-            services.api_key_update(api_key=stored, name=form.cleaned_data["name"],
-                                    expires_at=form.cleaned_data["expires_at"], actor=request.user)
-            services.api_key_set_restrictions(api_key=stored, actor=request.user,
+            grantor = admin_actor(request.user, stored.company_id)
+            services.api_key_update(api_key=stored, grantor=grantor, name=form.cleaned_data["name"],
+                                    expires_at=form.cleaned_data["expires_at"])
+            services.api_key_set_restrictions(api_key=stored, grantor=grantor,
                                               **{f: form.cleaned_data[f] for f in RESTRICTION_FIELDS})
             return
-        key, raw = services.api_key_create(company=obj.company, owner=obj.owner, name=obj.name, mode=obj.mode,
-                                           expires_at=obj.expires_at, created_by=request.user)
+        key, raw = api_key_issue(grantor=admin_actor(request.user, obj.company_id), company=obj.company,
+                                 owner=obj.owner, name=obj.name, mode=obj.mode, expires_at=obj.expires_at)
         for field in ApiKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(key, field.attname))
         obj._state.adding, obj._state.db = False, key._state.db
@@ -220,11 +262,12 @@ class ApiKeyAdmin(CompanyScopedAdmin):
         for limit_form in formset.forms:
             if not limit_form.has_changed() and not formset._should_delete_form(limit_form):
                 continue
+            grantor = admin_actor(request.user, form.instance.company_id)
             if formset._should_delete_form(limit_form):
-                limits_delete(api_key=form.instance, actor=request.user)
+                limits_delete(api_key=form.instance, grantor=grantor)
             else:
                 fields = {name: limit_form.cleaned_data[name] for name in KeyLimitForm.Meta.fields}
-                limits_set(api_key=form.instance, actor=request.user, **fields)
+                limits_set(api_key=form.instance, grantor=grantor, **fields)
 
     def response_add(self, request, obj, post_url_continue=None):
         raw = getattr(request, "_keyhouse_raw_key", None)
@@ -267,10 +310,10 @@ class ApiKeyAdmin(CompanyScopedAdmin):
         extended, refused = [], []
         for key in (k for k in keys if k.expires_at is not None):
             try:
-                services.api_key_update(api_key=key, expires_at=max(key.expires_at, now) + timedelta(days=days),
-                                        actor=request.user)
+                services.api_key_update(api_key=key, grantor=admin_actor(request.user, key.company_id),
+                                        expires_at=max(key.expires_at, now) + timedelta(days=days))
                 extended.append(key)
-            except ValidationFailed as error:  # the company's key policy
+            except (ValidationFailed, PermissionDenied) as error:  # the key policy, or the grant rule
                 refused.append(f"{key.name}: {error.message}")
         skipped = sum(1 for k in keys if k.expires_at is None)
         note = f" {skipped} never expire and were left as they are." if skipped else ""

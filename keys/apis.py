@@ -13,8 +13,9 @@ from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
 from config.serializers import AwareDateTimeField, StrictInputSerializer
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
-from keys.restrictions import ALL_SCOPES, SCOPES, scopes_check_grant
+from keys.restrictions import SCOPES
 from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
+from usage.services import api_key_issue
 
 class ApiKeyOutputSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()
@@ -80,11 +81,7 @@ def _created(key, raw, status_code=status.HTTP_201_CREATED) -> Response:
 def _create_for(request, owner) -> Response:
     actor = actor_from_request(request)
     data = _valid(ApiKeyCreateInputSerializer, request)
-    inherited = actor.api_key.scopes if actor.api_key else [ALL_SCOPES]
-    scopes = data.pop("scopes", inherited)
-    scopes_check_grant(actor.api_key, scopes)
-    key, raw = services.api_key_create(company=actor.company, owner=owner, created_by=actor.user, scopes=scopes,
-                                       **data)
+    key, raw = api_key_issue(grantor=actor, company=actor.company, owner=owner, **data)
     return _created(key, raw)
 
 
@@ -174,7 +171,8 @@ class ApiKeyDetailApi(APIView):
                    request=ApiKeyUpdateInputSerializer, responses=ApiKeyOutputSerializer)
     def patch(self, request, key_id):
         key = selectors.api_key_get(actor_from_request(request), key_id)
-        key = services.api_key_update(api_key=key, **_valid(ApiKeyUpdateInputSerializer, request))
+        key = services.api_key_update(api_key=key, grantor=actor_from_request(request),
+                                      **_valid(ApiKeyUpdateInputSerializer, request))
         return Response(ApiKeyOutputSerializer(key).data)
 
     @extend_schema(operation_id="api_key_revoke", parameters=[ORGANIZATION_PARAMETER], responses={204: None})
@@ -191,9 +189,10 @@ class ApiKeyRegenerateApi(APIView):
                    request=ApiKeyRegenerateInputSerializer, responses={200: ApiKeyCreatedSerializer})
     @sensitive_variables()
     def post(self, request, key_id):
-        key = selectors.api_key_get(actor_from_request(request), key_id)
+        actor = actor_from_request(request)
+        key = selectors.api_key_get(actor, key_id)
         grace = _valid(ApiKeyRegenerateInputSerializer, request)["grace_period_seconds"]
-        key, raw = services.api_key_regenerate(api_key=key, grace_period_seconds=grace)
+        key, raw = services.api_key_regenerate(api_key=key, grantor=actor, grace_period_seconds=grace)
         return _created(key, raw, status.HTTP_200_OK)
 
 
@@ -254,9 +253,7 @@ class ApiKeyRestrictionsApi(APIView):
         actor = actor_from_request(request)
         key = selectors.api_key_get(actor, key_id)
         data = _valid(RestrictionsSerializer, request)
-        if "scopes" in data:
-            scopes_check_grant(actor.api_key, data["scopes"])
-        key = services.api_key_set_restrictions(api_key=key, **data)
+        key = services.api_key_set_restrictions(api_key=key, grantor=actor, **data)
         return Response(_restrictions_body(key))
 
 

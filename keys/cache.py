@@ -1,12 +1,16 @@
-"""Verified keys cached by their hash, so most keyed requests reach neither the database nor
-Redis.
+"""Verified keys' snapshots (keys.verification.KeyGrant) cached by their hash, so most keyed
+requests reach neither the database nor Redis.
 
 Two layers. Each worker keeps its own copy of a key for API_KEY_LOCAL_SECONDS (0.5 s): a
 plain dict, no round trip, no unpickling. With Redis as the cache, a shared entry behind it
-lives API_KEY_CACHE_SECONDS (300 s), so a worker's miss costs a round trip, not a query.
+lives API_KEY_CACHE_SECONDS (300 s), so a worker's miss costs a round trip, not a query. Both
+hold the snapshot as plain data (the shared entry as a tuple, its format version in the cache
+key), never a model instance; an entry lives a fixed time from the read that made it, and use
+never extends it.
 
-Every change to a key (revoke, regenerate, rename, limits, its owner's role) forgets it, at
-once and again when the transaction commits. With local memory only, other workers drop
+Every change to a key (revoke, regenerate, rename, limits, its owner's account or role, and
+deletes of any of them, keys.signals and ApiKeyQuerySet.update) forgets it, at once and again
+when the transaction commits. With local memory only, other workers drop
 their copies within API_KEY_LOCAL_SECONDS, well within the promised second. With Redis the
 change is also announced to every worker (keys.invalidation), and forgetting returns only
 once each has dropped its copies: the change is effective everywhere at once. Expiry needs
@@ -34,9 +38,10 @@ REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
 LOCAL_MAX_ENTRIES = 10_000
 # Versions outlive every entry (API_KEY_CACHE_SECONDS), so a stale entry always meets its bump.
 VERSION_SECONDS = 24 * 3600
-_local: dict[str, tuple[float, object]] = {}  # key hash -> (monotonic deadline, key)
+_local: dict[str, tuple[float, object]] = {}  # key hash -> (monotonic deadline, KeyGrant)
 _lock = threading.Lock()  # a copy stored and a change heard of happen one after the other
 _epoch = 0  # changes heard of by this worker
+_touched: dict = {}  # key id -> when this worker last recorded its use (keys.services.api_key_touch)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,9 @@ def cache_is_shared() -> bool:
 
 
 def _name(key_hash: str) -> str:
-    return f"keyhouse:key:{key_hash}"
+    from keys.verification import SNAPSHOT_FORMAT
+
+    return f"keyhouse:key:v{SNAPSHOT_FORMAT}:{key_hash}"
 
 
 def _version_name(key_hash: str) -> str:
@@ -73,7 +80,20 @@ def _drop_copies(key_hashes) -> None:
 
 
 def clear_local() -> None:
+    """Forget everything this worker keeps in memory: key copies and when keys were last used."""
     _drop_copies(None)
+    _touched.clear()
+
+
+def touch_due(key_id, now, resolution) -> bool:
+    """Whether this worker should record the key's use now (not within `resolution` of the last)."""
+    last = _touched.get(key_id)
+    if last is not None and now - last < resolution:
+        return False
+    if len(_touched) >= LOCAL_MAX_ENTRIES:
+        _touched.clear()
+    _touched[key_id] = now
+    return True
 
 
 def _copy(key_hash: str) -> object | None:
@@ -90,12 +110,14 @@ def _keep_copy(key_hash: str, key, lookup: Lookup) -> None:
 
 
 def cached_key(key_hash: str) -> tuple[object | None, Lookup]:
-    """(the cached key or None, the lookup). On a miss, pass the lookup to remember() with the
-    row read from the database after it."""
+    """(the cached KeyGrant or None, the lookup). On a miss, pass the lookup to remember()
+    with the snapshot made from the row read after it."""
+    from keys.verification import KeyGrant
+
     local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
     keeps_copies = local_seconds > 0 and (not shared or invalidation.listener(_drop_copies).live)
-    if keeps_copies and (key := _copy(key_hash)) is not None:
-        return key, None
+    if keeps_copies and (grant := _copy(key_hash)) is not None:
+        return grant, None
     lookup = Lookup(time.monotonic() + local_seconds, _epoch if keeps_copies else None, None)
     if not shared or settings.API_KEY_CACHE_SECONDS <= 0:
         return None, lookup
@@ -108,25 +130,19 @@ def cached_key(key_hash: str) -> tuple[object | None, Lookup]:
     entry = found.get(_name(key_hash))
     if entry is None or entry[0] != lookup.version:
         return None, lookup
-    key = entry[1]
-    key._cache_digest, key._cache_lookup = key_hash, lookup
-    _keep_copy(key_hash, key, lookup)
-    return key, lookup
+    grant = KeyGrant.from_data(entry[1])
+    _keep_copy(key_hash, grant, lookup)
+    return grant, lookup
 
 
-def remember(key, digest: str | None = None, lookup: Lookup | None = None) -> None:
-    """Cache under the digest it was found by (the current hash, or the previous one during a
-    regenerate's grace period), as of the lookup that missed before it was read."""
-    key_hash = digest or getattr(key, "_cache_digest", None) or key.key_hash
-    lookup = lookup or getattr(key, "_cache_lookup", None)
-    if lookup is None:
-        return  # not read through cached_key: nothing tells how fresh it is
-    key._cache_digest, key._cache_lookup = key_hash, lookup
-    _keep_copy(key_hash, key, lookup)
+def remember(grant, key_hash: str, lookup: Lookup) -> None:
+    """Cache a snapshot under the hash it was found by, as of the lookup that missed before
+    its row was read."""
+    _keep_copy(key_hash, grant, lookup)
     if lookup.version is None or settings.API_KEY_CACHE_SECONDS <= 0:
         return  # no shared cache, or it was unreachable when looked up: the version is unknown
     try:
-        cache.set(_name(key_hash), (lookup.version, key), settings.API_KEY_CACHE_SECONDS)
+        cache.set(_name(key_hash), (lookup.version, grant.to_data()), settings.API_KEY_CACHE_SECONDS)
     except Exception:
         logger.warning("Key cache unreachable; key not cached.", exc_info=True)
 

@@ -10,6 +10,12 @@ Keys are stored as HMAC-SHA256 under a server-side pepper, not with Argon2: a ra
 key has no dictionary to guess from, so a slow hash adds nothing but tens of milliseconds
 to every request (djangorestframework-api-key dropped its slow hashers for that reason).
 Passwords, which people choose, are the ones that get Argon2.
+
+A stored hash names its scheme, and for HMAC the pepper it was made with, by a fingerprint:
+`hmac-sha256$<pepper id>$<hex>`, or `sha256$<hex>` for a key imported from the system we
+replace. API_KEY_PEPPERS lists peppers newest first, so a pepper can be rotated without
+invalidating any key: a key found under an older pepper (or the legacy scheme) is re-hashed
+under the newest one on its first successful use (docs/pepper-rotation.md).
 """
 import hashlib
 import hmac
@@ -84,16 +90,52 @@ def parse_key(raw: str) -> ParsedKey:
     return ParsedKey(raw=raw, mode=mode)
 
 
+HMAC_SCHEME = "hmac-sha256"
+LEGACY_SCHEME = "sha256"
+HASH_SEPARATOR = "$"
+
+
 @sensitive_variables()
-def hash_key(raw: str) -> str:
-    pepper = settings.API_KEY_PEPPER.encode()
-    return hmac.new(pepper, raw.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+def pepper_id(pepper: str) -> str:
+    """A short public name for a pepper; it tells which pepper made a hash, and nothing of it."""
+    return hashlib.sha256(b"keyhouse-pepper-id:" + pepper.encode()).hexdigest()[:8]
+
+
+@sensitive_variables()
+def _peppers() -> list[str]:
+    return settings.API_KEY_PEPPERS
+
+
+@sensitive_variables()
+def hash_key(raw: str, pepper: str | None = None) -> str:
+    """The stored form of a key: HMAC-SHA256 under the newest pepper unless another is named."""
+    pepper = pepper or _peppers()[0]
+    digest = hmac.new(pepper.encode(), raw.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return HASH_SEPARATOR.join((HMAC_SCHEME, pepper_id(pepper), digest))
 
 
 @sensitive_variables()
 def legacy_hash(raw: str) -> str:
     """How the system we replace stored keys (plain SHA-256): imported keys are found by it."""
-    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return legacy_stored(hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest())
+
+
+def legacy_stored(sha256_hex: str) -> str:
+    """The stored form of a legacy key known only by the SHA-256 hex of its value."""
+    return LEGACY_SCHEME + HASH_SEPARATOR + sha256_hex.lower()
+
+
+@sensitive_variables()
+def candidate_hashes(raw: str, *, legacy: bool = False) -> list[str]:
+    """Every stored form this value may have: under each pepper, newest first, and the legacy
+    scheme when asked. The first is the form it is re-hashed to."""
+    hashes = [hash_key(raw, pepper) for pepper in _peppers()]
+    return hashes + [legacy_hash(raw)] if legacy else hashes
+
+
+def is_current(stored: str) -> bool:
+    """Whether a stored hash is in the newest scheme and pepper (nothing to re-hash)."""
+    return stored.startswith(HMAC_SCHEME + HASH_SEPARATOR + pepper_id(_peppers()[0]) + HASH_SEPARATOR)
 
 
 def masked(display_prefix: str) -> str:

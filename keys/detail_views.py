@@ -59,7 +59,7 @@ def key_limits_set(request, actor, key_id):
     if form.is_valid():
         before = _limits_of(key)
         try:
-            usage_services.limits_set(api_key=key, actor=actor.user, **form.cleaned_data)
+            usage_services.limits_set(api_key=key, grantor=actor, **form.cleaned_data)
         except ValidationFailed as error:
             add_service_error(form, error)
         else:
@@ -76,7 +76,7 @@ def key_limits_delete(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
     limits_check_manage(actor, key)
     before = _limits_of(key)
-    if usage_services.limits_delete(api_key=key, actor=actor.user):
+    if usage_services.limits_delete(api_key=key, grantor=actor):
         messages.success(request, f"Removed the limits of “{key.name}” (they were {limits_summary(before)}); "
                                   "it may make any number of requests again.")
     else:
@@ -98,7 +98,7 @@ def key_restrictions_set(request, actor, key_id):
     if form.is_valid():
         before = _restrictions_of(key)
         try:
-            services.api_key_set_restrictions(api_key=key, actor=actor.user, **form.restrictions())
+            services.api_key_set_restrictions(api_key=key, grantor=actor, **form.restrictions())
         except ValidationFailed as error:
             add_service_error(form, error)
         else:

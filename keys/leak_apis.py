@@ -18,7 +18,11 @@ class LeakReportSerializer(StrictInputSerializer):
 class LeakResultSerializer(serializers.Serializer):
     token_hash = serializers.CharField(help_text="SHA-256 of the token, hex; the token itself is not echoed.")
     token_type = serializers.CharField()
-    label = serializers.ChoiceField(choices=["true_positive", "false_positive"])
+    label = serializers.ChoiceField(choices=["true_positive", "false_positive"],
+                                    help_text="true_positive: the value worked until this report, and now does not.")
+    keys_created_with_it = serializers.ListField(
+        child=serializers.UUIDField(), help_text="Ids of the active keys created with the reported key: whoever "
+                                                 "holds it may hold these too.")
 
 
 class LeakReportApi(APIView):

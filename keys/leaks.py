@@ -1,19 +1,25 @@
 """Leak reports from secret scanners, in the shape of GitHub's secret-scanning partner
-program: a signed JSON list of found tokens. Every active Keyhouse key among them is revoked
-at once, its owner is told, and the reply labels each token without saying anything about
-tokens we never issued."""
+program: a signed JSON list of found tokens. A token is matched as a key's current value, the
+old value of a regenerated key still in its grace period, or a key imported from the system we
+replace. Every working one stops at once (the key is revoked, or the grace period ends), its
+owner is told, the keys made with it are named, and the reply labels each token without
+saying anything about tokens we never issued."""
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from config.errors import ApplicationError, ServiceUnavailable
 from keys import crypto
 from keys.audit import audit_record
 from keys.models import ApiKey, AuditAction
-from keys.services import api_key_revoke
+from keys.selectors import api_key_by_hashes
+from keys.services import api_key_end_grace, api_key_revoke
+from keys.verification import MAX_LEGACY_LENGTH
 
 SIGNATURE_HEADER = "Keyhouse-Signature"
 MAX_TOKENS = 1000
@@ -35,35 +41,86 @@ def signature_check(body: bytes, header: str) -> None:
                                "with HMAC-SHA256 under the shared secret, as sha256=<hex>.")
 
 
-def _notify_owner(key: ApiKey, url: str) -> None:
-    if key.owner.email:
-        send_mail(
-            f"Your API key {key.prefix}… was found in public and has been revoked",
-            f"Hello {key.owner.get_username()},\n\nYour API key \"{key.name}\" ({key.prefix}…) in {key.company.name} "
-            f"was reported found at {url or 'an unnamed location'}. It has been revoked and no longer works.\n\n"
-            "Generate a new key in Settings > Advanced > API-keys and update the applications that used it.\n",
-            None, [key.owner.email], fail_silently=True,
-        )
+@dataclass(frozen=True)
+class LeakedValue:
+    """A key one of whose values was found in public, and what was done about it."""
+
+    key: ApiKey
+    was_previous: bool  # the old value of a regenerated key, not its current one
+    was_working: bool  # the value authenticated until now
+    created_keys: tuple  # active keys made with this key, which its holder may also have
+
+    @property
+    def status(self) -> str:
+        if not self.was_working:
+            return "revoked" if self.key.is_revoked else "expired"
+        return "old value: grace period ended now" if self.was_previous else "active → revoked now"
+
+
+@sensitive_variables("raw")
+def leaked_value_find(raw: str) -> tuple[ApiKey | None, bool]:
+    """The key a found value belongs to, as the current value, the old one of a regenerate
+    (grace period) or a legacy import, and whether it was that old value."""
+    if len(raw) > MAX_LEGACY_LENGTH:
+        return None, False
+    key, matched = api_key_by_hashes(crypto.candidate_hashes(raw, legacy=True))
+    if key is not None and matched == key.previous_key_hash:
+        return key, True
+    return key, False
+
+
+def leaked_value_disable(key: ApiKey, was_previous: bool, *, disable: bool = True) -> LeakedValue:
+    """Make the leaked value stop working: end the grace period of an old value (the current
+    one was not leaked), or revoke the key. `disable=False` only reports."""
+    now = timezone.now()
+    if was_previous:
+        working = bool(not key.is_revoked and key.previous_expires_at and key.previous_expires_at > now)
+        if working and disable:
+            api_key_end_grace(api_key=key)
+    else:
+        working = key.is_active
+        if working and disable:
+            api_key_revoke(api_key=key, revoked_by=None)
+    created = tuple(key.keys_created.active().order_by("created_at"))
+    return LeakedValue(key=key, was_previous=was_previous, was_working=working, created_keys=created)
+
+
+def _notify_owner(leak: LeakedValue, url: str) -> None:
+    key = leak.key
+    if not key.owner.email:
+        return
+    what = ("The old value of your API key" if leak.was_previous else "Your API key") + f" \"{key.name}\""
+    done = ("Its grace period has ended, so only the current value works now."
+            if leak.was_previous else "It has been revoked and no longer works.")
+    created = "".join(f"\n- \"{k.name}\" ({k.prefix}…), id {k.pk}" for k in leak.created_keys)
+    created = (f"\n\nThese active keys were created with it; whoever has it may have them too. Revoke them if "
+               f"you did not create them yourself:{created}") if created else ""
+    send_mail(
+        f"Your API key {key.prefix}… was found in public",
+        f"Hello {key.owner.get_username()},\n\n{what} ({key.prefix}…) in {key.company.name} was reported found at "
+        f"{url or 'an unnamed location'}. {done}{created}\n\n"
+        "Generate a new key in Settings > Advanced > API-keys and update the applications that used it.\n",
+        None, [key.owner.email], fail_silently=True,
+    )
 
 
 @sensitive_variables("token")
 def leak_report_process(reports: list[dict]) -> list[dict]:
-    """Revoke each active key reported; label every token true_positive or false_positive."""
+    """Stop each working value reported (revoke the key, or end the grace period of an old
+    value); label every token true_positive or false_positive, naming the keys made with it."""
     results = []
     for report in reports:
         token = report["token"]
-        key = None
-        try:
-            crypto.parse_key(token)
-            key = ApiKey.objects.select_related("owner", "company").filter(key_hash=crypto.hash_key(token)).first()
-        except crypto.MalformedKey:
-            pass
-        active = key is not None and key.is_active
-        if active:
-            api_key_revoke(api_key=key, revoked_by=None)
+        key, was_previous = leaked_value_find(token)
+        leak = leaked_value_disable(key, was_previous) if key is not None else None
+        if leak is not None and leak.was_working:
+            created = [str(k.pk) for k in leak.created_keys]
             audit_record(action=AuditAction.KEY_LEAKED, company=key.company, api_key=key, label="secret scanner",
-                         changes={"url": report.get("url", "")[:500], "source": report.get("source", "")[:100]})
-            _notify_owner(key, report.get("url", ""))
+                         changes={"url": report.get("url", "")[:500], "source": report.get("source", "")[:100],
+                                  "value": "previous" if was_previous else "current", "keys_created_with_it": created})
+            _notify_owner(leak, report.get("url", ""))
         results.append({"token_hash": hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(),
-                        "token_type": report.get("type", ""), "label": "true_positive" if active else "false_positive"})
+                        "token_type": report.get("type", ""),
+                        "label": "true_positive" if leak is not None and leak.was_working else "false_positive",
+                        "keys_created_with_it": [str(k.pk) for k in leak.created_keys] if leak else []})
     return results

@@ -28,7 +28,8 @@ class LegacyKeyNoticeMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        key = getattr(request, "api_key", None)
+        verification = getattr(request, "key_verification", None)
+        key = verification and verification.grant
         if key is not None and key.is_legacy:
             response["Deprecation"] = "true"
             response["Link"] = (f'</api/v1/api-keys/{key.pk}/regenerate>; rel="successor-version", '

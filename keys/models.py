@@ -2,7 +2,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Company
@@ -23,7 +23,30 @@ class Mode(models.TextChoices):
     TEST = "test", "Test"
 
 
+# Fields whose change alters nothing a verified key answers with: no cache entry to drop.
+BOOKKEEPING_FIELDS = frozenset({"last_used_at"})
+HASH_MAX_LENGTH = 100
+
+
 class ApiKeyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """A bulk change (a service, an admin action, a command) forgets every key it touches
+        from the key cache, as a single save does: no cached snapshot outlives its row."""
+        if set(kwargs) <= BOOKKEEPING_FIELDS:
+            return super().update(**kwargs)
+        from keys import cache as key_cache
+
+        with transaction.atomic(using=self.db):
+            before = list(self.values_list("pk", "key_hash", "previous_key_hash"))
+            updated = super().update(**kwargs)
+            # Read again after: a value re-hashed meanwhile (ApiKey.rehash) is forgotten too.
+            after = ApiKey.objects.filter(pk__in=[pk for pk, *_ in before]).values_list("pk", "key_hash",
+                                                                                       "previous_key_hash")
+            hashes = {h for _, *pair in [*before, *after] for h in pair if h}
+            if hashes:
+                key_cache.forget(*hashes)
+        return updated
+
     def active(self, now=None):
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
@@ -54,7 +77,8 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH, help_text="What the key is for, e.g. 'Production Server'.")
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE)
     prefix = models.CharField(max_length=16, help_text="The first characters of the key, for recognising it.")
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_hash = models.CharField(max_length=HASH_MAX_LENGTH, unique=True, editable=False,
+                                help_text="The value's hash, naming its scheme and pepper (keys.crypto).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="The key stops working at this instant.")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -67,11 +91,15 @@ class ApiKey(models.Model):
                                          help_text="Hosts or *.domain patterns for Origin/Referer; empty: any.")
     scopes = models.JSONField(default=default_scopes, help_text="API areas the key may call; 'all' for every one.")
     # After a regenerate with a grace period, the old value keeps working until previous_expires_at.
-    previous_key_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    previous_key_hash = models.CharField(max_length=HASH_MAX_LENGTH, null=True, blank=True, unique=True,
+                                         editable=False)
     previous_prefix = models.CharField(max_length=16, blank=True, editable=False)
     previous_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_legacy = models.BooleanField(default=False, editable=False,
-                                    help_text="Imported from an older system: key_hash is a plain SHA-256.")
+                                    help_text="Imported from an older system: its value has that system's format.")
+    created_with_key = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="keys_created",
+        help_text="The key whose holder created this one, if made with a key: a leak of it names these.")
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -86,6 +114,13 @@ class ApiKey(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+    def rehash(self, old: str, new: str) -> None:
+        """Store the hash that matched (`old`, current or previous value) in its newest form.
+        Caches go by the newest form only, so there is no entry to forget."""
+        column = "key_hash" if old == self.key_hash else "previous_key_hash"
+        models.QuerySet.update(ApiKey.objects.filter(pk=self.pk, **{column: old}), **{column: new})
+        setattr(self, column, new)
 
     @property
     def is_revoked(self) -> bool:
@@ -117,6 +152,7 @@ class AuditAction(models.TextChoices):
     KEY_EXPIRY_CHANGED = "key.expiry_changed", "Key expiry changed"
     KEY_REGENERATED = "key.regenerated", "Key regenerated"
     KEY_REVOKED = "key.revoked", "Key revoked"
+    GRACE_ENDED = "key.grace_ended", "Key's old value stopped"
     LIMITS_SET = "limits.set", "Limits set"
     LIMITS_CHANGED = "limits.changed", "Limits changed"
     LIMITS_REMOVED = "limits.removed", "Limits removed"

@@ -15,6 +15,7 @@ from config.errors import PermissionDenied, ValidationFailed
 from config.network import client_ip, request_host
 from keys.audit import security_event
 from keys.models import AuditAction
+from keys.outcomes import OUTCOMES, KeyStatus
 
 ALL_SCOPES = "all"
 SCOPES = {
@@ -26,6 +27,9 @@ SCOPES = {
     "demo": "The example priced endpoints under /api/v1/demo/.",
 }
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# The product's own API areas, what keys exist for, as opposed to managing keys, usage and the
+# audit trail: the old value of a regenerated key may still call these during its grace period.
+PRODUCT_SCOPES = frozenset({"demo"})
 MAX_ENTRIES = 100
 HOST_PATTERN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -80,7 +84,7 @@ def clean_scopes(values) -> list[str]:
     return [ALL_SCOPES] if ALL_SCOPES in scopes else sorted(set(scopes))
 
 
-def scopes_check_grant(acting_key, scopes: list[str]) -> None:
+def scopes_check_grant(acting_key, scopes) -> None:
     """A key can never hand out more than it has: a scoped key may only create keys, or set
     scopes, within its own scopes."""
     if acting_key is None or ALL_SCOPES in acting_key.scopes:
@@ -115,32 +119,47 @@ def needed_scope(view, method: str) -> str | None:
     return f"{area}:{'read' if method in SAFE_METHODS else 'write'}"
 
 
-def restrictions_check(key, request, scope: str | None) -> None:
-    """Refuse (403) a request that the key's restrictions do not allow, saying what was expected."""
-    refusal = None
+def _refusal(grant, request, scope: str | None, method: str):
+    """(status, details, message context) of the first restriction this request breaks, or None."""
     ip = client_ip(request)
-    if key.allowed_ips and not _ip_allowed(ip, key.allowed_ips):
-        refusal = ("ip_not_allowed", f"This key only works from {', '.join(key.allowed_ips)}; this request came "
-                   f"from {ip}.", {"client_ip": ip, "allowed_ips": key.allowed_ips})
-    elif key.allowed_referrers and not _host_allowed(host := request_host(request), key.allowed_referrers):
-        refusal = ("referrer_not_allowed", f"This key only works for pages on {', '.join(key.allowed_referrers)}; "
-                   f"the request's Origin/Referer was {host or 'missing'}.",
-                   {"referrer": host, "allowed_referrers": key.allowed_referrers})
-    elif scope and ALL_SCOPES not in key.scopes and scope not in key.scopes:
-        refusal = ("scope_not_allowed", f"This key lacks the {scope} scope; it has {', '.join(key.scopes)}. "
-                   "Ask its owner or an admin to add the scope, or use another key.",
-                   {"required_scope": scope, "scopes": key.scopes})
-    if refusal:
-        code, message, details = refusal
-        security_event(action=AuditAction.KEY_REFUSED_BY_RESTRICTION, api_key=key, details={"code": code, **details})
-        raise PermissionDenied(message, code=code, details=details)
+    if grant.allowed_ips and not _ip_allowed(ip, grant.allowed_ips):
+        allowed = list(grant.allowed_ips)
+        return KeyStatus.IP_REFUSED, {"client_ip": ip, "allowed_ips": allowed}, {"allowed": ", ".join(allowed),
+                                                                                  "client_ip": ip}
+    if grant.allowed_referrers and not _host_allowed(host := request_host(request), grant.allowed_referrers):
+        allowed = list(grant.allowed_referrers)
+        return (KeyStatus.REFERRER_REFUSED, {"referrer": host, "allowed_referrers": allowed},
+                {"allowed": ", ".join(allowed), "referrer": host or "missing"})
+    if scope and ALL_SCOPES not in grant.scopes and scope not in grant.scopes:
+        return (KeyStatus.SCOPE_REFUSED, {"required_scope": scope, "scopes": list(grant.scopes)},
+                {"required_scope": scope, "has": ", ".join(grant.scopes)})
+    if grant.presented_previous and method not in SAFE_METHODS and scope not in PRODUCT_SCOPES:
+        until = grant.previous_expires_at.isoformat()
+        return KeyStatus.GRACE_VALUE_REFUSED, {"works_until": until}, {"until": until}
+    return None
+
+
+def restrictions_check(verification, request, scope: str | None, method: str):
+    """The verification, refused (403) if the key's restrictions do not allow this request;
+    the refusal says what was expected."""
+    refusal = _refusal(verification.grant, request, scope, method)
+    if refusal is None:
+        return verification
+    status, details, context = refusal
+    security_event(action=AuditAction.KEY_REFUSED_BY_RESTRICTION, api_key=verification.grant,
+                   details={"code": OUTCOMES[status].code, **details})
+    return verification.refused(status, details=details, **context)
 
 
 class KeyRestrictionsPermission(BasePermission):
     """Runs after authentication and before the limit check (DRF throttles)."""
 
     def has_permission(self, request, view):
-        key = getattr(request._request, "api_key", None)
-        if key is not None and request.auth is key:
-            restrictions_check(key, request._request, needed_scope(view, request.method))
+        verification = getattr(request._request, "key_verification", None)
+        if verification is not None and verification.is_valid and request.auth is verification.grant:
+            checked = restrictions_check(verification, request._request, needed_scope(view, request.method),
+                                         request.method)
+            request._request.key_verification = checked
+            if not checked.is_valid:
+                raise checked.refusal()
         return True

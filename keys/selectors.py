@@ -1,49 +1,56 @@
+import time
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.access import Actor, key_check_manage
 from accounts.models import Membership
 from config.errors import NotFound
-from keys import cache as key_cache
+from keys import crypto
 from keys.models import LEGACY_PREFIX, ApiKey, AuditEvent
 
 STATUSES = ("active", "revoked", "expired", "unused")
 
 
-def api_key_by_digest(digest: str) -> ApiKey | None:
-    """From the key cache, or one indexed lookup (the current or, during a grace period, the
-    previous hash) that also brings the owner, the company, the owner's role and the key's
-    limits, so the request needs no other query."""
-    key, lookup = key_cache.cached_key(digest)
+def api_key_by_hashes(hashes: list[str]) -> tuple[ApiKey | None, str | None]:
+    """The key stored under any of these hashes (current value, or the previous one during a
+    grace period), and the hash it matched; one indexed query that also brings the owner, the
+    company, the owner's role there and the key's limits."""
+    role = Membership.objects.filter(user=OuterRef("owner"), company=OuterRef("company")).values("role")[:1]
+    key = (
+        ApiKey.objects.select_related("owner", "company", "limit")
+        .annotate(owner_role=Subquery(role))
+        .filter(Q(key_hash__in=hashes) | Q(previous_key_hash__in=hashes))
+        .first()
+    )
     if key is None:
-        role = Membership.objects.filter(user=OuterRef("owner"), company=OuterRef("company")).values("role")[:1]
-        key = (
-            ApiKey.objects.select_related("owner", "company", "limit")
-            .annotate(owner_role=Subquery(role))
-            .filter(Q(key_hash=digest) | Q(previous_key_hash=digest))
-            .first()
-        )
-        if key is not None:
-            key_cache.remember(key, digest, lookup)
-    return key
+        return None, None
+    return key, next(h for h in hashes if h in (key.key_hash, key.previous_key_hash))
 
 
-LEGACY_FLAG = "keyhouse:legacy-keys-exist"
-LEGACY_FLAG_SECONDS = 60
+LEGACY_STATE_SECONDS = 60
+_legacy_state: list = [0.0, None]  # [monotonic time it was read, (values exist, hashes exist)]
 
 
-def legacy_keys_exist() -> bool:
-    """Whether to look up malformed keys as legacy ones at all: legacy keys, or regenerated ones
-    whose legacy value is in its grace period. Re-read at most once a minute."""
-    exists = cache.get(LEGACY_FLAG)
-    if exists is None:
+def legacy_state() -> tuple[bool, bool]:
+    """(whether values in the old system's format may still work, whether any hash is still in
+    its scheme): while neither holds, verification makes no legacy look-up at all. Each worker
+    reads it at most once a minute, so keys just imported work within a minute."""
+    read_at, state = _legacy_state
+    if state is None or time.monotonic() - read_at > LEGACY_STATE_SECONDS:
         in_grace = Q(previous_prefix=LEGACY_PREFIX, previous_expires_at__gt=timezone.now())
-        exists = ApiKey.objects.filter(Q(is_legacy=True) | in_grace).exists()
-        cache.set(LEGACY_FLAG, exists, LEGACY_FLAG_SECONDS)
-    return exists
+        legacy_scheme = crypto.LEGACY_SCHEME + crypto.HASH_SEPARATOR
+        state = (ApiKey.objects.filter(Q(is_legacy=True) | in_grace).exists(),
+                 ApiKey.objects.filter(Q(key_hash__startswith=legacy_scheme)
+                                       | Q(previous_key_hash__startswith=legacy_scheme)).exists())
+        _legacy_state[:] = [time.monotonic(), state]
+    return state
+
+
+def legacy_state_forget() -> None:
+    """Read the legacy state again on next use (in this process)."""
+    _legacy_state[:] = [0.0, None]
 
 
 def api_key_get(actor: Actor, key_id) -> ApiKey:

@@ -2,6 +2,7 @@
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -9,6 +10,7 @@ from accounts.models import Company, Membership
 from config.errors import Conflict, ValidationFailed
 from keys import cache as key_cache
 from keys.audit import audit_record
+from keys.grants import key_grant_check
 from keys import crypto
 from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, AuditAction, Mode, default_scopes
 from keys.restrictions import clean_ips, clean_referrers, clean_scopes
@@ -79,8 +81,11 @@ def api_key_create(
     expires_at: datetime | None = None,
     created_by=None,
     scopes: list[str] | None = None,
+    created_with_key_id=None,
 ) -> tuple[ApiKey, str]:
-    """Returns the key and its raw value, which exists only in this return value."""
+    """Insert a key and return it with its raw value, which exists only in this return value.
+    Surfaces call usage.services.api_key_issue, which asks the grant rule (keys.grants) and
+    gives the key its inherited limit; this is the insert beneath it."""
     if mode not in Mode.values:
         raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})
     if not Membership.objects.filter(user=owner, company=company).exists():
@@ -97,6 +102,7 @@ def api_key_create(
         key_hash=crypto.hash_key(raw),
         expires_at=_clean_expires_at(expires_at),
         scopes=clean_scopes(scopes) if scopes is not None else default_scopes(),
+        created_with_key_id=created_with_key_id,
     )
     audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor=created_by,
                  changes={"name": key.name, "mode": mode, "owner": owner.get_username(),
@@ -109,19 +115,21 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 @transaction.atomic
-def api_key_update(*, api_key: ApiKey, name=UNSET, expires_at=UNSET, actor=None) -> ApiKey:
-    """Rename or change expiry; one audit event for each thing that really changed."""
+def api_key_update(*, api_key: ApiKey, grantor, name=UNSET, expires_at=UNSET) -> ApiKey:
+    """Rename or change expiry; one audit event for each thing that really changed. A new
+    expiry can keep a key alive longer, so it is the grant rule's to allow (keys.grants)."""
     changed = []
+    actor = grantor.user
     if name is not UNSET and _clean_name(name) != api_key.name:
         changed.append((AuditAction.KEY_RENAMED, "name", api_key.name, _clean_name(name)))
     if expires_at is not UNSET and _clean_expires_at(expires_at) != api_key.expires_at:
+        key_grant_check(grantor, api_key)
         _check_policy(api_key.company, expires_at)
         changed.append((AuditAction.KEY_EXPIRY_CHANGED, "expires_at", api_key.expires_at, expires_at))
     for _, field, _, after in changed:
         setattr(api_key, field, after)
     if changed:
         api_key.save(update_fields=[field for _, field, _, _ in changed])
-        key_cache.forget_key(api_key)
     for action, field, before, after in changed:
         if field == "expires_at":
             before, after = _iso(before), _iso(after)
@@ -133,26 +141,41 @@ def api_key_update(*, api_key: ApiKey, name=UNSET, expires_at=UNSET, actor=None)
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
     """Revocation is final and idempotent: revoking twice keeps the first date and actor."""
+    # A bulk update, so it forgets the key from every cache (ApiKeyQuerySet.update).
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=revoked_by
     )
-    key_cache.forget_key(api_key)
     api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
     if revoked:
         audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor=revoked_by)
     return api_key
 
 
+@transaction.atomic
+def api_key_end_grace(*, api_key: ApiKey, actor=None) -> ApiKey:
+    """Stop the old value of a regenerated key now (it was leaked, say); the current value
+    keeps working."""
+    ended = ApiKey.objects.filter(pk=api_key.pk, previous_key_hash__isnull=False).update(
+        previous_key_hash=None, previous_prefix="", previous_expires_at=None)
+    if ended:
+        audit_record(action=AuditAction.GRACE_ENDED, company=api_key.company_id, api_key=api_key, actor=actor,
+                     changes={"old_value": api_key.previous_prefix, "worked_until": _iso(api_key.previous_expires_at)})
+    api_key.refresh_from_db(fields=["previous_key_hash", "previous_prefix", "previous_expires_at"])
+    return api_key
+
+
 @sensitive_variables("raw")
 @transaction.atomic
-def api_key_regenerate(*, api_key: ApiKey, grace_period_seconds: int = 0, actor=None) -> tuple[ApiKey, str]:
+def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 0) -> tuple[ApiKey, str]:
     """A new secret for the same key: same id, name, owner and settings. The old value stops
     working as this transaction commits, or, with a grace period, at now + grace to the second,
-    so a deployment can roll over without downtime. A value older than that dies at once."""
+    so a deployment can roll over without downtime. A value older than that dies at once.
+    The grantor receives the new value, so the grant rule decides (keys.grants)."""
     if not 0 <= grace_period_seconds <= MAX_GRACE_SECONDS:
         raise ValidationFailed(f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days).",
                                details={"grace_period_seconds": [f"0 to {MAX_GRACE_SECONDS}"]})
-    key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    key = ApiKey.objects.select_for_update(of=("self",)).select_related("limit").get(pk=api_key.pk)
+    key_grant_check(grantor, key, obtains_value=True)
     if key.is_revoked:
         raise Conflict(
             f"This key was revoked on {key.revoked_at:%Y-%m-%d} and cannot be brought back; create a new key.",
@@ -176,26 +199,27 @@ def api_key_regenerate(*, api_key: ApiKey, grace_period_seconds: int = 0, actor=
     key.is_legacy = False
     key.save(update_fields=["prefix", "key_hash", "previous_key_hash", "previous_prefix", "previous_expires_at",
                             "is_legacy"])
-    audit_record(action=AuditAction.KEY_REGENERATED, company=key.company, api_key=key, actor=actor,
+    audit_record(action=AuditAction.KEY_REGENERATED, company=key.company, api_key=key, actor=grantor.user,
                  changes={"prefix": {"before": old_prefix, "after": key.prefix},
                           "old_value_works_until": _iso(key.previous_expires_at)})
     return key, raw
 
 
-def api_key_touch(*, api_key: ApiKey, now: datetime | None = None) -> None:
-    """Record use, at most once per LAST_USED_RESOLUTION, with one conditional UPDATE."""
+def api_key_touch(*, key_id, now: datetime | None = None) -> None:
+    """Record use, at most once per LAST_USED_RESOLUTION per key and worker, with one
+    conditional UPDATE (which also skips keys another worker touched within it). Remembered
+    apart from the cached snapshot, so that use never extends a cache entry's life."""
     now = now or timezone.now()
-    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+    if not key_cache.touch_due(key_id, now, LAST_USED_RESOLUTION):
         return
-    ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
-    api_key.last_used_at = now
-    key_cache.remember(api_key)
+    ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
 
 
 @transaction.atomic
-def api_key_set_restrictions(*, api_key: ApiKey, allowed_ips=UNSET, allowed_referrers=UNSET, scopes=UNSET,
-                             actor=None) -> ApiKey:
-    """Replace the given restrictions; entries are validated and normalised, the offending one named."""
+def api_key_set_restrictions(*, api_key: ApiKey, grantor, allowed_ips=UNSET, allowed_referrers=UNSET,
+                             scopes=UNSET) -> ApiKey:
+    """Replace the given restrictions; entries are validated and normalised, the offending one
+    named. Lifting a restriction widens the key, so the grant rule decides (keys.grants)."""
     wanted = {}
     if allowed_ips is not UNSET:
         wanted["allowed_ips"] = clean_ips(allowed_ips)
@@ -205,11 +229,12 @@ def api_key_set_restrictions(*, api_key: ApiKey, allowed_ips=UNSET, allowed_refe
         wanted["scopes"] = clean_scopes(scopes)
     before = {field: getattr(api_key, field) for field in wanted}
     if before != wanted:
+        key_grant_check(grantor, api_key, scopes=wanted.get("scopes"))
         for field, value in wanted.items():
             setattr(api_key, field, value)
         api_key.save(update_fields=list(wanted))
-        key_cache.forget_key(api_key)
-        audit_record(action=AuditAction.RESTRICTIONS_CHANGED, company=api_key.company, api_key=api_key, actor=actor,
+        audit_record(action=AuditAction.RESTRICTIONS_CHANGED, company=api_key.company, api_key=api_key,
+                     actor=grantor.user,
                      changes={"before": before, "after": wanted})
     return api_key
 
@@ -221,10 +246,13 @@ def api_key_import_legacy(*, company: Company, owner, name: str, sha256_of_key: 
     as it did there, flagged legacy until it is regenerated. None when it was imported before."""
     if not Membership.objects.filter(user=owner, company=company).exists():
         raise ValidationFailed(f"{owner} is not a member of {company}.", code="user_not_found")
-    if ApiKey.objects.filter(key_hash=sha256_of_key).exists():
+    stored = crypto.legacy_stored(sha256_of_key)
+    # A key imported before was re-hashed on its first use; it is still the same import.
+    same_import = Q(company=company, owner=owner, name=_clean_name(name), created_at=created_at, is_legacy=True)
+    if ApiKey.objects.filter(Q(key_hash=stored) | Q(previous_key_hash=stored) | same_import).exists():
         return None
     key = ApiKey.objects.create(company=company, owner=owner, created_by=owner, name=_clean_name(name),
-                                mode=Mode.LIVE, prefix=LEGACY_PREFIX, key_hash=sha256_of_key, created_at=created_at,
+                                mode=Mode.LIVE, prefix=LEGACY_PREFIX, key_hash=stored, created_at=created_at,
                                 expires_at=expires_at, is_legacy=True)
     audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key,
                  changes={"name": key.name, "legacy": True, "owner": owner.get_username(),

@@ -26,6 +26,7 @@ from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.models import ApiKey
 from usage import selectors as usage_selectors
 from usage.forms import KeyLimitsForm
+from usage.services import api_key_issue
 
 # The periods the key page offers; the API takes any number of days from 1 to 365.
 USAGE_PERIODS = (7, 30, 90)
@@ -166,10 +167,10 @@ def key_new(request, actor):
         return render_page(request, actor, "keys/list.html", context, status=409)
     if form.is_valid():
         try:
-            key, raw = services.api_key_create(
+            key, raw = api_key_issue(
+                grantor=actor,
                 company=actor.company,
                 owner=actor.user,
-                created_by=actor.user,
                 name=form.cleaned_data["name"],
                 mode=form.cleaned_data["mode"],
                 expires_at=form.expires_at,
@@ -199,7 +200,7 @@ def key_rename(request, actor, key_id):
     form = ApiKeyRenameForm(request.POST if request.method == "POST" else None, initial={"name": key.name})
     if request.method == "POST" and form.is_valid():
         try:
-            services.api_key_update(api_key=key, name=form.cleaned_data["name"])
+            services.api_key_update(api_key=key, grantor=actor, name=form.cleaned_data["name"])
         except ValidationFailed as error:
             add_service_error(form, error)
         else:
@@ -244,7 +245,7 @@ def key_regenerate(request, actor, key_id):
         return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)
     try:
         key, raw = services.api_key_regenerate(
-            api_key=key, grace_period_seconds=form.cleaned_data["grace_period_seconds"], actor=actor.user)
+            api_key=key, grantor=actor, grace_period_seconds=form.cleaned_data["grace_period_seconds"])
     except ValidationFailed as error:
         add_service_error(form, error)
         return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)

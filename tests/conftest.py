@@ -59,6 +59,8 @@ def _empty_cache():
     from django.core.cache import cache
 
     from keys.cache import clear_local
+    from keys.selectors import legacy_state_forget
 
     cache.clear()
     clear_local()
+    legacy_state_forget()

@@ -90,7 +90,7 @@ class KeyLimitsApi(APIView):
         limits_check_manage(actor, key)
         serializer = KeyLimitsInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key.limit = services.limits_set(api_key=key, **serializer.validated_data)
+        key.limit = services.limits_set(api_key=key, grantor=actor, **serializer.validated_data)
         return Response(_limits_body(key))
 
     @extend_schema(operation_id="api_key_limits_delete", parameters=[ORGANIZATION_PARAMETER],
@@ -99,7 +99,7 @@ class KeyLimitsApi(APIView):
         actor = actor_from_request(request)
         key = api_key_get(actor, key_id)
         limits_check_manage(actor, key)
-        services.limits_delete(api_key=key)
+        services.limits_delete(api_key=key, grantor=actor)
         return Response({"status": "ok"})
 
 

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
-from config.errors import LimitExceeded
 from keys.models import Mode
+from keys.outcomes import KeyStatus
 from usage import counters
 from usage.periods import period_bounds
 
@@ -27,7 +27,7 @@ def price(tier: str, mode: str) -> int:
 
 @dataclass(frozen=True)
 class Quota:
-    limit: object  # KeyLimit
+    limit: object  # keys.verification.LimitSnapshot
     used: counters.Consumption
     period_end: datetime
     now: datetime
@@ -50,14 +50,14 @@ class Quota:
         return {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(states)}
 
 
-def quota_consume(key, cost: int, now: datetime | None = None) -> Quota | None:
+def quota_consume(grant, cost: int, now: datetime | None = None) -> Quota | None:
     """Count one request of `cost` against the key's limits; None when it has none."""
-    limit = getattr(key, "limit", None)
+    limit = grant.limit
     if limit is None or not limit.is_enforced:
         return None
     now = now or timezone.now()
     start, end = period_bounds(limit.reset_period, now)
-    used = counters.consume(key_id=key.pk, period_start=start, period_end=end, cost=cost,
+    used = counters.consume(key_id=grant.key_id, period_start=start, period_end=end, cost=cost,
                             request_limit=limit.request_limit, budget=limit.budget_limit_microcents)
     return Quota(limit=limit, used=used, period_end=end, now=now)
 
@@ -66,26 +66,19 @@ class KeyLimitThrottle(BaseThrottle):
     """Admits or refuses a keyed request by its key's limits; prices it by the view's tier."""
 
     def allow_request(self, request, view):
-        key = getattr(request._request, "api_key", None)
-        if key is None or request.auth is not key:
+        verification = getattr(request._request, "key_verification", None)
+        if verification is None or not verification.is_valid or request.auth is not verification.grant:
             return True
         tier = tier_of(view)
-        cost = price(tier, key.mode)
-        quota = quota_consume(key, cost)
-        request._request.usage_charge = (tier, cost)
-        if quota is None:
+        cost = price(tier, verification.grant.mode)
+        quota = quota_consume(verification.grant, cost)
+        if quota is None or quota.used.admitted:
+            request._request.key_verification = verification.admitted(charge=(tier, cost), quota=quota)
             return True
-        request._request.usage_quota = quota
-        if quota.used.admitted:
-            return True
-        request._request.usage_charge = (tier, 0)
-        budget = quota.used.refused_by == "budget"
-        what = "budget" if budget else "request limit"
-        raise LimitExceeded(
-            f"This key has used its {quota.limit.reset_period} {what}; it resets in {quota.reset_seconds} seconds "
-            f"({quota.period_end.isoformat()}). Ask a company admin to raise the limit if you need more.",
-            code="budget_limit_exceeded" if budget else "request_limit_exceeded",
-            details={"reset_at": quota.period_end.isoformat(), "requests_used": quota.used.requests,
-                     "spend_used_microcents": quota.used.spend_microcents},
-            headers={"Retry-After": str(quota.reset_seconds), **quota.headers()},
-        )
+        status = KeyStatus.BUDGET_EXCEEDED if quota.used.refused_by == "budget" else KeyStatus.REQUEST_LIMIT_EXCEEDED
+        refused = verification.admitted(charge=(tier, 0), quota=quota).refused(
+            status, details={"reset_at": quota.period_end.isoformat(), "requests_used": quota.used.requests,
+                             "spend_used_microcents": quota.used.spend_microcents},
+            period=quota.limit.reset_period, seconds=quota.reset_seconds, reset_at=quota.period_end.isoformat())
+        request._request.key_verification = refused
+        raise refused.refusal(headers={"Retry-After": str(quota.reset_seconds), **quota.headers()})

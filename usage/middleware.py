@@ -5,7 +5,7 @@ import time
 from django.utils import timezone
 
 from config.network import client_ip, request_host
-from usage.limits import DEFAULT_TIER, tier_of
+from usage.limits import tier_of
 from usage.recorder import LogRecord, recorder
 
 USER_AGENT_LENGTH = 255
@@ -31,20 +31,21 @@ class UsageMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
-        key = getattr(request, "api_key", None)
-        if key is None:
+        verification = getattr(request, "key_verification", None)
+        grant = verification and verification.grant
+        if grant is None:
             return response
-        quota = getattr(request, "usage_quota", None)
+        quota = verification.quota
         if quota is not None and "RateLimit" not in response:
             for name, value in quota.headers().items():
                 response[name] = value
         # What the limit check charged; requests it never admitted (401, 403, 429) cost nothing.
-        tier, cost = getattr(request, "usage_charge", (getattr(request, "usage_tier", DEFAULT_TIER), 0))
         match = request.resolver_match
+        tier, cost = verification.charge or (tier_of(match and getattr(match.func, "view_class", match.func)), 0)
         recorder.add(LogRecord(
-            api_key_id=key.pk,
-            company_id=key.company_id,
-            user_id=key.owner_id,
+            api_key_id=grant.key_id,
+            company_id=grant.company_id,
+            user_id=grant.owner_id,
             created_at=timezone.now(),
             method=request.method[:10],
             path=request.path[:255],
@@ -59,6 +60,3 @@ class UsageMiddleware:
             cost_microcents=cost,
         ))
         return response
-
-    def process_view(self, request, view_func, view_args, view_kwargs):
-        request.usage_tier = tier_of(getattr(view_func, "view_class", view_func))

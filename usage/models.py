@@ -1,14 +1,8 @@
 from django.conf import settings
 from django.db import models
 
-from accounts.models import Company
+from accounts.models import Company, ResetPeriod  # noqa: F401  (limits count by these periods)
 from keys.models import ApiKey
-
-
-class ResetPeriod(models.TextChoices):
-    DAILY = "daily", "Daily (UTC calendar day)"
-    WEEKLY = "weekly", "Weekly (ISO week, from Monday 00:00 UTC)"
-    MONTHLY = "monthly", "Monthly (calendar month, UTC)"
 
 
 def is_success(status_code: int) -> bool:

@@ -1,20 +1,36 @@
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
+from accounts.access import Operator, limits_check_manage, role_of
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
 from config.errors import ValidationFailed
-from keys import cache as key_cache
 from keys.audit import audit_record
-from keys.models import ApiKey, AuditAction
+from keys.grants import grant_check, inherited_limit
+from keys.models import ApiKey, AuditAction, Mode, default_scopes
+from keys.services import api_key_create
 from usage.models import KeyLimit, RequestLog, ResetPeriod
 
-# Bounds that catch typos (an extra six zeros) rather than express policy.
-MAX_REQUEST_LIMIT = 10**12
-MAX_BUDGET_MICROCENTS = 10**15
 
 
 @transaction.atomic
-def limits_set(*, api_key: ApiKey, request_limit: int | None = None, budget_limit_microcents: int | None = None,
-               reset_period: str = ResetPeriod.MONTHLY, enabled: bool = True, actor=None) -> KeyLimit:
-    """Replace the key's limits. Use so far in the current period still counts."""
+def limits_set(*, api_key: ApiKey, grantor, request_limit: int | None = None,
+               budget_limit_microcents: int | None = None, reset_period: str = ResetPeriod.MONTHLY,
+               enabled: bool = True) -> KeyLimit:
+    """Replace the key's limits. Use so far in the current period still counts. Only a person
+    who outranks the key's owner, or an owner, changes them (accounts.access.limits_check_manage)."""
+    limits_check_change(grantor, api_key)
+    return _limits_write(api_key=api_key, actor=grantor.user, request_limit=request_limit,
+                         budget_limit_microcents=budget_limit_microcents, reset_period=reset_period, enabled=enabled)
+
+
+def limits_check_change(grantor, api_key: ApiKey) -> None:
+    """limits_set's and limits_delete's check, for forms that refuse before saving."""
+    if not isinstance(grantor, Operator):
+        limits_check_manage(grantor, api_key)
+
+
+def _limits_write(*, api_key: ApiKey, actor, request_limit, budget_limit_microcents, reset_period,
+                  enabled=True) -> KeyLimit:
     for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
                               ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
         if value is not None and not 0 <= value <= most:
@@ -25,10 +41,9 @@ def limits_set(*, api_key: ApiKey, request_limit: int | None = None, budget_limi
     after = {"request_limit": request_limit, "budget_limit_microcents": budget_limit_microcents,
              "reset_period": reset_period, "enabled": enabled}
     limit, created = KeyLimit.objects.update_or_create(api_key=api_key, defaults=after)
-    key_cache.forget_key(api_key)
     if before != after:
         audit_record(action=AuditAction.LIMITS_SET if created else AuditAction.LIMITS_CHANGED,
-                     company=api_key.company, api_key=api_key, actor=actor,
+                     company=api_key.company_id, api_key=api_key, actor=actor,
                      changes={"before": before, "after": after})
     return limit
 
@@ -41,14 +56,36 @@ def _as_dict(limit: KeyLimit | None) -> dict | None:
 
 
 @transaction.atomic
-def limits_delete(*, api_key: ApiKey, actor=None) -> bool:
+def limits_delete(*, api_key: ApiKey, grantor) -> bool:
+    limits_check_change(grantor, api_key)
     before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
     deleted, _ = KeyLimit.objects.filter(api_key=api_key).delete()
-    key_cache.forget_key(api_key)
     if deleted:
-        audit_record(action=AuditAction.LIMITS_REMOVED, company=api_key.company, api_key=api_key, actor=actor,
-                     changes={"before": before})
+        audit_record(action=AuditAction.LIMITS_REMOVED, company=api_key.company_id, api_key=api_key,
+                     actor=grantor.user, changes={"before": before})
     return bool(deleted)
+
+
+@sensitive_variables("raw")
+@transaction.atomic
+def api_key_issue(*, grantor, company, owner, name: str, mode: str = Mode.LIVE, expires_at=None,
+                  scopes: list[str] | None = None) -> tuple[ApiKey, str]:
+    """A new key and its raw value, for every surface: the grant rule (keys.grants) decides
+    whether the grantor may obtain it, and the key starts with the limit it inherits, that of
+    the limited key creating it or else the company's default for new keys. Scopes default to
+    those of the key creating it, or every area."""
+    grant = grantor.api_key
+    if scopes is None:
+        scopes = list(grant.scopes) if grant is not None else default_scopes()
+    limit = inherited_limit(grantor, company)
+    grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk), scopes=scopes, obtains=limit)
+    key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
+                              created_by=grantor.user, scopes=scopes,
+                              created_with_key_id=grant.key_id if grant is not None else None)
+    if limit is not None:
+        _limits_write(api_key=key, actor=grantor.user, request_limit=limit.request_limit,
+                      budget_limit_microcents=limit.budget_limit_microcents, reset_period=limit.reset_period)
+    return key, raw
 
 
 def usage_prune(*, before, batch_size: int = 5000, progress=None) -> int:

@@ -6,8 +6,10 @@ from config.env import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
-# HMAC key for API-key hashes. Changing it invalidates every issued key.
-API_KEY_PEPPER = env("API_KEY_PEPPER", default="dev-only-insecure-pepper")
+# HMAC keys for API-key hashes, newest first (comma-separated; API_KEY_PEPPER for just one).
+# Keys hashed under an older pepper still verify and are re-hashed under the newest on use;
+# dropping a pepper from the list invalidates the keys not yet re-hashed (docs/pepper-rotation.md).
+API_KEY_PEPPERS = env.list("API_KEY_PEPPERS", default=[]) or [env("API_KEY_PEPPER", default="dev-only-insecure-pepper")]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [

@@ -6,12 +6,15 @@ from config.settings.base import env
 
 DEBUG = False
 
-for _name in ("DJANGO_SECRET_KEY", "API_KEY_PEPPER", "ALLOWED_HOSTS"):
+for _name in ("DJANGO_SECRET_KEY", "ALLOWED_HOSTS"):
     if not env.str(_name, default=""):
         raise ImproperlyConfigured(f"{_name} must be set in the environment for production.")
+if not (env.str("API_KEY_PEPPERS", default="") or env.str("API_KEY_PEPPER", default="")):
+    raise ImproperlyConfigured("API_KEY_PEPPER must be set in the environment for production "
+                               "(or API_KEY_PEPPERS, newest first, while rotating it).")
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
-API_KEY_PEPPER = env("API_KEY_PEPPER")
+API_KEY_PEPPERS = env.list("API_KEY_PEPPERS", default=[]) or [env("API_KEY_PEPPER")]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)

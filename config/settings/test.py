@@ -3,7 +3,7 @@ from config.settings.base import *  # noqa: F401,F403
 
 # Argon2 is deliberately slow; tests log users in hundreds of times.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-API_KEY_PEPPER = "test-pepper"
+API_KEY_PEPPERS = ["test-pepper"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from keys import crypto
 from keys.forms import ApiKeyRegenerateForm
+from accounts.services import POLICY_FIELDS
 from keys.models import AuditAction
 from usage.charts import format_money
 
@@ -53,10 +54,11 @@ FIELD_LABELS = {"name": "name", "expires_at": "expires", "prefix": "key", "mode"
                 "request_limit": "request limit", "budget_limit_microcents": "budget", "reset_period": "resets",
                 "enabled": "enforced", "allowed_ips": "IP addresses", "allowed_referrers": "referrers",
                 "scopes": "scopes", "max_key_lifetime_days": "maximum key lifetime",
-                "require_key_expiry": "expiry required", "unused_key_days": "unused after"}
+                "require_key_expiry": "expiry required", "unused_key_days": "unused after",
+                "default_request_limit": "default request limit", "default_budget_limit_microcents": "default budget",
+                "default_limit_period": "default limits reset"}
 LIMIT_FIELDS = ("request_limit", "budget_limit_microcents", "reset_period", "enabled")
 RESTRICTION_FIELDS = ("allowed_ips", "allowed_referrers", "scopes")
-POLICY_FIELDS = ("max_key_lifetime_days", "require_key_expiry", "unused_key_days")
 DAYS_FIELDS = ("max_key_lifetime_days", "unused_key_days")
 # PostgreSQL's jsonb does not keep the order keys were written in, so it is set here.
 FIELD_ORDER = ("name", "mode", "owner", "expires_at", "prefix")
@@ -74,7 +76,7 @@ def _value(field: str, value) -> str:
         return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if field == "budget_limit_microcents":
+    if field in ("budget_limit_microcents", "default_budget_limit_microcents"):
         return format_money(value)
     if isinstance(value, int):
         return f"{value:,}"

@@ -64,7 +64,8 @@ def test_policy_api_owner_sets_others_read(owner, admin, alice):
     url = "/api/v1/company/policy"
     assert session_client(alice).get(url).json() == {
         "company_id": owner.memberships.get().company_id, "max_key_lifetime_days": None,
-        "require_key_expiry": False, "unused_key_days": 90}
+        "require_key_expiry": False, "unused_key_days": 90, "default_request_limit": None,
+        "default_budget_limit_microcents": None, "default_limit_period": "monthly"}
     body = {"max_key_lifetime_days": 90, "require_key_expiry": True, "unused_key_days": 60}
     assert session_client(admin).put(url, body, format="json").status_code == 403
     assert session_client(owner).put(url, body, format="json").json()["max_key_lifetime_days"] == 90

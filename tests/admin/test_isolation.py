@@ -2,6 +2,7 @@
 import pytest
 from django.test import Client
 
+from accounts.access import OPERATOR
 from accounts.models import Membership, Role
 from keys.models import ApiKey, AuditEvent
 from keys.services import api_key_revoke
@@ -18,7 +19,7 @@ def company_b(other_company, outsider_admin):
     """Globex: a member with a used, limited key, so B has keys, usage, limits and audit events."""
     bea = member(other_company, Role.MEMBER, username="bea")
     key, raw = make_key(bea, name="Globex secret project")
-    limits_set(api_key=key, request_limit=100)
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=100)
     key_client(raw).get("/api/v1/me")
     return {"key": key, "membership": Membership.objects.get(user=bea), "user": bea,
             "log": RequestLog.objects.get(api_key=key), "event": AuditEvent.objects.filter(api_key=key).first()}

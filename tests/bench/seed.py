@@ -8,6 +8,7 @@ server's environment (DJANGO_SETTINGS_MODULE=tests.bench.settings and its DATABA
 The log is written with bulk SQL in large batches (COPY on PostgreSQL), and the rollups are
 computed from the same rows, so the analytics read exactly what the recorder would have written.
 """
+from accounts.access import OPERATOR
 import json
 import sys
 from collections import defaultdict
@@ -39,7 +40,7 @@ def setup() -> dict:
     logged, logged_raw = api_key_create(company=company, owner=owner, name="bench: logging, no limit")
     limited, limited_raw = api_key_create(company=company, owner=owner, name="bench: logging and a limit")
     # Big enough never to refuse: the row measures the counting, not the refusals.
-    limits_set(api_key=limited, request_limit=MAX_REQUEST_LIMIT, reset_period="monthly")
+    limits_set(api_key=limited, grantor=OPERATOR, request_limit=MAX_REQUEST_LIMIT, reset_period="monthly")
     analyst, analyst_raw = api_key_create(company=company, owner=owner, name="bench: reads the analytics")
     small, _ = api_key_create(company=company, owner=owner, name="bench: 10k log rows")
     big, _ = api_key_create(company=company, owner=owner, name="bench: 1M log rows")

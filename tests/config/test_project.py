@@ -82,7 +82,7 @@ def test_error_reports_of_a_crash_during_authentication_carry_no_key(settings, a
     assert response.json()["error"]["code"] == "server_error"
     assert len(mailoutbox) == 1 and len(reports) == 1
     everything = mailoutbox[0].body + reports[0]
-    assert "database went away" in everything and "authenticate_key" in reports[0]
+    assert "database went away" in everything and "verify_request" in reports[0]
     assert alice_key[1][8:40] not in everything
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from accounts.access import OPERATOR, actor_for
 from keys.models import AuditEvent
 from keys.services import api_key_revoke, api_key_update
 from tests.clients import key_client
@@ -215,7 +216,7 @@ def test_a_limited_key_shows_this_periods_use(admin, alice_key):
 
 def test_the_keys_owner_sees_its_limits_but_no_form(alice, alice_key):
     key, _ = alice_key
-    limits_set(api_key=key, request_limit=100, reset_period="weekly")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=100, reset_period="weekly")
     limits = section(signed_in(alice).get(key_url(key)), "limits")
     assert "0 of 100 requests this period (0%)" in text(limits)
     assert "Only company admins and owners change a key's limits." in text(limits)
@@ -230,7 +231,7 @@ def test_the_keys_owner_sees_its_limits_but_no_form(alice, alice_key):
 ])
 def test_a_post_by_anyone_else_changes_nothing(request, alice_key, action, data, person, status, message):
     key, _ = alice_key
-    limits_set(api_key=key, request_limit=100, reset_period="weekly")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=100, reset_period="weekly")
     events = AuditEvent.objects.count()
     response = signed_in(request.getfixturevalue(person)).post(key_url(key, action), data)
     assert response.status_code == status
@@ -252,7 +253,7 @@ def test_a_post_by_anyone_else_changes_nothing(request, alice_key, action, data,
 ])
 def test_bad_values_are_400_and_change_nothing(admin, alice_key, field, value, error):
     key, _ = alice_key
-    limits_set(api_key=key, request_limit=100, reset_period="weekly")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=100, reset_period="weekly")
     events = AuditEvent.objects.count()
     response = signed_in(admin).post(key_url(key, "limits"), {**LIMITS, field: value})
     assert response.status_code == 400
@@ -285,7 +286,7 @@ def test_limits_of_a_revoked_key_are_not_changed(admin, alice_key):
 
 def test_limits_forms_need_their_csrf_token(admin, alice_key):
     key, _ = alice_key
-    limits_set(api_key=key, request_limit=100, reset_period="weekly")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=100, reset_period="weekly")
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
     forms = re.findall(r'<form method="post".*?</form>', section(client.get(key_url(key)), "limits"), re.S)
@@ -337,7 +338,7 @@ def test_history_lists_the_keys_events_newest_first(admin, alice, alice_key, bob
 def test_history_shows_the_latest_twenty_and_says_there_are_more(alice, alice_key):
     key, _ = alice_key
     for number in range(1, 26):
-        api_key_update(api_key=key, name=f"Name {number}", actor=alice)
+        api_key_update(api_key=key, name=f"Name {number}", grantor=actor_for(alice))
     found = history(signed_in(alice).get(key_url(key)))
     assert len(found) == 20
     assert found[0][4] == "name: “Name 24” → “Name 25”" and found[-1][4] == "name: “Name 5” → “Name 6”"

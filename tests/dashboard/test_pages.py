@@ -50,7 +50,8 @@ def test_list_shows_only_my_keys_newest_first(alice, bob):
 
 def test_a_row_shows_status_name_prefix_mode_and_dates(alice):
     key, _ = make_key(alice, name="Production Server", mode="test")
-    api_key_touch(api_key=key, now=timezone.now() - timedelta(minutes=3))
+    api_key_touch(key_id=key.pk, now=timezone.now() - timedelta(minutes=3))
+    key.refresh_from_db()
     [row] = rows(signed_in(alice).get(LIST_URL))
     assert "Active" in row
     assert f"<code>{key.prefix}…</code>" in row and key.prefix.startswith("sk_test_")

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
+from accounts.access import OPERATOR
 from accounts.models import Membership
 from keys.models import ApiKey, AuditEvent
 from tests.clients import key_client, session_client
@@ -224,5 +225,5 @@ def test_other_companies_events_never_appear(outsider_admin, alice_key):
 
 
 def test_limits_set_by_a_service_call_outside_a_request_is_a_command_event(alice_key):
-    limits_set(api_key=alice_key[0], request_limit=3)
+    limits_set(api_key=alice_key[0], grantor=OPERATOR, request_limit=3)
     assert only_event(action="limits.set").surface == "command"

@@ -137,7 +137,7 @@ def test_last_used_at_is_written_at_most_once_a_minute(alice_key, monkeypatch):
 
 @api_key_required
 def plain_view(request):
-    return JsonResponse({"user": request.user.username, "key": str(request.api_key.pk)})
+    return JsonResponse({"user": request.user.username, "key": str(request.key_verification.grant.key_id)})
 
 
 def test_plain_django_views_use_the_same_checks(alice, alice_key):

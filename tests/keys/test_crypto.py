@@ -26,12 +26,16 @@ def test_display_prefix_shows_four_characters_after_the_mode():
     assert crypto.masked(raw[:12]) == raw[:12] + "…"
 
 
-def test_hash_is_keyed_and_stable(settings):
+def test_hash_is_keyed_stable_and_names_its_scheme_and_pepper(settings):
     raw = crypto.generate_key("live")
     first = crypto.hash_key(raw)
-    assert first == crypto.hash_key(raw) and len(first) == 64 and raw not in first
-    settings.API_KEY_PEPPER = "another-pepper"
-    assert crypto.hash_key(raw) != first
+    scheme, pepper_id, digest = first.split("$")
+    assert first == crypto.hash_key(raw) and raw not in first
+    assert (scheme, pepper_id, len(digest)) == ("hmac-sha256", crypto.pepper_id("test-pepper"), 64)
+    assert crypto.is_current(first)
+    settings.API_KEY_PEPPERS = ["another-pepper", "test-pepper"]
+    assert crypto.hash_key(raw) != first and not crypto.is_current(first)
+    assert crypto.candidate_hashes(raw) == [crypto.hash_key(raw), first]
 
 
 def _flip_last(raw):

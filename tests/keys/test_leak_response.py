@@ -82,7 +82,8 @@ def test_signed_report_revokes_active_keys_and_tells_the_owner(scanner, alice, a
     assert raw not in response.content.decode()
     assert key_client(raw).get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"
     event = AuditEvent.objects.get(action="security.key_leaked")
-    assert event.changes == {"url": "https://gist.example/1", "source": "gist"} and event.api_key_id == key.pk
+    assert event.changes == {"url": "https://gist.example/1", "source": "gist", "value": "current",
+                             "keys_created_with_it": []} and event.api_key_id == key.pk
     assert len(mailoutbox) == 1 and "gist.example/1" in mailoutbox[0].body and raw not in mailoutbox[0].body
 
 

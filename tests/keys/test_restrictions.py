@@ -1,6 +1,7 @@
 """Restrictions by IP, referrer and scope: allowed and refused requests, and bad entries."""
 import pytest
 
+from accounts.access import OPERATOR
 from keys.models import ApiKey, AuditEvent
 from keys.services import api_key_set_restrictions
 from tests.clients import key_client, session_client
@@ -30,7 +31,7 @@ def me(raw, **headers):
 ])
 def test_ip_restrictions(allowed, ip, ok, alice_key):
     key, raw = alice_key
-    api_key_set_restrictions(api_key=key, allowed_ips=allowed)
+    api_key_set_restrictions(api_key=key, grantor=OPERATOR, allowed_ips=allowed)
     response = me(raw, REMOTE_ADDR=ip)
     assert response.status_code == (200 if ok else 403)
     if not ok:
@@ -41,7 +42,7 @@ def test_ip_restrictions(allowed, ip, ok, alice_key):
 
 def test_forged_x_forwarded_for_never_widens_access(alice_key, settings):
     key, raw = alice_key
-    api_key_set_restrictions(api_key=key, allowed_ips=["203.0.113.7"])
+    api_key_set_restrictions(api_key=key, grantor=OPERATOR, allowed_ips=["203.0.113.7"])
     assert me(raw, REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 403
     settings.TRUSTED_PROXY_COUNT = 1
     # Behind one proxy, only the entry that proxy appended counts; the client's own is ignored.
@@ -61,7 +62,7 @@ def test_forged_x_forwarded_for_never_widens_access(alice_key, settings):
 ])
 def test_referrer_restrictions(allowed, header, ok, alice_key):
     key, raw = alice_key
-    api_key_set_restrictions(api_key=key, allowed_referrers=allowed)
+    api_key_set_restrictions(api_key=key, grantor=OPERATOR, allowed_referrers=allowed)
     response = me(raw, **header)
     assert response.status_code == (200 if ok else 403)
     if not ok:
@@ -146,8 +147,8 @@ def test_invalid_restrictions_are_400_naming_the_entry(payload, offending, alice
 
 def test_refusal_is_a_security_event_and_uses_no_quota(alice_key):
     key, raw = alice_key
-    limits_set(api_key=key, request_limit=5)
-    api_key_set_restrictions(api_key=key, allowed_ips=["203.0.113.7"])
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=5)
+    api_key_set_restrictions(api_key=key, grantor=OPERATOR, allowed_ips=["203.0.113.7"])
     assert me(raw, REMOTE_ADDR="198.51.100.1").status_code == 403
     assert not LimitCounter.objects.filter(requests__gt=0).exists()
     event = AuditEvent.objects.get(action="security.restriction_refused")

@@ -1,8 +1,9 @@
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 from django.utils import timezone
 
+from accounts.access import OPERATOR
 from usage.models import KeyLimit, RequestLog
 from usage.services import limits_set
 from tests.clients import key_client, session_client
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_request_limit_admits_exactly_the_limit_then_429_with_headers(alice_key):
     key, raw = alice_key
-    limits_set(api_key=key, request_limit=3, reset_period="daily")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=3, reset_period="daily")
     client = key_client(raw)
     statuses = [client.get("/api/v1/me") for _ in range(5)]
     assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
@@ -30,7 +31,7 @@ def test_request_limit_admits_exactly_the_limit_then_429_with_headers(alice_key)
 
 def test_budget_counts_the_cost_of_the_request_being_made(alice_key):
     key, raw = alice_key
-    limits_set(api_key=key, budget_limit_microcents=250)  # standard costs 100
+    limits_set(api_key=key, grantor=OPERATOR, budget_limit_microcents=250)  # standard costs 100
     client = key_client(raw)
     assert [client.get("/api/v1/demo/echo").status_code for _ in range(3)] == [200, 200, 429]
     refused = client.get("/api/v1/demo/echo")
@@ -45,7 +46,7 @@ def test_budget_counts_the_cost_of_the_request_being_made(alice_key):
 
 def test_test_mode_keys_are_never_charged(alice):
     key, raw = make_key(alice, mode="test")
-    limits_set(api_key=key, budget_limit_microcents=150)
+    limits_set(api_key=key, grantor=OPERATOR, budget_limit_microcents=150)
     client = key_client(raw)
     assert [client.post("/api/v1/demo/report", {"title": "a b"}, format="json").status_code for _ in range(3)] == [200] * 3
     assert set(RequestLog.objects.values_list("cost_microcents", flat=True)) == {0}
@@ -63,7 +64,7 @@ def test_prices_follow_the_tier_of_the_view(alice_key):
 
 def test_disabled_limits_are_not_enforced_but_kept(alice_key):
     key, raw = alice_key
-    limits_set(api_key=key, request_limit=1, enabled=False)
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=1, enabled=False)
     client = key_client(raw)
     assert [client.get("/api/v1/me").status_code for _ in range(3)] == [200] * 3
     assert "RateLimit" not in client.get("/api/v1/me")
@@ -71,13 +72,15 @@ def test_disabled_limits_are_not_enforced_but_kept(alice_key):
 
 def test_counters_reset_with_the_period(alice_key, monkeypatch):
     key, raw = alice_key
-    limits_set(api_key=key, request_limit=1, reset_period="daily")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=1, reset_period="daily")
     client = key_client(raw)
-    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 23, 23, 59, 59, tzinfo=dt_timezone.utc))
+    # A day still ahead: Redis expires a period's counter at the period's end by its own clock.
+    next_day = datetime.combine(timezone.now().date() + timedelta(days=2), datetime.min.time(), dt_timezone.utc)
+    monkeypatch.setattr(timezone, "now", lambda: next_day - timedelta(seconds=1))
     assert client.get("/api/v1/me").status_code == 200
     last_second = client.get("/api/v1/me")
     assert last_second.status_code == 429 and last_second["Retry-After"] == "1"
-    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 24, tzinfo=dt_timezone.utc))
+    monkeypatch.setattr(timezone, "now", lambda: next_day)
     assert client.get("/api/v1/me").status_code == 200
 
 
@@ -112,7 +115,7 @@ def test_limits_api_roles(alice, admin, alice_key):
 ])
 def test_bad_limits_are_400_and_change_nothing(payload, admin, alice_key):
     key, _ = alice_key
-    limits_set(api_key=key, request_limit=7)
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=7)
     response = session_client(admin).put(f"/api/v1/api-keys/{key.pk}/limits", payload, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
@@ -121,7 +124,7 @@ def test_bad_limits_are_400_and_change_nothing(payload, admin, alice_key):
 
 def test_limits_show_this_periods_use(admin, alice_key):
     key, raw = alice_key
-    limits_set(api_key=key, request_limit=10, budget_limit_microcents=10_000)
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=10, budget_limit_microcents=10_000)
     client = key_client(raw)
     client.get("/api/v1/demo/echo")
     client.get("/api/v1/demo/echo")
@@ -147,7 +150,7 @@ def unreachable_redis(settings):
 
 def test_unreachable_counter_store_fails_closed_with_503(alice_key, unreachable_redis):
     key, raw = alice_key
-    limits_set(api_key=key, request_limit=100)
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=100)
     response = key_client(raw).get("/api/v1/me")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "counter_store_unavailable"

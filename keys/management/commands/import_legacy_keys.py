@@ -2,14 +2,13 @@ import csv
 import re
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Company
 from config.errors import ApplicationError
-from keys.selectors import LEGACY_FLAG
+from keys.selectors import legacy_state_forget
 from keys.services import api_key_import_legacy
 
 COLUMNS = ["user", "company", "name", "sha256_of_key", "created_at", "expires_at"]
@@ -55,8 +54,9 @@ class Command(BaseCommand):
                     continue
                 created, skipped = (created + 1, skipped) if key else (created, skipped + 1)
         if created:
-            cache.set(LEGACY_FLAG, True, None)
-        self.stdout.write(f"{created} created, {skipped} skipped (imported before), {len(rejected)} rejected.")
+            legacy_state_forget()
+        self.stdout.write(f"{created} created, {skipped} skipped (imported before), {len(rejected)} rejected."
+                          + (" Running servers accept the new keys within a minute." if created else ""))
         for reason in rejected:
             self.stdout.write(f"  rejected {reason}")
 

@@ -6,10 +6,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from accounts.access import actor_for
+from accounts.access import OPERATOR, actor_for
 from config.errors import ApplicationError
 from keys.models import Mode
-from keys.services import api_key_create
+from usage.services import api_key_issue
 
 DURATION = re.compile(r"^(\d{1,5})d$")
 
@@ -45,7 +45,9 @@ class Command(BaseCommand):
             if company and company_id is None:
                 raise CommandError(f"{username} is not a member of {company!r}.")
             actor = actor_for(user, company_id)
-            key, raw = api_key_create(company=actor.company, owner=user, name=name, mode=mode, expires_at=expires)
+            # The operator at a shell is bound by no role, but the key still gets its company's default limit.
+            key, raw = api_key_issue(grantor=OPERATOR, company=actor.company, owner=user, name=name, mode=mode,
+                                     expires_at=expires)
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         expiry = f", expires {key.expires_at.isoformat()}" if key.expires_at else ", never expires"

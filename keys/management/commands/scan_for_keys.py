@@ -4,8 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from keys import crypto
-from keys.models import ApiKey
-from keys.services import api_key_revoke
+from keys.leaks import leaked_value_disable, leaked_value_find
 
 PROGRESS_EVERY = 500
 
@@ -35,7 +34,9 @@ def _candidates(path: Path):
 
 class Command(BaseCommand):
     help = ("Find Keyhouse keys in files (a repository, a log dump), check their checksums offline, and report "
-            "each real key's id, owner and status without printing it. --revoke revokes the active ones.")
+            "each real key's id, owner and status without printing it, as a current value or the old value of a "
+            "regenerated key, with the active keys made with it. --revoke stops every working value found: the "
+            "key is revoked, or an old value's grace period ends.")
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+")
@@ -58,20 +59,22 @@ class Command(BaseCommand):
                 except crypto.MalformedKey:
                     mistyped += 1
                     continue
-                found.setdefault(crypto.hash_key(text), []).append(f"{path}:{line}")
-        keys = {k.key_hash: k for k in ApiKey.objects.select_related("owner", "company").filter(key_hash__in=found)}
-        revoked = 0
-        for digest, places in found.items():
-            key = keys.get(digest)
+                found.setdefault(text, []).append(f"{path}:{line}")
+        issued, stopped = 0, 0
+        for text, places in found.items():
+            key, was_previous = leaked_value_find(text)
             if key is None:
                 self.stdout.write(f"unknown key (valid checksum, not issued here or regenerated) at {', '.join(places)}")
                 continue
-            status = "revoked" if key.is_revoked else "expired" if key.has_expired else "active"
-            if revoke and status == "active":
-                api_key_revoke(api_key=key, revoked_by=None)
-                status, revoked = "active → revoked now", revoked + 1
+            issued += 1
+            leak = leaked_value_disable(key, was_previous, disable=revoke)
+            status = leak.status if revoke or not leak.was_working else ("old value, still in its grace period"
+                                                                          if was_previous else "active")
+            stopped += revoke and leak.was_working
             self.stdout.write(f"{key.prefix}… id {key.pk} owner {key.owner.get_username()} ({key.company.name}): "
                               f"{status} at {', '.join(places)}")
+            for made in leak.created_keys:
+                self.stdout.write(f"    made with it, still active: {made.prefix}… id {made.pk} \"{made.name}\"")
         self.stdout.write(f"Scanned {scanned} files: {len(found)} distinct keys with valid checksums "
-                          f"({sum(1 for d in found if d in keys)} issued here), {mistyped} look-alikes with bad "
-                          f"checksums ignored" + (f", {revoked} revoked." if revoke else "."))
+                          f"({issued} issued here), {mistyped} look-alikes with bad checksums ignored"
+                          + (f", {stopped} revoked." if revoke else "."))

@@ -1,0 +1,81 @@
+"""The one grant rule: whether a caller may obtain a key's value (create, regenerate) or widen
+what a key may do (scopes, restrictions, limits, expiry). The services that do those things
+take the caller as `grantor` and ask here before writing, so every route, page, admin action
+and command is held to the same rule.
+
+A grantor is an accounts.access.Actor (a person, or a key acting for its owner, whose snapshot
+`actor.api_key` bounds what it may hand out) or OPERATOR (a management command), bound by none
+of it. The rule:
+- the old value of a regenerated key, in its grace period, manages no key;
+- nobody acts for a person of a higher rank (accounts.access.person_check_act_for);
+- no key obtains a value of, or grants, scopes beyond its own;
+- a limited key obtains values only of keys limited at least as strictly, and a key it creates
+  is limited the same way; without one, a new key gets its company's default limit.
+"""
+from accounts.access import Operator, person_check_act_for, role_of
+from config.errors import PermissionDenied
+from keys.restrictions import scopes_check_grant
+from keys.verification import LimitSnapshot
+
+
+def _limit_of(key) -> LimitSnapshot | None:
+    limit = getattr(key, "limit", None)  # usage.KeyLimit, through its one-to-one to the key
+    if limit is None:
+        return None
+    return LimitSnapshot(limit.request_limit, limit.budget_limit_microcents, limit.reset_period, limit.is_enforced)
+
+
+def company_default_limit(company) -> LimitSnapshot | None:
+    if company.default_request_limit is None and company.default_budget_limit_microcents is None:
+        return None
+    return LimitSnapshot(company.default_request_limit, company.default_budget_limit_microcents,
+                         company.default_limit_period, True)
+
+
+def inherited_limit(grantor, company) -> LimitSnapshot | None:
+    """The limit a new key starts with: that of the limited key creating it, else the company's
+    default for new keys, else none."""
+    grant = grantor.api_key
+    if grant is not None and grant.limit is not None and grant.limit.is_enforced:
+        return grant.limit
+    return company_default_limit(company)
+
+
+def grant_check(grantor, *, owner_id: int, owner_role: str | None, scopes=None,
+                obtains: LimitSnapshot | None | bool = False) -> None:
+    """Refuse (403) unless `grantor` may act for this owner with these scopes. `obtains`: the
+    limit of the key whose value the grantor is about to receive (None: unlimited), or False
+    when no value changes hands."""
+    if isinstance(grantor, Operator):
+        return
+    grant = grantor.api_key
+    if grant is not None and grant.presented_previous:
+        raise PermissionDenied(
+            "This is the old value of a regenerated key, accepted until "
+            f"{grant.previous_expires_at.isoformat()} for reads and product calls only; it cannot manage keys. "
+            "Use the new value.", code="grace_period_value")
+    person_check_act_for(grantor, owner_id, owner_role)
+    if grant is None:
+        return
+    if scopes is not None:
+        scopes_check_grant(grant, scopes)
+    if obtains is not False and grant.limit is not None and not grant.limit.covers(obtains):
+        raise PermissionDenied(
+            f"This key is limited ({_describe(grant.limit)}), so it may only obtain values of keys limited at least "
+            "as strictly; sign in, or use a key without a limit. Nothing changed.", code="limit_not_allowed")
+
+
+def key_grant_check(grantor, key, *, scopes=None, obtains_value: bool = False) -> None:
+    """grant_check for an existing key: its owner, and its scopes and limit when its value is
+    about to be handed out."""
+    if isinstance(grantor, Operator):
+        return
+    grant_check(grantor, owner_id=key.owner_id, owner_role=role_of(key.company_id, key.owner_id),
+                scopes=key.scopes if obtains_value and scopes is None else scopes,
+                obtains=_limit_of(key) if obtains_value else False)
+
+
+def _describe(limit: LimitSnapshot) -> str:
+    parts = [f"{limit.request_limit} requests" if limit.request_limit is not None else "",
+             f"{limit.budget_limit_microcents} microcents" if limit.budget_limit_microcents is not None else ""]
+    return " and ".join(p for p in parts if p) + f" {limit.reset_period}"

@@ -1,0 +1,203 @@
+"""The one verification core. `verify(raw)` checks a presented credential and returns one
+value, a Verification: an outcome (keys.outcomes.KeyStatus) and a frozen snapshot of what
+the key may do (KeyGrant). Authentication, restrictions, limits and the request log read that
+value and nothing else; each later stage replaces it with a copy that says what it decided.
+
+The snapshot is plain data, so both cache tiers (keys.cache) keep it as it is, never a model
+instance. Everything that depends on the clock (expiry, the end of a grace period) is decided
+from the snapshot on every request, so a cached snapshot never outlives its validity.
+"""
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.models import Company
+from keys import cache as key_cache
+from keys import crypto
+from keys.outcomes import KeyRefused, KeyStatus
+from keys.selectors import api_key_by_hashes, legacy_state
+
+# Of KeyGrant.to_data(); named in the shared cache's key, so a new shape never meets an old entry.
+SNAPSHOT_FORMAT = 2
+# A value longer than this is no key of ours nor of the system we replace: no lookup at all.
+MAX_LEGACY_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class LimitSnapshot:
+    request_limit: int | None
+    budget_limit_microcents: int | None
+    reset_period: str
+    is_enforced: bool
+
+    def covers(self, other: "LimitSnapshot | None") -> bool:
+        """Whether `other` is at least as strict as this limit (same period, no higher bound)."""
+        if not self.is_enforced:
+            return True
+        if other is None or not other.is_enforced or other.reset_period != self.reset_period:
+            return False
+        return all(mine is None or (theirs is not None and theirs <= mine) for mine, theirs in (
+            (self.request_limit, other.request_limit),
+            (self.budget_limit_microcents, other.budget_limit_microcents)))
+
+
+@dataclass(frozen=True)
+class KeyGrant:
+    """What one presented value of a key may do, as of the moment it was read."""
+
+    key_id: uuid.UUID
+    name: str
+    prefix: str
+    mode: str
+    company_id: int
+    company_name: str
+    owner_id: int
+    owner_username: str
+    owner_email: str
+    owner_is_active: bool
+    owner_role: str | None  # None: the owner is no longer a member of the key's company
+    scopes: tuple[str, ...]
+    allowed_ips: tuple[str, ...]
+    allowed_referrers: tuple[str, ...]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    previous_expires_at: datetime | None
+    presented_previous: bool  # the value presented is the old one, in a regenerate's grace period
+    is_legacy: bool
+    limit: LimitSnapshot | None
+
+    @property
+    def pk(self) -> uuid.UUID:
+        return self.key_id
+
+    @classmethod
+    def from_row(cls, key, *, presented_previous: bool) -> "KeyGrant":
+        """From an ApiKey read with its owner, company, limit and owner_role (keys.selectors)."""
+        limit = getattr(key, "limit", None)
+        return cls(
+            key_id=key.pk, name=key.name, prefix=key.prefix, mode=key.mode, company_id=key.company_id,
+            company_name=key.company.name, owner_id=key.owner_id, owner_username=key.owner.get_username(),
+            owner_email=key.owner.email, owner_is_active=key.owner.is_active, owner_role=key.owner_role,
+            scopes=tuple(key.scopes), allowed_ips=tuple(key.allowed_ips),
+            allowed_referrers=tuple(key.allowed_referrers), expires_at=key.expires_at, revoked_at=key.revoked_at,
+            previous_expires_at=key.previous_expires_at, presented_previous=presented_previous,
+            is_legacy=key.is_legacy,
+            limit=None if limit is None else LimitSnapshot(limit.request_limit, limit.budget_limit_microcents,
+                                                           limit.reset_period, limit.is_enforced))
+
+    def to_data(self) -> tuple:
+        return dataclasses.astuple(self)
+
+    @classmethod
+    def from_data(cls, data: tuple) -> "KeyGrant":
+        *fields, limit = data
+        return cls(*fields, limit=None if limit is None else LimitSnapshot(*limit))
+
+    def status_at(self, now: datetime) -> tuple[KeyStatus, dict]:
+        """The outcome of presenting this value now, and what its message names."""
+        if self.revoked_at:
+            return KeyStatus.REVOKED, {"revoked_at": self.revoked_at}
+        if self.presented_previous and not (self.previous_expires_at and now < self.previous_expires_at):
+            until = f"; it stopped working at {self.previous_expires_at.isoformat()}" if self.previous_expires_at else ""
+            return KeyStatus.REGENERATED, {"until": until}
+        if self.expires_at and self.expires_at <= now:
+            return KeyStatus.EXPIRED, {"expired_at": self.expires_at.isoformat()}
+        if not self.owner_is_active or self.owner_role is None:
+            return KeyStatus.OWNER_INACTIVE, {}
+        return KeyStatus.VALID, {}
+
+    def owner(self):
+        """The owner as a User, with the fields the snapshot holds; any other is read on use."""
+        return _partial(get_user_model(), id=self.owner_id, username=self.owner_username, email=self.owner_email,
+                        is_active=self.owner_is_active)
+
+    def company(self) -> Company:
+        return _partial(Company, id=self.company_id, name=self.company_name)
+
+
+def _partial(model, **values):
+    """A model instance with only these fields loaded; Django reads any other on first use."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One request's key, as far as it got: each stage replaces it with what it decided."""
+
+    status: KeyStatus
+    grant: KeyGrant | None = None
+    context: dict = field(default_factory=dict)  # what the outcome's message names
+    details: dict = field(default_factory=dict)  # what the error body's details say
+    charge: tuple[str, int] | None = None  # (tier, microcents) the limit check admitted it at
+    quota: object | None = None  # usage.limits.Quota of a limited key
+
+    @property
+    def is_valid(self) -> bool:
+        return self.status == KeyStatus.VALID
+
+    def refused(self, status: KeyStatus, *, details: dict | None = None, **context) -> "Verification":
+        return dataclasses.replace(self, status=status, context=context, details=details or {})
+
+    def admitted(self, *, charge: tuple[str, int], quota=None) -> "Verification":
+        return dataclasses.replace(self, charge=charge, quota=quota)
+
+    def refusal(self, headers: dict | None = None) -> KeyRefused:
+        return KeyRefused(self.status, details=self.details, headers=headers, **self.context)
+
+
+@sensitive_variables()
+def verify(raw: str | None, now: datetime | None = None) -> Verification:
+    """The outcome of presenting `raw` (None: nothing was presented)."""
+    if raw is None:
+        return Verification(KeyStatus.MISSING)
+    if not raw:
+        return Verification(KeyStatus.MALFORMED, context={"why": "the API key header is empty"},
+                            details={"reason": "empty"})
+    legacy_values, legacy_hashes = legacy_state()
+    try:
+        crypto.parse_key(raw)
+    except crypto.MalformedKey as exc:
+        malformed = Verification(KeyStatus.MALFORMED, context={"why": str(exc)}, details={"reason": "malformed"})
+        # Keys imported from the system we replace have their own format (import_legacy_keys).
+        if len(raw) > MAX_LEGACY_LENGTH or not legacy_values:
+            return malformed
+        grant = _grant_for(raw, legacy=legacy_hashes)
+        if grant is None or not (grant.is_legacy or grant.presented_previous):
+            return malformed
+    else:
+        grant = _grant_for(raw, legacy=legacy_hashes)
+    if grant is None:
+        return Verification(KeyStatus.UNKNOWN, details={"reason": "unknown"})
+    status, context = grant.status_at(now or timezone.now())
+    details = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in context.items() if k != "until"}
+    if status == KeyStatus.REGENERATED:
+        details = {"reason": "regenerated"}
+    return Verification(status, grant, context=context, details=details)
+
+
+@sensitive_variables()
+def _grant_for(raw: str, *, legacy: bool) -> KeyGrant | None:
+    """From the key cache, else the database. A key found under an older pepper or the legacy
+    scheme is re-hashed under the newest pepper first, so that its cache entry, and every
+    later lookup, go by that one hash."""
+    hashes = crypto.candidate_hashes(raw, legacy=legacy)
+    newest = hashes[0]
+    grant, lookup = key_cache.cached_key(newest)
+    if grant is not None:
+        return grant
+    key, matched = api_key_by_hashes(hashes)
+    if key is None:
+        return None
+    presented_previous = matched == key.previous_key_hash
+    if matched != newest:
+        key.rehash(matched, newest)
+    grant = KeyGrant.from_row(key, presented_previous=presented_previous)
+    key_cache.remember(grant, newest, lookup)
+    return grant

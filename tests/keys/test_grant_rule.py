@@ -1,0 +1,259 @@
+"""A key never grants more than its caller may (keys.grants): each hole found when Keyhouse
+was attacked, as the attacker tried it, with what the database holds afterwards."""
+import hashlib
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from accounts.access import OPERATOR
+from accounts.models import Company, Membership, Role
+from accounts.services import company_policy_set
+from keys.models import ApiKey
+from keys.services import api_key_regenerate, api_key_set_restrictions
+from tests.clients import key_client, session_client
+from tests.factories import make_key
+from usage.models import KeyLimit
+from usage.services import limits_set
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot():
+    """Every key and limit as stored: a refusal must leave both as they were."""
+    keys = sorted(map(str, ApiKey.objects.values_list("id", "key_hash", "previous_key_hash", "revoked_at", "scopes",
+                                                       "allowed_ips", "expires_at")))
+    limits = sorted(map(str, KeyLimit.objects.values_list("api_key_id", "request_limit", "budget_limit_microcents")))
+    return keys, limits
+
+
+def refused(response, status, code):
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["code"] == code, response.content
+    assert "key" not in response.json()
+
+
+# 2. A scoped key regenerates a key with more scopes and receives its value.
+def test_a_scoped_key_cannot_obtain_the_value_of_a_wider_key(alice):
+    wide, _ = make_key(alice, name="Everything")
+    scoped, scoped_raw = make_key(alice, name="Key manager", scopes=["keys:read", "keys:write"])
+    before = snapshot()
+    response = key_client(scoped_raw).post(f"/api/v1/api-keys/{wide.pk}/regenerate", {}, format="json")
+    refused(response, 403, "scope_not_allowed")
+    assert snapshot() == before
+    same = key_client(scoped_raw).post(f"/api/v1/api-keys/{scoped.pk}/regenerate", {}, format="json")
+    assert same.status_code == 200 and same.json()["scopes"] == ["keys:read", "keys:write"]
+
+
+# 3. An admin acts as the owner: mints a key for them, or regenerates theirs and gets the value.
+@pytest.mark.parametrize("how", ["session", "key"])
+def test_an_admin_obtains_no_value_of_an_owners_key(owner, admin, how):
+    owner_key, _ = make_key(owner, name="Owner's")
+    api_key_set_restrictions(api_key=owner_key, grantor=OPERATOR, allowed_ips=["203.0.113.7"])
+    caller = session_client(admin) if how == "session" else key_client(make_key(admin, name="Admin's")[1])
+    before = snapshot()
+    refused(caller.post(f"/api/v1/users/{owner.pk}/api-keys", {"name": "Mine now"}, format="json"),
+            403, "permission_denied")
+    refused(caller.post(f"/api/v1/api-keys/{owner_key.pk}/regenerate", {"grace_period_seconds": 3600},
+                        format="json"), 403, "permission_denied")
+    refused(caller.put(f"/api/v1/api-keys/{owner_key.pk}/restrictions", {"allowed_ips": []}, format="json"),
+            403, "permission_denied")
+    refused(caller.put(f"/api/v1/api-keys/{owner_key.pk}/limits", {"request_limit": 5}, format="json"),
+            403, "permission_denied")
+    assert snapshot() == before
+
+
+def test_an_admin_still_manages_members_and_an_owner_everyone(owner, admin, alice):
+    alice_key, _ = make_key(alice)
+    admin_key, _ = make_key(admin, name="Admin's")
+    assert session_client(admin).post(f"/api/v1/api-keys/{alice_key.pk}/regenerate", {}, format="json").status_code == 200
+    assert session_client(admin).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": "For Alice"},
+                                      format="json").status_code == 201
+    assert session_client(owner).post(f"/api/v1/api-keys/{admin_key.pk}/regenerate", {}, format="json").status_code == 200
+    # An admin cannot lift a limit an owner put on the admin's own key.
+    limits_set(api_key=admin_key, grantor=OPERATOR, request_limit=10)
+    refused(session_client(admin).delete(f"/api/v1/api-keys/{admin_key.pk}/limits"), 403, "permission_denied")
+    assert KeyLimit.objects.filter(api_key=admin_key).exists()
+
+
+# 4. A limited key creates a key without a limit.
+def test_a_key_made_by_a_limited_key_is_limited_the_same_way(alice):
+    limited, raw = make_key(alice, name="Limited")
+    limits_set(api_key=limited, grantor=OPERATOR, request_limit=50, reset_period="daily")
+    response = key_client(raw).post("/api/v1/api-keys", {"name": "Escape"}, format="json")
+    assert response.status_code == 201, response.content
+    made = KeyLimit.objects.get(api_key_id=response.json()["id"])
+    assert (made.request_limit, made.budget_limit_microcents, made.reset_period) == (50, None, "daily")
+    assert ApiKey.objects.get(pk=response.json()["id"]).created_with_key_id == limited.pk
+
+
+def test_a_limited_key_cannot_obtain_a_value_of_an_unlimited_key(alice):
+    unlimited, _ = make_key(alice, name="Unlimited")
+    limited, raw = make_key(alice, name="Limited")
+    limits_set(api_key=limited, grantor=OPERATOR, request_limit=50, reset_period="daily")
+    before = snapshot()
+    refused(key_client(raw).post(f"/api/v1/api-keys/{unlimited.pk}/regenerate", {}, format="json"),
+            403, "limit_not_allowed")
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("surface", ["api", "dashboard", "command"])
+def test_new_keys_start_with_the_companys_default_limit(company, owner, alice, surface):
+    company_policy_set(company=company, max_key_lifetime_days=None, require_key_expiry=False, unused_key_days=90,
+                       default_request_limit=1000, default_limit_period="weekly")
+    if surface == "api":
+        session_client(alice).post("/api/v1/api-keys", {"name": "New"}, format="json")
+    elif surface == "dashboard":
+        from django.test import Client
+
+        client = Client()
+        client.force_login(alice)
+        client.post("/settings/advanced/api-keys/new/", {"name": "New", "never_expires": "on", "mode": "live"})
+    else:
+        call_command("issuekey", "alice", "--name", "New", stdout=StringIO(), stderr=StringIO())
+    key = ApiKey.objects.get(owner=alice, name="New")
+    assert (key.limit.request_limit, key.limit.reset_period) == (1000, "weekly")
+
+
+def test_the_policy_api_sets_the_default_limit_and_leaves_it_when_not_sent(company, owner):
+    url = "/api/v1/company/policy"
+    body = {"max_key_lifetime_days": None, "require_key_expiry": False, "unused_key_days": 90}
+    client = session_client(owner)
+    set_ = client.put(url, {**body, "default_request_limit": 500, "default_limit_period": "daily"}, format="json")
+    assert set_.status_code == 200 and set_.json()["default_request_limit"] == 500
+    assert client.put(url, body, format="json").json()["default_request_limit"] == 500
+    bad = client.put(url, {**body, "default_limit_period": "yearly"}, format="json")
+    assert bad.status_code == 400 and Company.objects.get(pk=company.pk).default_limit_period == "daily"
+
+
+# 5. The old value of a regenerated key takes the key over from its owner.
+def test_an_old_value_in_its_grace_period_reads_but_manages_no_key(alice):
+    key, old = make_key(alice, name="Rotating", scopes=["all"])
+    api_key_regenerate(api_key=key, grantor=OPERATOR, grace_period_seconds=3600)
+    client = key_client(old)
+    assert client.get("/api/v1/me").status_code == 200
+    assert client.get("/api/v1/api-keys").status_code == 200
+    assert client.post("/api/v1/demo/report", {"title": "still works"}, format="json").status_code == 200
+    before = snapshot()
+    refused(client.post("/api/v1/api-keys", {"name": "Takeover"}, format="json"), 403, "grace_period_value")
+    refused(client.post(f"/api/v1/api-keys/{key.pk}/regenerate", {}, format="json"), 403, "grace_period_value")
+    refused(client.delete(f"/api/v1/api-keys/{key.pk}"), 403, "grace_period_value")
+    assert snapshot() == before
+
+
+def test_restrictions_set_by_a_key_stay_within_its_own_scopes(alice):
+    other, _ = make_key(alice, name="Other", scopes=["usage:read"])
+    _, raw = make_key(alice, name="Scoped", scopes=["keys:read", "keys:write", "usage:read"])
+    before = snapshot()
+    refused(key_client(raw).put(f"/api/v1/api-keys/{other.pk}/restrictions", {"scopes": ["all"]}, format="json"),
+            403, "scope_not_allowed")
+    assert snapshot() == before
+
+
+# Leak reports and scan_for_keys recognise old values in their grace period and legacy keys.
+def _signed(body: bytes, secret="scanner-secret"):
+    import hmac
+
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def test_a_leaked_old_value_ends_its_grace_period_and_names_the_keys_it_made(alice, settings, api):
+    import json
+
+    settings.LEAK_REPORT_SECRET = "scanner-secret"
+    key, old = make_key(alice, name="Rotating")
+    child = key_client(old).post("/api/v1/api-keys", {"name": "Made with it"}, format="json").json()
+    _, new = api_key_regenerate(api_key=key, grantor=OPERATOR, grace_period_seconds=3600)
+    body = json.dumps([{"token": old, "type": "keyhouse_api_key", "url": "https://paste.example/1"}]).encode()
+    response = api.generic("POST", "/api/v1/leaks", body, content_type="application/json",
+                           HTTP_KEYHOUSE_SIGNATURE=_signed(body))
+    assert response.status_code == 200
+    [result] = response.json()
+    assert result["label"] == "true_positive" and result["keys_created_with_it"] == [child["id"]]
+    assert key_client(old).get("/api/v1/me").status_code == 401
+    assert key_client(new).get("/api/v1/me").status_code == 200  # the current value was not leaked
+    assert ApiKey.objects.get(pk=key.pk).previous_key_hash is None
+
+
+def test_scan_for_keys_finds_old_values_and_stops_them(alice, tmp_path):
+    key, old = make_key(alice, name="Rotating")
+    _, new = api_key_regenerate(api_key=key, grantor=OPERATOR, grace_period_seconds=3600)
+    (tmp_path / "config.env").write_text(f"KEY={old}\n")
+    out = StringIO()
+    call_command("scan_for_keys", str(tmp_path), "--revoke", stdout=out, stderr=StringIO())
+    assert f"id {key.pk}" in out.getvalue() and "grace period ended now" in out.getvalue()
+    assert old not in out.getvalue()
+    assert (key_client(old).get("/api/v1/me").status_code, key_client(new).get("/api/v1/me").status_code) == (401, 200)
+
+
+def test_a_leaked_legacy_key_is_revoked(alice, settings, api, tmp_path):
+    import json
+
+    settings.LEAK_REPORT_SECRET = "scanner-secret"
+    legacy_raw = "oldsys-0123456789abcdef"
+    csv = tmp_path / "legacy.csv"
+    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
+                   f"alice,Acme,Old,{hashlib.sha256(legacy_raw.encode()).hexdigest()},2024-01-01T00:00:00Z,\n")
+    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    assert key_client(legacy_raw).get("/api/v1/me").status_code == 200
+    body = json.dumps([{"token": legacy_raw}]).encode()
+    response = api.generic("POST", "/api/v1/leaks", body, content_type="application/json",
+                           HTTP_KEYHOUSE_SIGNATURE=_signed(body))
+    assert response.json()[0]["label"] == "true_positive"
+    assert key_client(legacy_raw).get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"
+
+
+# 1. Deletes reach the key cache (the live, multi-worker proof is tests/keys/test_deletes_live.py).
+@pytest.mark.parametrize("delete", ["key", "owner", "membership", "company"])
+def test_deleting_what_a_key_stands_on_refuses_it_at_once(company, alice, delete,
+                                                          django_capture_on_commit_callbacks):
+    key, raw = make_key(alice)
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200  # cached now
+    with django_capture_on_commit_callbacks(execute=True):
+        {"key": key, "owner": alice, "company": company,
+         "membership": Membership.objects.get(user=alice, company=company)}[delete].delete()
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_use_never_extends_a_cached_snapshot(alice, settings, monkeypatch):
+    """A key used all the time is still read again once its entry's lifetime is over."""
+    from keys import cache as key_cache
+
+    key, raw = make_key(alice)
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200
+    clock = [key_cache.time.monotonic()]
+    monkeypatch.setattr(key_cache.time, "monotonic", lambda: clock[0])
+    for _ in range(5):  # used every 0.4 s, past a copy's 0.5 s life
+        clock[0] += 0.4
+        assert client.get("/api/v1/me").status_code == 200
+    ApiKey.objects.filter(pk=key.pk).update(name="Renamed")  # as a shell would, past every service
+    clock[0] += settings.API_KEY_LOCAL_SECONDS + 0.1
+    assert client.get("/api/v1/me").json()["api_key"]["name"] == "Renamed"
+
+
+def test_hashes_from_an_older_pepper_still_verify_and_are_rehashed(alice, settings):
+    key, raw = make_key(alice)
+    old_hash = ApiKey.objects.get(pk=key.pk).key_hash
+    settings.API_KEY_PEPPERS = ["a-brand-new-pepper", "test-pepper"]
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    rehashed = ApiKey.objects.get(pk=key.pk).key_hash
+    assert rehashed != old_hash and rehashed.split("$")[1] != old_hash.split("$")[1]
+    settings.API_KEY_PEPPERS = ["a-brand-new-pepper"]  # the old pepper retired: the key still works
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+
+
+def test_an_imported_legacy_key_is_rehashed_on_first_use(alice, tmp_path):
+    legacy_raw = "oldsys-fedcba9876543210"
+    csv = tmp_path / "legacy.csv"
+    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
+                   f"alice,Acme,Old,{hashlib.sha256(legacy_raw.encode()).hexdigest()},2024-01-01T00:00:00Z,\n")
+    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    assert ApiKey.objects.get(is_legacy=True).key_hash.startswith("sha256$")
+    assert key_client(legacy_raw).get("/api/v1/me").status_code == 200
+    assert ApiKey.objects.get(is_legacy=True).key_hash.startswith("hmac-sha256$")
+    out = StringIO()
+    call_command("import_legacy_keys", str(csv), stdout=out)  # imported again: recognised, not duplicated
+    assert out.getvalue().startswith("0 created, 1 skipped") and ApiKey.objects.filter(is_legacy=True).count() == 1
+    assert key_client(legacy_raw).get("/api/v1/me").status_code == 200
