@@ -3,6 +3,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from config.errors import ValidationFailed
+from config.parsing import MAX_BIGINT, ascii_int
+
 
 class StrictInputSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo such as `expires` is an error, not ignored."""
@@ -16,6 +19,19 @@ class StrictInputSerializer(serializers.Serializer):
                     {str(name)[:40]: ["Unknown field; allowed: " + ", ".join(self.fields)] for name in unknown[:10]}
                 )
         return super().to_internal_value(data)
+
+
+class AsciiIntegerField(serializers.IntegerField):
+    """A whole number from a query string, read by config.parsing.ascii_int: DRF's IntegerField
+    would take '٢', '+2' and '1_0' as numbers too."""
+
+    def to_internal_value(self, data):
+        low = self.min_value if self.min_value is not None else 0  # no sign is read, so none is negative
+        high = self.max_value if self.max_value is not None else MAX_BIGINT
+        try:
+            return ascii_int(data, name=self.field_name, low=low, high=high)
+        except ValidationFailed as error:
+            raise serializers.ValidationError(error.message, code="invalid") from None
 
 
 class AwareDateTimeField(serializers.DateTimeField):

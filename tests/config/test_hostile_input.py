@@ -1,0 +1,112 @@
+"""Hostile input that used to crash a view or be misread (issue 11, point 7): each is a 4xx in
+the error shape, with a code a script can branch on, and the database is left as it was.
+
+Python reads more as a number than a client means: int() takes '٢', '２', '+2', ' 2' and '1_0',
+and str.isdigit() passes '²', which int() then refuses with an exception. Numbers in query
+parameters and headers are read by config.parsing.ascii_int only."""
+import pytest
+from django.apps import apps
+from django.test import Client
+
+from keys.views import COMPANY_PAGE_SIZE
+from tests.clients import session_client
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+# Route of a number -> the code its refusal carries (and the detail it names).
+DAYS = ("invalid_days", "days")
+USER = ("validation_error", "user")
+PAGE = ("invalid_pagination", "page")
+PAGE_SIZE = ("invalid_pagination", "page_size")
+ORG = ("invalid_organization", "X-Organization-Id")
+ACTOR = ("validation_error", "actor")
+
+# label -> (method, path, JSON body, headers, status, (code, field named in details or None))
+NUMBERS = {
+    "company usage: days=²": ("get", "/api/v1/usage?days=²", None, {}, 400, DAYS),
+    "company usage: days=٣٠ (Arabic-Indic)": ("get", "/api/v1/usage?days=٣٠", None, {}, 400, DAYS),
+    "company timeseries: days=７ (fullwidth)": ("get", "/api/v1/usage/timeseries?days=７", None, {}, 400, DAYS),
+    "key usage: days=²": ("get", "/api/v1/api-keys/{key}/usage?days=²", None, {}, 400, DAYS),
+    "key timeseries: days=%2B7": ("get", "/api/v1/api-keys/{key}/usage/timeseries?days=%2B7", None, {}, 400, DAYS),
+    "key requests: days=1_0": ("get", "/api/v1/api-keys/{key}/usage/requests?days=1_0", None, {}, 400, DAYS),
+    "key list: user=²": ("get", "/api/v1/api-keys?user=²", None, {}, 400, USER),
+    "key list: user=٢ (Arabic-Indic)": ("get", "/api/v1/api-keys?user={user_unicode}", None, {}, 400, USER),
+    "key list: page=٢": ("get", "/api/v1/api-keys?page=٢", None, {}, 400, PAGE),
+    "key list: page=%2B2": ("get", "/api/v1/api-keys?page=%2B2", None, {}, 400, PAGE),
+    "key list: page=%202 (leading space)": ("get", "/api/v1/api-keys?page=%202", None, {}, 400, PAGE),
+    "key list: page_size=1_0": ("get", "/api/v1/api-keys?page_size=1_0", None, {}, 400, PAGE_SIZE),
+    "key list: page of 20 digits": ("get", "/api/v1/api-keys?page=" + "9" * 20, None, {}, 400, PAGE),
+    "audit: page=２": ("get", "/api/v1/audit-events?page=２", None, {}, 400, PAGE),
+    "audit: actor=٢": ("get", "/api/v1/audit-events?actor=٢", None, {}, 400, ACTOR),
+    "audit: actor=1_0": ("get", "/api/v1/audit-events?actor=1_0", None, {}, 400, ACTOR),
+    "org header: +id": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": "+{company}"}, 400, ORG),
+    "org header: space id": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": " {company}"}, 400, ORG),
+    "org header: id space": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": "{company} "}, 400, ORG),
+    "org header: ٢": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": "٢"}, 400, ORG),
+    "org header: 1_0": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": "1_0"}, 400, ORG),
+    "org header on a write: +id": ("post", "/api/v1/api-keys", {"name": "n"},
+                                   {"HTTP_X_ORGANIZATION_ID": "+{company}"}, 400, ORG),
+}
+CASES = NUMBERS
+
+SKIPPED_MODELS = ("usage.RequestLog", "usage.UsageRollup", "usage.DailyRollup", "sessions.Session")
+
+
+def database() -> dict:
+    """Every row of every table but the request log (which records refused requests too)."""
+    return {model._meta.label: sorted(map(str, model.objects.values_list())) for model in apps.get_models()
+            if model._meta.label not in SKIPPED_MODELS}
+
+
+@pytest.fixture
+def world(owner, company, alice_key):
+    client = session_client(owner)
+    client.raise_request_exception = False  # a crash is a 500 to assert on, not an exception in the test
+    assert client.get("/api/v1/me").status_code == 200  # last_login is set before any snapshot
+    names = {"key": alice_key[0].pk, "company": company.pk, "other": company.pk + 1,
+             "user_unicode": "".join(chr(0x660 + int(d)) for d in str(owner.pk))}
+    return client, names
+
+
+@pytest.mark.parametrize("label", CASES)
+def test_hostile_input_is_a_clear_refusal(label, world):
+    client, names = world
+    method, path, body, headers, status, (code, field) = CASES[label]
+    headers = {name: value.format(**names) for name, value in headers.items()}
+    before = database()
+    if method == "get":
+        response = client.get(path.format(**names), body, **headers)
+    else:
+        response = getattr(client, method)(path.format(**names), body, format="json", **headers)
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"} and error["message"]
+    assert error["code"] == code, error
+    if field:
+        assert field in error["details"] and field in error["message"], error
+    assert database() == before, "a refused request changed the database"
+
+
+@pytest.mark.parametrize("header, status", [("{company}", 200), ("0{company}", 200), ("{other}", 404)])
+def test_an_organization_id_in_ascii_digits_is_still_read(header, status, world):
+    client, names = world
+    response = client.get("/api/v1/api-keys", HTTP_X_ORGANIZATION_ID=header.format(**names))
+    assert response.status_code == status, response.content
+
+
+@pytest.fixture
+def browser(owner):
+    client = Client(raise_request_exception=False)
+    client.force_login(owner)
+    return client
+
+
+def test_dashboard_reads_only_ascii_page_numbers(browser, owner):
+    """A page number that is not one shows the first page, as Paginator.get_page does for 'x'."""
+    for n in range(COMPANY_PAGE_SIZE + 1):
+        make_key(owner, name=f"k{n}")
+    for query, shown in (("page=2", "page 2 of 2"), ("page=٢", "page 1 of 2"), ("page=%2B2", "page 1 of 2")):
+        page = browser.get(f"/settings/advanced/api-keys/company/?{query}")
+        assert page.status_code == 200 and shown in page.content.decode(), query
