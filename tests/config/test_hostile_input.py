@@ -3,7 +3,8 @@ the error shape, with a code a script can branch on, and the database is left as
 
 Python reads more as a number than a client means: int() takes '٢', '２', '+2', ' 2' and '1_0',
 and str.isdigit() passes '²', which int() then refuses with an exception. Numbers in query
-parameters and headers are read by config.parsing.ascii_int only."""
+parameters and headers are read by config.parsing.ascii_int only. A signature header is
+compared as bytes, since hmac.compare_digest raises on a non-ASCII str."""
 import pytest
 from django.apps import apps
 from django.test import Client
@@ -14,6 +15,7 @@ from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
 
+LEAK_BODY = [{"token": "sk_live_x"}]
 # Route of a number -> the code its refusal carries (and the detail it names).
 DAYS = ("invalid_days", "days")
 USER = ("validation_error", "user")
@@ -48,7 +50,16 @@ NUMBERS = {
     "org header on a write: +id": ("post", "/api/v1/api-keys", {"name": "n"},
                                    {"HTTP_X_ORGANIZATION_ID": "+{company}"}, 400, ORG),
 }
-CASES = NUMBERS
+LEAKS = {
+    "leak: non-ASCII signature": ("post", "/api/v1/leaks", LEAK_BODY, {"HTTP_KEYHOUSE_SIGNATURE": "sha256=é"},
+                                  401, ("invalid_signature", None)),
+    "leak: signature of 64 non-ASCII hex": ("post", "/api/v1/leaks", LEAK_BODY,
+                                            {"HTTP_KEYHOUSE_SIGNATURE": "sha256=" + "é" * 64}, 401,
+                                            ("invalid_signature", None)),
+    "leak: emoji signature": ("post", "/api/v1/leaks", LEAK_BODY, {"HTTP_KEYHOUSE_SIGNATURE": "\U0001F511"}, 401,
+                              ("invalid_signature", None)),
+}
+CASES = {**NUMBERS, **LEAKS}
 
 SKIPPED_MODELS = ("usage.RequestLog", "usage.UsageRollup", "usage.DailyRollup", "sessions.Session")
 
@@ -60,7 +71,8 @@ def database() -> dict:
 
 
 @pytest.fixture
-def world(owner, company, alice_key):
+def world(settings, owner, company, alice_key):
+    settings.LEAK_REPORT_SECRET = "hostile-input-secret"
     client = session_client(owner)
     client.raise_request_exception = False  # a crash is a 500 to assert on, not an exception in the test
     assert client.get("/api/v1/me").status_code == 200  # last_login is set before any snapshot
