@@ -4,11 +4,15 @@ the error shape, with a code a script can branch on, and the database is left as
 Python reads more as a number than a client means: int() takes '٢', '２', '+2', ' 2' and '1_0',
 and str.isdigit() passes '²', which int() then refuses with an exception. Numbers in query
 parameters and headers are read by config.parsing.ascii_int only. A signature header is
-compared as bytes, since hmac.compare_digest raises on a non-ASCII str."""
+compared as bytes, since hmac.compare_digest raises on a non-ASCII str. A time has ASCII
+digits, an offset under 24 hours and a year in range, so it never overflows."""
+from datetime import datetime, timezone
+
 import pytest
 from django.apps import apps
 from django.test import Client
 
+from keys.models import ApiKey
 from keys.views import COMPANY_PAGE_SIZE
 from tests.clients import session_client
 from tests.factories import make_key
@@ -23,6 +27,8 @@ PAGE = ("invalid_pagination", "page")
 PAGE_SIZE = ("invalid_pagination", "page_size")
 ORG = ("invalid_organization", "X-Organization-Id")
 ACTOR = ("validation_error", "actor")
+EXPIRES = ("validation_error", "expires_at")
+SINCE = ("validation_error", "since")
 
 # label -> (method, path, JSON body, headers, status, (code, field named in details or None))
 NUMBERS = {
@@ -59,7 +65,27 @@ LEAKS = {
     "leak: emoji signature": ("post", "/api/v1/leaks", LEAK_BODY, {"HTTP_KEYHOUSE_SIGNATURE": "\U0001F511"}, 401,
                               ("invalid_signature", None)),
 }
-CASES = {**NUMBERS, **LEAKS}
+HOSTILE_TIMES = {
+    "offset +99:00": "2030-01-01T00:00:00+99:00",
+    "offset -25:00": "2030-01-01T00:00:00-25:00",
+    "offset +24:00": "2030-01-01T00:00:00+24:00",
+    "offset +05:99": "2030-01-01T00:00:00+05:99",
+    "offset +99 (hours only)": "2030-01-01T00:00:00+99",
+    "year 9999, west of UTC (past year 9999 in UTC)": "9999-12-31T23:59:59-23:59",
+    "year 1, east of UTC (before year 1 in UTC)": "0001-01-01T00:00:00+01:00",
+    "fullwidth digits": "２０３０-01-01T00:00:00Z",
+    "Arabic-Indic digits": "٢٠٣٠-01-01T00:00:00Z",
+    "30 February": "2030-02-30T00:00:00Z",
+    "25 o'clock": "2030-01-01T25:00:00Z",
+}
+TIMES = {}
+for label, value in HOSTILE_TIMES.items():
+    TIMES[f"create key: expires_at {label}"] = ("post", "/api/v1/api-keys", {"name": "n", "expires_at": value}, {},
+                                                400, EXPIRES)
+    TIMES[f"update key: expires_at {label}"] = ("patch", "/api/v1/api-keys/{key}", {"expires_at": value}, {},
+                                                400, EXPIRES)
+    TIMES[f"audit: since {label}"] = ("get", "/api/v1/audit-events", {"since": value}, {}, 400, SINCE)
+CASES = {**NUMBERS, **LEAKS, **TIMES}
 
 SKIPPED_MODELS = ("usage.RequestLog", "usage.UsageRollup", "usage.DailyRollup", "sessions.Session")
 
@@ -122,3 +148,12 @@ def test_dashboard_reads_only_ascii_page_numbers(browser, owner):
     for query, shown in (("page=2", "page 2 of 2"), ("page=٢", "page 1 of 2"), ("page=%2B2", "page 1 of 2")):
         page = browser.get(f"/settings/advanced/api-keys/company/?{query}")
         assert page.status_code == 200 and shown in page.content.decode(), query
+
+
+@pytest.mark.parametrize("value", ["2030-01-01T00:00:00+23:59", "2030-01-01T00:00:00-05:30", "2030-01-01T00:00:00Z",
+                                   "9999-12-31T23:59:59Z"])
+def test_times_at_the_edges_of_what_is_allowed_are_accepted(value, world):
+    client, _ = world
+    response = client.post("/api/v1/api-keys", {"name": "edge", "expires_at": value}, format="json")
+    assert response.status_code == 201, response.content
+    assert datetime.fromisoformat(response.json()["expires_at"]) == datetime.fromisoformat(value)
