@@ -157,3 +157,17 @@ def test_times_at_the_edges_of_what_is_allowed_are_accepted(value, world):
     response = client.post("/api/v1/api-keys", {"name": "edge", "expires_at": value}, format="json")
     assert response.status_code == 201, response.content
     assert datetime.fromisoformat(response.json()["expires_at"]) == datetime.fromisoformat(value)
+
+
+DATE_HIERARCHY = ["created_at__year=9999", "created_at__year=9999&created_at__month=12",
+                  "created_at__year=9999&created_at__month=12&created_at__day=31",
+                  "created_at__year=²", "created_at__year=٢٠٢٦", "created_at__year=2026&created_at__month=13"]
+
+
+@pytest.mark.parametrize("changelist", ["/admin/keys/auditevent/", "/admin/usage/requestlog/"])
+@pytest.mark.parametrize("query", DATE_HIERARCHY)
+def test_admin_date_drilldown_with_a_bad_date_is_the_bad_filter_page(changelist, query, browser):
+    """Django admin answers a bad filter with a redirect to ?e=1; its date drill-down used to
+    add a day, a month or a year to 9999 and crash."""
+    response = browser.get(f"{changelist}?{query}")
+    assert response.status_code == 302 and response["Location"].endswith("?e=1"), response.status_code
