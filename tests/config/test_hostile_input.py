@@ -171,3 +171,24 @@ def test_admin_date_drilldown_with_a_bad_date_is_the_bad_filter_page(changelist,
     add a day, a month or a year to 9999 and crash."""
     response = browser.get(f"{changelist}?{query}")
     assert response.status_code == 302 and response["Location"].endswith("?e=1"), response.status_code
+
+
+def test_admin_extends_a_key_expiring_at_the_end_of_time_no_further(browser, alice_key):
+    key, _ = alice_key
+    last = datetime(9999, 12, 31, tzinfo=timezone.utc)
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=last)  # the dashboard accepts 9999-12-31
+    response = browser.post("/admin/keys/apikey/", {"action": "extend_expiry", "days": "30",
+                                                    "_selected_action": [str(key.pk)]}, follow=True)
+    assert response.status_code == 200
+    assert "Not extended: Alice&#x27;s laptop" in response.content.decode()
+    key.refresh_from_db()
+    assert key.expires_at == last
+
+
+@pytest.mark.parametrize("expires_on", ["2030-01-01T00:00:00+99:00", "10000-01-01", "0001-01-01", "2030-02-30",
+                                        "²⁰³⁰-01-01", "+2030-01-01"])
+def test_dashboard_refuses_junk_dates_without_crashing(expires_on, browser):
+    before = ApiKey.objects.count()
+    response = browser.post("/settings/advanced/api-keys/new/", {"name": "d", "expires_on": expires_on, "mode": "live"})
+    assert response.status_code == 400
+    assert ApiKey.objects.count() == before
