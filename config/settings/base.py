@@ -179,10 +179,26 @@ API_KEY_LOCAL_SECONDS = env.float("API_KEY_LOCAL_SECONDS", default=0.5)
 # change invalidates it. Unused with local memory.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=300)
 
+# Every handler masks API keys (config.logging): a key pasted into a URL would otherwise be
+# logged whole by "Not Found: <path>". Django's default handlers do not mask, so they are
+# replaced here: "django" keeps its error mail to ADMINS and reaches the console through the
+# root (as before, minus the DEBUG-only copy), and runserver's request lines go to the console.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "mask_keys": {"()": "config.logging.KeyMaskingFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_keys"]},
+        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR",
+                        "filters": ["require_debug_false", "mask_keys"]},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -1,0 +1,82 @@
+"""A key pasted into a URL path reaches no log line and no 404 body whole (issue 11, point 8):
+Django's "Not Found: <path>" and handler404's message show it as its masked display prefix
+(sk_live_AbCd…), the way the dashboard does."""
+import io
+import logging
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from keys import crypto
+
+pytestmark = pytest.mark.django_db
+
+
+def masked(raw: str) -> str:
+    return raw[: len(crypto.LIVE_PREFIX) + crypto.VISIBLE_CHARS] + "…"
+
+
+@pytest.fixture
+def console():
+    """What the root logger's handlers (settings.LOGGING's console) write during the test."""
+    written = io.StringIO()
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)
+                and type(h).__module__ == "logging"]
+    assert handlers, "settings.LOGGING configures no console handler"
+    streams = [h.setStream(written) for h in handlers]
+    yield written
+    for handler, stream in zip(handlers, streams):
+        handler.setStream(stream)
+
+
+@pytest.mark.parametrize("path, kind", [("/api/v1/{raw}", "json"), ("/api/v1/{raw}/", "json"), ("/{raw}", "html"),
+                                        ("/settings/x{raw}y", "html")])
+def test_a_key_in_the_path_is_masked_in_the_404_and_its_log_line(path, kind, alice_key, console, caplog):
+    _, raw = alice_key
+    response = Client().get(path.format(raw=raw))
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert raw not in body
+    if kind == "json":
+        message = response.json()["error"]["message"]
+        assert message.startswith(f"No API route matches /api/v1/{masked(raw)}"), message
+    logged = console.getvalue()
+    assert "Not Found: " in logged and masked(raw) in logged, logged
+    assert raw not in logged
+    assert all(raw not in record.getMessage() for record in caplog.records)
+
+
+def test_a_key_passed_as_an_argument_or_in_a_traceback_is_masked(alice_key, console):
+    _, raw = alice_key
+    log = logging.getLogger("keyhouse.test")
+    log.warning("client sent %s", raw)
+    try:
+        raise ValueError(f"bad token {raw}")
+    except ValueError:
+        log.exception("while reading %s", {"token": raw})
+    logged = console.getvalue()
+    assert logged.count(masked(raw)) == 3, logged
+    assert raw not in logged
+
+
+def test_a_record_whose_arguments_do_not_fit_its_message_is_masked_too(alice_key):
+    from config.logging import KeyMaskingFilter
+
+    _, raw = alice_key
+    record = logging.LogRecord("keyhouse.test", logging.WARNING, __file__, 1, "sent %s and %(nothing)s", (raw,), None)
+    assert KeyMaskingFilter().filter(record)
+    assert raw not in record.getMessage() and masked(raw) in record.getMessage()
+
+
+def test_every_handler_django_logs_through_masks_keys():
+    from config.logging import KeyMaskingFilter
+
+    assert all("mask_keys" in handler.get("filters", []) for handler in settings.LOGGING["handlers"].values())
+    for name in ("", "django", "django.request", "django.server", "django.security.csrf", "keys.cache"):
+        logger = logging.getLogger(name)
+        while logger:
+            for handler in logger.handlers:
+                if type(handler).__module__ != "_pytest.logging":
+                    assert any(isinstance(f, KeyMaskingFilter) for f in handler.filters), (name, handler)
+            logger = logger.parent if logger.propagate else None
