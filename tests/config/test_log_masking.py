@@ -1,14 +1,16 @@
 """A key pasted into a URL path reaches no log line and no 404 body whole (issue 11, point 8):
-Django's "Not Found: <path>" and handler404's message show it as its masked display prefix
-(sk_live_AbCd…), the way the dashboard does."""
+Django's "Not Found: <path>", gunicorn's access log and handler404's message show it as its
+masked display prefix (sk_live_AbCd…), the way the dashboard does."""
 import io
 import logging
+import time
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
 from keys import crypto
+from tests.gunicorn_server import GunicornServer
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +82,27 @@ def test_every_handler_django_logs_through_masks_keys():
                 if type(handler).__module__ != "_pytest.logging":
                     assert any(isinstance(f, KeyMaskingFilter) for f in handler.filters), (name, handler)
             logger = logger.parent if logger.propagate else None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    live = GunicornServer(tmp_path_factory.mktemp("gunicorn-log"), workers=1).start()
+    yield live
+    live.stop()
+
+
+def test_gunicorn_access_log_shows_a_key_in_the_path_masked(server):
+    """The harness writes gunicorn's stdout (the access log, accesslog = "-") and stderr (its
+    error log and Django's console) to one file."""
+    raw = crypto.generate_key("live")
+    status, _, body = server.request("GET", f"/api/v1/{raw}")
+    assert status == 404 and raw not in str(body)
+    access_line = f'"GET /api/v1/{masked(raw)}" 404'
+    log_file = server.tmp_path / "gunicorn.log"
+    deadline = time.monotonic() + 10
+    while access_line not in log_file.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = log_file.read_text(errors="replace")
+    assert access_line in log, log[-2000:]
+    assert f"Not Found: /api/v1/{masked(raw)}" in log, log[-2000:]  # Django's warning, on stderr
+    assert raw not in log
