@@ -8,6 +8,8 @@ passed as an argument is caught too, then every key becomes its masked display p
 """
 import logging
 
+from django.views.debug import ExceptionReporter
+
 from keys.crypto import mask_keys
 
 
@@ -25,3 +27,15 @@ class KeyMaskingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = mask_keys(record.stack_info)
         return True
+
+
+class KeyMaskingExceptionReporter(ExceptionReporter):
+    """Django's error report (the mail to ADMINS, the DEBUG page) quotes the request URL and the
+    exception as they are; config.errors.SecretsExceptionReporterFilter only cleans settings,
+    headers and variables. The whole report is masked, so neither can carry a key."""
+
+    def get_traceback_text(self):
+        return mask_keys(super().get_traceback_text())
+
+    def get_traceback_html(self):
+        return mask_keys(super().get_traceback_html())

@@ -116,8 +116,10 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-# Error reports must never carry a key: the filter also hides the Authorization header.
+# Error reports must never carry a key: the filter also hides the Authorization header, and the
+# reporter masks a key in the request URL or the exception message.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "config.errors.SecretsExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.logging.KeyMaskingExceptionReporter"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

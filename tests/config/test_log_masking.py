@@ -7,7 +7,9 @@ import time
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+from django.utils.log import log_response
 
 from keys import crypto
 from tests.gunicorn_server import GunicornServer
@@ -106,3 +108,20 @@ def test_gunicorn_access_log_shows_a_key_in_the_path_masked(server):
     assert access_line in log, log[-2000:]
     assert f"Not Found: /api/v1/{masked(raw)}" in log, log[-2000:]  # Django's warning, on stderr
     assert raw not in log
+
+
+def test_the_error_mail_of_a_crash_on_a_url_with_a_key_masks_it(settings, alice_key, mailoutbox):
+    """A 500 is mailed to ADMINS with Django's report, which quotes the request URL."""
+    settings.DEBUG, settings.ADMINS = False, [("Ops", "ops@example.com")]
+    _, raw = alice_key
+    request = RequestFactory().get(f"/api/v1/{raw}/usage", HTTP_REFERER=f"https://example.com/{raw}")
+    try:
+        raise RuntimeError("database went away")
+    except RuntimeError as crash:  # what Django's handler logs for an exception in a view
+        log_response("Internal Server Error: %s", request.path, response=HttpResponse(status=500), request=request,
+                     exception=crash)
+    assert len(mailoutbox) == 1
+    mail = mailoutbox[0]
+    everything = mail.subject + mail.body + "".join(str(content) for content, _ in mail.alternatives)
+    assert "database went away" in everything and masked(raw) in mail.subject and masked(raw) in mail.body
+    assert raw not in everything
