@@ -3,6 +3,8 @@ querysets, foreign-key choices, autocomplete and object URLs only ever reach the
 the person administers (accounts.access.companies_administered_by). Another company's
 object URL is a 404, not a redirect that would confirm it exists."""
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.http import Http404
@@ -11,6 +13,8 @@ from accounts.access import companies_administered_by, companies_owned_by
 from accounts.models import Company, Membership
 from accounts.services import POLICY_FIELDS, company_policy_set, membership_remove, membership_set
 from config.admin import may_use_admin
+from config.errors import ValidationFailed
+from config.parsing import ascii_int
 
 User = get_user_model()
 
@@ -30,8 +34,28 @@ def scoped(request, queryset, company_path: str):
 CHOICE_SCOPES = {Company: "", User: "memberships__company"}
 
 
+class DateDrillDownChangeList(ChangeList):
+    """Django's date drill-down (date_hierarchy) adds a day, a month or a year to the date in
+    the URL, which crashes past 9999; its numbers are read by config.parsing.ascii_int, and a
+    bad one is a bad filter like any other (Django's redirect to ?e=1)."""
+
+    def get_filters(self, request):
+        parts = (("year", 9998), ("month", 12), ("day", 31))  # 9998: its next year still exists
+        for part, high in parts if self.date_hierarchy else ():
+            raw = self.params.get(f"{self.date_hierarchy}__{part}")
+            if raw is not None:
+                try:
+                    ascii_int(raw, name=part, low=1, high=high)
+                except ValidationFailed as error:
+                    raise IncorrectLookupParameters(error.message) from None
+        return super().get_filters(request)
+
+
 class ScopedMixin:
     company_path = "company"
+
+    def get_changelist(self, request, **kwargs):
+        return DateDrillDownChangeList
 
     def get_queryset(self, request):
         return scoped(request, super().get_queryset(request), self.company_path)

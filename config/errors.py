@@ -78,9 +78,12 @@ def handler400(request, exception=None):
 
 def handler404(request, exception=None):
     if _wants_json(request):
-        message = f"No API route matches {request.path}."
-        if request.path.endswith("/"):
-            message += f" Routes have no trailing slash: try {request.path.rstrip('/')}"
+        from keys.crypto import mask_keys
+
+        path = mask_keys(request.path)  # a key pasted into the URL is not echoed back whole
+        message = f"No API route matches {path}."
+        if path.endswith("/"):
+            message += f" Routes have no trailing slash: try {path.rstrip('/')}"
         return JsonResponse(error_body("not_found", message), status=404)
     from django.views.defaults import page_not_found
 

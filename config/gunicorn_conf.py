@@ -1,12 +1,32 @@
 """gunicorn settings for `make run`; HOST, PORT and WEB_CONCURRENCY override."""
 import os
 
+from gunicorn.glogging import Logger
+
+from config.logging import KeyMaskingFilter
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 graceful_timeout = 10
 accesslog = "-"
-# %(U)s is the path without the query string: a key pasted into a URL must not reach the log.
+# %(U)s is the path without the query string, so a key in a query string never reaches the log;
+# one pasted into the path is masked (KeyMaskingLogger).
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+class KeyMaskingLogger(Logger):
+    """gunicorn's error and access logs mask keys as Django's do: a key in the path is still in
+    %(U)s. setup() builds the handlers (stream, file or syslog, as configured) and runs again
+    on every reload, so each handler it makes gets the filter."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers + self.access_log.handlers:
+            if not any(isinstance(f, KeyMaskingFilter) for f in handler.filters):
+                handler.addFilter(KeyMaskingFilter())
+
+
+logger_class = KeyMaskingLogger
 
 
 def worker_exit(server, worker):

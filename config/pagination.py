@@ -3,7 +3,7 @@ import math
 
 from rest_framework.response import Response
 
-from config.errors import ValidationFailed
+from config.parsing import ascii_int
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -13,17 +13,7 @@ def _positive_int(request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValidationFailed(
-            f"'{name}' must be a whole number of at least 1, got {raw[:20]!r}.",
-            code="invalid_pagination",
-            details={name: raw[:20]},
-        )
-    return value
+    return ascii_int(raw, name=name, low=1, code="invalid_pagination")
 
 
 class PagePagination:

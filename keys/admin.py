@@ -1,7 +1,7 @@
 """API keys and their audit trail in Django admin. Every change goes through keys.services
 and usage.services, like the API's and the dashboard's, so validation, audit events and
 cache invalidation are the same on every surface. The hash is never shown."""
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django import forms
 from django.contrib import admin, messages
@@ -307,8 +307,15 @@ class ApiKeyAdmin(CompanyScopedAdmin):
                 "title": "Extend the expiry of these API keys", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             })
         now, days = timezone.now(), form.cleaned_data["days"]
+        # A key may expire as late as 9999-12-31 (the dashboard's date picker allows it); adding
+        # days to that overflows, so such a key is refused rather than crash the action.
+        latest = datetime.max.replace(tzinfo=dt_timezone.utc) - timedelta(days=days)
         extended, refused = [], []
         for key in (k for k in keys if k.expires_at is not None):
+            if key.expires_at > latest:
+                refused.append(f"{key.name}: it expires on {key.expires_at:%Y-%m-%d}; {days} days more would pass "
+                               "the end of the year 9999.")
+                continue
             try:
                 services.api_key_update(api_key=key, grantor=admin_actor(request.user, key.company_id),
                                         expires_at=max(key.expires_at, now) + timedelta(days=days))

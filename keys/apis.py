@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from accounts.access import actor_from_request, company_keys_check, member_check_access
 from config.errors import Gone, NotFound, ValidationFailed
 from config.pagination import PagePagination
+from config.parsing import ascii_int
 from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
 from config.serializers import AwareDateTimeField, StrictInputSerializer
 from keys import selectors, services
@@ -144,9 +145,7 @@ class ApiKeysApi(APIView):
                 raise ValidationFailed(f"{name} must be one of {', '.join(allowed)}.", details={name: params[name][:40]})
         owner_id = actor.user.pk
         if params.get("user"):
-            if not params["user"].isdigit():
-                raise ValidationFailed("user must be a user id.", details={"user": params["user"][:40]})
-            owner_id = member_check_access(actor, int(params["user"])).pk
+            owner_id = member_check_access(actor, ascii_int(params["user"], name="user", low=1)).pk
         elif params.get("scope") == "company":
             company_keys_check(actor, "may list every key of the company.")
             owner_id = None

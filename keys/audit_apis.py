@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from accounts.access import actor_from_request
 from config.pagination import PagePagination
 from config.schema import ORGANIZATION_PARAMETER, paginated
-from config.serializers import AwareDateTimeField
+from config.serializers import AsciiIntegerField, AwareDateTimeField
 from keys.models import AuditAction, AuditEvent
 from keys.selectors import audit_events_visible_to
 
@@ -30,8 +30,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 class AuditFilterSerializer(serializers.Serializer):
     key = serializers.UUIDField(required=False, help_text="Only events about this key.")
-    actor = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1,
-                                     help_text="Only events by this user id.")
+    actor = AsciiIntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Only events by this user id.")
     action = serializers.ChoiceField(choices=AuditAction.values, required=False)
     since = AwareDateTimeField(required=False, help_text="From this time (inclusive), ISO 8601 with a zone.")
     until = AwareDateTimeField(required=False, help_text="Before this time, ISO 8601 with a zone.")

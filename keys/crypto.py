@@ -38,6 +38,9 @@ KEY_LENGTH = len(LIVE_PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 # How much of the random part the display prefix shows: enough to tell keys apart at a glance.
 VISIBLE_CHARS = 4
 KEY_PATTERN = re.compile(r"\bsk_(?:live|test)_[0-9A-Za-z]{%d}\b" % (RANDOM_LENGTH + CHECKSUM_LENGTH), re.ASCII)
+# A key anywhere in free text, without KEY_PATTERN's word boundaries: in a log line a key may
+# follow a letter or digit ('/x' + key, '%20' + key) or run into the next word.
+KEY_IN_TEXT = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{%d}" % (RANDOM_LENGTH + CHECKSUM_LENGTH), re.ASCII)
 
 
 class MalformedKey(ValueError):
@@ -140,3 +143,9 @@ def is_current(stored: str) -> bool:
 
 def masked(display_prefix: str) -> str:
     return display_prefix + "…"
+
+
+@sensitive_variables()
+def mask_keys(text: str) -> str:
+    """`text` with every key in it shown as the dashboard shows keys: sk_live_AbCd…"""
+    return KEY_IN_TEXT.sub(lambda found: masked(found.group()[: len(LIVE_PREFIX) + VISIBLE_CHARS]), text)

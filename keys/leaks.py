@@ -35,8 +35,10 @@ def signature_check(body: bytes, header: str) -> None:
     if not secret:
         raise ServiceUnavailable("Leak reports are not configured here (LEAK_REPORT_SECRET is unset).",
                                  code="leak_reports_disabled")
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, header or ""):
+    expected = b"sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    # Bytes: compare_digest raises TypeError on a str with a non-ASCII character, and a header
+    # can carry any byte (WSGI hands it over as latin-1 text). Such a header just does not match.
+    if not hmac.compare_digest(expected, (header or "").encode("utf-8", "replace")):
         raise InvalidSignature(f"The {SIGNATURE_HEADER} header does not match the body: sign the exact bytes sent "
                                "with HMAC-SHA256 under the shared secret, as sha256=<hex>.")
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import Actor, allowed, company_keys_check, limits_check_manage
 from accounts.views import dashboard_view, safe_next
 from config.errors import Conflict, ValidationFailed
+from config.parsing import ascii_int
 from keys import selectors, services
 from keys.forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
                         KeyRestrictionsForm, add_service_error)
@@ -61,6 +62,15 @@ def _list_context(actor: Actor) -> dict:
             **_hardening_context(actor, owner_id=actor.user.pk)}
 
 
+def _page_number(raw: str | None) -> int:
+    """A page that is not a number shows the first, as Paginator.get_page does, but a number
+    is digits 0-9 (config.parsing), not whatever int() reads; past the end, the last page."""
+    try:
+        return ascii_int(raw or "1", name="page", low=1)
+    except ValidationFailed:
+        return 1
+
+
 def _company_context(actor: Actor, query=None) -> dict:
     """One page of the company's keys (revoked ones folded, the latest of them only, unless
     the status filter asks for them), and the filters, kept by the page links."""
@@ -72,7 +82,7 @@ def _company_context(actor: Actor, query=None) -> dict:
     found = selectors.api_keys_of_company(actor, **chosen)
     listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
                                                                       found.filter(revoked_at__isnull=False))
-    page = Paginator(listed, COMPANY_PAGE_SIZE).get_page(query.get("page"))
+    page = Paginator(listed, COMPANY_PAGE_SIZE).get_page(_page_number(query.get("page")))
     kept = query.copy()
     kept.pop("page", None)
     return {

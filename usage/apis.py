@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from accounts.access import actor_from_request, company_keys_check, limits_check_manage
 from config.errors import ValidationFailed
 from config.pagination import PagePagination
+from config.parsing import ascii_int
 from config.schema import ORGANIZATION_PARAMETER, paginated
 from config.serializers import StrictInputSerializer
 from keys.selectors import api_key_get
@@ -21,11 +22,7 @@ DAYS = OpenApiParameter("days", OpenApiTypes.INT, description=(
 
 
 def _days(request) -> int:
-    raw = request.query_params.get("days", "30")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
-        raise ValidationFailed(f"days must be a whole number from 1 to {MAX_DAYS}, got {raw[:20]!r}.",
-                               code="invalid_days", details={"days": raw[:20]})
-    return int(raw)
+    return ascii_int(request.query_params.get("days", "30"), name="days", low=1, high=MAX_DAYS, code="invalid_days")
 
 
 def _key(request, key_id):

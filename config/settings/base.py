@@ -118,8 +118,10 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-# Error reports must never carry a key: the filter also hides the Authorization header.
+# Error reports must never carry a key: the filter also hides the Authorization header, and the
+# reporter masks a key in the request URL or the exception message.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "config.errors.SecretsExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.logging.KeyMaskingExceptionReporter"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -181,10 +183,26 @@ API_KEY_LOCAL_SECONDS = env.float("API_KEY_LOCAL_SECONDS", default=0.5)
 # change invalidates it. Unused with local memory.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=300)
 
+# Every handler masks API keys (config.logging): a key pasted into a URL would otherwise be
+# logged whole by "Not Found: <path>". Django's default handlers do not mask, so they are
+# replaced here: "django" keeps its error mail to ADMINS and reaches the console through the
+# root (as before, minus the DEBUG-only copy), and runserver's request lines go to the console.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "mask_keys": {"()": "config.logging.KeyMaskingFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_keys"]},
+        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR",
+                        "filters": ["require_debug_false", "mask_keys"]},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -1,0 +1,194 @@
+"""Hostile input that used to crash a view or be misread (issue 11, point 7): each is a 4xx in
+the error shape, with a code a script can branch on, and the database is left as it was.
+
+Python reads more as a number than a client means: int() takes '٢', '２', '+2', ' 2' and '1_0',
+and str.isdigit() passes '²', which int() then refuses with an exception. Numbers in query
+parameters and headers are read by config.parsing.ascii_int only. A signature header is
+compared as bytes, since hmac.compare_digest raises on a non-ASCII str. A time has ASCII
+digits, an offset under 24 hours and a year in range, so it never overflows."""
+from datetime import datetime, timezone
+
+import pytest
+from django.apps import apps
+from django.test import Client
+
+from keys.models import ApiKey
+from keys.views import COMPANY_PAGE_SIZE
+from tests.clients import session_client
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+LEAK_BODY = [{"token": "sk_live_x"}]
+# Route of a number -> the code its refusal carries (and the detail it names).
+DAYS = ("invalid_days", "days")
+USER = ("validation_error", "user")
+PAGE = ("invalid_pagination", "page")
+PAGE_SIZE = ("invalid_pagination", "page_size")
+ORG = ("invalid_organization", "X-Organization-Id")
+ACTOR = ("validation_error", "actor")
+EXPIRES = ("validation_error", "expires_at")
+SINCE = ("validation_error", "since")
+
+# label -> (method, path, JSON body, headers, status, (code, field named in details or None))
+NUMBERS = {
+    "company usage: days=²": ("get", "/api/v1/usage?days=²", None, {}, 400, DAYS),
+    "company usage: days=٣٠ (Arabic-Indic)": ("get", "/api/v1/usage?days=٣٠", None, {}, 400, DAYS),
+    "company timeseries: days=７ (fullwidth)": ("get", "/api/v1/usage/timeseries?days=７", None, {}, 400, DAYS),
+    "key usage: days=²": ("get", "/api/v1/api-keys/{key}/usage?days=²", None, {}, 400, DAYS),
+    "key timeseries: days=%2B7": ("get", "/api/v1/api-keys/{key}/usage/timeseries?days=%2B7", None, {}, 400, DAYS),
+    "key requests: days=1_0": ("get", "/api/v1/api-keys/{key}/usage/requests?days=1_0", None, {}, 400, DAYS),
+    "key list: user=²": ("get", "/api/v1/api-keys?user=²", None, {}, 400, USER),
+    "key list: user=٢ (Arabic-Indic)": ("get", "/api/v1/api-keys?user={user_unicode}", None, {}, 400, USER),
+    "key list: page=٢": ("get", "/api/v1/api-keys?page=٢", None, {}, 400, PAGE),
+    "key list: page=%2B2": ("get", "/api/v1/api-keys?page=%2B2", None, {}, 400, PAGE),
+    "key list: page=%202 (leading space)": ("get", "/api/v1/api-keys?page=%202", None, {}, 400, PAGE),
+    "key list: page_size=1_0": ("get", "/api/v1/api-keys?page_size=1_0", None, {}, 400, PAGE_SIZE),
+    "key list: page of 20 digits": ("get", "/api/v1/api-keys?page=" + "9" * 20, None, {}, 400, PAGE),
+    "audit: page=２": ("get", "/api/v1/audit-events?page=２", None, {}, 400, PAGE),
+    "audit: actor=٢": ("get", "/api/v1/audit-events?actor=٢", None, {}, 400, ACTOR),
+    "audit: actor=1_0": ("get", "/api/v1/audit-events?actor=1_0", None, {}, 400, ACTOR),
+    "org header: +id": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": "+{company}"}, 400, ORG),
+    "org header: space id": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": " {company}"}, 400, ORG),
+    "org header: id space": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": "{company} "}, 400, ORG),
+    "org header: ٢": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": "٢"}, 400, ORG),
+    "org header: 1_0": ("get", "/api/v1/api-keys", None, {"HTTP_X_ORGANIZATION_ID": "1_0"}, 400, ORG),
+    "org header on a write: +id": ("post", "/api/v1/api-keys", {"name": "n"},
+                                   {"HTTP_X_ORGANIZATION_ID": "+{company}"}, 400, ORG),
+}
+LEAKS = {
+    "leak: non-ASCII signature": ("post", "/api/v1/leaks", LEAK_BODY, {"HTTP_KEYHOUSE_SIGNATURE": "sha256=é"},
+                                  401, ("invalid_signature", None)),
+    "leak: signature of 64 non-ASCII hex": ("post", "/api/v1/leaks", LEAK_BODY,
+                                            {"HTTP_KEYHOUSE_SIGNATURE": "sha256=" + "é" * 64}, 401,
+                                            ("invalid_signature", None)),
+    "leak: emoji signature": ("post", "/api/v1/leaks", LEAK_BODY, {"HTTP_KEYHOUSE_SIGNATURE": "\U0001F511"}, 401,
+                              ("invalid_signature", None)),
+}
+HOSTILE_TIMES = {
+    "offset +99:00": "2030-01-01T00:00:00+99:00",
+    "offset -25:00": "2030-01-01T00:00:00-25:00",
+    "offset +24:00": "2030-01-01T00:00:00+24:00",
+    "offset +05:99": "2030-01-01T00:00:00+05:99",
+    "offset +99 (hours only)": "2030-01-01T00:00:00+99",
+    "year 9999, west of UTC (past year 9999 in UTC)": "9999-12-31T23:59:59-23:59",
+    "year 1, east of UTC (before year 1 in UTC)": "0001-01-01T00:00:00+01:00",
+    "fullwidth digits": "２０３０-01-01T00:00:00Z",
+    "Arabic-Indic digits": "٢٠٣٠-01-01T00:00:00Z",
+    "30 February": "2030-02-30T00:00:00Z",
+    "25 o'clock": "2030-01-01T25:00:00Z",
+}
+TIMES = {}
+for label, value in HOSTILE_TIMES.items():
+    TIMES[f"create key: expires_at {label}"] = ("post", "/api/v1/api-keys", {"name": "n", "expires_at": value}, {},
+                                                400, EXPIRES)
+    TIMES[f"update key: expires_at {label}"] = ("patch", "/api/v1/api-keys/{key}", {"expires_at": value}, {},
+                                                400, EXPIRES)
+    TIMES[f"audit: since {label}"] = ("get", "/api/v1/audit-events", {"since": value}, {}, 400, SINCE)
+CASES = {**NUMBERS, **LEAKS, **TIMES}
+
+SKIPPED_MODELS = ("usage.RequestLog", "usage.UsageRollup", "usage.DailyRollup", "sessions.Session")
+
+
+def database() -> dict:
+    """Every row of every table but the request log (which records refused requests too)."""
+    return {model._meta.label: sorted(map(str, model.objects.values_list())) for model in apps.get_models()
+            if model._meta.label not in SKIPPED_MODELS}
+
+
+@pytest.fixture
+def world(settings, owner, company, alice_key):
+    settings.LEAK_REPORT_SECRET = "hostile-input-secret"
+    client = session_client(owner)
+    client.raise_request_exception = False  # a crash is a 500 to assert on, not an exception in the test
+    assert client.get("/api/v1/me").status_code == 200  # last_login is set before any snapshot
+    names = {"key": alice_key[0].pk, "company": company.pk, "other": company.pk + 1,
+             "user_unicode": "".join(chr(0x660 + int(d)) for d in str(owner.pk))}
+    return client, names
+
+
+@pytest.mark.parametrize("label", CASES)
+def test_hostile_input_is_a_clear_refusal(label, world):
+    client, names = world
+    method, path, body, headers, status, (code, field) = CASES[label]
+    headers = {name: value.format(**names) for name, value in headers.items()}
+    before = database()
+    if method == "get":
+        response = client.get(path.format(**names), body, **headers)
+    else:
+        response = getattr(client, method)(path.format(**names), body, format="json", **headers)
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"} and error["message"]
+    assert error["code"] == code, error
+    if field:
+        assert field in error["details"] and field in error["message"], error
+    assert database() == before, "a refused request changed the database"
+
+
+@pytest.mark.parametrize("header, status", [("{company}", 200), ("0{company}", 200), ("{other}", 404)])
+def test_an_organization_id_in_ascii_digits_is_still_read(header, status, world):
+    client, names = world
+    response = client.get("/api/v1/api-keys", HTTP_X_ORGANIZATION_ID=header.format(**names))
+    assert response.status_code == status, response.content
+
+
+@pytest.fixture
+def browser(owner):
+    client = Client(raise_request_exception=False)
+    client.force_login(owner)
+    return client
+
+
+def test_dashboard_reads_only_ascii_page_numbers(browser, owner):
+    """A page number that is not one shows the first page, as Paginator.get_page does for 'x'."""
+    for n in range(COMPANY_PAGE_SIZE + 1):
+        make_key(owner, name=f"k{n}")
+    for query, shown in (("page=2", "page 2 of 2"), ("page=٢", "page 1 of 2"), ("page=%2B2", "page 1 of 2")):
+        page = browser.get(f"/settings/advanced/api-keys/company/?{query}")
+        assert page.status_code == 200 and shown in page.content.decode(), query
+
+
+@pytest.mark.parametrize("value", ["2030-01-01T00:00:00+23:59", "2030-01-01T00:00:00-05:30", "2030-01-01T00:00:00Z",
+                                   "9999-12-31T23:59:59Z"])
+def test_times_at_the_edges_of_what_is_allowed_are_accepted(value, world):
+    client, _ = world
+    response = client.post("/api/v1/api-keys", {"name": "edge", "expires_at": value}, format="json")
+    assert response.status_code == 201, response.content
+    assert datetime.fromisoformat(response.json()["expires_at"]) == datetime.fromisoformat(value)
+
+
+DATE_HIERARCHY = ["created_at__year=9999", "created_at__year=9999&created_at__month=12",
+                  "created_at__year=9999&created_at__month=12&created_at__day=31",
+                  "created_at__year=²", "created_at__year=٢٠٢٦", "created_at__year=2026&created_at__month=13"]
+
+
+@pytest.mark.parametrize("changelist", ["/admin/keys/auditevent/", "/admin/usage/requestlog/"])
+@pytest.mark.parametrize("query", DATE_HIERARCHY)
+def test_admin_date_drilldown_with_a_bad_date_is_the_bad_filter_page(changelist, query, browser):
+    """Django admin answers a bad filter with a redirect to ?e=1; its date drill-down used to
+    add a day, a month or a year to 9999 and crash."""
+    response = browser.get(f"{changelist}?{query}")
+    assert response.status_code == 302 and response["Location"].endswith("?e=1"), response.status_code
+
+
+def test_admin_extends_a_key_expiring_at_the_end_of_time_no_further(browser, alice_key):
+    key, _ = alice_key
+    last = datetime(9999, 12, 31, tzinfo=timezone.utc)
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=last)  # the dashboard accepts 9999-12-31
+    response = browser.post("/admin/keys/apikey/", {"action": "extend_expiry", "days": "30",
+                                                    "_selected_action": [str(key.pk)]}, follow=True)
+    assert response.status_code == 200
+    assert "Not extended: Alice&#x27;s laptop" in response.content.decode()
+    key.refresh_from_db()
+    assert key.expires_at == last
+
+
+@pytest.mark.parametrize("expires_on", ["2030-01-01T00:00:00+99:00", "10000-01-01", "0001-01-01", "2030-02-30",
+                                        "²⁰³⁰-01-01", "+2030-01-01"])
+def test_dashboard_refuses_junk_dates_without_crashing(expires_on, browser):
+    before = ApiKey.objects.count()
+    response = browser.post("/settings/advanced/api-keys/new/", {"name": "d", "expires_on": expires_on, "mode": "live"})
+    assert response.status_code == 400
+    assert ApiKey.objects.count() == before
