@@ -1,25 +1,23 @@
 """A company always keeps an owner: its last owner can be neither demoted nor removed, on any
 surface that changes memberships (the services, Django admin, the addmember command), and
-two owners demoting each other at once leave one of them owner.
+two owners stepping down at once leave one of them owner.
 
 The API and the dashboard have no route that changes a membership (accounts.apis has
 /me and the key policy; accounts.views the General page and the company switcher), so
 there is nothing there to refuse."""
-import threading
-import time
 from html import unescape
 from io import StringIO
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
-from django.db import OperationalError, connection, transaction
 from django.test import Client
 
 from accounts.models import Membership, Role
 from accounts.services import membership_remove, membership_set
 from config.errors import Conflict
 from keys.models import ApiKey, AuditAction, AuditEvent
+from tests.concurrency import one_while_the_other_is_open
 from tests.factories import make_key, member
 
 pytestmark = pytest.mark.django_db
@@ -100,57 +98,15 @@ def test_an_owner_of_another_company_does_not_count(acme, owner, other_company):
         membership_set(user=owner, company=acme, role=Role.ADMIN)
 
 
-def _waiting_for_the_writer(call):
-    """SQLite lets one writer in at a time (BEGIN IMMEDIATE): on a database file the next one
-    waits out the busy timeout, but the test's shared in-memory database answers "table is
-    locked" at once, so the wait is done here. PostgreSQL never raises this; it blocks on the lock."""
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return call()
-        except OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_demoting_themselves_at_once_leave_one_owner(company):
-    """The first demotion holds its transaction open; the second, on another connection, must
-    wait for it (the owners' rows are locked) and then see that it would remove the last owner."""
+    """The second demotion must wait for the first (the owners' rows are locked) and then
+    find that it would remove the last owner."""
     olivia = member(company, Role.OWNER, username="olivia")
     otto = member(company, Role.OWNER, username="otto")
-    first_inside, release = threading.Event(), threading.Event()
-    outcome = {}
-
-    def first():
-        try:
-            with transaction.atomic():
-                membership_set(user=olivia, company=company, role=Role.ADMIN)
-                first_inside.set()
-                release.wait(10)
-            outcome["olivia"] = "demoted"
-        finally:
-            connection.close()
-
-    def second():
-        try:
-            first_inside.wait(10)
-            _waiting_for_the_writer(lambda: membership_set(user=otto, company=company, role=Role.ADMIN))
-            outcome["otto"] = "demoted"
-        except Conflict as error:
-            outcome["otto"] = error.code
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1)  # time for the second demotion to read the owners, were it not made to wait
-    release.set()
-    for thread in threads:
-        thread.join(30)
-    assert outcome == {"olivia": "demoted", "otto": "last_owner"}
+    outcomes = one_while_the_other_is_open(lambda: membership_set(user=olivia, company=company, role=Role.ADMIN),
+                                           lambda: membership_set(user=otto, company=company, role=Role.ADMIN))
+    assert outcomes == ("done", "last_owner")
     assert owners(company) == {"otto"}
 
 
