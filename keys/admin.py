@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.admin import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
 from accounts.models import Membership
-from config.errors import ValidationFailed
+from config.errors import Conflict, ValidationFailed
 from keys import services
 from keys.models import ApiKey, AuditEvent
 from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
@@ -98,8 +98,10 @@ class ApiKeyAddForm(forms.ModelForm):
         if company and owner and not Membership.objects.filter(company=company, user=owner).exists():
             self.add_error("owner", f"{owner} is not a member of {company}.")
         try:
-            services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at"))
-        except ValidationFailed as error:
+            # Runs inside admin's transaction, so the cap's lock holds until save_model has made the key.
+            services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at"),
+                                   company=company, owner=owner)
+        except (ValidationFailed, Conflict) as error:
             field = next(iter(error.details), None)
             self.add_error(field if field in self.fields else None, error.message)
         return data

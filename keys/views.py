@@ -176,6 +176,9 @@ def key_new(request, actor):
             )
         except ValidationFailed as error:
             add_service_error(form, error)
+        except Conflict as error:  # the cap on active keys: the form was fine, the moment was not
+            add_service_error(form, error)
+            return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 409)
         else:
             form_token_spend(request, form.cleaned_data["form_token"])
             context = {**_list_context(actor), "create_form": _create_form(request, actor)}
