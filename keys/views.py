@@ -31,12 +31,8 @@ from usage.forms import KeyLimitsForm
 USAGE_PERIODS = (7, 30, 90)
 DEFAULT_USAGE_DAYS = 30
 HISTORY_LENGTH = 20
-COMPANY_PAGE_SIZE = 50
-REVOKED_FOLDED = 20  # the latest revoked keys under the company list; the status filter lists them all
-
-def _split_revoked(keys) -> tuple[list, list]:
-    keys = list(keys)
-    return [k for k in keys if not k.is_revoked], [k for k in keys if k.is_revoked]
+PAGE_SIZE = 50
+REVOKED_FOLDED = 20  # the latest revoked keys under a list; the company view's status filter lists them all
 
 
 def _legacy_notice(actor: Actor) -> dict | None:
@@ -54,10 +50,23 @@ def _hardening_context(actor: Actor, *, owner_id=None) -> dict:
     }
 
 
-def _list_context(actor: Actor) -> dict:
-    keys, revoked = _split_revoked(selectors.api_keys_of_company(actor, owner_id=actor.user.pk))
-    return {"section": "api-keys", "keys": keys, "revoked_keys": revoked, "page_url": reverse("dashboard:key-list"),
-            **_hardening_context(actor, owner_id=actor.user.pk)}
+def _paged(listed, revoked, query) -> dict:
+    """One page of `listed`, the latest of the `revoked` keys to fold under it, and the rest of
+    the query for the page links to keep. A page number that is not one gives the nearest page."""
+    page = Paginator(listed, PAGE_SIZE).get_page(query.get("page"))
+    kept = query.copy()
+    kept.pop("page", None)
+    return {"keys": page.object_list, "page": page, "page_query": kept.urlencode(),
+            "revoked_keys": revoked[:REVOKED_FOLDED], "revoked_total": revoked.count(),
+            "revoked_folded": REVOKED_FOLDED}
+
+
+def _list_context(actor: Actor, query=None) -> dict:
+    """One page of the person's own keys, revoked ones folded as on the company view."""
+    found = selectors.api_keys_of_company(actor, owner_id=actor.user.pk)
+    listed, revoked = found.filter(revoked_at__isnull=True), found.filter(revoked_at__isnull=False)
+    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"),
+            **_paged(listed, revoked, query or QueryDict()), **_hardening_context(actor, owner_id=actor.user.pk)}
 
 
 def _company_context(actor: Actor, query=None) -> dict:
@@ -71,17 +80,10 @@ def _company_context(actor: Actor, query=None) -> dict:
     found = selectors.api_keys_of_company(actor, **chosen)
     listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
                                                                       found.filter(revoked_at__isnull=False))
-    page = Paginator(listed, COMPANY_PAGE_SIZE).get_page(query.get("page"))
-    kept = query.copy()
-    kept.pop("page", None)
     return {
         "section": "company-keys",
-        "keys": page.object_list,
-        "page": page,
-        "page_query": kept.urlencode(),
-        "revoked_keys": revoked[:REVOKED_FOLDED],
-        "revoked_total": revoked.count(),
-        "revoked_folded": REVOKED_FOLDED,
+        **_paged(listed, revoked, query),
+        "revoked_url": reverse("dashboard:company-keys") + "?status=revoked",
         "filters": filters,
         "filtered": any(value is not None for value in chosen.values()),
         "page_url": reverse("dashboard:company-keys"),
@@ -145,7 +147,8 @@ def _create_form(request, actor) -> ApiKeyCreateForm:
 @require_GET
 @dashboard_view
 def key_list(request, actor):
-    return render_page(request, actor, "keys/list.html", {**_list_context(actor), "create_form": _create_form(request, actor)})
+    context = {**_list_context(actor, request.GET), "create_form": _create_form(request, actor)}
+    return render_page(request, actor, "keys/list.html", context)
 
 
 @require_GET
