@@ -33,6 +33,7 @@ DEFAULT_USAGE_DAYS = 30
 HISTORY_LENGTH = 20
 PAGE_SIZE = 50
 REVOKED_FOLDED = 20  # the latest revoked keys under a list; the company view's status filter lists them all
+UNUSED_SHOWN = 20  # candidates to revoke above a list; the same status filter lists them all
 
 
 def _legacy_notice(actor: Actor) -> dict | None:
@@ -42,11 +43,15 @@ def _legacy_notice(actor: Actor) -> dict | None:
 
 
 def _hardening_context(actor: Actor, *, owner_id=None) -> dict:
-    """The legacy-keys notice, and the active keys unused for the company's unused_key_days:
-    candidates to revoke (the person's own on their list, everyone's on the company view)."""
+    """The legacy-keys notice, and the newest of the active keys unused for the company's
+    unused_key_days: candidates to revoke (the person's own on their list, everyone's on the
+    company view). Only UNUSED_SHOWN of them, or old keys nobody uses would grow the page without end."""
+    unused = selectors.api_keys_of_company(actor, owner_id=owner_id, status="unused")
+    shown = list(unused[:UNUSED_SHOWN])
     return {
         "legacy_notice": _legacy_notice(actor),
-        "unused_keys": list(selectors.api_keys_of_company(actor, owner_id=owner_id, status="unused")),
+        "unused_keys": shown,
+        "unused_total": unused.count() if len(shown) == UNUSED_SHOWN else len(shown),
     }
 
 
@@ -84,6 +89,7 @@ def _company_context(actor: Actor, query=None) -> dict:
         "section": "company-keys",
         **_paged(listed, revoked, query),
         "revoked_url": reverse("dashboard:company-keys") + "?status=revoked",
+        "unused_url": reverse("dashboard:company-keys") + "?status=unused",
         "filters": filters,
         "filtered": any(value is not None for value in chosen.values()),
         "page_url": reverse("dashboard:company-keys"),

@@ -1,13 +1,15 @@
 """The personal key list comes in pages of 50, like the company view: a person with thousands
 of keys gets a page of bounded size, not every key at once."""
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from keys.models import ApiKey
 from keys.services import api_key_revoke
-from tests.dashboard.conftest import LIST_URL, NEW_URL, signed_in
+from tests.dashboard.conftest import COMPANY_URL, LIST_URL, NEW_URL, signed_in
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +98,20 @@ def test_a_new_key_is_shown_on_the_first_page_and_its_links_lead_to_the_list(ali
     assert response.status_code == 200 and listed(html)[0] == "brand new" and len(listed(html)) == PAGE
     assert f'href="{LIST_URL}?page=2" rel="next"' in html
     assert ApiKey.objects.filter(owner=alice).count() == KEYS + 1
+
+
+@pytest.mark.parametrize("who, url, every_one", [
+    ("alice", LIST_URL, "GET /api/v1/api-keys?status=unused"),
+    ("admin", COMPANY_URL, f'<a href="{COMPANY_URL}?status=unused">Every unused key</a>'),
+])
+def test_old_unused_keys_are_listed_twenty_at_most(request, alice, who, url, every_one):
+    """Keys a script made long ago and never used are all candidates to revoke: the section
+    that lists them is bounded too, or the page grows with them."""
+    for n in range(30):
+        make_key(alice, name=f"idle-{n:02}")
+    ApiKey.objects.update(created_at=timezone.now() - timedelta(days=200))
+    html = signed_in(request.getfixturevalue(who)).get(url).content.decode()
+    section = html[html.index('id="unused"'):]
+    section = section[:section.index("</section>")]
+    assert len(re.findall(r"<tr data-key-id=", section)) == 20
+    assert "The newest 20 of 30." in section and every_one in section
