@@ -2,18 +2,20 @@
 querysets, foreign-key choices, autocomplete and object URLs only ever reach the companies
 the person administers (accounts.access.companies_administered_by). Another company's
 object URL is a 404, not a redirect that would confirm it exists."""
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.http import Http404
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
 
 from accounts.access import companies_administered_by, companies_owned_by
 from accounts.models import Company, Membership
 from accounts.services import POLICY_FIELDS, company_policy_set, membership_remove, membership_set
 from config.admin import may_use_admin
-from config.errors import ValidationFailed
+from config.errors import Conflict, ValidationFailed
 from config.parsing import ascii_int
 
 User = get_user_model()
@@ -151,6 +153,28 @@ class MembershipAdmin(CompanyScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self._owns(request, obj)
+
+    def _refusal_shown(self, request, view, *args, back_to: str):
+        """A change the services refuse (the company's last owner) as an error message on the page
+        instead of a 500. The whole request is rolled back, the admin's log entries with it."""
+        try:
+            with transaction.atomic():
+                return view(request, *args)
+        except Conflict as error:
+            self.message_user(request, f"{error.message} Nothing was changed.", messages.ERROR)
+            return HttpResponseRedirect(back_to)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._refusal_shown(request, super().changeform_view, object_id, form_url, extra_context,
+                                   back_to=request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        change_url = reverse(f"{self.admin_site.name}:accounts_membership_change", args=[object_id])
+        return self._refusal_shown(request, super().delete_view, object_id, extra_context, back_to=change_url)
+
+    def response_action(self, request, queryset):
+        # Bulk deletion removes one membership at a time; one refusal undoes them all.
+        return self._refusal_shown(request, super().response_action, queryset, back_to=request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         saved = membership_set(user=obj.user, company=obj.company, role=obj.role, actor=request.user)

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Company, Membership, ResetPeriod, Role
-from config.errors import ValidationFailed
+from config.errors import Conflict, ValidationFailed
 from keys.audit import audit_record
 from keys.models import AuditAction
 from keys.services import api_key_revoke
@@ -32,12 +32,28 @@ def user_create(*, username: str, password: str, email: str = "") -> User:
     return user
 
 
+def _check_owner_remains(membership: Membership) -> None:
+    """Refuse to demote or remove the company's only owner: nobody could then manage its
+    members or key policy. The owners' rows are locked first, so of two owners stepping down
+    at once, the second waits for the first and then finds itself the last one."""
+    owner_ids = list(Membership.objects.select_for_update().filter(company_id=membership.company_id, role=Role.OWNER)
+                     .order_by("pk").values_list("user_id", flat=True))
+    if owner_ids == [membership.user_id]:
+        raise Conflict(
+            f"{membership.user.get_username()} is the last owner of {membership.company.name}, and a company "
+            "needs one: make someone else an owner first.",
+            code="last_owner", details={"company_id": membership.company_id, "user_id": membership.user_id},
+        )
+
+
 @transaction.atomic
 def membership_set(*, user: User, company: Company, role: str, actor=None) -> Membership:
     """Add the user to the company with this role, or change the role they already have."""
     if role not in Role.values:
         raise ValidationFailed(f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")
     membership, created = Membership.objects.get_or_create(user=user, company=company, defaults={"role": role})
+    if not created and role != Role.OWNER:
+        _check_owner_remains(membership)
     if created:
         audit_record(action=AuditAction.MEMBERSHIP_ADDED, company=company, target_user=user, actor=actor,
                      changes={"user": user.get_username(), "role": role})
@@ -53,6 +69,7 @@ def membership_set(*, user: User, company: Company, role: str, actor=None) -> Me
 def membership_remove(*, membership: Membership, actor=None) -> None:
     """Remove someone from a company. Their keys in it are revoked: a key must not outlive
     its owner's access."""
+    _check_owner_remains(membership)
     for key in membership.user.api_keys.filter(company=membership.company, revoked_at__isnull=True):
         api_key_revoke(api_key=key, revoked_by=actor)
     audit_record(action=AuditAction.MEMBERSHIP_REMOVED, company=membership.company, target_user=membership.user,

@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.admin import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
 from accounts.access import admin_actor, role_of
 from accounts.models import Membership
-from config.errors import NotFound, PermissionDenied, ValidationFailed
+from config.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
 from keys.models import ApiKey, AuditEvent
@@ -130,8 +130,10 @@ class ApiKeyAddForm(GrantorForm):
         if company and owner and not Membership.objects.filter(company=company, user=owner).exists():
             self.add_error("owner", f"{owner} is not a member of {company}.")
         try:
-            services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at"))
-        except ValidationFailed as error:
+            # Runs inside admin's transaction, so the cap's lock holds until save_model has made the key.
+            services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at"),
+                                   company=company, owner=owner)
+        except (ValidationFailed, Conflict) as error:
             field = next(iter(error.details), None)
             self.add_error(field if field in self.fields else None, error.message)
         if company and owner and not self.errors:

@@ -2,7 +2,8 @@
 API endpoints"), checked on every keyed request after authentication and before limits.
 
 A view names the API area it belongs to with `api_scope = "keys"`; reads need `<area>:read`,
-writes `<area>:write`. A view that names `required_scope` needs exactly that (None: any key).
+writes `<area>:write`. A view that names `required_scope` needs that for reads (None: any key);
+its writes never settle for a read scope (see needed_scope).
 A view that names neither needs the `all` scope, so a new endpoint is closed to scoped keys
 until someone decides where it belongs.
 """
@@ -111,12 +112,21 @@ def _host_allowed(host: str, allowed: list[str]) -> bool:
 
 
 def needed_scope(view, method: str) -> str | None:
+    """The scope a request needs. A read scope never covers a write, whatever the view declares:
+    an unsafe method turns `<area>:read` into `<area>:write`, and "any key" (None) into `all`,
+    since "any key may ask who it is" was said of reading, not of writes added to the view later."""
+    safe = method in SAFE_METHODS
     if hasattr(view, "required_scope"):
-        return view.required_scope
+        scope = view.required_scope
+        if safe:
+            return scope
+        if scope is None:
+            return ALL_SCOPES
+        return scope.removesuffix(":read") + ":write" if scope.endswith(":read") else scope
     area = getattr(view, "api_scope", None)
     if area is None:
         return ALL_SCOPES
-    return f"{area}:{'read' if method in SAFE_METHODS else 'write'}"
+    return f"{area}:{'read' if safe else 'write'}"
 
 
 def _refusal(grant, request, scope: str | None, method: str):

@@ -1,6 +1,7 @@
 """Every write to an API key. The API, the dashboard, admin and the commands all call these."""
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -62,12 +63,32 @@ def _clean_expires_at(expires_at: datetime | None) -> datetime | None:
     return expires_at
 
 
-def api_key_check(*, name=UNSET, expires_at=UNSET) -> None:
-    """The field rules of create and update, for forms that show errors before saving."""
+def api_key_check(*, name=UNSET, expires_at=UNSET, company=None, owner=None) -> None:
+    """The field rules of create and update, for forms that show errors before saving; with a
+    company and an owner, also the cap on their active keys (in the form's transaction, whose
+    lock then holds until the key is saved)."""
     if name is not UNSET:
         _clean_name(name)
     if expires_at is not UNSET:
         _clean_expires_at(expires_at)
+    if company is not None and owner is not None:
+        _check_key_count(company=company, owner=owner)
+
+
+@transaction.atomic
+def _check_key_count(*, company: Company, owner) -> None:
+    """At most API_KEYS_PER_USER active keys per person and company. The owner's membership row
+    is locked first (until the caller's transaction ends), so two creates at once are counted
+    one after the other rather than both taking the last place."""
+    list(Membership.objects.select_for_update().filter(user=owner, company=company).order_by().values_list("pk"))
+    active = ApiKey.objects.filter(company=company, owner=owner).active().count()
+    limit = settings.API_KEYS_PER_USER
+    if active >= limit:
+        raise Conflict(
+            f"{owner.get_username()} already has {active} active API keys in {company.name}, and at most {limit} "
+            "are allowed: revoke unused keys first.",
+            code="too_many_api_keys", details={"active_keys": active, "limit": limit},
+        )
 
 
 @sensitive_variables("raw")
@@ -90,6 +111,7 @@ def api_key_create(
         raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})
     if not Membership.objects.filter(user=owner, company=company).exists():
         raise ValidationFailed(f"{owner} is not a member of {company}.", code="user_not_found")
+    _check_key_count(company=company, owner=owner)
     _check_policy(company, _clean_expires_at(expires_at))
     raw = crypto.generate_key(mode)
     key = ApiKey.objects.create(

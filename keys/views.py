@@ -6,6 +6,8 @@ A new or regenerated key is rendered into the response to the POST that made it,
 no-store, and nowhere else: not the session, a message cookie or a URL. The page's script
 then swaps the history entry for the plain GET URL, so a reload shows the list without it.
 """
+import re
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
@@ -18,7 +20,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import Actor, allowed, company_keys_check, limits_check_manage
 from accounts.views import dashboard_view, safe_next
 from config.errors import Conflict, ValidationFailed
-from config.parsing import ascii_int
 from keys import selectors, services
 from keys.forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
                         KeyRestrictionsForm, add_service_error)
@@ -33,12 +34,10 @@ from usage.services import api_key_issue
 USAGE_PERIODS = (7, 30, 90)
 DEFAULT_USAGE_DAYS = 30
 HISTORY_LENGTH = 20
-COMPANY_PAGE_SIZE = 50
-REVOKED_FOLDED = 20  # the latest revoked keys under the company list; the status filter lists them all
-
-def _split_revoked(keys) -> tuple[list, list]:
-    keys = list(keys)
-    return [k for k in keys if not k.is_revoked], [k for k in keys if k.is_revoked]
+PAGE_SIZE = 50
+PAGE_NUMBER = re.compile(r"-?[0-9]{1,30}")
+REVOKED_FOLDED = 20  # the latest revoked keys under a list; the company view's status filter lists them all
+UNUSED_SHOWN = 20  # candidates to revoke above a list; the same status filter lists them all
 
 
 def _legacy_notice(actor: Actor) -> dict | None:
@@ -48,27 +47,41 @@ def _legacy_notice(actor: Actor) -> dict | None:
 
 
 def _hardening_context(actor: Actor, *, owner_id=None) -> dict:
-    """The legacy-keys notice, and the active keys unused for the company's unused_key_days:
-    candidates to revoke (the person's own on their list, everyone's on the company view)."""
+    """The legacy-keys notice, and the newest of the active keys unused for the company's
+    unused_key_days: candidates to revoke (the person's own on their list, everyone's on the
+    company view). Only UNUSED_SHOWN of them, or old keys nobody uses would grow the page without end."""
+    unused = selectors.api_keys_of_company(actor, owner_id=owner_id, status="unused")
+    shown = list(unused[:UNUSED_SHOWN])
     return {
         "legacy_notice": _legacy_notice(actor),
-        "unused_keys": list(selectors.api_keys_of_company(actor, owner_id=owner_id, status="unused")),
+        "unused_keys": shown,
+        "unused_total": unused.count() if len(shown) == UNUSED_SHOWN else len(shown),
     }
 
 
-def _list_context(actor: Actor) -> dict:
-    keys, revoked = _split_revoked(selectors.api_keys_of_company(actor, owner_id=actor.user.pk))
-    return {"section": "api-keys", "keys": keys, "revoked_keys": revoked, "page_url": reverse("dashboard:key-list"),
-            **_hardening_context(actor, owner_id=actor.user.pk)}
+def _page_number(raw: str | None) -> str:
+    """Paginator.get_page's rules (not a number: the first page; out of range: the last), with
+    a number written in ASCII digits only, not whatever int() reads ("٢", "1_0")."""
+    return raw if raw and PAGE_NUMBER.fullmatch(raw) else "1"
 
 
-def _page_number(raw: str | None) -> int:
-    """A page that is not a number shows the first, as Paginator.get_page does, but a number
-    is digits 0-9 (config.parsing), not whatever int() reads; past the end, the last page."""
-    try:
-        return ascii_int(raw or "1", name="page", low=1)
-    except ValidationFailed:
-        return 1
+def _paged(listed, revoked, query) -> dict:
+    """One page of `listed`, the latest of the `revoked` keys to fold under it, and the rest of
+    the query for the page links to keep. A page number that is not one gives the nearest page."""
+    page = Paginator(listed, PAGE_SIZE).get_page(_page_number(query.get("page")))
+    kept = query.copy()
+    kept.pop("page", None)
+    return {"keys": page.object_list, "page": page, "page_query": kept.urlencode(),
+            "revoked_keys": revoked[:REVOKED_FOLDED], "revoked_total": revoked.count(),
+            "revoked_folded": REVOKED_FOLDED}
+
+
+def _list_context(actor: Actor, query=None) -> dict:
+    """One page of the person's own keys, revoked ones folded as on the company view."""
+    found = selectors.api_keys_of_company(actor, owner_id=actor.user.pk)
+    listed, revoked = found.filter(revoked_at__isnull=True), found.filter(revoked_at__isnull=False)
+    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"),
+            **_paged(listed, revoked, query or QueryDict()), **_hardening_context(actor, owner_id=actor.user.pk)}
 
 
 def _company_context(actor: Actor, query=None) -> dict:
@@ -82,17 +95,11 @@ def _company_context(actor: Actor, query=None) -> dict:
     found = selectors.api_keys_of_company(actor, **chosen)
     listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
                                                                       found.filter(revoked_at__isnull=False))
-    page = Paginator(listed, COMPANY_PAGE_SIZE).get_page(_page_number(query.get("page")))
-    kept = query.copy()
-    kept.pop("page", None)
     return {
         "section": "company-keys",
-        "keys": page.object_list,
-        "page": page,
-        "page_query": kept.urlencode(),
-        "revoked_keys": revoked[:REVOKED_FOLDED],
-        "revoked_total": revoked.count(),
-        "revoked_folded": REVOKED_FOLDED,
+        **_paged(listed, revoked, query),
+        "revoked_url": reverse("dashboard:company-keys") + "?status=revoked",
+        "unused_url": reverse("dashboard:company-keys") + "?status=unused",
         "filters": filters,
         "filtered": any(value is not None for value in chosen.values()),
         "page_url": reverse("dashboard:company-keys"),
@@ -156,7 +163,8 @@ def _create_form(request, actor) -> ApiKeyCreateForm:
 @require_GET
 @dashboard_view
 def key_list(request, actor):
-    return render_page(request, actor, "keys/list.html", {**_list_context(actor), "create_form": _create_form(request, actor)})
+    context = {**_list_context(actor, request.GET), "create_form": _create_form(request, actor)}
+    return render_page(request, actor, "keys/list.html", context)
 
 
 @require_GET
@@ -187,6 +195,9 @@ def key_new(request, actor):
             )
         except ValidationFailed as error:
             add_service_error(form, error)
+        except Conflict as error:  # the cap on active keys: the form was fine, the moment was not
+            add_service_error(form, error)
+            return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 409)
         else:
             form_token_spend(request, form.cleaned_data["form_token"])
             context = {**_list_context(actor), "create_form": _create_form(request, actor)}

@@ -175,6 +175,9 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 USAGE_TIERS = {"free": 0, "standard": 100, "premium": 1000}
 # How often each worker writes its buffered request log; 0 writes every record at once.
 USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=1.0)
+# Active keys one person may hold in one company: a script that creates keys in a loop stops
+# here, and a person who needs more revokes the ones they no longer use.
+API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=100)
 # How long each worker keeps its own copy of a verified key (keys.cache). Other workers learn
 # of a change within this time at most (with Redis, at once: every worker is told), so half a
 # second keeps the promise of "within one second" with room for the request in flight.

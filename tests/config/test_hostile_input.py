@@ -13,7 +13,7 @@ from django.apps import apps
 from django.test import Client
 
 from keys.models import ApiKey
-from keys.views import COMPANY_PAGE_SIZE
+from keys.views import PAGE_SIZE as COMPANY_PAGE_SIZE
 from tests.clients import session_client
 from tests.factories import make_key
 

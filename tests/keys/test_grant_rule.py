@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.access import OPERATOR
-from accounts.models import Company, Membership, Role
+from accounts.models import Company, Membership
 from accounts.services import company_policy_set
 from keys.models import ApiKey
 from keys.services import api_key_regenerate, api_key_set_restrictions
