@@ -23,10 +23,18 @@ ORGANIZATION_PARAMETER = OpenApiParameter(
     description="Company to act in, for people in several companies (session only; a key acts in its own).",
 )
 
+def _codes(status: int) -> str:
+    from keys.outcomes import codes_by_status  # the table every key refusal is rendered from
+
+    return ", ".join(f"`{code}`" for code in codes_by_status().get(status, []))
+
+
 ERROR_DESCRIPTIONS = {
-    "400": "Invalid input: `validation_error` with per-field messages in `details`, or `malformed_request`.",
-    "401": "No or bad credentials: `missing_api_key`, `invalid_api_key`, `revoked_api_key`, `expired_api_key`.",
-    "403": "Authenticated but not allowed: `permission_denied`.",
+    "400": "Invalid input: `validation_error` with per-field messages in `details`, or `malformed_request`; "
+           f"for the key: {_codes(400)}.",
+    "401": f"No or bad credentials: {_codes(401)}.",
+    "403": "Authenticated but not allowed: `permission_denied`, `grace_period_value`, `limit_not_allowed`; by the "
+           f"key's restrictions: {_codes(403)}.",
     "404": "No such object in your company, or not visible to you: `not_found`.",
 }
 

@@ -158,7 +158,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"KeyModeEnum": "keys.models.Mode", "RoleEnum": "accounts.models.Role"},
+    "ENUM_NAME_OVERRIDES": {"KeyModeEnum": "keys.models.Mode", "RoleEnum": "accounts.models.Role",
+                            "ResetPeriodEnum": "accounts.models.ResetPeriod.values"},
 }
 
 # Secret shared with secret scanners that report leaked keys to POST /api/v1/leaks (HMAC-SHA256
