@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import Actor, allowed, company_keys_check, limits_check_manage
+from accounts.access import Actor, allowed, company_keys_check, keys_acted_for, limits_check_manage
 from accounts.views import dashboard_view, safe_next
 from config.errors import Conflict, ValidationFailed
 from keys import selectors, services
@@ -80,8 +80,10 @@ def _list_context(actor: Actor, query=None) -> dict:
     """One page of the person's own keys, revoked ones folded as on the company view."""
     found = selectors.api_keys_of_company(actor, owner_id=actor.user.pk)
     listed, revoked = found.filter(revoked_at__isnull=True), found.filter(revoked_at__isnull=False)
-    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"),
-            **_paged(listed, revoked, query or QueryDict()), **_hardening_context(actor, owner_id=actor.user.pk)}
+    paged = _paged(listed, revoked, query or QueryDict())
+    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"), **paged,
+            "acted_for": {key.pk for key in [*paged["keys"], *paged["revoked_keys"]]},  # their own
+            **_hardening_context(actor, owner_id=actor.user.pk)}
 
 
 def _company_context(actor: Actor, query=None) -> dict:
@@ -95,9 +97,11 @@ def _company_context(actor: Actor, query=None) -> dict:
     found = selectors.api_keys_of_company(actor, **chosen)
     listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
                                                                       found.filter(revoked_at__isnull=False))
+    paged = _paged(listed, revoked, query)
     return {
         "section": "company-keys",
-        **_paged(listed, revoked, query),
+        **paged,
+        "acted_for": keys_acted_for(actor, [*paged["keys"], *paged["revoked_keys"]]),
         "revoked_url": reverse("dashboard:company-keys") + "?status=revoked",
         "unused_url": reverse("dashboard:company-keys") + "?status=unused",
         "filters": filters,
@@ -137,6 +141,7 @@ def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS,
         "errors": usage_selectors.usage_errors(key, days),
         "limits": limits,
         "may_change_limits": not key.is_revoked and allowed(limits_check_manage, actor, key),
+        "acted_for": keys_acted_for(actor, [key]),
         "limits_form": limits_form or KeyLimitsForm.for_limit(limits and limits["limit"]),
         "restrictions_form": restrictions_form or KeyRestrictionsForm.for_key(key),
         "events": events[:HISTORY_LENGTH],
