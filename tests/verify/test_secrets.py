@@ -69,7 +69,7 @@ def test_error_reports_carry_no_key(where, settings, monkeypatch, figures):
     settings.ADMINS = [("Ops", "ops@example.com")]
     acme = CompanyFactory(name="Acme")
     _, raw = make_key(member(acme, Role.OWNER, username="olivia"))
-    target = "keys.selectors.api_keys_of_company" if where == "in the view" else "keys.authentication.api_key_by_digest"
+    target = "keys.selectors.api_keys_of_company" if where == "in the view" else "keys.verification.api_key_by_hashes"
 
     def explode(*args, **kwargs):
         raise RuntimeError("forced failure for the error report")
