@@ -58,9 +58,11 @@ def cache_is_shared() -> bool:
     return settings.CACHES["default"]["BACKEND"] == REDIS_BACKEND
 
 
-def _name(key_hash: str) -> str:
-    from keys.verification import SNAPSHOT_FORMAT
+# The format of keys.verification.KeyGrant.to_data(): a new shape never meets an old entry.
+SNAPSHOT_FORMAT = 2
 
+
+def _name(key_hash: str) -> str:
     return f"keyhouse:key:v{SNAPSHOT_FORMAT}:{key_hash}"
 
 

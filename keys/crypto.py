@@ -17,6 +17,7 @@ replace. API_KEY_PEPPERS lists peppers newest first, so a pepper can be rotated 
 invalidating any key: a key found under an older pepper (or the legacy scheme) is re-hashed
 under the newest one on its first successful use (docs/pepper-rotation.md).
 """
+import functools
 import hashlib
 import hmac
 import re
@@ -98,7 +99,7 @@ LEGACY_SCHEME = "sha256"
 HASH_SEPARATOR = "$"
 
 
-@sensitive_variables()
+@functools.lru_cache(maxsize=8)
 def pepper_id(pepper: str) -> str:
     """A short public name for a pepper; it tells which pepper made a hash, and nothing of it."""
     return hashlib.sha256(b"keyhouse-pepper-id:" + pepper.encode()).hexdigest()[:8]

@@ -8,12 +8,14 @@ instance. Everything that depends on the clock (expiry, the end of a grace perio
 from the snapshot on every request, so a cached snapshot never outlives its validity.
 """
 import dataclasses
+import functools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -23,8 +25,6 @@ from keys import crypto
 from keys.outcomes import KeyRefused, KeyStatus
 from keys.selectors import api_key_by_hashes, legacy_state
 
-# Of KeyGrant.to_data(); named in the shared cache's key, so a new shape never meets an old entry.
-SNAPSHOT_FORMAT = 2
 # A value longer than this is no key of ours nor of the system we replace: no lookup at all.
 MAX_LEGACY_LENGTH = 512
 
@@ -92,6 +92,7 @@ class KeyGrant:
                                                            limit.reset_period, limit.is_enforced))
 
     def to_data(self) -> tuple:
+        """Plain data for the shared cache; a change of fields bumps keys.cache.SNAPSHOT_FORMAT."""
         return dataclasses.astuple(self)
 
     @classmethod
@@ -114,17 +115,27 @@ class KeyGrant:
 
     def owner(self):
         """The owner as a User, with the fields the snapshot holds; any other is read on use."""
-        return _partial(get_user_model(), id=self.owner_id, username=self.owner_username, email=self.owner_email,
+        return _partial(_user_model(), id=self.owner_id, username=self.owner_username, email=self.owner_email,
                         is_active=self.owner_is_active)
 
     def company(self) -> Company:
         return _partial(Company, id=self.company_id, name=self.company_name)
 
 
+@functools.cache
+def _user_model():
+    return get_user_model()
+
+
 def _partial(model, **values):
-    """A model instance with only these fields loaded; Django reads any other on first use."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
+    """A model instance with only these fields loaded, as Model.from_db makes one for a query
+    with .only(): Django reads any other field on first use. Built without Model.__init__,
+    which costs more than the rest of verification on a cached key."""
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    instance._state.adding, instance._state.db = False, DEFAULT_DB_ALIAS
+    instance.__dict__.update(values)
+    return instance
 
 
 @dataclass(frozen=True)
@@ -133,8 +144,8 @@ class Verification:
 
     status: KeyStatus
     grant: KeyGrant | None = None
-    context: dict = field(default_factory=dict)  # what the outcome's message names
-    details: dict = field(default_factory=dict)  # what the error body's details say
+    context: dict | None = None  # what the outcome's message names
+    details: dict | None = None  # what the error body's details say
     charge: tuple[str, int] | None = None  # (tier, microcents) the limit check admitted it at
     quota: object | None = None  # usage.limits.Quota of a limited key
 
@@ -143,13 +154,19 @@ class Verification:
         return self.status == KeyStatus.VALID
 
     def refused(self, status: KeyStatus, *, details: dict | None = None, **context) -> "Verification":
-        return dataclasses.replace(self, status=status, context=context, details=details or {})
+        return self._with(status=status, context=context, details=details or {})
 
     def admitted(self, *, charge: tuple[str, int], quota=None) -> "Verification":
-        return dataclasses.replace(self, charge=charge, quota=quota)
+        return self._with(charge=charge, quota=quota)
+
+    def _with(self, **changes) -> "Verification":
+        """dataclasses.replace without re-running __init__: this runs on every keyed request."""
+        copy = object.__new__(Verification)
+        copy.__dict__.update(self.__dict__, **changes)
+        return copy
 
     def refusal(self, headers: dict | None = None) -> KeyRefused:
-        return KeyRefused(self.status, details=self.details, headers=headers, **self.context)
+        return KeyRefused(self.status, details=self.details, headers=headers, **(self.context or {}))
 
 
 @sensitive_variables()
@@ -176,6 +193,8 @@ def verify(raw: str | None, now: datetime | None = None) -> Verification:
     if grant is None:
         return Verification(KeyStatus.UNKNOWN, details={"reason": "unknown"})
     status, context = grant.status_at(now or timezone.now())
+    if status == KeyStatus.VALID:
+        return Verification(status, grant)
     details = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in context.items() if k != "until"}
     if status == KeyStatus.REGENERATED:
         details = {"reason": "regenerated"}
