@@ -96,9 +96,25 @@ class KeyLimitForm(GrantorForm):
         return data
 
 
+class KeyLimitFormSet(forms.BaseInlineFormSet):
+    """Django drops the errors of a form ticked for deletion, so removing a limit is asked of
+    the grant rule here, for the whole formset."""
+
+    def clean(self):
+        super().clean()
+        for form in self.deleted_forms:
+            if form.instance.pk is not None:
+                key = form.instance.api_key
+                try:
+                    limits_check_change(admin_actor(form.request.user, key.company_id), key)
+                except (PermissionDenied, NotFound) as error:
+                    raise forms.ValidationError(error.message) from None
+
+
 class KeyLimitInline(ScopedMixin, admin.StackedInline):
     model = KeyLimit
     form = KeyLimitForm
+    formset = KeyLimitFormSet
     company_path = "api_key__company"
     extra = 0
     max_num = 1

@@ -9,8 +9,9 @@ of it. The rule:
 - the old value of a regenerated key, in its grace period, manages no key;
 - nobody acts for a person of a higher rank (accounts.access.person_check_act_for);
 - no key obtains a value of, or grants, scopes beyond its own;
-- a limited key obtains values only of keys limited at least as strictly, and a key it creates
-  is limited the same way; without one, a new key gets its company's default limit.
+- a limited key obtains values only of keys limited at least as strictly, changes no limit, and
+  a key it creates is limited the same way; without one, a new key gets its company's default
+  limit.
 """
 from accounts.access import Operator, person_check_act_for, role_of
 from config.errors import PermissionDenied
@@ -73,6 +74,16 @@ def key_grant_check(grantor, key, *, scopes=None, obtains_value: bool = False) -
     grant_check(grantor, owner_id=key.owner_id, owner_role=role_of(key.company_id, key.owner_id),
                 scopes=key.scopes if obtains_value and scopes is None else scopes,
                 obtains=_limit_of(key) if obtains_value else False)
+
+
+def limits_grant_check(grantor) -> None:
+    """A limited key changes no limit, its own nor another's: else it could make a key, which
+    inherits its limit, lift that limit and hold the value of an unlimited key."""
+    grant = grantor.api_key
+    if grant is not None and grant.limit is not None and grant.limit.is_enforced:
+        raise PermissionDenied(
+            f"This key is limited ({_describe(grant.limit)}), so it cannot change limits; sign in, or use a key "
+            "without a limit. Nothing changed.", code="limit_not_allowed")
 
 
 def _describe(limit: LimitSnapshot) -> str:

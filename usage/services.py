@@ -5,7 +5,7 @@ from accounts.access import Operator, limits_check_manage, role_of
 from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
 from config.errors import ValidationFailed
 from keys.audit import audit_record
-from keys.grants import grant_check, inherited_limit
+from keys.grants import grant_check, inherited_limit, limits_grant_check
 from keys.models import ApiKey, AuditAction, Mode, default_scopes
 from keys.services import api_key_create
 from usage.models import KeyLimit, RequestLog, ResetPeriod
@@ -27,6 +27,7 @@ def limits_check_change(grantor, api_key: ApiKey) -> None:
     """limits_set's and limits_delete's check, for forms that refuse before saving."""
     if not isinstance(grantor, Operator):
         limits_check_manage(grantor, api_key)
+        limits_grant_check(grantor)
 
 
 def _limits_write(*, api_key: ApiKey, actor, request_limit, budget_limit_microcents, reset_period,
