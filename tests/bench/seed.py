@@ -8,7 +8,6 @@ server's environment (DJANGO_SETTINGS_MODULE=tests.bench.settings and its DATABA
 The log is written with bulk SQL in large batches (COPY on PostgreSQL), and the rollups are
 computed from the same rows, so the analytics read exactly what the recorder would have written.
 """
-from accounts.access import OPERATOR
 import json
 import sys
 from collections import defaultdict
@@ -30,6 +29,7 @@ def setup() -> dict:
     from rest_framework.authtoken.models import Token
     from rest_framework_api_key.models import APIKey
 
+    from accounts.access import OPERATOR
     from accounts.models import Company, Membership, Role
     from keys.services import api_key_create
     from usage.services import MAX_REQUEST_LIMIT, limits_set
