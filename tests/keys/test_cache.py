@@ -13,8 +13,9 @@ from django.core.cache import cache
 
 from keys import cache as key_cache
 from keys import invalidation
-from keys.models import ApiKey
+from keys.selectors import api_key_by_hashes
 from keys.services import api_key_revoke
+from keys.verification import KeyGrant
 from tests.clients import key_client
 from tests.gunicorn_server import GunicornServer, request
 
@@ -63,10 +64,11 @@ def test_a_row_read_before_a_revocation_is_never_cached_after_it(shared, alice, 
     key, raw = alice_key
     missed, lookup = key_cache.cached_key(key.key_hash)
     assert missed is None and lookup.version is not None and lookup.epoch is not None
-    row = ApiKey.objects.select_related("owner", "company").get(pk=key.pk)
+    row, _ = api_key_by_hashes([key.key_hash])
+    snapshot = KeyGrant.from_row(row, presented_previous=False)
     with django_capture_on_commit_callbacks(execute=True):
         api_key_revoke(api_key=key, revoked_by=alice)
-    key_cache.remember(row, key.key_hash, lookup)
+    key_cache.remember(snapshot, key.key_hash, lookup)
     assert key_cache.cached_key(key.key_hash)[0] is None
     response = key_client(raw).get("/api/v1/me")
     assert response.status_code == 401 and response.json()["error"]["code"] == "revoked_api_key"
