@@ -97,6 +97,10 @@ class ApiKey(models.Model):
     previous_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_legacy = models.BooleanField(default=False, editable=False,
                                     help_text="Imported from an older system: its value has that system's format.")
+    legacy_import_ref = models.CharField(
+        max_length=HASH_MAX_LENGTH, null=True, blank=True, editable=False, db_index=True,
+        help_text="For an imported key: a keyed hash of the SHA-256 it was imported with, so that importing "
+                  "the same file again never brings back a key regenerated or revoked since.")
     created_with_key = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="keys_created",
         help_text="The key whose holder created this one, if made with a key: a leak of it names these.")

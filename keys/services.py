@@ -269,12 +269,14 @@ def api_key_import_legacy(*, company: Company, owner, name: str, sha256_of_key: 
     if not Membership.objects.filter(user=owner, company=company).exists():
         raise ValidationFailed(f"{owner} is not a member of {company}.", code="user_not_found")
     stored = crypto.legacy_stored(sha256_of_key)
-    # A key imported before was re-hashed on its first use; it is still the same import.
-    same_import = Q(company=company, owner=owner, name=_clean_name(name), created_at=created_at, is_legacy=True)
-    if ApiKey.objects.filter(Q(key_hash=stored) | Q(previous_key_hash=stored) | same_import).exists():
+    # Known by a keyed hash of its SHA-256 (under any listed pepper), which nothing changes: a
+    # key imported before and re-hashed, regenerated or revoked since is never imported again.
+    refs = crypto.candidate_hashes(sha256_of_key)
+    if ApiKey.objects.filter(Q(key_hash=stored) | Q(previous_key_hash=stored) | Q(legacy_import_ref__in=refs)).exists():
         return None
     key = ApiKey.objects.create(company=company, owner=owner, created_by=owner, name=_clean_name(name),
                                 mode=Mode.LIVE, prefix=LEGACY_PREFIX, key_hash=stored, created_at=created_at,
+                                legacy_import_ref=refs[0],
                                 expires_at=expires_at, is_legacy=True)
     audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key,
                  changes={"name": key.name, "legacy": True, "owner": owner.get_username(),

@@ -4,6 +4,7 @@ hashes were made with the one pepper configured before this release, the first o
 API_KEY_PEPPERS (or API_KEY_PEPPER): migrate before adding a new pepper. One UPDATE per
 column and kind, however many keys."""
 import hashlib
+import hmac
 
 from django.conf import settings
 from django.db import migrations, models
@@ -23,6 +24,10 @@ def _name_schemes(apps, schema_editor):
     ApiKey = apps.get_model("keys", "ApiKey")
     bare = Q(key_hash__length=HEX_LENGTH)
     hmac_form = f"hmac-sha256${_pepper_id()}$"
+    pepper = settings.API_KEY_PEPPERS[0].encode()
+    for key in ApiKey.objects.filter(bare, is_legacy=True).only("pk", "key_hash"):  # few: one per imported key
+        ref = hmac_form + hmac.new(pepper, key.key_hash.encode(), hashlib.sha256).hexdigest()
+        ApiKey.objects.filter(pk=key.pk).update(legacy_import_ref=ref)
     ApiKey.objects.filter(bare, is_legacy=True).update(key_hash=Concat(Value("sha256$"), F("key_hash")))
     ApiKey.objects.filter(bare, is_legacy=False).update(key_hash=Concat(Value(hmac_form), F("key_hash")))
     previous = Q(previous_key_hash__length=HEX_LENGTH)
@@ -55,6 +60,12 @@ class Migration(migrations.Migration):
             model_name="apikey", name="is_legacy",
             field=models.BooleanField(default=False, editable=False,
                                       help_text="Imported from an older system: its value has that system's format.")),
+        migrations.AddField(
+            model_name="apikey", name="legacy_import_ref",
+            field=models.CharField(blank=True, db_index=True, editable=False, help_text="For an imported key: a "
+                                   "keyed hash of the SHA-256 it was imported with, so that importing the same file "
+                                   "again never brings back a key regenerated or revoked since.", max_length=100,
+                                   null=True)),
         migrations.AddField(
             model_name="apikey", name="created_with_key",
             field=models.ForeignKey(blank=True, editable=False, help_text="The key whose holder created this one, "

@@ -257,3 +257,10 @@ def test_an_imported_legacy_key_is_rehashed_on_first_use(alice, tmp_path):
     call_command("import_legacy_keys", str(csv), stdout=out)  # imported again: recognised, not duplicated
     assert out.getvalue().startswith("0 created, 1 skipped") and ApiKey.objects.filter(is_legacy=True).count() == 1
     assert key_client(legacy_raw).get("/api/v1/me").status_code == 200
+    # Regenerated away, then the same file imported once more: the old value stays dead.
+    key = ApiKey.objects.get(is_legacy=True)
+    api_key_regenerate(api_key=key, grantor=OPERATOR)
+    out = StringIO()
+    call_command("import_legacy_keys", str(csv), stdout=out)
+    assert out.getvalue().startswith("0 created, 1 skipped") and ApiKey.objects.count() == 1
+    assert key_client(legacy_raw).get("/api/v1/me").status_code == 401
