@@ -1,5 +1,6 @@
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.dispatch import Signal
 from django.db.models.functions import Length
 
 models.CharField.register_lookup(Length)
@@ -55,6 +56,22 @@ class Company(models.Model):
         return self.name
 
 
+# Sent by a bulk update of memberships (no post_save is): keys.signals forgets the snapshots of
+# the keys they affect. A signal, so that accounts need not know of keys.
+memberships_updated = Signal()
+
+
+class MembershipQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        if set(kwargs) <= {"legacy_notice_shown_at"}:  # changes nothing a key may do
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            pairs = list(self.values_list("user_id", "company_id"))
+            updated = super().update(**kwargs)
+            memberships_updated.send(sender=Membership, pairs=pairs)
+        return updated
+
+
 class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
@@ -62,6 +79,8 @@ class Membership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     legacy_notice_shown_at = models.DateTimeField(null=True, blank=True,
                                                   help_text="When this person dismissed the legacy-keys notice.")
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         ordering = ["company__name", "user__username"]

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from accounts.models import Company, Membership
+from accounts.models import Company, Membership, memberships_updated
 from keys import cache as key_cache
 from keys.models import BOOKKEEPING_FIELDS, ApiKey
 
@@ -43,6 +43,12 @@ def forget_keys_of_saved_user(sender, instance, update_fields=None, **kwargs):
 def forget_keys_of_membership(sender, instance, **kwargs):
     """A new role, or no role at all: what the owner's keys may do changes with it."""
     _forget(ApiKey.objects.filter(owner_id=instance.user_id, company_id=instance.company_id))
+
+
+@receiver(memberships_updated)
+def forget_keys_of_updated_memberships(sender, pairs, **kwargs):
+    for user_id, company_id in set(pairs):
+        _forget(ApiKey.objects.filter(owner_id=user_id, company_id=company_id))
 
 
 @receiver(post_save, sender=Company)

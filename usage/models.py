@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 
 from accounts.models import Company, ResetPeriod  # noqa: F401  (limits count by these periods)
 from keys.models import ApiKey
@@ -83,6 +83,20 @@ class DailyRollup(Rollup):
         indexes = [models.Index(fields=["company", "bucket"], name="daily_company_bucket_idx")]
 
 
+class KeyLimitQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """A bulk change of limits forgets the cached snapshots of their keys, as a save does."""
+        from keys import cache as key_cache
+
+        with transaction.atomic(using=self.db):
+            keys = ApiKey.objects.filter(pk__in=self.values("api_key_id"))
+            hashes = [h for pair in keys.values_list("key_hash", "previous_key_hash") for h in pair if h]
+            updated = super().update(**kwargs)
+            if hashes:
+                key_cache.forget(*hashes)
+        return updated
+
+
 class KeyLimit(models.Model):
     api_key = models.OneToOneField(ApiKey, on_delete=models.CASCADE, primary_key=True, related_name="limit")
     request_limit = models.PositiveBigIntegerField(null=True, blank=True, help_text="Requests per period.")
@@ -92,6 +106,8 @@ class KeyLimit(models.Model):
     reset_period = models.CharField(max_length=7, choices=ResetPeriod.choices, default=ResetPeriod.MONTHLY)
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = KeyLimitQuerySet.as_manager()
 
     class Meta:
         constraints = [

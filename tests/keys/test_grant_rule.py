@@ -264,3 +264,26 @@ def test_an_imported_legacy_key_is_rehashed_on_first_use(alice, tmp_path):
     call_command("import_legacy_keys", str(csv), stdout=out)
     assert out.getvalue().startswith("0 created, 1 skipped") and ApiKey.objects.count() == 1
     assert key_client(legacy_raw).get("/api/v1/me").status_code == 401
+
+
+@pytest.mark.parametrize("change", ["membership", "limit", "user, then forget_cached_keys"])
+def test_a_bulk_change_is_never_masked_by_a_cached_snapshot(company, admin, change,
+                                                             django_capture_on_commit_callbacks):
+    key, raw = make_key(admin, name="Admin's")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=1000)
+    client = key_client(raw)
+    assert client.get("/api/v1/api-keys?scope=company").status_code == 200  # cached now
+    with django_capture_on_commit_callbacks(execute=True):
+        if change == "membership":
+            Membership.objects.filter(user=admin).update(role="member")
+        elif change == "limit":
+            KeyLimit.objects.filter(api_key=key).update(request_limit=1)
+        else:
+            from django.contrib.auth import get_user_model
+
+            get_user_model().objects.filter(pk=admin.pk).update(is_active=False)
+            call_command("forget_cached_keys", stdout=StringIO(), stderr=StringIO())
+    expected = {"membership": (403, "permission_denied"), "limit": (429, "request_limit_exceeded"),
+                "user, then forget_cached_keys": (401, "inactive_owner")}[change]
+    response = client.get("/api/v1/api-keys?scope=company")  # the second request: past a limit of 1
+    assert (response.status_code, response.json()["error"]["code"]) == expected
