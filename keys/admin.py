@@ -259,11 +259,14 @@ class ApiKeyAdmin(CompanyScopedAdmin):
             # The form has already copied its values onto obj; the service compares against
             # the stored key to know what really changed.
             stored = ApiKey.objects.get(pk=obj.pk)
+            # Only what the form changed: its date widget drops an expiry's microseconds, so passing
+            # an unchanged expiry back would change it, and ask the grant rule for a mere rename.
             grantor = admin_actor(request.user, stored.company_id)
-            services.api_key_update(api_key=stored, grantor=grantor, name=form.cleaned_data["name"],
-                                    expires_at=form.cleaned_data["expires_at"])
+            changed = set(form.changed_data)
+            services.api_key_update(api_key=stored, grantor=grantor,
+                                    **{f: form.cleaned_data[f] for f in ("name", "expires_at") if f in changed})
             services.api_key_set_restrictions(api_key=stored, grantor=grantor,
-                                              **{f: form.cleaned_data[f] for f in RESTRICTION_FIELDS})
+                                              **{f: form.cleaned_data[f] for f in RESTRICTION_FIELDS if f in changed})
             return
         key, raw = api_key_issue(grantor=admin_actor(request.user, obj.company_id), company=obj.company,
                                  owner=obj.owner, name=obj.name, mode=obj.mode, expires_at=obj.expires_at)

@@ -110,3 +110,23 @@ def test_restrictions_edit_in_admin_through_the_service(admin_client, alice_key)
                                                                     ["keys:read", "usage:read"])
     assert AuditEvent.objects.get(action="restrictions.changed").surface == "admin"
     assert key_client(raw).get("/api/v1/me").json()["error"]["code"] == "ip_not_allowed"
+
+
+def test_renaming_in_admin_leaves_an_expiry_with_microseconds_alone(admin, owner):
+    """Admin's date widget drops microseconds: a rename must not send the expiry back as a
+    change, which wrote a false audit event, and for an owner's key answered 500."""
+    expiry = timezone.now().replace(microsecond=123456) + timedelta(days=30)
+    key, _ = make_key(owner, name="Owner's", expires_at=expiry)
+    client = Client()
+    client.force_login(admin)
+    page = client.get(f"/admin/keys/apikey/{key.pk}/change/").content.decode()
+    local = timezone.localtime(expiry)
+    assert local.strftime("%Y-%m-%d") in page
+    response = client.post(f"/admin/keys/apikey/{key.pk}/change/", {
+        "name": "Renamed by an admin", "expires_at_0": local.strftime("%Y-%m-%d"),
+        "expires_at_1": local.strftime("%H:%M:%S"), "allowed_ips": "", "allowed_referrers": "", "scopes": ["all"],
+        **{**LIMIT_INLINE, "limit-TOTAL_FORMS": "0"}})
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert (key.name, key.expires_at) == ("Renamed by an admin", expiry)
+    assert not AuditEvent.objects.filter(action="key.expiry_changed").exists()
