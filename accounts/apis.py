@@ -7,7 +7,7 @@ from accounts.access import actor_from_request, policy_check_manage
 from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from accounts.services import MAX_POLICY_DAYS, POLICY_FIELDS, company_policy_set
 from config.schema import ORGANIZATION_PARAMETER
-from config.serializers import StrictInputSerializer
+from config.serializers import JsonIntegerField, StrictInputSerializer
 
 MeSerializer = inline_serializer(
     name="Me",
@@ -47,16 +47,16 @@ class MeApi(APIView):
 
 
 class PolicySerializer(StrictInputSerializer):
-    max_key_lifetime_days = serializers.IntegerField(allow_null=True, min_value=1, max_value=MAX_POLICY_DAYS,
+    max_key_lifetime_days = JsonIntegerField(allow_null=True, min_value=1, max_value=MAX_POLICY_DAYS,
                                                      help_text="Keys must expire within this many days; null: no maximum.")
     require_key_expiry = serializers.BooleanField(help_text="Refuse keys that never expire.")
-    unused_key_days = serializers.IntegerField(min_value=1, max_value=MAX_POLICY_DAYS,
+    unused_key_days = JsonIntegerField(min_value=1, max_value=MAX_POLICY_DAYS,
                                                help_text="Keys unused this long are listed as candidates to revoke.")
-    default_request_limit = serializers.IntegerField(
+    default_request_limit = JsonIntegerField(
         required=False, allow_null=True, min_value=0, max_value=MAX_REQUEST_LIMIT,
         help_text="Every new key starts limited to this many requests per period; null: no request limit. "
                   "Left out: unchanged.")
-    default_budget_limit_microcents = serializers.IntegerField(
+    default_budget_limit_microcents = JsonIntegerField(
         required=False, allow_null=True, min_value=0, max_value=MAX_BUDGET_MICROCENTS,
         help_text="Every new key starts limited to this spend per period (millionths of a cent); null: no budget. "
                   "Left out: unchanged.")

@@ -42,6 +42,18 @@ class AsciiIntegerField(serializers.IntegerField):
             raise serializers.ValidationError(error.message, code="invalid") from None
 
 
+class JsonIntegerField(serializers.IntegerField):
+    """A whole number in a JSON body: a JSON number, or a string of ASCII digits. DRF's own
+    reads int(str(data)), which takes '١٠' as 10, and true as 1."""
+
+    WHOLE_NUMBER = re.compile(r"-?[0-9]{1,20}")
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, str) and not self.WHOLE_NUMBER.fullmatch(data.strip())):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class AwareDateTimeField(serializers.DateTimeField):
     """ISO 8601 with `Z` or an offset; a time without a zone is ambiguous and refused.
 

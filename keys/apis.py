@@ -11,7 +11,7 @@ from config.errors import Gone, NotFound, ValidationFailed
 from config.pagination import PagePagination
 from config.parsing import ascii_int
 from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
-from config.serializers import AwareDateTimeField, StrictInputSerializer
+from config.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSerializer
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.restrictions import SCOPES
@@ -54,7 +54,7 @@ class ApiKeyCreateInputSerializer(StrictInputSerializer):
 
 
 class ApiKeyRegenerateInputSerializer(StrictInputSerializer):
-    grace_period_seconds = serializers.IntegerField(
+    grace_period_seconds = JsonIntegerField(
         min_value=0, max_value=services.MAX_GRACE_SECONDS, default=0,
         help_text="Keep the old value working this many seconds (up to 7 days) to roll over without downtime; "
                   "0: it stops at once.")

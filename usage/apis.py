@@ -10,7 +10,7 @@ from config.errors import ValidationFailed
 from config.pagination import PagePagination
 from config.parsing import ascii_int
 from config.schema import ORGANIZATION_PARAMETER, paginated
-from config.serializers import StrictInputSerializer
+from config.serializers import JsonIntegerField, StrictInputSerializer
 from keys.selectors import api_key_get
 from usage import selectors, services
 from usage.models import RequestLog, ResetPeriod
@@ -48,9 +48,9 @@ class KeyLimitsOutputSerializer(serializers.Serializer):
 
 
 class KeyLimitsInputSerializer(StrictInputSerializer):
-    request_limit = serializers.IntegerField(required=False, allow_null=True, min_value=0,
-                                             max_value=services.MAX_REQUEST_LIMIT, help_text="Requests per period.")
-    budget_limit_microcents = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+    request_limit = JsonIntegerField(required=False, allow_null=True, min_value=0,
+                                     max_value=services.MAX_REQUEST_LIMIT, help_text="Requests per period.")
+    budget_limit_microcents = JsonIntegerField(required=False, allow_null=True, min_value=0,
                                                        max_value=services.MAX_BUDGET_MICROCENTS,
                                                        help_text="Spend per period in microcents (1/1,000,000 cent).")
     reset_period = serializers.ChoiceField(choices=ResetPeriod.values, default=ResetPeriod.MONTHLY)

@@ -192,3 +192,21 @@ def test_dashboard_refuses_junk_dates_without_crashing(expires_on, browser):
     response = browser.post("/settings/advanced/api-keys/new/", {"name": "d", "expires_on": expires_on, "mode": "live"})
     assert response.status_code == 400
     assert ApiKey.objects.count() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["١٠", "1_0", " 1 0", "+-1", True, "10.5"])
+def test_numbers_in_a_json_body_are_json_numbers_or_ascii_digits(owner, value):
+    from tests.clients import session_client
+    from tests.factories import make_key
+    from usage.models import KeyLimit
+
+    key, _ = make_key(owner)
+    client = session_client(owner)
+    limits = client.put(f"/api/v1/api-keys/{key.pk}/limits", {"request_limit": value}, format="json")
+    assert limits.status_code == 400 and limits.json()["error"]["code"] == "validation_error"
+    regenerate = client.post(f"/api/v1/api-keys/{key.pk}/regenerate", {"grace_period_seconds": value}, format="json")
+    assert regenerate.status_code == 400 and "key" not in regenerate.json()
+    assert not KeyLimit.objects.exists() and ApiKey.objects.get(pk=key.pk).key_hash == key.key_hash
+    accepted = client.put(f"/api/v1/api-keys/{key.pk}/limits", {"request_limit": "10"}, format="json")
+    assert accepted.status_code == 200 and KeyLimit.objects.get().request_limit == 10

@@ -86,10 +86,11 @@ def test_key_stops_working_at_expires_at_to_the_second(alice, monkeypatch):
     assert _error(response)["code"] == "expired_api_key"
 
 
-@pytest.mark.parametrize("param", ["api_key", "apikey", "token_of_mine"])
-def test_key_in_query_string_is_refused(param, alice_key):
+@pytest.mark.parametrize("param, value", [("api_key", "{raw}"), ("apikey", "{raw}"), ("token_of_mine", "{raw}"),
+                                          ("q", "x{raw}"), ("q", "a {raw} b")])
+def test_key_in_query_string_is_refused(param, value, alice_key):
     _, raw = alice_key
-    response = key_client(raw).get(f"/api/v1/me?{param}={raw}")
+    response = key_client(raw).get("/api/v1/me", {param: value.format(raw=raw)})
     assert response.status_code == 400
     assert _error(response)["code"] == "api_key_in_query"
     assert raw not in response.content.decode()
