@@ -90,6 +90,21 @@ def handler404(request, exception=None):
     return page_not_found(request, exception)
 
 
+class ApiErrorBodyMiddleware:
+    """Under /api/ a 404 or 500 is the API's JSON body even with DEBUG on (`make run`): Django's
+    debug pages are HTML for people, and they repeat the path, with any key pasted into it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code in (404, 500) and _wants_json(request)
+                and response.get("Content-Type", "").startswith("text/html")):
+            return handler404(request) if response.status_code == 404 else handler500(request)
+        return response
+
+
 def handler500(request):
     if _wants_json(request):
         body = error_body("server_error", "Something went wrong on our side; it has been logged.")

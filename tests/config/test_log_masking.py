@@ -125,3 +125,15 @@ def test_the_error_mail_of_a_crash_on_a_url_with_a_key_masks_it(settings, alice_
     everything = mail.subject + mail.body + "".join(str(content) for content, _ in mail.alternatives)
     assert "database went away" in everything and masked(raw) in mail.subject and masked(raw) in mail.body
     assert raw not in everything
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/{key}", "/api/v1/api-keys/not-a-uuid/{key}"])
+def test_with_debug_on_an_api_404_is_the_json_body_and_masks_the_key(settings, alice_key, path):
+    """make run serves with DEBUG on, whose HTML 404 page repeated the whole key three times."""
+    settings.DEBUG = True
+    _, raw = alice_key
+    response = Client().get(path.format(key=raw))
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found" and raw not in response.content.decode()
+    assert raw[:12] + "…" in response.json()["error"]["message"]
