@@ -287,3 +287,18 @@ def test_a_bulk_change_is_never_masked_by_a_cached_snapshot(company, admin, chan
                 "user, then forget_cached_keys": (401, "inactive_owner")}[change]
     response = client.get("/api/v1/api-keys?scope=company")  # the second request: past a limit of 1
     assert (response.status_code, response.json()["error"]["code"]) == expected
+
+
+def test_scan_for_keys_finds_legacy_values_by_the_pattern_it_is_given(alice, tmp_path):
+    legacy_raw = "oldsys-0a1b2c3d4e5f60718293"
+    csv = tmp_path / "legacy.csv"
+    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
+                   f"alice,Acme,Old,{hashlib.sha256(legacy_raw.encode()).hexdigest()},2024-01-01T00:00:00Z,\n")
+    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    (tmp_path / "found").mkdir()
+    (tmp_path / "found" / "deploy.sh").write_text(f"export OLD_KEY={legacy_raw}\n")
+    out = StringIO()
+    call_command("scan_for_keys", str(tmp_path / "found"), "--revoke", "--legacy-pattern", r"oldsys-[0-9a-f]{20}",
+                 stdout=out, stderr=StringIO())
+    assert "active → revoked now" in out.getvalue() and legacy_raw not in out.getvalue()
+    assert key_client(legacy_raw).get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"

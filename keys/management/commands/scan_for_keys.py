@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -23,13 +24,23 @@ def _files(paths):
             raise CommandError(f"{root} is neither a file nor a folder.")
 
 
-def _candidates(path: Path):
-    """(line number, text) of every key-shaped string; a key never spans lines, so the file is
-    read a line at a time whatever its size. latin-1 decodes any byte, so binaries scan too."""
+def _candidates(path: Path, legacy_pattern):
+    """(line number, text, whether it has our format) of every key-shaped string; a key never
+    spans lines, so the file is read a line at a time whatever its size. latin-1 decodes any
+    byte, so binaries scan too."""
     with open(path, encoding="latin-1", newline="") as handle:
         for number, line in enumerate(handle, start=1):
             for match in crypto.KEY_PATTERN.finditer(line):
-                yield number, match.group()
+                yield number, match.group(), True
+            for match in legacy_pattern.finditer(line) if legacy_pattern else ():
+                yield number, match.group(), False
+
+
+def _pattern(text: str):
+    try:
+        return re.compile(text)
+    except re.error as error:
+        raise CommandError(f"--legacy-pattern is not a regular expression: {error}.") from None
 
 
 class Command(BaseCommand):
@@ -41,21 +52,25 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+")
         parser.add_argument("--revoke", action="store_true", help="Revoke every active key found.")
+        parser.add_argument("--legacy-pattern", type=_pattern, metavar="REGEX",
+                            help="Also look for keys of the system we replace (import_legacy_keys), whose format "
+                                 "has no checksum: a regular expression matching them, e.g. 'oldsys-[0-9a-f]{20}'.")
 
-    def handle(self, *args, paths, revoke, **options):
+    def handle(self, *args, paths, revoke, legacy_pattern, **options):
         found, mistyped, scanned = {}, 0, 0
         for path in _files(paths):
             scanned += 1
             if scanned % PROGRESS_EVERY == 0:
                 self.stderr.write(f"… {scanned} files scanned")
             try:
-                candidates = list(_candidates(path))
+                candidates = list(_candidates(path, legacy_pattern))
             except OSError as error:
                 self.stderr.write(f"skipped {path}: {error.strerror}")
                 continue
-            for line, text in candidates:
+            for line, text, ours in candidates:
                 try:
-                    crypto.parse_key(text)
+                    if ours:
+                        crypto.parse_key(text)
                 except crypto.MalformedKey:
                     mistyped += 1
                     continue
@@ -75,6 +90,7 @@ class Command(BaseCommand):
                               f"{status} at {', '.join(places)}")
             for made in leak.created_keys:
                 self.stdout.write(f"    made with it, still active: {made.prefix}… id {made.pk} \"{made.name}\"")
-        self.stdout.write(f"Scanned {scanned} files: {len(found)} distinct keys with valid checksums "
+        matched = "valid checksums" + (" or the legacy pattern" if legacy_pattern else "")
+        self.stdout.write(f"Scanned {scanned} files: {len(found)} distinct keys with {matched} "
                           f"({issued} issued here), {mistyped} look-alikes with bad checksums ignored"
                           + (f", {stopped} revoked." if revoke else "."))
