@@ -119,12 +119,14 @@ class ApiKey(models.Model):
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
 
-    def rehash(self, old: str, new: str) -> None:
-        """Store the hash that matched (`old`, current or previous value) in its newest form.
-        Caches go by the newest form only, so there is no entry to forget."""
+    def rehash(self, old: str, new: str) -> bool:
+        """Store the hash that matched (`old`, current or previous value) in its newest form;
+        False when the row no longer holds `old`. Caches go by the newest form only, so there
+        is no entry to forget."""
         column = "key_hash" if old == self.key_hash else "previous_key_hash"
-        models.QuerySet.update(ApiKey.objects.filter(pk=self.pk, **{column: old}), **{column: new})
+        updated = models.QuerySet.update(ApiKey.objects.filter(pk=self.pk, **{column: old}), **{column: new})
         setattr(self, column, new)
+        return bool(updated)
 
     @property
     def is_revoked(self) -> bool:

@@ -214,9 +214,11 @@ def _grant_for(raw: str, *, legacy: bool) -> KeyGrant | None:
     key, matched = api_key_by_hashes(hashes)
     if key is None:
         return None
-    presented_previous = matched == key.previous_key_hash
-    if matched != newest:
-        key.rehash(matched, newest)
-    grant = KeyGrant.from_row(key, presented_previous=presented_previous)
+    if matched != newest and not key.rehash(matched, newest):
+        # The row changed between the read and the re-hash (regenerated, revoked): read it again,
+        # and cache nothing from this lookup, whose version belonged to the old hash.
+        key, matched = api_key_by_hashes(hashes)
+        return None if key is None else KeyGrant.from_row(key, presented_previous=matched == key.previous_key_hash)
+    grant = KeyGrant.from_row(key, presented_previous=matched == key.previous_key_hash)
     key_cache.remember(grant, newest, lookup)
     return grant

@@ -5,9 +5,9 @@ from accounts.access import Operator, limits_check_manage, role_of
 from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
 from config.errors import ValidationFailed
 from keys.audit import audit_record
-from keys.grants import grant_check, inherited_limit, limits_grant_check
+from keys.grants import company_default_limit, grant_check, inherited_limit, limits_grant_check
 from keys.models import ApiKey, AuditAction, Mode, default_scopes
-from keys.services import api_key_create
+from keys.services import api_key_create, api_key_import_legacy
 from usage.models import KeyLimit, RequestLog, ResetPeriod
 
 
@@ -83,10 +83,25 @@ def api_key_issue(*, grantor, company, owner, name: str, mode: str = Mode.LIVE, 
     key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
                               created_by=grantor.user, scopes=scopes,
                               created_with_key_id=grant.key_id if grant is not None else None)
-    if limit is not None:
-        _limits_write(api_key=key, actor=grantor.user, request_limit=limit.request_limit,
-                      budget_limit_microcents=limit.budget_limit_microcents, reset_period=limit.reset_period)
+    _limits_start(key, limit, actor=grantor.user)
     return key, raw
+
+
+def _limits_start(key: ApiKey, limit, *, actor) -> None:
+    if limit is not None:
+        _limits_write(api_key=key, actor=actor, request_limit=limit.request_limit,
+                      budget_limit_microcents=limit.budget_limit_microcents, reset_period=limit.reset_period)
+
+
+@transaction.atomic
+def api_key_import(*, company, owner, name: str, sha256_of_key: str, created_at, expires_at) -> ApiKey | None:
+    """A key of the system we replace (keys.services.api_key_import_legacy), starting with the
+    company's default limit for new keys, as every new key does. None when imported before."""
+    key = api_key_import_legacy(company=company, owner=owner, name=name, sha256_of_key=sha256_of_key,
+                                created_at=created_at, expires_at=expires_at)
+    if key is not None:
+        _limits_start(key, company_default_limit(company), actor=None)
+    return key
 
 
 def usage_prune(*, before, batch_size: int = 5000, progress=None) -> int:

@@ -302,3 +302,35 @@ def test_scan_for_keys_finds_legacy_values_by_the_pattern_it_is_given(alice, tmp
                  stdout=out, stderr=StringIO())
     assert "active → revoked now" in out.getvalue() and legacy_raw not in out.getvalue()
     assert key_client(legacy_raw).get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"
+
+
+def test_imported_legacy_keys_start_with_the_companys_default_limit(company, alice, tmp_path):
+    company_policy_set(company=company, max_key_lifetime_days=None, require_key_expiry=False, unused_key_days=90,
+                       default_request_limit=7, default_limit_period="daily")
+    csv = tmp_path / "legacy.csv"
+    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
+                   f"alice,Acme,Old,{hashlib.sha256(b'oldsys-limited-0001').hexdigest()},2024-01-01T00:00:00Z,\n")
+    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    limit = ApiKey.objects.get(is_legacy=True).limit
+    assert (limit.request_limit, limit.reset_period) == (7, "daily")
+
+
+def test_a_key_regenerated_while_its_old_pepper_value_was_being_read_is_not_cached(alice, settings, monkeypatch):
+    """The race of a pepper rotation: a request reads the row under the old pepper, the key is
+    regenerated, then the request re-hashes: nothing, and it must not cache what it read."""
+    from keys import selectors, verification
+
+    key, raw = make_key(alice)
+    settings.API_KEY_PEPPERS = ["a-brand-new-pepper", "test-pepper"]
+    read = selectors.api_key_by_hashes
+
+    def read_then_regenerate(hashes):
+        found = read(hashes)
+        if found[0] is not None and not ApiKey.objects.get(pk=key.pk).previous_key_hash:
+            api_key_regenerate(api_key=ApiKey.objects.get(pk=key.pk), grantor=OPERATOR)
+        return found
+
+    monkeypatch.setattr(verification, "api_key_by_hashes", read_then_regenerate)
+    assert key_client(raw).get("/api/v1/me").status_code == 401
+    monkeypatch.setattr(verification, "api_key_by_hashes", read)
+    assert key_client(raw).get("/api/v1/me").status_code == 401

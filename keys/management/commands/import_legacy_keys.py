@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import Company
 from config.errors import ApplicationError
 from keys.selectors import legacy_state_forget
-from keys.services import api_key_import_legacy
+from usage.services import api_key_import
 
 COLUMNS = ["user", "company", "name", "sha256_of_key", "created_at", "expires_at"]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -68,6 +68,6 @@ class Command(BaseCommand):
         company = Company.objects.filter(name=(row["company"] or "").strip()).first()
         if user is None or company is None:
             raise ValueError(f"no user {row['user']!r}" if user is None else f"no company {row['company']!r}")
-        return api_key_import_legacy(company=company, owner=user, name=row["name"] or "", sha256_of_key=digest,
+        return api_key_import(company=company, owner=user, name=row["name"] or "", sha256_of_key=digest,
                                      created_at=_moment(row["created_at"] or "", "created_at", True),
                                      expires_at=_moment(row["expires_at"] or "", "expires_at", False))
