@@ -115,6 +115,7 @@ class KeyLimitInline(ScopedMixin, admin.StackedInline):
     model = KeyLimit
     form = KeyLimitForm
     formset = KeyLimitFormSet
+    fk_name = "api_key"
     company_path = "api_key__company"
     extra = 0
     max_num = 1

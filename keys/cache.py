@@ -59,7 +59,7 @@ def cache_is_shared() -> bool:
 
 
 # The format of keys.verification.KeyGrant.to_data(): a new shape never meets an old entry.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 
 def _name(key_hash: str) -> str:

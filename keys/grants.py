@@ -13,6 +13,8 @@ of it. The rule:
   a key it creates is limited the same way; without one, a new key gets its company's default
   limit.
 """
+import dataclasses
+
 from accounts.access import Operator, person_check_act_for, role_of
 from config.errors import PermissionDenied
 from keys.restrictions import scopes_check_grant
@@ -23,7 +25,8 @@ def _limit_of(key) -> LimitSnapshot | None:
     limit = getattr(key, "limit", None)  # usage.KeyLimit, through its one-to-one to the key
     if limit is None:
         return None
-    return LimitSnapshot(limit.request_limit, limit.budget_limit_microcents, limit.reset_period, limit.is_enforced)
+    return LimitSnapshot(limit.request_limit, limit.budget_limit_microcents, limit.reset_period, limit.is_enforced,
+                         limit.counted_with_id)
 
 
 def company_default_limit(company) -> LimitSnapshot | None:
@@ -34,11 +37,12 @@ def company_default_limit(company) -> LimitSnapshot | None:
 
 
 def inherited_limit(grantor, company) -> LimitSnapshot | None:
-    """The limit a new key starts with: that of the limited key creating it, else the company's
-    default for new keys, else none."""
+    """The limit a new key starts with: that of the limited key creating it, counted on the same
+    counter (so that making keys never makes quota), else the company's default for new keys,
+    else none."""
     grant = grantor.api_key
     if grant is not None and grant.limit is not None and grant.limit.is_enforced:
-        return grant.limit
+        return dataclasses.replace(grant.limit, counter_key_id=grant.limit.counter_key_id or grant.key_id)
     return company_default_limit(company)
 
 

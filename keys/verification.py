@@ -35,6 +35,7 @@ class LimitSnapshot:
     budget_limit_microcents: int | None
     reset_period: str
     is_enforced: bool
+    counter_key_id: uuid.UUID | None = None  # whose counter the use counts against; None: the key's own
 
     def covers(self, other: "LimitSnapshot | None") -> bool:
         """Whether `other` is at least as strict as this limit (same period, no higher bound)."""
@@ -89,7 +90,8 @@ class KeyGrant:
             previous_expires_at=key.previous_expires_at, presented_previous=presented_previous,
             is_legacy=key.is_legacy,
             limit=None if limit is None else LimitSnapshot(limit.request_limit, limit.budget_limit_microcents,
-                                                           limit.reset_period, limit.is_enforced))
+                                                           limit.reset_period, limit.is_enforced,
+                                                           limit.counted_with_id))
 
     def to_data(self) -> tuple:
         """Plain data for the shared cache; a change of fields bumps keys.cache.SNAPSHOT_FORMAT."""

@@ -37,6 +37,9 @@ class LimitsSerializer(serializers.Serializer):
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
     requests_used = serializers.IntegerField(allow_null=True, help_text="null while the counter store is down.")
+    counted_with_key_id = serializers.UUIDField(
+        allow_null=True, help_text="The key whose counter this key's use counts against (the limited key that "
+                                   "created it), so the use shown is theirs together; null: its own.")
     spend_used_microcents = serializers.IntegerField(allow_null=True)
 
 
@@ -64,6 +67,7 @@ def _limits_body(key) -> dict:
         limit = use["limit"]
         limits = {"request_limit": limit.request_limit, "budget_limit_microcents": limit.budget_limit_microcents,
                   "reset_period": limit.reset_period, "enabled": limit.enabled,
+                  "counted_with_key_id": limit.counted_with_id,
                   **{field: use[field] for field in ("period_start", "period_end", "requests_used",
                                                      "spend_used_microcents")}}
     body = {"api_key_id": key.pk, "api_key_name": key.name, "limits": limits,

@@ -57,7 +57,7 @@ def quota_consume(grant, cost: int, now: datetime | None = None) -> Quota | None
         return None
     now = now or timezone.now()
     start, end = period_bounds(limit.reset_period, now)
-    used = counters.consume(key_id=grant.key_id, period_start=start, period_end=end, cost=cost,
+    used = counters.consume(key_id=limit.counter_key_id or grant.key_id, period_start=start, period_end=end, cost=cost,
                             request_limit=limit.request_limit, budget=limit.budget_limit_microcents)
     return Quota(limit=limit, used=used, period_end=end, now=now)
 

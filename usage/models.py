@@ -105,6 +105,10 @@ class KeyLimit(models.Model):
     )
     reset_period = models.CharField(max_length=7, choices=ResetPeriod.choices, default=ResetPeriod.MONTHLY)
     enabled = models.BooleanField(default=True)
+    counted_with = models.ForeignKey(
+        ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The key whose counter this key's use counts against: the limited key that created it, so that "
+                  "making more keys never makes more quota. Empty: its own counter.")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = KeyLimitQuerySet.as_manager()

@@ -114,7 +114,7 @@ def limits_use(api_key, now: datetime | None = None) -> dict | None:
         return None
     start, end = period_bounds(limit.reset_period, now or timezone.now())
     try:
-        requests, spend = counters.current_use(key_id=api_key.pk, period_start=start)
+        requests, spend = counters.current_use(key_id=limit.counted_with_id or api_key.pk, period_start=start)
     except Exception:  # an unreachable counter store must not take the page down with it
         requests = spend = None
     return {"limit": limit, "period_start": start, "period_end": end, "requests_used": requests,

@@ -31,7 +31,7 @@ def limits_check_change(grantor, api_key: ApiKey) -> None:
 
 
 def _limits_write(*, api_key: ApiKey, actor, request_limit, budget_limit_microcents, reset_period,
-                  enabled=True) -> KeyLimit:
+                  enabled=True, counted_with_id=None) -> KeyLimit:
     for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
                               ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
         if value is not None and not 0 <= value <= most:
@@ -41,7 +41,9 @@ def _limits_write(*, api_key: ApiKey, actor, request_limit, budget_limit_microce
     before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
     after = {"request_limit": request_limit, "budget_limit_microcents": budget_limit_microcents,
              "reset_period": reset_period, "enabled": enabled}
-    limit, created = KeyLimit.objects.update_or_create(api_key=api_key, defaults=after)
+    # Limits set by a person count on the key's own counter; inherited ones on their creator's.
+    limit, created = KeyLimit.objects.update_or_create(api_key=api_key,
+                                                       defaults={**after, "counted_with_id": counted_with_id})
     if before != after:
         audit_record(action=AuditAction.LIMITS_SET if created else AuditAction.LIMITS_CHANGED,
                      company=api_key.company_id, api_key=api_key, actor=actor,
@@ -90,7 +92,8 @@ def api_key_issue(*, grantor, company, owner, name: str, mode: str = Mode.LIVE, 
 def _limits_start(key: ApiKey, limit, *, actor) -> None:
     if limit is not None:
         _limits_write(api_key=key, actor=actor, request_limit=limit.request_limit,
-                      budget_limit_microcents=limit.budget_limit_microcents, reset_period=limit.reset_period)
+                      budget_limit_microcents=limit.budget_limit_microcents, reset_period=limit.reset_period,
+                      counted_with_id=limit.counter_key_id)
 
 
 @transaction.atomic

@@ -334,3 +334,19 @@ def test_a_key_regenerated_while_its_old_pepper_value_was_being_read_is_not_cach
     assert key_client(raw).get("/api/v1/me").status_code == 401
     monkeypatch.setattr(verification, "api_key_by_hashes", read)
     assert key_client(raw).get("/api/v1/me").status_code == 401
+
+
+def test_keys_made_by_a_limited_key_share_its_counter(alice):
+    """Each new key a limited key makes counts on the same counter: making keys never makes quota."""
+    parent, raw = make_key(alice, name="Limited")
+    limits_set(api_key=parent, grantor=OPERATOR, request_limit=3, reset_period="daily")
+    child = key_client(raw).post("/api/v1/api-keys", {"name": "Child"}, format="json").json()  # request 1
+    grandchild = key_client(child["key"]).post("/api/v1/api-keys", {"name": "Grandchild"}, format="json").json()
+    assert key_client(grandchild["key"]).get("/api/v1/me").status_code == 200  # request 3
+    for value in (raw, child["key"], grandchild["key"]):
+        refused = key_client(value).get("/api/v1/me")
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "request_limit_exceeded"
+    shown = key_client(raw).get(f"/api/v1/api-keys/{grandchild['id']}/limits")
+    assert shown.status_code == 429  # the parent is used up too; an owner's session still reads it:
+    limits = session_client(alice).get(f"/api/v1/api-keys/{grandchild['id']}/limits").json()["limits"]
+    assert (limits["counted_with_key_id"], limits["requests_used"]) == (str(parent.pk), 3)  # refusals cost nothing

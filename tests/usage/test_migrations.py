@@ -10,6 +10,13 @@ from usage.models import DailyRollup
 BEFORE, AFTER = [("usage", "0001_initial")], [("usage", "0002_daily_rollups")]
 
 
+@pytest.fixture(autouse=True)
+def _latest_schema_after():
+    """Leave the database as every other test expects it: all migrations applied."""
+    yield
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
 def migrate(targets):
     executor = MigrationExecutor(connection)
     executor.migrate(targets)
