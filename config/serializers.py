@@ -86,9 +86,9 @@ class AwareDateTimeField(serializers.DateTimeField):
         if timezone.is_naive(parsed):
             self.fail("naive")
         try:
-            year = parsed.astimezone(dt_timezone.utc).year
+            utc = parsed.astimezone(dt_timezone.utc)
         except OverflowError:
             self.fail("range")
-        if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        if not EARLIEST_YEAR <= utc.year <= LATEST_YEAR:
             self.fail("range")
-        return parsed
+        return utc  # in UTC: PostgreSQL takes offsets up to 15:59 only, RFC 3339 up to 23:59

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('keys', '0007_hashes_name_their_scheme'),
+        ('keys', '0008_name_existing_hashes'),
         ('usage', '0002_daily_rollups'),
     ]
 
