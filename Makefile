@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test verify install install-dev browser lock schema clean
+.PHONY: run test verify install install-dev browser redis-server lock schema clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,14 @@ browser: install-dev
 		"or set CHROMIUM_PATH=/path/to/chromium." >&2; exit 1; fi; \
 	mkdir -p var && echo "$$path" > var/chromium-path && echo "Browser tests use $$path"
 
-test: install-dev browser
+# The key-cache tests start a Redis of their own (tests/redis_server.py): Debian's redis-server,
+# installed when missing and apt-get can run; a machine with no Redis running passes all the same.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; }; } \
+		|| { echo "The key-cache tests need redis-server: sudo apt-get install redis-server (macOS: brew install redis)." >&2; exit 1; }
+
+test: install-dev browser redis-server
 	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest
 
 # The reliability suite (docs/reliability.md): fuzzing, the isolation matrix, real gunicorn

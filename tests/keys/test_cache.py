@@ -1,8 +1,7 @@
 """The key cache: each worker's own copies in front of a shared Redis, and how a change
-reaches every worker at once. On the Redis every Keyhouse machine has, whatever the suite's
-own cache; the last test runs a real gunicorn with several workers."""
+reaches every worker at once. On a Redis of the module's own (tests/redis_server.py),
+whatever the suite's own cache; the last test runs a real gunicorn with several workers."""
 import logging
-import random
 import re
 import threading
 import time
@@ -18,9 +17,16 @@ from keys.services import api_key_revoke
 from keys.verification import KeyGrant
 from tests.clients import key_client
 from tests.gunicorn_server import GunicornServer, request
+from tests.redis_server import OwnRedis
 
 pytestmark = pytest.mark.django_db
-REDIS_URL = "redis://127.0.0.1:6379/3"
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    server = OwnRedis().start()
+    yield server.url
+    server.stop()
 
 
 def wait_until(condition, seconds: float = 5.0) -> bool:
@@ -33,28 +39,28 @@ def wait_until(condition, seconds: float = 5.0) -> bool:
 
 
 @pytest.fixture
-def shared(settings):
+def shared(settings, redis_url):
     """Redis as the cache, and this process's listener subscribed."""
-    settings.CACHES = {"default": {"BACKEND": key_cache.REDIS_BACKEND, "LOCATION": REDIS_URL}}
+    settings.CACHES = {"default": {"BACKEND": key_cache.REDIS_BACKEND, "LOCATION": redis_url}}
     cache.clear()
     listener = invalidation.listener(key_cache._drop_copies)
     assert wait_until(lambda: listener.live), "the listener never subscribed"
     return listener
 
 
-def redis_commands() -> int:
-    return redis.Redis.from_url(REDIS_URL).info("stats")["total_commands_processed"]
+def redis_commands(url: str) -> int:
+    return redis.Redis.from_url(url).info("stats")["total_commands_processed"]
 
 
-def test_a_worker_answers_a_known_key_from_its_own_copy_without_asking_redis(shared, alice_key):
+def test_a_worker_answers_a_known_key_from_its_own_copy_without_asking_redis(shared, alice_key, redis_url):
     key, raw = alice_key
     client = key_client(raw)
     assert client.get("/api/v1/me").status_code == 200  # reads the row, caches it, records the use
-    idle = -redis_commands() + redis_commands()  # what counting costs by itself
-    before = redis_commands()
+    idle = -redis_commands(redis_url) + redis_commands(redis_url)  # what counting costs by itself
+    before = redis_commands(redis_url)
     response = client.get("/api/v1/me")
     assert response.status_code == 200 and response.json()["api_key"]["id"] == str(key.pk)
-    assert redis_commands() - before == idle
+    assert redis_commands(redis_url) - before == idle
 
 
 def test_a_row_read_before_a_revocation_is_never_cached_after_it(shared, alice, alice_key,
@@ -75,11 +81,11 @@ def test_a_row_read_before_a_revocation_is_never_cached_after_it(shared, alice, 
 
 
 def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
-        shared, settings, alice, alice_key, django_capture_on_commit_callbacks, caplog):
+        shared, settings, alice, alice_key, django_capture_on_commit_callbacks, caplog, redis_url):
     """A subscriber that never confirms (a worker whose connection died unnoticed) delays the
     revoke until its copies have expired anyway, and is reported; a healthy one answers at once."""
     key, _ = alice_key
-    silent = redis.Redis.from_url(REDIS_URL).pubsub()
+    silent = redis.Redis.from_url(redis_url).pubsub()
     silent.subscribe(shared.channel)
     try:
         assert silent.get_message(timeout=2)["type"] == "subscribe"
@@ -101,11 +107,11 @@ def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
     assert time.monotonic() - started < settings.API_KEY_LOCAL_SECONDS / 2
 
 
-def test_a_worker_that_loses_the_channel_drops_its_copies_and_subscribes_again(shared, alice_key):
+def test_a_worker_that_loses_the_channel_drops_its_copies_and_subscribes_again(shared, alice_key, redis_url):
     key, raw = alice_key
     assert key_client(raw).get("/api/v1/me").status_code == 200
     assert key_cache.cached_key(key.key_hash)[1] is None  # answered from the worker's copy
-    redis.Redis.from_url(REDIS_URL).client_kill_filter(_type="pubsub")
+    redis.Redis.from_url(redis_url).client_kill_filter(_type="pubsub")
     assert wait_until(lambda: not shared.live)
     missed, lookup = key_cache.cached_key(key.key_hash)
     assert lookup is not None and lookup.epoch is None  # no copy kept while it cannot hear of changes
@@ -115,13 +121,10 @@ def test_a_worker_that_loses_the_channel_drops_its_copies_and_subscribes_again(s
 
 
 @pytest.mark.django_db(transaction=False)
-def test_every_gunicorn_worker_refuses_a_revoked_key_as_soon_as_the_revoke_returns(tmp_path):
+def test_every_gunicorn_worker_refuses_a_revoked_key_as_soon_as_the_revoke_returns(tmp_path, redis_url):
     """Three workers each answer the key from their own copy; the revoke through the API
     returns only once all have dropped it: no request sent after that is admitted."""
-    # A database of its own among Redis's 16, so that a test run beside this one (whose workers
-    # would be told of this revocation, and answer in their database) is unlikely to share it.
-    database = random.randrange(6, 16)
-    server = GunicornServer(tmp_path, workers=3, cache_url=f"redis://127.0.0.1:6379/{database}").start()
+    server = GunicornServer(tmp_path, workers=3, cache_url=redis_url).start()
     try:
         admin = server.member_key("olivia", "Acme", "owner")
         raw = server.member_key("carol", "Acme", "member")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.gunicorn_server import free_port
+from tests.redis_server import OwnRedis
 from tests.verify.live import keep_evidence, key_id, sql, start
 
 pytestmark = pytest.mark.verify
@@ -52,26 +53,6 @@ class OwnPostgres:
     def destroy(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class OwnRedis:
-    def __init__(self):
-        self.port = free_port()
-        self.process = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                         "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout.strip() != b"PONG":
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
