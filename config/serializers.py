@@ -7,7 +7,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from config.errors import ValidationFailed
-from config.parsing import MAX_BIGINT, ascii_int
+from config.parsing import MAX_BIGINT, WHOLE_NUMBER, ascii_int
 
 EARLIEST_YEAR, LATEST_YEAR = 1970, 9999
 # The offset after a time (+hh:mm, +hhmm or +hh): parse_datetime raises on hours past 23 and
@@ -46,10 +46,8 @@ class JsonIntegerField(serializers.IntegerField):
     """A whole number in a JSON body: a JSON number, or a string of ASCII digits. DRF's own
     reads int(str(data)), which takes '١٠' as 10, and true as 1."""
 
-    WHOLE_NUMBER = re.compile(r"-?[0-9]{1,20}")
-
     def to_internal_value(self, data):
-        if isinstance(data, bool) or (isinstance(data, str) and not self.WHOLE_NUMBER.fullmatch(data.strip())):
+        if isinstance(data, bool) or (isinstance(data, str) and not WHOLE_NUMBER.fullmatch(data.strip())):
             self.fail("invalid")
         return super().to_internal_value(data)
 

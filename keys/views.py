@@ -6,8 +6,6 @@ A new or regenerated key is rendered into the response to the POST that made it,
 no-store, and nowhere else: not the session, a message cookie or a URL. The page's script
 then swaps the history entry for the plain GET URL, so a reload shows the list without it.
 """
-import re
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
@@ -20,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import Actor, allowed, company_keys_check, keys_acted_for, limits_check_manage
 from accounts.views import dashboard_view, safe_next
 from config.errors import Conflict, ValidationFailed
+from config.parsing import WHOLE_NUMBER
 from keys import selectors, services
 from keys.forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
                         KeyRestrictionsForm, add_service_error)
@@ -35,7 +34,6 @@ USAGE_PERIODS = (7, 30, 90)
 DEFAULT_USAGE_DAYS = 30
 HISTORY_LENGTH = 20
 PAGE_SIZE = 50
-PAGE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 REVOKED_FOLDED = 20  # the latest revoked keys under a list; the company view's status filter lists them all
 UNUSED_SHOWN = 20  # candidates to revoke above a list; the same status filter lists them all
 
@@ -62,7 +60,7 @@ def _hardening_context(actor: Actor, *, owner_id=None) -> dict:
 def _page_number(raw: str | None) -> str:
     """Paginator.get_page's rules (not a number: the first page; out of range: the last), with
     a number written in ASCII digits only, not whatever int() reads ("٢", "1_0")."""
-    return raw if raw and PAGE_NUMBER.fullmatch(raw) else "1"
+    return raw if raw and WHOLE_NUMBER.fullmatch(raw) else "1"
 
 
 def _paged(listed, revoked, query) -> dict:
