@@ -30,7 +30,7 @@ SECURITY_EVENTS = {KeyStatus.REVOKED: AuditAction.REVOKED_KEY_USED, KeyStatus.EX
 @sensitive_variables()
 def _key_in_query(query) -> str | None:
     for name, values in query.lists():
-        if name.lower() in QUERY_KEY_NAMES or any(crypto.KEY_IN_TEXT.search(v) for v in values):
+        if name.lower() in QUERY_KEY_NAMES or any(crypto.KEY_PATTERN.search(v) for v in values):
             return name
     return None
 

@@ -38,10 +38,9 @@ CHECKSUM_LENGTH = 6
 KEY_LENGTH = len(LIVE_PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 # How much of the random part the display prefix shows: enough to tell keys apart at a glance.
 VISIBLE_CHARS = 4
-KEY_PATTERN = re.compile(r"\bsk_(?:live|test)_[0-9A-Za-z]{%d}\b" % (RANDOM_LENGTH + CHECKSUM_LENGTH), re.ASCII)
-# A key anywhere in free text, without KEY_PATTERN's word boundaries: in a log line a key may
-# follow a letter or digit ('/x' + key, '%20' + key) or run into the next word.
-KEY_IN_TEXT = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{%d}" % (RANDOM_LENGTH + CHECKSUM_LENGTH), re.ASCII)
+# A key anywhere in text, without word boundaries: in a URL, a log line or a file a key may
+# follow a letter or digit ('/x' + key, '%20' + key, 'Bearer' + key) or run into the next word.
+KEY_PATTERN = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{%d}" % (RANDOM_LENGTH + CHECKSUM_LENGTH), re.ASCII)
 
 
 class MalformedKey(ValueError):
@@ -137,11 +136,6 @@ def candidate_hashes(raw: str, *, legacy: bool = False) -> list[str]:
     return hashes + [legacy_hash(raw)] if legacy else hashes
 
 
-def is_current(stored: str) -> bool:
-    """Whether a stored hash is in the newest scheme and pepper (nothing to re-hash)."""
-    return stored.startswith(HMAC_SCHEME + HASH_SEPARATOR + pepper_id(_peppers()[0]) + HASH_SEPARATOR)
-
-
 def masked(display_prefix: str) -> str:
     return display_prefix + "…"
 
@@ -149,4 +143,4 @@ def masked(display_prefix: str) -> str:
 @sensitive_variables()
 def mask_keys(text: str) -> str:
     """`text` with every key in it shown as the dashboard shows keys: sk_live_AbCd…"""
-    return KEY_IN_TEXT.sub(lambda found: masked(found.group()[: len(LIVE_PREFIX) + VISIBLE_CHARS]), text)
+    return KEY_PATTERN.sub(lambda found: masked(found.group()[: len(LIVE_PREFIX) + VISIBLE_CHARS]), text)

@@ -544,7 +544,7 @@ def check_success(case: Case, world: World, response, content: str, before, afte
     assert status == ok, f"expected success ({ok}); got {status}: {content[:300]}"
     if case.op.kind == READ and case.surface == API:
         assert response.json()["error"]["code"] == "key_not_recoverable"
-    values = set(crypto.KEY_IN_TEXT.findall(content))
+    values = set(crypto.KEY_PATTERN.findall(content))
     (keys_before, limits_before), (keys_after, limits_after) = before, after
     new = keys_after.keys() - keys_before.keys()
     touched = {pk for pk in keys_before if keys_before[pk] != keys_after.get(pk)
@@ -616,7 +616,7 @@ def test_grant_matrix(case):
         status = first_hop(case, response)[0]
         changed = changes(before, after)
         assert not changed, f"expected {outcome}; got {status} and the request changed {changed}: {content[:200]}"
-        assert not crypto.KEY_IN_TEXT.search(content), f"expected {outcome}, but the response holds a key value"
+        assert not crypto.KEY_PATTERN.search(content), f"expected {outcome}, but the response holds a key value"
         check_refusal(case, outcome, response, content)
 
 
