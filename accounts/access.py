@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import KEY_ADMIN_ROLES, Company, Membership, Role
 from config.errors import NotFound, PermissionDenied, ValidationFailed
+from config.parsing import ascii_int
 
 User = get_user_model()
 ORGANIZATION_HEADER = "X-Organization-Id"
@@ -45,8 +46,6 @@ ROLE_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
 
 
 def _parse_company_id(raw: str) -> int:
-    from config.parsing import ascii_int
-
     # The header, or the int the dashboard's switcher keeps in the session. Beyond a 64-bit id
     # the database refuses the lookup itself, hence MAX_ID.
     text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
@@ -154,8 +153,9 @@ def person_check_act_for(actor, owner_id: int, owner_role: str | None) -> None:
 def keys_acted_for(actor, keys) -> set:
     """The ids of those `keys` (of the actor's company) whose value the actor may obtain or
     whose reach they may widen, by person_check_act_for: for pages that offer those controls
-    only where they work. One query for the roles, however many keys."""
-    roles = dict(Membership.objects.filter(company=actor.company).values_list("user_id", "role"))
+    only where they work. One query for the roles of their owners, however many keys."""
+    owners = {key.owner_id for key in keys}
+    roles = dict(Membership.objects.filter(company=actor.company, user_id__in=owners).values_list("user_id", "role"))
     return {key.pk for key in keys if allowed(person_check_act_for, actor, key.owner_id, roles.get(key.owner_id))}
 
 

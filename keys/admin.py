@@ -91,7 +91,7 @@ class KeyLimitForm(GrantorForm):
     def clean(self):
         data = super().clean()
         key = self.instance.api_key if self.instance.api_key_id else None
-        if key is not None and (self.has_changed() or data.get("DELETE")):
+        if key is not None and self.has_changed():  # a removal is KeyLimitFormSet's to check
             _grant_error(self, lambda: limits_check_change(self.grantor(key.company_id), key))
         return data
 
