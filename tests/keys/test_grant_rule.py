@@ -27,6 +27,15 @@ def snapshot():
     return keys, limits
 
 
+def import_legacy(tmp_path, raw: str):
+    """Import one key of the previous system for alice (Acme), as an operator would; the CSV's path."""
+    csv = tmp_path / "legacy.csv"
+    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
+                   f"alice,Acme,Old,{hashlib.sha256(raw.encode()).hexdigest()},2024-01-01T00:00:00Z,\n")
+    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    return csv
+
+
 def refused(response, status, code):
     assert response.status_code == status, response.content
     assert response.json()["error"]["code"] == code, response.content
@@ -191,10 +200,7 @@ def test_a_leaked_legacy_key_is_revoked(alice, settings, api, tmp_path):
 
     settings.LEAK_REPORT_SECRET = "scanner-secret"
     legacy_raw = "oldsys-0123456789abcdef"
-    csv = tmp_path / "legacy.csv"
-    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
-                   f"alice,Acme,Old,{hashlib.sha256(legacy_raw.encode()).hexdigest()},2024-01-01T00:00:00Z,\n")
-    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    import_legacy(tmp_path, legacy_raw)
     assert key_client(legacy_raw).get("/api/v1/me").status_code == 200
     body = json.dumps([{"token": legacy_raw}]).encode()
     response = api.generic("POST", "/api/v1/leaks", body, content_type="application/json",
@@ -246,10 +252,7 @@ def test_hashes_from_an_older_pepper_still_verify_and_are_rehashed(alice, settin
 
 def test_an_imported_legacy_key_is_rehashed_on_first_use(alice, tmp_path):
     legacy_raw = "oldsys-fedcba9876543210"
-    csv = tmp_path / "legacy.csv"
-    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
-                   f"alice,Acme,Old,{hashlib.sha256(legacy_raw.encode()).hexdigest()},2024-01-01T00:00:00Z,\n")
-    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    csv = import_legacy(tmp_path, legacy_raw)
     assert ApiKey.objects.get(is_legacy=True).key_hash.startswith("sha256$")
     assert key_client(legacy_raw).get("/api/v1/me").status_code == 200
     assert ApiKey.objects.get(is_legacy=True).key_hash.startswith("hmac-sha256$")
@@ -291,10 +294,7 @@ def test_a_bulk_change_is_never_masked_by_a_cached_snapshot(company, admin, chan
 
 def test_scan_for_keys_finds_legacy_values_by_the_pattern_it_is_given(alice, tmp_path):
     legacy_raw = "oldsys-0a1b2c3d4e5f60718293"
-    csv = tmp_path / "legacy.csv"
-    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
-                   f"alice,Acme,Old,{hashlib.sha256(legacy_raw.encode()).hexdigest()},2024-01-01T00:00:00Z,\n")
-    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    import_legacy(tmp_path, legacy_raw)
     (tmp_path / "found").mkdir()
     (tmp_path / "found" / "deploy.sh").write_text(f"export OLD_KEY={legacy_raw}\n")
     out = StringIO()
@@ -307,10 +307,7 @@ def test_scan_for_keys_finds_legacy_values_by_the_pattern_it_is_given(alice, tmp
 def test_imported_legacy_keys_start_with_the_companys_default_limit(company, alice, tmp_path):
     company_policy_set(company=company, max_key_lifetime_days=None, require_key_expiry=False, unused_key_days=90,
                        default_request_limit=7, default_limit_period="daily")
-    csv = tmp_path / "legacy.csv"
-    csv.write_text("user,company,name,sha256_of_key,created_at,expires_at\n"
-                   f"alice,Acme,Old,{hashlib.sha256(b'oldsys-limited-0001').hexdigest()},2024-01-01T00:00:00Z,\n")
-    call_command("import_legacy_keys", str(csv), stdout=StringIO())
+    import_legacy(tmp_path, "oldsys-limited-0001")
     limit = ApiKey.objects.get(is_legacy=True).limit
     assert (limit.request_limit, limit.reset_period) == (7, "daily")
 
