@@ -1,19 +1,41 @@
 """Where a request comes from."""
+import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
 
+def ip_parse(value: str) -> str | None:
+    """The address in one X-Forwarded-For entry or REMOTE_ADDR, in its canonical form, or None.
+    Proxies write "1.2.3.4:5678", "[2001:db8::1]:443" or "fe80::1%eth0"; the port and the zone
+    id mean nothing to an allow-list and no database column takes them."""
+    value = value.strip()
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    value = value.partition("%")[0]
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    # A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d; allow-lists name it a.b.c.d.
+    return str(getattr(address, "ipv4_mapped", None) or address)
+
+
 def client_ip(request) -> str | None:
     """REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies stand in front of us: then the address
     the outermost of them saw, counted from the right of X-Forwarded-For. Entries further left
-    were written by the client and are never trusted, so a forged header cannot widen access."""
+    were written by the client and are never trusted, so a forged header cannot widen access.
+    An entry that is no address (a client reaching us past the proxy can write anything there)
+    falls back to REMOTE_ADDR, the peer we really talk to."""
+    remote = ip_parse(request.META.get("REMOTE_ADDR") or "")
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        forwarded = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
         if len(forwarded) >= proxies:
-            return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR") or None
+            return ip_parse(forwarded[-proxies]) or remote
+    return remote
 
 
 def request_host(request) -> str:

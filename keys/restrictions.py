@@ -99,11 +99,10 @@ def scopes_check_grant(acting_key, scopes) -> None:
 
 
 def _ip_allowed(ip: str | None, allowed: list[str]) -> bool:
+    """ip is canonical (config.network.ip_parse): IPv4 clients of a dual-stack socket as IPv4."""
     if ip is None:
         return False
     address = ipaddress.ip_address(ip)
-    if getattr(address, "ipv4_mapped", None):
-        address = address.ipv4_mapped
     return any(address in ipaddress.ip_network(network) for network in allowed)
 
 

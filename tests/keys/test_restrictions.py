@@ -50,6 +50,32 @@ def test_forged_x_forwarded_for_never_widens_access(alice_key, settings):
     assert me(raw, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7").status_code == 200
 
 
+@pytest.mark.parametrize("forwarded, seen", [
+    ("203.0.113.7:51234", "203.0.113.7"),  # a port, as some proxies write it
+    ("[2001:db8::7]:443", "2001:db8::7"),
+    ("fe80::7%eth0", "fe80::7"),  # a zone id
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    ("notanip", "10.0.0.2"),  # not an address: the peer we really talk to
+    ("203.0.113.7.1", "10.0.0.2"),
+    ("unknown, ", "10.0.0.2"),
+])
+def test_the_forwarded_address_is_parsed_and_a_bad_one_falls_back_to_the_peer(forwarded, seen, alice_key, settings):
+    """Whatever a client writes there, the log, the audit trail and allow-lists get an address
+    (a bad value once stopped the request log on PostgreSQL's inet column)."""
+    from usage.models import RequestLog
+
+    key, raw = alice_key
+    settings.TRUSTED_PROXY_COUNT = 1
+    api_key_set_restrictions(api_key=key, grantor=OPERATOR, allowed_ips=["203.0.113.0/24", "2001:db8::/32"])
+    response = me(raw, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded)
+    allowed = seen.startswith(("203.0.113.", "2001:db8:"))
+    assert response.status_code == (200 if allowed else 403)
+    if not allowed:
+        assert response.json()["error"]["details"]["client_ip"] == seen
+    assert RequestLog.objects.get().client_ip == seen
+    assert AuditEvent.objects.filter(ip=seen).exists() or allowed
+
+
 @pytest.mark.parametrize("allowed, header, ok", [
     (["app.example.com"], {"HTTP_ORIGIN": "https://app.example.com"}, True),
     (["app.example.com"], {"HTTP_ORIGIN": "https://evil.example.com"}, False),
