@@ -201,8 +201,8 @@ class KeyUsageTimeseriesApi(APIView):
 
 class KeyBreakdownSerializer(serializers.Serializer):
     api_key_id = serializers.UUIDField()
-    api_key_name = serializers.CharField()
-    prefix = serializers.CharField()
+    api_key_name = serializers.CharField(allow_null=True, help_text="null once the key has been deleted")
+    prefix = serializers.CharField(allow_null=True, help_text="null once the key has been deleted")
     total_requests = serializers.IntegerField()
     failed_requests = serializers.IntegerField()
     total_spend_microcents = serializers.IntegerField()

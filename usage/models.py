@@ -9,12 +9,19 @@ def is_success(status_code: int) -> bool:
     return status_code < 400
 
 
+# The request log and its rollups are written in batches after the request (usage.recorder): a
+# key, user or company deleted in between must not make a batch fail. So their references carry
+# no database constraint (as audit events' do): records outlive their key and user, and go with
+# their company only when Django deletes the company.
+UNCONSTRAINED = {"db_constraint": False, "db_index": False, "related_name": "+"}
+
+
 class RequestLog(models.Model):
     """One row per keyed request, including those refused for a known key (401/403/429)."""
 
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="requests", db_index=False)
-    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.DO_NOTHING, **UNCONSTRAINED)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, **UNCONSTRAINED)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True, **UNCONSTRAINED)
     created_at = models.DateTimeField()
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=255)
@@ -44,8 +51,8 @@ class Rollup(models.Model):
     """Totals per key, bucket, tier, status and error code, kept up to date as log rows are
     written, so analytics read O(buckets) rows, never O(requests)."""
 
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+", db_index=False)
-    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.DO_NOTHING, **UNCONSTRAINED)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, **UNCONSTRAINED)
     bucket = models.DateTimeField()
     tier = models.CharField(max_length=20)
     status_code = models.PositiveSmallIntegerField()
@@ -124,9 +131,10 @@ class KeyLimit(models.Model):
 
 
 class LimitCounter(models.Model):
-    """Use of a limited key in one period, when the counter store is the database."""
+    """Use of a limited key in one period, when the counter store is the database. Counted on
+    the request path, possibly just after its key was deleted: no constraint to trip on."""
 
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+", db_index=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, **UNCONSTRAINED)
     period_start = models.DateTimeField()
     requests = models.BigIntegerField(default=0)
     spend_microcents = models.BigIntegerField(default=0)

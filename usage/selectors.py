@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
+from keys.models import ApiKey
 from usage import counters
 from usage.models import DailyRollup, KeyLimit, RequestLog, UsageRollup
 from usage.periods import day_of, hour_of, period_bounds
@@ -93,11 +94,16 @@ def usage_requests(api_key, days: int, *, status=None, tier=None, domain=None) -
 
 
 def company_usage_by_key(company, days: int) -> list[dict]:
-    per_key = (_rollups(days, company=company).values("api_key_id", "api_key__name", "api_key__prefix")
+    """Per key, busiest first. A deleted key's use still counts (its rows outlive it), under
+    its id with no name."""
+    per_key = (_rollups(days, company=company).values("api_key_id")
                .annotate(total=Sum("requests"), failed=Sum("requests", filter=FAILED),
-                         spend=Sum("spend_microcents")).order_by("-total"))
-    return [{"api_key_id": r["api_key_id"], "api_key_name": r["api_key__name"], "prefix": r["api_key__prefix"],
-             "total_requests": r["total"], "failed_requests": r["failed"] or 0,
+                         spend=Sum("spend_microcents")).order_by("-total", "api_key_id"))
+    keys = ApiKey.objects.filter(pk__in=[r["api_key_id"] for r in per_key]).values("pk", "name", "prefix")
+    names = {key.pop("pk"): key for key in keys}
+    deleted = {"name": None, "prefix": None}
+    return [{"api_key_id": r["api_key_id"], "api_key_name": names.get(r["api_key_id"], deleted)["name"],
+             "prefix": names.get(r["api_key_id"], deleted)["prefix"], "total_requests": r["total"], "failed_requests": r["failed"] or 0,
              "total_spend_microcents": r["spend"] or 0} for r in per_key]
 
 
