@@ -33,4 +33,4 @@ def worker_exit(server, worker):
     """Write the worker's buffered request log before it goes: a restart loses no record."""
     from usage.recorder import recorder
 
-    recorder.flush()
+    recorder.close()

@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from config.network import client_ip, request_host
 from usage.limits import tier_of
-from usage.recorder import LogRecord, recorder
+from usage.log_writes import LogRecord
+from usage.recorder import recorder
 
 USER_AGENT_LENGTH = 255
 

@@ -1,4 +1,4 @@
-"""Writing the request log in batches.
+"""Writing the request log in batches, off the request path.
 
 Each gunicorn worker keeps the records of its requests in memory and a background thread
 writes them, with their hourly and daily rollups, in one transaction at least every
@@ -7,98 +7,29 @@ what kept SQLite at a fifth of an unauthenticated request's throughput. A gracef
 flushes what is left (gunicorn's worker_exit hook and atexit), so a restart loses nothing; a
 hard kill (SIGKILL, power loss) can lose the last USAGE_FLUSH_SECONDS of records. With
 USAGE_FLUSH_SECONDS = 0 every record is written at once (tests, single-process tools).
+
+One bad record must never stop the log of every other request: a batch the database refuses
+for what is in it is split until the rows it refuses are found; those are set aside (counted
+and logged with the reason) and the rest is written. Only an unreachable database keeps a
+batch back for the next try.
 """
 import atexit
 import logging
 import os
 import threading
-import time
-from collections import defaultdict, namedtuple
+from collections import Counter
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db import InterfaceError, OperationalError, connection
 
-from usage.models import DailyRollup, RequestLog, UsageRollup
-from usage.periods import day_of, hour_of
+from usage.log_writes import LogRecord, write
 
 logger = logging.getLogger(__name__)
 # Past this many unwritten records (the database is down for long), the oldest are dropped
-# and counted in the log, rather than growing a worker's memory without bound.
+# and counted, rather than growing a worker's memory without bound.
 MAX_PENDING = 200_000
-LOG_FIELDS = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
-# One request-log row as a request hands it over: a RequestLog instance cost the request 27 µs
-# to build, this tuple under one. write() takes either.
-LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])
-# Columns whose Python values the database drivers take as they are; the others (the key's
-# UUID, the time, the IP) go through their field's conversion.
-PLAIN_TYPES = {"CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
-               "AutoField", "BigAutoField"}
-
-
-def _totals(rows, bucket_of) -> list[tuple]:
-    """Sum (key, company, time, tier, status, error, requests, spend, last seen) rows per bucket
-    of bucket_of(time): records into hours, then hours into days."""
-    totals = defaultdict(lambda: [0, 0, None])
-    for key_id, company_id, at, tier, status, error, requests, spend, last_seen in rows:
-        total = totals[(key_id, company_id, bucket_of(at), tier, status, error)]
-        total[0] += requests
-        total[1] += spend
-        if total[2] is None or last_seen > total[2]:
-            total[2] = last_seen
-    return [(*dims, *total) for dims, total in totals.items()]
-
-
-def _upsert_rollups(model, rows: list[tuple]) -> None:
-    """Add to the totals in one statement; SQLite and PostgreSQL share this syntax."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
-    key_field = model._meta.get_field("api_key").target_field
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    params = []
-    for key_id, company_id, bucket, tier, status, error, requests, spend, last_seen in rows:
-        params += [key_field.get_db_prep_value(key_id, connection), company_id, adapt(bucket), tier,
-                   status, error, requests, spend, adapt(last_seen)]
-    sql = (
-        f"INSERT INTO {table} (api_key_id, company_id, bucket, tier, status_code, error_code, requests, "
-        f"spend_microcents, last_seen) VALUES {values} "
-        "ON CONFLICT (api_key_id, bucket, tier, status_code, error_code) DO UPDATE SET "
-        f"requests = {table}.requests + excluded.requests, "
-        f"spend_microcents = {table}.spend_microcents + excluded.spend_microcents, "
-        f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen THEN excluded.last_seen ELSE {table}.last_seen END"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _values(record) -> tuple:
-    if isinstance(record, LogRecord):
-        return record
-    return tuple(getattr(record, name) for name in LogRecord._fields)
-
-
-def _insert_log(records) -> None:
-    """One prepared INSERT run over the batch: bulk_create compiled SQL for every value of
-    every row, which cost the recorder thread (and so the worker's requests) twice the time."""
-    table = connection.ops.quote_name(RequestLog._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in LOG_FIELDS)
-    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it looks the connection up on every use
-    prepare = [None if (f.target_field if f.is_relation else f).get_internal_type() in PLAIN_TYPES
-               else f.get_db_prep_save for f in LOG_FIELDS]
-    rows = [[value if p is None else p(value, db) for p, value in zip(prepare, _values(record))]
-            for record in records]
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(LOG_FIELDS))})", rows)
-
-
-def write(records) -> None:
-    """Records are LogRecords or RequestLog instances."""
-    with transaction.atomic():
-        _insert_log(records)
-        hourly = _totals(((r.api_key_id, r.company_id, r.created_at, r.tier, r.status_code, r.error_code, 1,
-                           r.cost_microcents, r.created_at) for r in records), hour_of)
-        for model, rows in ((UsageRollup, hourly), (DailyRollup, _totals(hourly, day_of))):
-            for start in range(0, len(rows), 100):
-                _upsert_rollups(model, rows[start : start + 100])
+# The database is down or locked: the same rows will go in once it answers again.
+UNREACHABLE = (OperationalError, InterfaceError)
 
 
 class Recorder:
@@ -109,49 +40,96 @@ class Recorder:
         self._flush_lock = threading.Lock()
         self._thread = None
         self._pid = None
+        self._closing = threading.Event()
+        # written, set_aside, dropped and restarts, for this worker since it started.
+        self.stats = Counter()
 
     def add(self, record: LogRecord) -> None:
         if self.interval <= 0:
-            write([record])
+            self._write_or_set_aside([record])
             return
         with self._lock:
             self._pending.append(record)
             if len(self._pending) > MAX_PENDING:
                 dropped = len(self._pending) - MAX_PENDING
                 del self._pending[:dropped]
-                logger.error("Dropped %d unwritten usage records: the database has been unreachable too long.", dropped)
+                self.stats["dropped"] += dropped
+                logger.error("Dropped %d unwritten usage records (%d in all): the database has been unreachable "
+                             "too long.", dropped, self.stats["dropped"])
         self._ensure_thread()
 
     def _ensure_thread(self) -> None:
-        # A forked gunicorn worker inherits the object but not the thread.
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._thread = threading.Thread(target=self._run, name="usage-recorder", daemon=True)
-            self._thread.start()
+        # A forked gunicorn worker inherits the object but not the thread; a thread that died
+        # anyway is started again by the next request.
+        if self._pid == os.getpid() and self._thread.is_alive():
+            return
+        if self._pid == os.getpid():
+            self.stats["restarts"] += 1
+            logger.error("The usage recorder's thread had stopped; started it again.")
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="usage-recorder", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            # This thread serves no requests, so Django never recycles its connection for it.
-            connection.close_if_unusable_or_obsolete()
-            self.flush()
+        while not self._closing.wait(self.interval):
+            try:
+                # This thread serves no requests, so Django never recycles its connection for it.
+                connection.close_if_unusable_or_obsolete()
+                self.flush()
+            except Exception:
+                logger.exception("The usage recorder failed; its records are kept for the next try.")
 
     def flush(self) -> int:
-        """Write what is pending; on failure keep it for the next try. Returns rows written."""
+        """Write what is pending; what the database could not take for being down is kept for
+        the next try. Returns rows written."""
         with self._flush_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
             if not batch:
                 return 0
-            try:
-                write(batch)
-            except DatabaseError:
-                logger.exception("Writing %d usage records failed; will retry.", len(batch))
+            written, unwritten = self._write_or_set_aside(batch)
+            if unwritten:
+                logger.error("Writing %d usage records failed: the database is unreachable; will retry.",
+                             len(unwritten), exc_info=True)
                 with self._lock:
-                    self._pending[:0] = batch
-                return 0
-            return len(batch)
+                    self._pending[:0] = unwritten
+            return written
+
+    def close(self) -> int:
+        """Stop the thread and write what is left: a worker's last act."""
+        self._closing.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout=self.interval + 30)
+        return self.flush()
+
+    def _write_or_set_aside(self, batch: list) -> tuple[int, list]:
+        """(rows written, rows kept back because the database is unreachable)."""
+        parts, written = [batch], 0
+        while parts:
+            part = parts.pop()
+            try:
+                write(part)
+            except UNREACHABLE:
+                if self.interval <= 0:
+                    raise
+                self.stats["written"] += written
+                return written, [record for rest in (part, *reversed(parts)) for record in rest]
+            except Exception as error:
+                if len(part) == 1:
+                    self._set_aside(part[0], error)
+                else:
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]
+            else:
+                written += len(part)
+        self.stats["written"] += written
+        return written, []
+
+    def _set_aside(self, record, error: Exception) -> None:
+        self.stats["set_aside"] += 1
+        logger.error("Set aside a usage record the database refused (%d set aside in all): %s: %s. Record: %r",
+                     self.stats["set_aside"], type(error).__name__, error, record)
 
 
 recorder = Recorder(settings.USAGE_FLUSH_SECONDS)
-atexit.register(recorder.flush)
+atexit.register(recorder.close)

@@ -15,7 +15,7 @@ from keys.services import api_key_revoke, api_key_update
 from tests.clients import key_client
 from tests.dashboard.conftest import key_url, signed_in
 from tests.factories import make_key
-from usage import recorder
+from usage import log_writes
 from usage.models import KeyLimit, RequestLog
 from usage.services import limits_set
 
@@ -69,7 +69,7 @@ def traffic(alice_key):
 def old_traffic(key, days_ago: int, count: int) -> None:
     """Requests logged `days_ago` days back, through the recorder that writes the real log."""
     at = timezone.now() - timedelta(days=days_ago)
-    recorder.write([RequestLog(api_key=key, company=key.company, user=key.owner, created_at=at, method="GET",
+    log_writes.write([RequestLog(api_key=key, company=key.company, user=key.owner, created_at=at, method="GET",
                                path="/api/v1/me", status_code=200, latency_ms=3, tier="free")
                     for _ in range(count)])
 

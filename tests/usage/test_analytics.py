@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from usage.models import DailyRollup, RequestLog, UsageRollup
 from usage.periods import day_of, hour_of
-from usage.recorder import write
+from usage.log_writes import write
 from tests.clients import key_client, session_client
 from tests.factories import make_key
 

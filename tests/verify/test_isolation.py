@@ -20,7 +20,7 @@ from keys.services import api_key_revoke
 from tests.clients import key_client, session_client
 from tests.factories import CompanyFactory, make_key, member
 from usage.models import RequestLog
-from usage.recorder import write
+from usage.log_writes import write
 
 pytestmark = [pytest.mark.verify, pytest.mark.django_db]
 PART = "2 isolation"

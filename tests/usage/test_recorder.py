@@ -1,0 +1,145 @@
+"""The request log cannot be poisoned: a bad record, a deleted key, user or company, a dying
+writer thread or a full backlog never stop the log of everyone else's requests."""
+import logging
+import time
+
+import pytest
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+from usage import recorder as recorder_module
+from usage.log_writes import LogRecord
+from usage.models import RequestLog, UsageRollup
+from usage.recorder import Recorder
+from tests.clients import key_client
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+
+def record(key, **fields) -> LogRecord:
+    values = dict(api_key_id=key.pk, company_id=key.company_id, user_id=key.owner_id, created_at=timezone.now(),
+                  method="GET", path="/api/v1/me", route="api/v1/me", status_code=200, error_code="",
+                  latency_ms=3, client_ip="203.0.113.9", user_agent="script", domain="", tier="free",
+                  cost_microcents=0)
+    return LogRecord(**{**values, **fields})
+
+
+@pytest.fixture
+def batching(monkeypatch):
+    """A recorder that batches as in production, flushed by the test instead of its thread."""
+    monkeypatch.setattr(Recorder, "_ensure_thread", lambda self: None)
+    return Recorder(interval=60)
+
+
+@pytest.fixture
+def other_key(outsider_admin, other_company):
+    return make_key(outsider_admin, other_company)[0]
+
+
+def test_a_row_the_database_refuses_is_set_aside_and_the_rest_is_written(batching, alice_key, other_key, caplog):
+    key = alice_key[0]
+    good = [record(other_key, user_agent=f"other {i}") for i in range(40)]
+    # The column's CHECK (status_code >= 0) refuses it on SQLite and PostgreSQL alike.
+    for item in good[:20] + [record(key, status_code=-1)] + good[20:]:
+        batching.add(item)
+    with caplog.at_level(logging.ERROR, logger="usage.recorder"):
+        assert batching.flush() == 40
+    assert RequestLog.objects.filter(api_key_id=other_key.pk).count() == 40
+    assert not RequestLog.objects.filter(api_key_id=key.pk).exists()
+    assert sum(UsageRollup.objects.filter(api_key_id=other_key.pk).values_list("requests", flat=True)) == 40
+    assert batching.stats["set_aside"] == 1 and batching.stats["written"] == 40
+    assert "Set aside a usage record" in caplog.text and "IntegrityError" in caplog.text
+    assert batching.flush() == 0, "a set-aside row is not retried forever"
+
+
+def test_records_outlive_their_key_and_user_and_a_deleted_company_stops_nobody(batching, alice, alice_key, other_key,
+                                                                               company):
+    key = alice_key[0]
+    batching.add(record(key, user_agent="before"))
+    alice.delete()  # takes her key with it
+    batching.add(record(key, user_agent="after"))
+    batching.add(record(other_key))
+    assert batching.flush() == 3
+    assert RequestLog.objects.filter(api_key_id=key.pk).count() == 2
+    company.delete()
+    batching.add(record(key, user_agent="company gone"))
+    batching.add(record(other_key))
+    assert batching.flush() == 2
+    assert RequestLog.objects.filter(api_key_id=other_key.pk).count() == 2
+    assert batching.stats["set_aside"] == 0
+
+
+def test_a_deleted_company_takes_its_log_with_it(alice_key, company):
+    key, raw = alice_key
+    key_client(raw).get("/api/v1/me")
+    assert RequestLog.objects.filter(company=company).count() == 1
+    company.delete()
+    assert not RequestLog.objects.filter(company_id=company.pk).exists()
+    assert not UsageRollup.objects.filter(company_id=company.pk).exists()
+
+
+def test_an_unreachable_database_keeps_the_batch_in_order_for_the_next_try(batching, alice_key, monkeypatch):
+    key = alice_key[0]
+    for i in range(5):
+        batching.add(record(key, user_agent=str(i)))
+
+    def down(records):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(recorder_module, "write", down)
+    assert batching.flush() == 0 and batching.stats["set_aside"] == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(Recorder, "_ensure_thread", lambda self: None)
+    batching.add(record(key, user_agent="5"))
+    assert batching.flush() == 6
+    assert list(RequestLog.objects.order_by("id").values_list("user_agent", flat=True)) == list("012345")
+
+
+def test_past_the_backlog_limit_the_oldest_records_are_dropped_and_counted(batching, alice_key, monkeypatch, caplog):
+    monkeypatch.setattr(recorder_module, "MAX_PENDING", 5)
+    for i in range(8):
+        batching.add(record(alice_key[0], user_agent=str(i)))
+    with caplog.at_level(logging.ERROR, logger="usage.recorder"):
+        assert batching.flush() == 5
+    assert batching.stats["dropped"] == 3
+    assert sorted(RequestLog.objects.values_list("user_agent", flat=True)) == ["3", "4", "5", "6", "7"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # its death is the point
+def test_the_writer_survives_errors_and_a_dead_writer_is_restarted_by_the_next_request(alice_key, monkeypatch):
+    key = alice_key[0]
+    live = Recorder(interval=0.05)
+    failures = iter([RuntimeError("a bug in the writer"), SystemExit()])
+
+    class FlakyConnection:
+        """The writer thread's connection, failing twice before it first answers."""
+
+        def close_if_unusable_or_obsolete(self):
+            error = next(failures, None)
+            if error is not None:
+                raise error
+            connection.close_if_unusable_or_obsolete()
+
+    monkeypatch.setattr(recorder_module, "connection", FlakyConnection())
+    live.add(record(key, user_agent="first"))
+    first_thread = live._thread
+    first_thread.join(timeout=5)  # survives the RuntimeError, then the SystemExit ends it
+    assert not first_thread.is_alive()
+    live.add(record(key, user_agent="second"))
+    assert live.stats["restarts"] == 1 and live._thread.is_alive() and live._thread is not first_thread
+    deadline = time.monotonic() + 5
+    # Wait on the recorder, not the table: in-memory SQLite locks a table a thread is writing.
+    while live.stats["written"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    live.close()
+    assert not live._thread.is_alive()
+    assert sorted(RequestLog.objects.values_list("user_agent", flat=True)) == ["first", "second"]
+
+
+def test_long_headers_are_cut_to_their_columns_not_refused(alice_key):
+    key, raw = alice_key
+    key_client(raw).get("/api/v1/me", HTTP_USER_AGENT="é" * 1000, HTTP_ORIGIN="https://" + "a" * 300 + ".example.com")
+    logged = RequestLog.objects.get()
+    assert logged.user_agent == "é" * 255 and len(logged.domain) == 255

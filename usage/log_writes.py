@@ -1,0 +1,82 @@
+"""Writing request-log records and adding them to the rollups, one batch per transaction."""
+from collections import defaultdict, namedtuple
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+
+from usage.models import DailyRollup, RequestLog, UsageRollup
+from usage.periods import day_of, hour_of
+
+LOG_FIELDS = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
+# One request-log row as a request hands it over: a RequestLog instance cost the request 27 µs
+# to build, this tuple under one. write() takes either.
+LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])
+# Columns whose Python values the database drivers take as they are; the others (the key's
+# UUID, the time, the IP) go through their field's conversion.
+PLAIN_TYPES = {"CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
+               "AutoField", "BigAutoField"}
+
+
+def _totals(rows, bucket_of) -> list[tuple]:
+    """Sum (key, company, time, tier, status, error, requests, spend, last seen) rows per bucket
+    of bucket_of(time): records into hours, then hours into days."""
+    totals = defaultdict(lambda: [0, 0, None])
+    for key_id, company_id, at, tier, status, error, requests, spend, last_seen in rows:
+        total = totals[(key_id, company_id, bucket_of(at), tier, status, error)]
+        total[0] += requests
+        total[1] += spend
+        if total[2] is None or last_seen > total[2]:
+            total[2] = last_seen
+    return [(*dims, *total) for dims, total in totals.items()]
+
+
+def _upsert_rollups(model, rows: list[tuple]) -> None:
+    """Add to the totals in one statement; SQLite and PostgreSQL share this syntax."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    key_field = model._meta.get_field("api_key").target_field
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    params = []
+    for key_id, company_id, bucket, tier, status, error, requests, spend, last_seen in rows:
+        params += [key_field.get_db_prep_value(key_id, connection), company_id, adapt(bucket), tier,
+                   status, error, requests, spend, adapt(last_seen)]
+    sql = (
+        f"INSERT INTO {table} (api_key_id, company_id, bucket, tier, status_code, error_code, requests, "
+        f"spend_microcents, last_seen) VALUES {values} "
+        "ON CONFLICT (api_key_id, bucket, tier, status_code, error_code) DO UPDATE SET "
+        f"requests = {table}.requests + excluded.requests, "
+        f"spend_microcents = {table}.spend_microcents + excluded.spend_microcents, "
+        f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen THEN excluded.last_seen ELSE {table}.last_seen END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _values(record) -> tuple:
+    if isinstance(record, LogRecord):
+        return record
+    return tuple(getattr(record, name) for name in LogRecord._fields)
+
+
+def _insert_log(records) -> None:
+    """One prepared INSERT run over the batch: bulk_create compiled SQL for every value of
+    every row, which cost the recorder thread (and so the worker's requests) twice the time."""
+    table = connection.ops.quote_name(RequestLog._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in LOG_FIELDS)
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it looks the connection up on every use
+    prepare = [None if (f.target_field if f.is_relation else f).get_internal_type() in PLAIN_TYPES
+               else f.get_db_prep_save for f in LOG_FIELDS]
+    rows = [[value if p is None else p(value, db) for p, value in zip(prepare, _values(record))]
+            for record in records]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(LOG_FIELDS))})", rows)
+
+
+def write(records) -> None:
+    """Records are LogRecords or RequestLog instances."""
+    with transaction.atomic():
+        _insert_log(records)
+        hourly = _totals(((r.api_key_id, r.company_id, r.created_at, r.tier, r.status_code, r.error_code, 1,
+                           r.cost_microcents, r.created_at) for r in records), hour_of)
+        for model, rows in ((UsageRollup, hourly), (DailyRollup, _totals(hourly, day_of))):
+            for start in range(0, len(rows), 100):
+                _upsert_rollups(model, rows[start : start + 100])
