@@ -25,8 +25,9 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
-	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (API docs at /api/docs/); Ctrl-C stops."
-	exec $(VENV)/bin/gunicorn --config config/gunicorn_conf.py config.wsgi
+	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (API docs at /api/docs/) with the development" \
+		"settings (config.settings.local; a server started any other way uses production's); Ctrl-C stops."
+	DJANGO_SETTINGS_MODULE=config.settings.local exec $(VENV)/bin/gunicorn --config config/gunicorn_conf.py config.wsgi
 
 # Browser tests drive a real Chromium. CI has no internet access, so Debian's package comes
 # first (installed when apt-get can run), then Playwright's download; never a silent skip.
