@@ -1,5 +1,7 @@
 """gunicorn settings for `make run`; HOST, PORT and WEB_CONCURRENCY override."""
+import glob
 import os
+import tempfile
 
 from gunicorn.glogging import Logger
 
@@ -27,6 +29,22 @@ class KeyMaskingLogger(Logger):
 
 
 logger_class = KeyMaskingLogger
+
+
+def on_starting(server):
+    """Prometheus (config/metrics.py): each worker writes its values to files in this directory,
+    named before any worker imports prometheus_client, and /metrics adds them up. One kept from
+    an earlier run would add that run's counts to this one's."""
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="keyhouse-metrics-"))
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
+
+
+def child_exit(server, worker):
+    """A dead worker's counts stay in the totals; its gauges (the log backlog) leave them."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def worker_exit(server, worker):

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from accounts.urls import settings_urlpatterns as account_settings_urlpatterns
+from config.health import healthz, metrics, readyz
 from config.views import home
 
 api_v1 = [*account_api_urlpatterns, path("", include("keys.urls")), path("", include("usage.urls"))]
@@ -11,6 +12,9 @@ settings_pages = [*account_settings_urlpatterns, path("advanced/api-keys/", incl
 
 urlpatterns = [
     path("", home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("accounts/", include("accounts.urls")),
     path("settings/", include(settings_pages)),
     path("admin/", admin.site.urls),

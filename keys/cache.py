@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from config.metrics import KEY_CACHE_LOOKUPS
 from keys import invalidation
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,11 @@ def _drop_copies(key_hashes) -> None:
             _local.pop(key_hash, None)
 
 
+def listening() -> bool:
+    """Whether this worker hears of key changes: its listener is subscribed (started on first use)."""
+    return invalidation.listener(_drop_copies).live
+
+
 def clear_local() -> None:
     """Forget everything this worker keeps in memory: key copies and when keys were last used."""
     _drop_copies(None)
@@ -119,19 +125,24 @@ def cached_key(key_hash: str) -> tuple[object | None, Lookup]:
     local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
     keeps_copies = local_seconds > 0 and (not shared or invalidation.listener(_drop_copies).live)
     if keeps_copies and (grant := _copy(key_hash)) is not None:
+        KEY_CACHE_LOOKUPS.labels("local").inc()
         return grant, None
     lookup = Lookup(time.monotonic() + local_seconds, _epoch if keeps_copies else None, None)
     if not shared or settings.API_KEY_CACHE_SECONDS <= 0:
+        KEY_CACHE_LOOKUPS.labels("miss").inc()
         return None, lookup
     try:
         found = cache.get_many([_name(key_hash), _version_name(key_hash)])
     except Exception:  # a cache outage must not lock people out: fall back to the database
         logger.warning("Key cache unreachable; reading keys from the database.", exc_info=True)
+        KEY_CACHE_LOOKUPS.labels("miss").inc()
         return None, lookup
     lookup = Lookup(lookup.deadline, lookup.epoch, found.get(_version_name(key_hash), 0))
     entry = found.get(_name(key_hash))
     if entry is None or entry[0] != lookup.version:
+        KEY_CACHE_LOOKUPS.labels("miss").inc()
         return None, lookup
+    KEY_CACHE_LOOKUPS.labels("shared").inc()
     grant = KeyGrant.from_data(entry[1])
     _keep_copy(key_hash, grant, lookup)
     return grant, lookup

@@ -18,6 +18,7 @@ import weakref
 from django.conf import settings
 from django.core.cache import caches
 
+from config.metrics import INVALIDATION_TIMEOUTS
 from config.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def announce(key_hashes) -> None:
     for answered in range(receivers):
         # BLPOP's timeout 0 means "forever": never pass less than 10 ms.
         if redis.blpop([ack], timeout=max(0.01, deadline - time.monotonic())) is None:
+            INVALIDATION_TIMEOUTS.inc()
             logger.warning("%d of %d workers did not confirm a key change; their copies expired instead.",
                            receivers - answered, receivers)
             break

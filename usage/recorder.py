@@ -22,6 +22,7 @@ from collections import Counter
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
+from config.metrics import USAGE_BACKLOG, USAGE_FLUSH_SECONDS, USAGE_RECORDS
 from usage.log_writes import LogRecord, write
 
 logger = logging.getLogger(__name__)
@@ -50,13 +51,19 @@ class Recorder:
             return
         with self._lock:
             self._pending.append(record)
+            USAGE_BACKLOG.inc()
             if len(self._pending) > MAX_PENDING:
                 dropped = len(self._pending) - MAX_PENDING
                 del self._pending[:dropped]
-                self.stats["dropped"] += dropped
+                self._count("dropped", dropped)
+                USAGE_BACKLOG.dec(dropped)
                 logger.error("Dropped %d unwritten usage records (%d in all): the database has been unreachable "
                              "too long.", dropped, self.stats["dropped"])
         self._ensure_thread()
+
+    def alive(self) -> bool:
+        """False only when this worker's writer thread has died (the next record restarts it)."""
+        return self.interval <= 0 or self._pid != os.getpid() or self._thread.is_alive() or self._closing.is_set()
 
     def _ensure_thread(self) -> None:
         # A forked gunicorn worker inherits the object but not the thread; a thread that died
@@ -87,7 +94,9 @@ class Recorder:
                 batch, self._pending = self._pending, []
             if not batch:
                 return 0
-            written, unwritten = self._write_or_set_aside(batch)
+            with USAGE_FLUSH_SECONDS.time():
+                written, unwritten = self._write_or_set_aside(batch)
+            USAGE_BACKLOG.dec(len(batch) - len(unwritten))
             if unwritten:
                 logger.error("Writing %d usage records failed: the database is unreachable; will retry.",
                              len(unwritten), exc_info=True)
@@ -112,7 +121,7 @@ class Recorder:
             except UNREACHABLE:
                 if self.interval <= 0:
                     raise
-                self.stats["written"] += written
+                self._count("written", written)
                 return written, [record for rest in (part, *reversed(parts)) for record in rest]
             except Exception as error:
                 if len(part) == 1:
@@ -122,11 +131,15 @@ class Recorder:
                     parts += [part[middle:], part[:middle]]
             else:
                 written += len(part)
-        self.stats["written"] += written
+        self._count("written", written)
         return written, []
 
+    def _count(self, fate: str, records: int) -> None:
+        self.stats[fate] += records
+        USAGE_RECORDS.labels(fate).inc(records)
+
     def _set_aside(self, record, error: Exception) -> None:
-        self.stats["set_aside"] += 1
+        self._count("set_aside", 1)
         logger.error("Set aside a usage record the database refused (%d set aside in all): %s: %s. Record: %r",
                      self.stats["set_aside"], type(error).__name__, error, record)
 

@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value comes from the environment with a safe
 development default. production.py refuses to start without the secrets."""
+import ipaddress
 from pathlib import Path
 
 from config.env import BASE_DIR, env
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.metrics.MetricsMiddleware",
     "config.errors.ApiErrorBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -171,6 +173,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="keyhouse@localhost")
 
 # How many reverse proxies in front of Keyhouse append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Who may read /metrics: a bearer token, or addresses (CIDR); with neither, it is off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = [str(ipaddress.ip_network(n, strict=False)) for n in env.list("METRICS_ALLOWED_IPS", default=[])]
 
 # Price of one request per tier, in microcents (millionths of a cent). A view names its tier
 # with `usage_tier`; test-mode keys are never charged.

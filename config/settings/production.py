@@ -29,6 +29,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_" + _scheme_header.upper().replace("-", "_"), "
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+# Load balancers and Prometheus probe from inside the network, often over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # A year, subdomains and preload: what `check --deploy` asks for. A site that also serves plain
 # http on a subdomain sets SECURE_HSTS_INCLUDE_SUBDOMAINS=false before its first deploy.
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)

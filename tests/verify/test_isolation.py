@@ -44,6 +44,9 @@ K = "settings/advanced/api-keys/"
 A = "admin/"
 CALLS = {
     "": [("get", "/", None)],
+    "healthz": [("get", "/healthz", None)],
+    "readyz": [("get", "/readyz", None)],
+    "metrics": [("get", "/metrics", None)],  # off (404) until METRICS_TOKEN or METRICS_ALLOWED_IPS is set
     "accounts/login/": [("get", "/accounts/login/", None)],
     "accounts/logout/": [("post", "/accounts/logout/", None)],
     "settings/": [("get", "/settings/", None)],
@@ -131,6 +134,9 @@ for _model, _object in ADMIN_MODELS.items():
 # credentials, 403 to a colleague or a key without the scope, 404 to another company.
 EXPECTED = """
 GET    /                                                          302 302 302 302 302 302 302 302 302 302 302 302
+GET    /healthz                                                   200 200 200 200 200 200 200 200 200 200 200 200
+GET    /readyz                                                    200 200 200 200 200 200 200 200 200 200 200 200
+GET    /metrics                                                   404 404 404 404 404 404 404 404 404 404 404 404
 GET    /accounts/login/                                           200 302 302 302 302 302 200 200 200 200 200 200
 POST   /accounts/logout/                                          302 302 302 302 302 302 302 302 302 302 302 302
 GET    /settings/                                                 302 302 302 302 302 302 302 302 302 302 302 302
