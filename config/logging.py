@@ -9,6 +9,8 @@ passed as an argument is caught too, then every key becomes its masked display p
 import logging
 
 from django.views.debug import ExceptionReporter
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 from keys.crypto import mask_keys
 
@@ -27,6 +29,18 @@ class KeyMaskingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = mask_keys(record.stack_info)
         return True
+
+
+class KeyMaskingJsonFormatter(JsonFormatter):
+    """JSON lines (LOG_FORMAT=json). A record's extra attributes become fields, and those are
+    not the message the filter masked: so the whole line is masked once more, and Django's
+    request object (whose repr carries the path) is left out; the message names the path."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, reserved_attrs=[*RESERVED_ATTRS, "request"], **kwargs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_keys(super().format(record))
 
 
 class KeyMaskingExceptionReporter(ExceptionReporter):

@@ -156,7 +156,7 @@ class RequestLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = RequestLog
         fields = ["id", "created_at", "method", "path", "route", "status_code", "outcome", "error_code",
-                  "latency_ms", "client_ip", "user_agent", "domain", "tier", "cost_microcents"]
+                  "latency_ms", "client_ip", "user_agent", "domain", "tier", "cost_microcents", "request_id"]
 
 
 class KeyUsageRequestsApi(APIView):

@@ -59,5 +59,6 @@ class UsageMiddleware:
             domain=request_host(request),
             tier=tier,
             cost_microcents=cost,
+            request_id=getattr(request, "request_id", ""),
         ))
         return response

@@ -34,6 +34,7 @@ class RequestLog(models.Model):
     domain = models.CharField(max_length=255, blank=True)
     tier = models.CharField(max_length=20)
     cost_microcents = models.BigIntegerField(default=0)
+    request_id = models.CharField(max_length=64, blank=True, help_text="The request's X-Request-Id, as in the logs")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.metrics.MetricsMiddleware",
+    "config.request_id.RequestIdMiddleware",
     "config.errors.ApiErrorBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -202,11 +203,18 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "mask_keys": {"()": "config.logging.KeyMaskingFilter"},
+        "request_id": {"()": "config.request_id.RequestIdFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        # One JSON object a line, for a log shipper: the same fields, named.
+        "json": {"()": "config.logging.KeyMaskingJsonFormatter", "timestamp": True,
+                 "fmt": "%(levelname)s %(name)s %(request_id)s %(message)s"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_keys"]},
+        "console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", default="plain"),
+                    "filters": ["mask_keys", "request_id"]},
         "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR",
                         "filters": ["require_debug_false", "mask_keys"]},
     },

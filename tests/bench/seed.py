@@ -17,7 +17,7 @@ import django
 
 BATCH = 50_000
 LOG_COLUMNS = ("api_key_id", "company_id", "user_id", "created_at", "method", "path", "route", "status_code",
-               "error_code", "latency_ms", "client_ip", "user_agent", "domain", "tier", "cost_microcents")
+               "error_code", "latency_ms", "client_ip", "user_agent", "domain", "tier", "cost_microcents", "request_id")
 # A mix the analytics group by: three tiers, mostly successes, some refusals.
 TIERS = ("free", "standard", "premium")
 OUTCOMES = ((200, ""), (200, ""), (200, ""), (200, ""), (200, ""), (200, ""), (200, ""), (200, ""),
@@ -59,7 +59,7 @@ def _rows(key, count: int, days: int, now):
         status, error = OUTCOMES[i % len(OUTCOMES)]
         cost = 0 if status >= 400 else {"free": 0, "standard": 100, "premium": 1000}[tier]
         yield ((key.pk, key.company_id, key.owner_id, at, "GET", "/api/v1/demo/echo", "api/v1/demo/echo", status,
-                error, 3, "127.0.0.1", "bench/1.0", "", tier, cost), (tier, status, error), cost)
+                error, 3, "127.0.0.1", "bench/1.0", "", tier, cost, ""), (tier, status, error), cost)
 
 
 def log(key_id: str, count: int, days: int = 90) -> dict:

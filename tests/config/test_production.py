@@ -28,8 +28,9 @@ def test_check_deploy_is_clean_with_the_production_defaults():
 def test_the_servers_entry_points_default_to_production(module):
     """A forgotten DJANGO_SETTINGS_MODULE must not mean DEBUG and a development pepper."""
     loaded = python(f"import {module}; from django.conf import settings; "
-                    "print(settings.SETTINGS_MODULE, settings.DEBUG, settings.SECURE_SSL_REDIRECT)")
-    assert loaded.stdout.split() == ["config.settings.production", "False", "True"], loaded.stderr
+                    "print(settings.SETTINGS_MODULE, settings.DEBUG, settings.SECURE_SSL_REDIRECT, "
+                    "settings.LOGGING['handlers']['console']['formatter'])")
+    assert loaded.stdout.split() == ["config.settings.production", "False", "True", "json"], loaded.stderr
     refused = python(f"import {module}", DJANGO_SECRET_KEY="")
     assert refused.returncode != 0 and "DJANGO_SECRET_KEY must be set" in refused.stderr
 

@@ -21,7 +21,7 @@ def record(key, **fields) -> LogRecord:
     values = dict(api_key_id=key.pk, company_id=key.company_id, user_id=key.owner_id, created_at=timezone.now(),
                   method="GET", path="/api/v1/me", route="api/v1/me", status_code=200, error_code="",
                   latency_ms=3, client_ip="203.0.113.9", user_agent="script", domain="", tier="free",
-                  cost_microcents=0)
+                  cost_microcents=0, request_id="")
     return LogRecord(**{**values, **fields})
 
 
