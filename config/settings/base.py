@@ -1,10 +1,14 @@
 """Settings shared by every environment; each value comes from the environment with a safe
 development default. production.py refuses to start without the secrets."""
 import ipaddress
+import tomllib
+from email.utils import parseaddr
 from pathlib import Path
 
 from config.env import BASE_DIR, env
 
+# One version for the package, the OpenAPI document and error reports: pyproject.toml's.
+VERSION = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
 # HMAC keys for API-key hashes, newest first (comma-separated; API_KEY_PEPPER for just one).
@@ -152,7 +156,7 @@ SPECTACULAR_SETTINGS = {
         "header (never in the URL), or with a browser session. Every 4xx answer has the shape "
         '`{"error": {"code", "message", "details"}}`; branch on `code`.'
     ),
-    "VERSION": "1.0.0",
+    "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and docs are public: a bad key sent along must not turn them into a 401 that
     # the schema view would render as YAML, outside the one JSON error shape.
@@ -169,8 +173,20 @@ SPECTACULAR_SETTINGS = {
 # Secret shared with secret scanners that report leaked keys to POST /api/v1/leaks (HMAC-SHA256
 # of the body, hex, in the Keyhouse-Signature header as "sha256=..."). Empty: reports refused.
 LEAK_REPORT_SECRET = env("LEAK_REPORT_SECRET", default="")
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Mail: EMAIL_URL in django-environ's forms, e.g. smtp+tls://user:password@smtp.example.com:587;
+# printed to the console by default. EMAIL_BACKEND still overrides the backend alone.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+EMAIL_BACKEND = env("EMAIL_BACKEND", default=EMAIL_BACKEND)  # noqa: F821  (set by the line above)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="keyhouse@localhost")
+SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Who gets the error reports: "Ops <ops@example.com>,security@example.com".
+ADMINS = [parseaddr(admin) for admin in env.list("ADMINS", default=[])]
+# Error reports to Sentry too, keys masked (config/sentry.py).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from config.sentry import sentry_init
+
+    sentry_init(SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT", default="production"), release=VERSION)
 
 # How many reverse proxies in front of Keyhouse append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
