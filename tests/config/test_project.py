@@ -105,3 +105,12 @@ def test_production_settings_start_with_secrets():
                              "print(settings.DEBUG, settings.PASSWORD_HASHERS[0])"], env=env,
                             capture_output=True, text=True)
     assert result.stdout.split() == ["False", "django.contrib.auth.hashers.Argon2PasswordHasher"], result.stderr
+
+
+def test_the_schema_carries_the_package_version(client):
+    import tomllib
+
+    from tests.gunicorn_server import ROOT
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert client.get("/api/schema/?format=json").json()["info"]["version"] == version
