@@ -24,6 +24,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "keys",
     "usage",
@@ -166,6 +168,10 @@ SPECTACULAR_SETTINGS = {
 # Secret shared with secret scanners that report leaked keys to POST /api/v1/leaks (HMAC-SHA256
 # of the body, hex, in the Keyhouse-Signature header as "sha256=..."). Empty: reports refused.
 LEAK_REPORT_SECRET = env("LEAK_REPORT_SECRET", default="")
+# Mail and other slow work runs in `manage.py db_worker`, never in a request or a transaction.
+# The queue is a table in the same database: nothing more to run, and a task queued inside a
+# transaction is queued only if that transaction commits.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="keyhouse@localhost")
 
