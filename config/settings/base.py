@@ -174,6 +174,9 @@ LEAK_REPORT_SECRET = env("LEAK_REPORT_SECRET", default="")
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="keyhouse@localhost")
+# Seconds to wait on the mail server: one that never answers would otherwise hold the worker,
+# and every mail queued behind it, for good.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30)
 
 # How many reverse proxies in front of Keyhouse append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
