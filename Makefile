@@ -21,13 +21,21 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
+# The background worker (mail, docs/operations.md) runs beside gunicorn, in a session of its own
+# so that Ctrl-C reaches gunicorn alone: when gunicorn exits, for any reason, the worker gets one
+# TERM and finishes the task in hand (a second signal would cut it short) before make returns.
+WORKER := $(PY) -c 'import os, sys; os.setsid(); os.execv(sys.executable, [sys.executable, "manage.py", "db_worker", "--no-reload"])'
+
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
-	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (API docs at /api/docs/) with the development" \
-		"settings (config.settings.local; a server started any other way uses production's); Ctrl-C stops."
-	DJANGO_SETTINGS_MODULE=config.settings.local exec $(VENV)/bin/gunicorn --config config/gunicorn_conf.py config.wsgi
+	@echo "Serving on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (API docs at /api/docs/) with a background worker" \
+		"and the development settings (config.settings.local; a server started any other way uses production's);" \
+		"Ctrl-C stops both."
+	$(WORKER) & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
+	DJANGO_SETTINGS_MODULE=config.settings.local $(VENV)/bin/gunicorn --config config/gunicorn_conf.py config.wsgi
 
 # Browser tests drive a real Chromium. CI has no internet access, so Debian's package comes
 # first (installed when apt-get can run), then Playwright's download; never a silent skip.

@@ -9,7 +9,7 @@ import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -19,6 +19,7 @@ from keys.audit import audit_record
 from keys.models import ApiKey, AuditAction
 from keys.selectors import api_key_by_hashes
 from keys.services import api_key_end_grace, api_key_revoke
+from keys.tasks import leak_notice_send
 from keys.verification import MAX_LEGACY_LENGTH
 
 SIGNATURE_HEADER = "Keyhouse-Signature"
@@ -87,23 +88,16 @@ def leaked_value_disable(key: ApiKey, was_previous: bool, *, disable: bool = Tru
     return LeakedValue(key=key, was_previous=was_previous, was_working=working, created_keys=created)
 
 
-def _notify_owner(leak: LeakedValue, url: str) -> None:
-    key = leak.key
-    if not key.owner.email:
-        return
-    what = ("The old value of your API key" if leak.was_previous else "Your API key") + f" \"{key.name}\""
-    done = ("Its grace period has ended, so only the current value works now."
-            if leak.was_previous else "It has been revoked and no longer works.")
-    created = "".join(f"\n- \"{k.name}\" ({k.prefix}…), id {k.pk}" for k in leak.created_keys)
-    created = (f"\n\nThese active keys were created with it; whoever has it may have them too. Revoke them if "
-               f"you did not create them yourself:{created}") if created else ""
-    send_mail(
-        f"Your API key {key.prefix}… was found in public",
-        f"Hello {key.owner.get_username()},\n\n{what} ({key.prefix}…) in {key.company.name} was reported found at "
-        f"{url or 'an unnamed location'}. {done}{created}\n\n"
-        "Generate a new key in Settings > Advanced > API-keys and update the applications that used it.\n",
-        None, [key.owner.email], fail_silently=True,
-    )
+def _leak_record(leak: LeakedValue, report: dict) -> None:
+    key, created = leak.key, [str(k.pk) for k in leak.created_keys]
+    # The page a key was found on may have the key in its address.
+    url = crypto.mask_keys(report.get("url", ""))
+    audit_record(action=AuditAction.KEY_LEAKED, company=key.company, api_key=key, label="secret scanner",
+                 changes={"url": url[:500], "source": report.get("source", "")[:100],
+                          "value": "previous" if leak.was_previous else "current", "keys_created_with_it": created})
+    if key.owner.email:
+        leak_notice_send.enqueue(api_key_id=str(key.pk), was_previous=leak.was_previous, url=url,
+                                 created_key_ids=created)
 
 
 @sensitive_variables("token")
@@ -114,13 +108,14 @@ def leak_report_process(reports: list[dict]) -> list[dict]:
     for report in reports:
         token = report["token"]
         key, was_previous = leaked_value_find(token)
-        leak = leaked_value_disable(key, was_previous) if key is not None else None
-        if leak is not None and leak.was_working:
-            created = [str(k.pk) for k in leak.created_keys]
-            audit_record(action=AuditAction.KEY_LEAKED, company=key.company, api_key=key, label="secret scanner",
-                         changes={"url": report.get("url", "")[:500], "source": report.get("source", "")[:100],
-                                  "value": "previous" if was_previous else "current", "keys_created_with_it": created})
-            _notify_owner(leak, report.get("url", ""))
+        leak = None
+        if key is not None:
+            # The owner's mail is queued in the transaction that stops the value (the queue is
+            # a table in this database): both happen or neither, and the worker sends it.
+            with transaction.atomic():
+                leak = leaked_value_disable(key, was_previous)
+                if leak.was_working:
+                    _leak_record(leak, report)
         results.append({"token_hash": hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(),
                         "token_type": report.get("type", ""),
                         "label": "true_positive" if leak is not None and leak.was_working else "false_positive",

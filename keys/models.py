@@ -239,12 +239,15 @@ class AuditEvent(models.Model):
 
 
 class ExpiryNotice(models.Model):
-    """An owner was told that this key expires at this time; one notice per key and expiry, so
-    notify_expiring_keys can run from cron as often as you like."""
+    """An owner is told, once, that this key expires at this time: one row per key and expiry,
+    so notify_expiring_keys can run from cron as often as you like. The worker sends it
+    (keys.tasks); until the mail server has taken it, sent_at stays empty and the notice is
+    tried again. A worker claims it for a while first, so two workers never both send it."""
 
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
     expires_at = models.DateTimeField()
-    sent_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "expires_at"], name="one_notice_per_expiry")]

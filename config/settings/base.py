@@ -29,6 +29,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "keys",
     "usage",
@@ -173,6 +175,10 @@ SPECTACULAR_SETTINGS = {
 # Secret shared with secret scanners that report leaked keys to POST /api/v1/leaks (HMAC-SHA256
 # of the body, hex, in the Keyhouse-Signature header as "sha256=..."). Empty: reports refused.
 LEAK_REPORT_SECRET = env("LEAK_REPORT_SECRET", default="")
+# Mail and other slow work runs in `manage.py db_worker`, never in a request or a transaction.
+# The queue is a table in the same database: nothing more to run, and a task queued inside a
+# transaction is queued only if that transaction commits.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # Mail: EMAIL_URL in django-environ's forms, e.g. smtp+tls://user:password@smtp.example.com:587;
 # printed to the console by default. EMAIL_BACKEND still overrides the backend alone.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -187,6 +193,9 @@ if SENTRY_DSN:
     from config.sentry import sentry_init
 
     sentry_init(SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT", default="production"), release=VERSION)
+# Seconds to wait on the mail server: one that never answers would otherwise hold the worker,
+# and every mail queued behind it, for good.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30)
 
 # How many reverse proxies in front of Keyhouse append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from accounts.models import Membership, Role
 from keys.models import ApiKey, AuditEvent
 from keys.services import api_key_revoke
+from keys.tasks import expiry_notices_send
 from tests.clients import key_client, session_client
 from tests.factories import CompanyFactory, make_key, member
 from usage.models import RequestLog
@@ -72,7 +73,7 @@ CALLS = {
     A + "autocomplete/": [("get", "/admin/autocomplete/?app_label=keys&model_name=apikey&field_name=api_key", None)],
     A + "jsi18n/": [("get", "/admin/jsi18n/", None)],
     A + "r/<path:content_type_id>/<path:object_id>/": [("get", "/admin/r/{ct}/{key}/", None)],
-    A + "^(?P<app_label>auth|accounts|keys|usage)/$": [("get", "/admin/keys/", None)],
+    A + "^(?P<app_label>auth|django_tasks_database|accounts|keys|usage)/$": [("get", "/admin/keys/", None)],
     A + "(?P<url>.*)$": [("get", "/admin/no-such-page/", None)],
     A + "auth/user/<id>/password/": [("get", "/admin/auth/user/{user}/password/", None)],
     "api/v1/me": [("get", "/api/v1/me", None)],
@@ -118,7 +119,7 @@ CALLS = {
 # without an entry here fails the completeness test like any other route.
 ADMIN_MODELS = {"auth/group": "{group}", "accounts/company": "{company}", "accounts/membership": "{membership}",
                 "auth/user": "{user}", "keys/apikey": "{key}", "keys/auditevent": "{event}",
-                "usage/requestlog": "{log}"}
+                "usage/requestlog": "{log}", "django_tasks_database/dbtaskresult": "{task}"}
 for _model, _object in ADMIN_MODELS.items():
     CALLS[f"{A}{_model}/"] = [("get", f"/admin/{_model}/", None)]
     CALLS[f"{A}{_model}/add/"] = [("get", f"/admin/{_model}/add/", None)]
@@ -244,6 +245,12 @@ GET    /admin/usage/requestlog/{log}/history/                     302 302 302 20
 GET    /admin/usage/requestlog/{log}/delete/                      302 302 302 403 403 403 302 302 302 302 302 302
 GET    /admin/usage/requestlog/{log}/change/                      302 302 302 200 200 404 302 302 302 302 302 302
 GET    /admin/usage/requestlog/{log}/                             302 302 302 302 302 302 302 302 302 302 302 302
+GET    /admin/django_tasks_database/dbtaskresult/                 302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/django_tasks_database/dbtaskresult/add/             302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/django_tasks_database/dbtaskresult/{task}/history/  302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/django_tasks_database/dbtaskresult/{task}/delete/   302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/django_tasks_database/dbtaskresult/{task}/change/   302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/django_tasks_database/dbtaskresult/{task}/          302 302 302 302 302 302 302 302 302 302 302 302
 """
 EXPECT = {}
 for _line in EXPECTED.strip().splitlines():
@@ -288,7 +295,7 @@ def world(settings):
            "membership": Membership.objects.get(user=alice).pk,
            "event": AuditEvent.objects.filter(company=acme).first().pk,
            "log": RequestLog.objects.get(api_key=target).pk,
-           "ct": ContentType.objects.get_for_model(ApiKey).pk}
+           "ct": ContentType.objects.get_for_model(ApiKey).pk, "task": expiry_notices_send.enqueue().id}
     clients = {
         "anonymous": APIClient(), "key_owner": session_client(alice), "colleague": session_client(bob),
         "admin": session_client(admin), "owner": session_client(owner), "other_admin": session_client(oscar),

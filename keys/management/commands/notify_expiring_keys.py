@@ -1,12 +1,10 @@
 import re
 from datetime import timedelta
 
-from django.core.mail import send_mail
 from django.core.management.base import BaseCommand, CommandError
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from keys.models import ApiKey, ExpiryNotice
+from keys.notices import expiry_notices_record
+from keys.tasks import expiry_notices_send
 
 
 def days(text: str) -> timedelta:
@@ -18,36 +16,19 @@ def days(text: str) -> timedelta:
 
 class Command(BaseCommand):
     help = ("Email each key's owner, once per key and expiry date, about active keys expiring within --within "
-            "(default 7d). Safe to run from cron as often as you like.")
+            "(default 7d): records the notices and queues their sending for the worker (manage.py db_worker). "
+            "Safe to run from cron as often as you like.")
 
     def add_arguments(self, parser):
         parser.add_argument("--within", type=days, default=timedelta(days=7))
 
     def handle(self, *args, within, **options):
-        now = timezone.now()
-        due = (ApiKey.objects.active(now).filter(expires_at__lte=now + within)
-               .select_related("owner", "company").order_by("expires_at"))
-        sent = already = no_email = 0
-        for key in due:
-            if not key.owner.email:
-                no_email += 1
-                self.stderr.write(f"{key.prefix}… ({key.owner.get_username()}) expires {key.expires_at:%Y-%m-%d %H:%M} "
-                                  "UTC, but its owner has no email address.")
-                continue
-            try:
-                with transaction.atomic():
-                    ExpiryNotice.objects.create(api_key=key, expires_at=key.expires_at)
-                    send_mail(
-                        f"Your API key \"{key.name}\" expires on {key.expires_at:%Y-%m-%d}",
-                        f"Hello {key.owner.get_username()},\n\nYour API key \"{key.name}\" ({key.prefix}…) in "
-                        f"{key.company.name} stops working at {key.expires_at:%Y-%m-%d %H:%M} UTC.\n\n"
-                        "To keep your applications running, generate a new key in Settings > Advanced > API-keys "
-                        "(or regenerate this one with a grace period) and update them before then.\n",
-                        None, [key.owner.email],
-                    )
-            except IntegrityError:
-                already += 1  # told before about this expiry
-                continue
-            sent += 1
-        self.stdout.write(f"{sent} owner(s) emailed; {already} key(s) already notified; "
-                          f"{no_email} key(s) whose owner has no email.")
+        notices = expiry_notices_record(within=within)
+        for key in notices.no_email:
+            self.stderr.write(f"{key.prefix}… ({key.owner.get_username()}) expires {key.expires_at:%Y-%m-%d %H:%M} "
+                              "UTC, but its owner has no email address.")
+        if notices.new or notices.unsent:
+            expiry_notices_send.enqueue()
+        self.stdout.write(f"{notices.new} owner(s) to email, queued for the worker; {notices.unsent} notice(s) "
+                          f"not sent yet, queued again; {notices.sent_before} key(s) already notified; "
+                          f"{len(notices.no_email)} key(s) whose owner has no email.")

@@ -5,25 +5,35 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from usage.services import usage_prune
+from usage.tasks import usage_prune_older_than
 
 
-def days_ago(text: str):
+def days(text: str) -> int:
     match = re.fullmatch(r"(\d{1,5})d", text)
     if not match:
         raise CommandError(f"--older-than takes a number of days such as 90d, not {text!r}.")
-    return timezone.now() - timedelta(days=int(match[1]))
+    return int(match[1])
 
 
 class Command(BaseCommand):
-    help = "Delete request-log rows older than --older-than (e.g. 90d), in batches. Hourly and daily rollups are kept."
+    help = ("Delete request-log rows older than --older-than (e.g. 90d), in batches, here or (--in-background) "
+            "in the worker. Hourly and daily rollups are kept.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", required=True, type=days_ago, dest="before")
+        parser.add_argument("--older-than", required=True, type=days, dest="days")
         parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument("--in-background", action="store_true",
+                            help="Queue the prune for the worker (manage.py db_worker) and return at once.")
 
-    def handle(self, *args, before, batch_size, **options):
+    def handle(self, *args, days, batch_size, in_background, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if in_background:
+            result = usage_prune_older_than.enqueue(days=days, batch_size=batch_size)
+            self.stdout.write(f"Queued for the worker (task {result.id}): delete request-log rows older than "
+                              f"{days} days.")
+            return
+        before = timezone.now() - timedelta(days=days)
         deleted = usage_prune(before=before, batch_size=batch_size,
                               progress=lambda n: self.stderr.write(f"… {n} rows deleted so far"))
         self.stdout.write(f"Deleted {deleted} request-log rows older than {before:%Y-%m-%d %H:%M} UTC; "
