@@ -120,10 +120,11 @@ class Recorder:
                 dropped = len(self._pending) - MAX_PENDING
                 del self._pending[:dropped]
                 logger.error("Dropped %d unwritten usage records: the database has been unreachable too long.", dropped)
-        self._ensure_thread()
+            self._ensure_thread()
 
     def _ensure_thread(self) -> None:
-        # A forked gunicorn worker inherits the object but not the thread.
+        # A forked gunicorn worker inherits the object but not the thread. Called under
+        # _lock: a worker's first requests, on several threads at once, start one writer.
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._thread = threading.Thread(target=self._run, name="usage-recorder", daemon=True)
