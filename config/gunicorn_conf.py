@@ -1,4 +1,9 @@
-"""gunicorn settings for `make run`; HOST, PORT and WEB_CONCURRENCY override."""
+"""gunicorn settings for `make run` and for every test that starts a real gunicorn.
+
+HOST, PORT, WEB_CONCURRENCY (worker processes), GUNICORN_THREADS (threads per worker),
+GUNICORN_KEEPALIVE and GUNICORN_HEADER_TIMEOUT (seconds) override; docs/serving.md says why
+these values and when to put a reverse proxy in front.
+"""
 import glob
 import os
 import tempfile
@@ -9,6 +14,13 @@ from config.logging import KeyMaskingFilter
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# gthread, with each request's head read by the worker's event loop (config.gunicorn_worker):
+# a connection that is slow or idle holds no thread, so a few of them cannot stall the rest.
+worker_class = "config.gunicorn_worker.HeadReadingWorker"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# An idle kept-alive connection costs a socket, not a thread: clients that reuse connections
+# skip the TCP handshake. The default of 2 s would close them between a script's calls.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 graceful_timeout = 10
 accesslog = "-"
 # %(U)s is the path without the query string, so a key in a query string never reaches the log;

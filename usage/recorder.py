@@ -59,7 +59,7 @@ class Recorder:
                 USAGE_BACKLOG.dec(dropped)
                 logger.error("Dropped %d unwritten usage records (%d in all): the database has been unreachable "
                              "too long.", dropped, self.stats["dropped"])
-        self._ensure_thread()
+            self._ensure_thread()
 
     def alive(self) -> bool:
         """False only when this worker's writer thread has died (the next record restarts it)."""
@@ -67,7 +67,8 @@ class Recorder:
 
     def _ensure_thread(self) -> None:
         # A forked gunicorn worker inherits the object but not the thread; a thread that died
-        # anyway is started again by the next request.
+        # anyway is started again by the next request. Called under _lock: a worker's first
+        # requests, on several threads at once, start one writer.
         if self._pid == os.getpid() and self._thread.is_alive():
             return
         if self._pid == os.getpid():

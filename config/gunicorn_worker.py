@@ -1,0 +1,92 @@
+"""gunicorn's gthread worker, reading each request's head in its event loop.
+
+gthread gives a connection to a pool thread once its first byte is in, and the thread reads
+the rest of the head blocking, with no time limit (gunicorn 27 has no header timeout): a
+client sending a header line a second holds a thread as long as it likes, and as many of
+them as there are threads stall the worker. Here the event loop reads the head without
+blocking and a thread gets the connection only once the head is complete, so a slow or idle
+connection costs a socket and its bytes, never a thread; one whose head is not complete
+within GUNICORN_HEADER_TIMEOUT seconds is closed. The body is still read by the thread: the
+API's bodies are small JSON, and a reverse proxy buffers slow ones (docs/serving.md).
+"""
+import os
+import re
+import selectors
+import time
+from collections import deque
+from functools import partial
+
+from gunicorn.workers.gthread import ThreadWorker
+
+# A head ends at a blank line; a bare LF breaks it, and gunicorn's parser answers 400 at once.
+HEAD_END = re.compile(rb"\r\n\r\n|(?<!\r)\n")
+# Past gunicorn's default limits (a 4 KiB request line and 100 fields of 8 KiB): the parser
+# answers 400 from what is buffered, without waiting for more.
+MAX_HEAD_BYTES = 1024 * 1024
+READ_BYTES = 64 * 1024
+
+
+class HeadReadingWorker(ThreadWorker):
+    header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", "10"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reading_conns = deque()  # connections whose head is coming in, oldest deadline first
+        # TLS, uWSGI and HTTP/2 prior knowledge read their own preamble first: plain gthread.
+        self.reads_heads = (not self.cfg.is_ssl and self.cfg.protocol == "http"
+                            and self.cfg.http2_cleartext == "off")
+
+    def enqueue_req(self, conn):
+        """Every path to the thread pool (a new connection, a kept-alive one readable again,
+        one with a pipelined request already read) passes here: wait for the whole head."""
+        if not self.reads_heads:
+            return super().enqueue_req(conn)
+        held = conn.parser.unreader.take_buffered() if conn.parser else b""
+        conn.head = b""
+        conn.sock.setblocking(False)
+        conn.timeout = time.monotonic() + self.header_timeout
+        self.reading_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.read_head, conn))
+        self.read_head(conn, conn.sock, held)
+
+    def read_head(self, conn, _sock, received: bytes = b""):
+        seen = len(conn.head)
+        try:
+            chunk = received or conn.sock.recv(READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        conn.head += chunk
+        if chunk and not HEAD_END.search(conn.head, max(0, seen - 3)) and len(conn.head) < MAX_HEAD_BYTES:
+            return
+        self.poller.unregister(conn.sock)
+        self.reading_conns.remove(conn)
+        if not chunk:  # the client went away
+            self.nr_conns -= 1
+            conn.close()
+            return
+        super().enqueue_req(conn)
+
+    def handle(self, conn):
+        head, conn.head = getattr(conn, "head", None), None
+        if head:
+            conn.sock.setblocking(True)
+            conn.init()
+            conn.parser.unreader.unread(head)
+        return super().handle(conn)
+
+    def murder_pending(self):
+        super().murder_pending()
+        now = time.monotonic()
+        while self.reading_conns and self.reading_conns[0].timeout <= now:
+            conn = self.reading_conns.popleft()
+            self.poller.unregister(conn.sock)
+            self.nr_conns -= 1
+            conn.close()
+
+    def _cap_keepalive(self, deadline):
+        """A stopping worker gives a head still coming in as long as a kept-alive connection."""
+        super()._cap_keepalive(deadline)
+        for conn in self.reading_conns:
+            conn.timeout = min(conn.timeout, deadline)

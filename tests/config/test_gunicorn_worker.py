@@ -1,0 +1,94 @@
+"""config.gunicorn_worker on a real gunicorn with one worker of one thread: a connection whose
+head is still coming in, on any of the paths to a thread, never holds that thread."""
+import socket
+import time
+
+import pytest
+
+from tests.gunicorn_server import GunicornServer
+
+HEADER_TIMEOUT = 2
+HEAD = b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    live = GunicornServer(tmp_path_factory.mktemp("worker"), workers=1, cache_url="")
+    live.env.update(GUNICORN_THREADS="1", GUNICORN_HEADER_TIMEOUT=str(HEADER_TIMEOUT))
+    yield live.start()
+    live.stop()
+
+
+def connect(server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=HEADER_TIMEOUT + 3)
+
+
+def response(sock) -> bytes:
+    """One response to a keyless GET /api/v1/me: its head and its JSON body."""
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def answered_at_once(server) -> bool:
+    """A new connection gets its 401 within the 5 s plain gthread gives a silent connection."""
+    started = time.monotonic()
+    with connect(server) as sock:
+        sock.sendall(HEAD)
+        status = response(sock).split(b" ", 2)[1]
+    return status == b"401" and time.monotonic() - started < 3
+
+
+def test_new_connections_part_way_through_their_head_or_silent_hold_no_thread(server):
+    slow = [connect(server) for _ in range(5)]
+    silent = connect(server)
+    try:
+        for sock in slow:
+            sock.sendall(HEAD[:10])
+        assert answered_at_once(server)
+        for sock in slow:
+            sock.sendall(HEAD[10:])
+        assert all(response(sock).startswith(b"HTTP/1.1 401") for sock in slow)
+    finally:
+        for sock in [*slow, silent]:
+            sock.close()
+
+
+def test_a_kept_alive_connection_sending_its_next_head_slowly_holds_no_thread(server):
+    with connect(server) as kept:
+        kept.sendall(HEAD)
+        assert response(kept).startswith(b"HTTP/1.1 401")
+        kept.sendall(HEAD[:10])
+        time.sleep(0.2)
+        assert answered_at_once(server)
+        kept.sendall(HEAD[10:])
+        assert response(kept).startswith(b"HTTP/1.1 401")
+
+
+def test_a_pipelined_request_whose_head_is_cut_short_holds_no_thread(server):
+    with connect(server) as pipelined:
+        pipelined.sendall(HEAD + HEAD[:10])
+        assert response(pipelined).startswith(b"HTTP/1.1 401")
+        time.sleep(0.2)
+        assert answered_at_once(server)
+        pipelined.sendall(HEAD[10:])
+        assert response(pipelined).startswith(b"HTTP/1.1 401")
+
+
+def test_a_head_not_complete_within_the_header_timeout_is_cut_off(server):
+    with connect(server) as slow:
+        opened = time.monotonic()
+        slow.sendall(HEAD[:10])
+        assert slow.recv(1) == b""  # closed by the server
+        # The event loop sweeps once a second.
+        assert HEADER_TIMEOUT <= time.monotonic() - opened < HEADER_TIMEOUT + 2.5
+
+
+def test_a_head_with_a_bare_line_feed_is_refused_without_waiting_for_more(server):
+    with connect(server) as sock:
+        sock.sendall(b"GET /api/v1/me HTTP/1.1\nHost: 127.0.0.1\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400")
