@@ -4,55 +4,18 @@ middle of keyed traffic. Keyed requests that need the stopped service get 503 in
 shape, never a 500 page and never an unmetered pass; once the service is back everything works
 again without restarting the app, and the request log holds each answered request once, with
 rollups equal to it."""
-import glob
 import http.client
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.gunicorn_server import free_port
+from tests.postgres_server import OwnPostgres
 from tests.redis_server import OwnRedis
 from tests.verify.live import keep_evidence, key_id, sql, start
 
 pytestmark = pytest.mark.verify
 PART = "5 faults"
-PG_BIN = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]) if glob.glob("/usr/lib/postgresql/*/bin") else None
-
-
-class OwnPostgres:
-    """A throwaway cluster: initdb in a temp folder, as the postgres OS user when we are root."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="keyhouse-faults-pg-"))
-        self.data = self.dir / "data"
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self.as_user:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self._run(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *args):
-        subprocess.run([*self.as_user, *map(str, args)], check=True, capture_output=True, timeout=120)
-
-    def start(self):
-        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "log", "-w", "-t", "60", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-
-    def stop(self, mode="immediate"):
-        """immediate: like a crash, open connections are cut without goodbye."""
-        subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
-                       capture_output=True, timeout=60)
-
-    def destroy(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
