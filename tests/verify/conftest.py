@@ -75,6 +75,16 @@ def evidence() -> Evidence:
     return EVIDENCE
 
 
+@pytest.fixture(scope="session")
+def stacks():
+    """Each live stack's (DATABASE_URL, CACHE_URL); PostgreSQL and Redis are started once for
+    the run when the machine has none answering."""
+    from tests.verify.live import shared_services
+
+    with shared_services() as postgres_and_redis:
+        yield {"postgres+redis": postgres_and_redis, "sqlite+local-memory": ("", "")}
+
+
 class _Capture(logging.Handler):
     """Every log line of the run, formatted with its traceback, for the secrets scan."""
 

@@ -20,9 +20,9 @@ PRICES = {"/api/v1/demo/echo": 100, "/api/v1/demo/report": 1000}  # standard, pr
 REVOKE_GRACE = {"postgres+redis": 0.0, "sqlite+local-memory": 1.0}
 
 
-@pytest.fixture(scope="module", params=list(STACKS))
-def server(request, tmp_path_factory, evidence):
-    database_url, cache_url = STACKS[request.param]
+@pytest.fixture(scope="module", params=STACKS)
+def server(request, tmp_path_factory, evidence, stacks):
+    database_url, cache_url = stacks[request.param]
     live = start(tmp_path_factory.mktemp("concurrency"), database_url, cache_url)
     live.stack = request.param
     yield live
