@@ -1,8 +1,11 @@
 """Real gunicorn servers for parts 3 to 5, on the two stacks Keyhouse supports, and the
 evidence they leave: their log and every row of their database."""
 import os
+import re
+import shlex
 import socket
 import sqlite3
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,6 +19,10 @@ from tests.redis_server import OwnRedis
 # nothing answers there (a bare machine), the run starts a PostgreSQL and a Redis of its own.
 SHARED_POSTGRES = os.environ.get("VERIFY_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 SHARED_REDIS = os.environ.get("VERIFY_REDIS_URL", "redis://127.0.0.1:6379/2")
+# gunicorn's access log naming the worker that answered each request and its User-Agent, so a
+# test that tags requests there can tell which worker answered which (gunicorn_conf's format
+# has neither).
+WORKER_ACCESS_LOG = {"GUNICORN_CMD_ARGS": "--access-logformat " + shlex.quote('%(p)s %(s)s "%(a)s"')}
 # The live parts' stacks; the `stacks` fixture gives each one's (DATABASE_URL, CACHE_URL).
 STACKS = ("postgres+redis", "sqlite+local-memory")
 
@@ -124,3 +131,15 @@ def wait_for_log(server, api_key_id: str, expected: int, timeout: float = 20.0) 
         if count >= expected or time.monotonic() > deadline:
             return count
         time.sleep(0.25)
+
+
+def worker_pids(server) -> set[int]:
+    """The gunicorn master's children: its workers."""
+    found = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout
+    return {int(pid) for pid in found.split()}
+
+
+def answered_by(server) -> dict[str, int]:
+    """User-Agent -> pid of the worker that answered, from a WORKER_ACCESS_LOG server's log."""
+    lines = (server.tmp_path / "gunicorn.log").read_text(errors="replace").splitlines()
+    return {m[2]: int(m[1]) for m in map(re.compile(r'^<(\d+)> \d+ "(.*)"$').match, lines) if m}
