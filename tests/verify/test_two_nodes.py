@@ -95,13 +95,14 @@ def test_a_key_revoked_through_one_node_is_refused_by_the_other_at_once(nodes, f
     for thread in threads:
         thread.start()
     time.sleep(1.0)
+    revoking = time.monotonic()
     status = nodes.a.request("DELETE", f"/api/v1/api-keys/{kid}", nodes.a.admin_key)[0]
     revoked["at"] = time.monotonic()
     for thread in threads:
         thread.join(timeout=60)
     figures.sent(PART, len(results) + 1)
     assert status == 204
-    before = [r[2] for r in results if r[0] < revoked["at"] - 0.5]
+    before = [r[2] for r in results if r[1] < revoking]  # answered before the revoke was sent
     assert before and set(before) == {200}, Counter(before)
     after = sorted((r for r in results if r[0] > revoked["at"]), key=lambda r: r[0])
     assert after, "no request reached B after the revoke"
@@ -110,7 +111,8 @@ def test_a_key_revoked_through_one_node_is_refused_by_the_other_at_once(nodes, f
     last = max(r[0] - revoked["at"] for r in results if r[2] == 200)
     figures.fact(PART, "revoked through A, refused by B",
                  f"next request +{after[0][0] - revoked['at']:.3f}s: 401 revoked_api_key, "
-                 f"{len(after)}/{len(after)} after it; last admission {last:+.3f}s")
+                 f"{len(after)}/{len(after)} after it; last admission {last:+.3f}s; "
+                 f"the revoke took {revoked['at'] - revoking:.3f}s")
 
 
 def test_a_request_limit_admits_exactly_its_number_across_both_nodes(nodes, figures):
