@@ -80,8 +80,9 @@ def error_code(result) -> str:
 
 
 def test_a_key_revoked_through_one_node_is_refused_by_the_other_at_once(nodes, figures):
-    """B is hammered from 8 threads (every worker holds a copy of the key, and Redis a shared
-    entry) while A revokes it: no request B receives after the revoke returned is admitted."""
+    """B is hammered from 8 threads while A revokes the key; once B has answered 32 of them,
+    its workers hold copies of the key, and Redis a shared entry. No request B receives after
+    the revoke returned is admitted."""
     raw, kid = member_key(nodes, "rita")
     revoked, results, lock = {}, [], threading.Lock()
 
@@ -94,7 +95,10 @@ def test_a_key_revoked_through_one_node_is_refused_by_the_other_at_once(nodes, f
     threads = [threading.Thread(target=hammer) for _ in range(8)]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while len(results) < 4 * len(threads):  # B's workers have answered the key: they hold copies
+        assert time.monotonic() < deadline, "B answered too few requests to hold copies"
+        time.sleep(0.05)
     revoking = time.monotonic()
     status = nodes.a.request("DELETE", f"/api/v1/api-keys/{kid}", nodes.a.admin_key)[0]
     revoked["at"] = time.monotonic()
@@ -146,8 +150,8 @@ def test_the_request_log_holds_every_request_either_node_answered(nodes, figures
     time.sleep(2 * flush)  # a record written twice would show by now
     logged = log_rows(nodes)
     assert logged == nodes.sent, {k: (logged[k], n) for k, n in nodes.sent.items() if logged[k] != n}
-    rollups = sql(nodes.a, "SELECT COALESCE(SUM(requests), 0) FROM usage_usagerollup WHERE api_key_id = ANY(%s::uuid[])",
-                  (list(nodes.sent),))[0][0]
+    rollups = sql(nodes.a, "SELECT COALESCE(SUM(requests), 0) FROM usage_usagerollup "
+                           "WHERE api_key_id = ANY(%s::uuid[])", (list(nodes.sent),))[0][0]
     assert int(rollups) == expected
     figures.fact(PART, "records/requests", f"{sum(logged.values())}/{expected}")
 
