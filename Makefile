@@ -52,8 +52,9 @@ browser: install-dev
 		"or set CHROMIUM_PATH=/path/to/chromium." >&2; exit 1; fi; \
 	mkdir -p var && echo "$$path" > var/chromium-path && echo "Browser tests use $$path"
 
-# The key-cache tests start a Redis of their own (tests/redis_server.py): Debian's redis-server,
-# installed when missing and apt-get can run; a machine with no Redis running passes all the same.
+# The key-cache tests (and `make verify`, where no Redis answers) start a Redis of their own
+# (tests/redis_server.py): Debian's redis-server, installed when missing and apt-get can run;
+# a machine with no Redis running passes all the same.
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 		&& { apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; }; } \
@@ -62,10 +63,20 @@ redis-server:
 test: install-dev browser redis-server
 	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest
 
+# The verify suite's live parts start a PostgreSQL of their own (tests/postgres_server.py) where
+# none answers: Debian's postgresql, installed when initdb is missing and apt-get can run.
+.PHONY: postgres-server
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+		|| { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq postgresql >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; }; } \
+		|| { echo "The verify suite needs PostgreSQL's initdb: sudo apt-get install postgresql (macOS: brew install postgresql)." >&2; exit 1; }
+
 # The reliability suite (docs/reliability.md): fuzzing, the isolation matrix, real gunicorn
 # under concurrency and load, a PostgreSQL and a Redis of its own stopped mid-run, hostile input
-# and a scan for leaked keys; it prints a summary table at the end.
-verify: install-dev
+# and a scan for leaked keys; it prints a summary table at the end. With no PostgreSQL or Redis
+# answering on the machine, it starts its own, so it passes on a bare machine.
+verify: install-dev postgres-server redis-server
 	$(PY) -m pytest -m verify tests/verify
 
 lock:

@@ -41,16 +41,21 @@ def request(port: int, method: str, path: str, key: str | None = None, body: dic
 
 class GunicornServer:
     def __init__(self, tmp_path: Path, workers: int = 4, database_url: str | None = None,
-                 cache_url: str | None = None):
+                 cache_url: str | None = None, new_database: bool = True, extra_env: dict | None = None):
         """database_url and cache_url default to the run's DATABASE_URL and CACHE_URL; an empty
-        cache_url means local memory."""
+        cache_url means local memory. new_database=False serves database_url as it is, neither
+        created, migrated nor dropped here: another node of the deployment that made it.
+        extra_env is added to the server's environment last."""
         self.tmp_path = tmp_path
         self.workers = workers
         self.port = free_port()
         self.process = None
         self.pg_name = None
+        self.new_database = new_database
         self.admin_url = database_url if database_url is not None else os.environ.get("DATABASE_URL", "")
-        if self.admin_url.startswith("postgres"):
+        if not new_database:
+            self.database_url = self.admin_url
+        elif self.admin_url.startswith("postgres"):
             self.pg_name = f"keyhouse_live_{uuid.uuid4().hex[:10]}"
             self._pg_admin(f'CREATE DATABASE "{self.pg_name}"')
             self.database_url = self.admin_url.rsplit("/", 1)[0] + "/" + self.pg_name
@@ -69,6 +74,7 @@ class GunicornServer:
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers),
         }
+        self.env.update(extra_env or {})
 
     def _pg_admin(self, sql: str) -> None:
         import psycopg
@@ -85,7 +91,8 @@ class GunicornServer:
         return result.stdout.strip()
 
     def start(self) -> "GunicornServer":
-        self.manage("migrate", "--noinput", "-v0")
+        if self.new_database:
+            self.manage("migrate", "--noinput", "-v0")
         self.log = open(self.tmp_path / "gunicorn.log", "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn_conf.py", "config.wsgi"],

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 PARTS = {
     "test_fuzz": "1 fuzzing", "test_isolation": "2 isolation", "test_concurrency": "3 concurrency",
     "test_load": "4 load", "test_faults": "5 faults", "test_bad_input": "6 bad input", "test_secrets": "7 secrets",
-    "test_slow_clients": "8 slow clients", "test_poison": "10 poison", "test_metrics": "11 metrics",
+    "test_slow_clients": "8 slow clients", "test_two_nodes": "9 two nodes", "test_poison": "10 poison",
+    "test_metrics": "11 metrics",
 }
 
 
@@ -74,6 +75,16 @@ def figures() -> Figures:
 @pytest.fixture(scope="session")
 def evidence() -> Evidence:
     return EVIDENCE
+
+
+@pytest.fixture(scope="session")
+def stacks():
+    """Each live stack's (DATABASE_URL, CACHE_URL); PostgreSQL and Redis are started once for
+    the run when the machine has none answering."""
+    from tests.verify.live import shared_services
+
+    with shared_services() as postgres_and_redis:
+        yield {"postgres+redis": postgres_and_redis, "sqlite+local-memory": ("", "")}
 
 
 class _Capture(logging.Handler):

@@ -1,22 +1,68 @@
 """Real gunicorn servers for parts 3 to 5, on the two stacks Keyhouse supports, and the
 evidence they leave: their log and every row of their database."""
 import os
+import re
+import shlex
+import socket
 import sqlite3
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from tests.gunicorn_server import GunicornServer, request
+from tests.postgres_server import OwnPostgres
+from tests.redis_server import OwnRedis
 
-# The shared services of the machine; each server gets a database of its own on them.
+# The shared services of the machine; each server gets a database of its own on them. When
+# nothing answers there (a bare machine), the run starts a PostgreSQL and a Redis of its own.
 SHARED_POSTGRES = os.environ.get("VERIFY_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 SHARED_REDIS = os.environ.get("VERIFY_REDIS_URL", "redis://127.0.0.1:6379/2")
-STACKS = {"postgres+redis": (SHARED_POSTGRES, SHARED_REDIS), "sqlite+local-memory": ("", "")}
+# gunicorn's access log naming the worker that answered each request and its User-Agent, so a
+# test that tags requests there can tell which worker answered which (gunicorn_conf's format
+# has neither).
+WORKER_ACCESS_LOG = {"GUNICORN_CMD_ARGS": "--access-logformat " + shlex.quote('%(p)s %(s)s "%(a)s"')}
+# The live parts' stacks; the `stacks` fixture gives each one's (DATABASE_URL, CACHE_URL).
+STACKS = ("postgres+redis", "sqlite+local-memory")
 
 
-def start(tmp_path, database_url: str, cache_url: str, workers: int = 4, owner: str = "olivia") -> GunicornServer:
+def answers(url: str) -> bool:
+    """Whether something listens at the URL's host and port: a refused connect is quick."""
+    address = urlsplit(url)
+    try:
+        with socket.create_connection((address.hostname, address.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def shared_services():
+    """(PostgreSQL URL, Redis URL): the machine's where they answer, else the run's own."""
+    postgres = redis = None
+    try:
+        if not answers(SHARED_POSTGRES):
+            postgres = OwnPostgres()
+            postgres.start()
+        if not answers(SHARED_REDIS):
+            redis = OwnRedis()
+            redis.start()
+        yield (postgres.url if postgres else SHARED_POSTGRES), (redis.url if redis else SHARED_REDIS)
+    finally:
+        if redis:
+            redis.stop()
+        if postgres:
+            postgres.destroy()
+
+
+def start(tmp_path, database_url: str, cache_url: str, workers: int = 4, owner: str = "olivia",
+          **options) -> GunicornServer:
+    """options: GunicornServer's own (extra_env)."""
     from tests.verify.conftest import EVIDENCE
 
-    server = GunicornServer(tmp_path, workers=workers, database_url=database_url, cache_url=cache_url).start()
+    server = GunicornServer(tmp_path, workers=workers, database_url=database_url, cache_url=cache_url,
+                            **options).start()
     issue = server.member_key
 
     def member_key(*args):
@@ -85,3 +131,15 @@ def wait_for_log(server, api_key_id: str, expected: int, timeout: float = 20.0) 
         if count >= expected or time.monotonic() > deadline:
             return count
         time.sleep(0.25)
+
+
+def worker_pids(server) -> set[int]:
+    """The gunicorn master's children: its workers."""
+    found = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout
+    return {int(pid) for pid in found.split()}
+
+
+def answered_by(server) -> dict[str, int]:
+    """User-Agent -> pid of the worker that answered, from a WORKER_ACCESS_LOG server's log."""
+    lines = (server.tmp_path / "gunicorn.log").read_text(errors="replace").splitlines()
+    return {m[2]: int(m[1]) for m in map(re.compile(r'^<(\d+)> \d+ "(.*)"$').match, lines) if m}

@@ -20,9 +20,9 @@ PRICES = {"/api/v1/demo/echo": 100, "/api/v1/demo/report": 1000}  # standard, pr
 REVOKE_GRACE = {"postgres+redis": 0.0, "sqlite+local-memory": 1.0}
 
 
-@pytest.fixture(scope="module", params=list(STACKS))
-def server(request, tmp_path_factory, evidence):
-    database_url, cache_url = STACKS[request.param]
+@pytest.fixture(scope="module", params=STACKS)
+def server(request, tmp_path_factory, evidence, stacks):
+    database_url, cache_url = stacks[request.param]
     live = start(tmp_path_factory.mktemp("concurrency"), database_url, cache_url)
     live.stack = request.param
     yield live
@@ -93,6 +93,7 @@ def test_a_key_revoked_during_a_burst_is_refused_by_every_worker(server, figures
     for thread in threads:
         thread.start()
     time.sleep(1.0)  # the key is cached in every worker by now
+    revoking = time.monotonic()
     status = server.request("DELETE", f"/api/v1/api-keys/{kid}", server.admin_key)[0]
     revoked["at"] = time.monotonic()
     for thread in threads:
@@ -106,5 +107,6 @@ def test_a_key_revoked_during_a_burst_is_refused_by_every_worker(server, figures
     assert not late, f"admitted after the revoke returned (+{grace}s): {late[:10]}"
     after = [status for sent, _, status, *_ in results if sent > revoked["at"] + grace]
     assert len(after) > THREADS and set(after) == {401}, set(after)
-    before = [status for sent, _, status, *_ in results if sent < revoked["at"] - 0.5]
+    # Answered before the revoke was even sent: a revoke takes a while on a busy machine.
+    before = [status for _, answered, status, *_ in results if answered < revoking]
     assert before and set(before) == {200}

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.verify.live import STACKS, keep_evidence, key_id, sql, start, timed, wait_for_log
+from tests.verify.live import keep_evidence, key_id, sql, start, timed, wait_for_log
 
 pytestmark = pytest.mark.verify
 PART = "4 load"
@@ -24,8 +24,8 @@ KEYS = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, evidence):
-    live = start(tmp_path_factory.mktemp("load"), *STACKS["postgres+redis"])
+def server(tmp_path_factory, evidence, stacks):
+    live = start(tmp_path_factory.mktemp("load"), *stacks["postgres+redis"])
     yield live
     keep_evidence(live, evidence, "load")
     live.stop()

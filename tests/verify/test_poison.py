@@ -18,9 +18,9 @@ FORWARDED = ["notanip", "203.0.113.9:51234", "[2001:db8::9]:443", "fe80::9%eth0"
 LONG = "é" * 5000
 
 
-@pytest.fixture(scope="module", params=list(STACKS))
-def server(request, tmp_path_factory, evidence):
-    database_url, cache_url = STACKS[request.param]
+@pytest.fixture(scope="module", params=STACKS)
+def server(request, tmp_path_factory, evidence, stacks):
+    database_url, cache_url = stacks[request.param]
     live = GunicornServer(tmp_path_factory.mktemp("poison"), workers=2, database_url=database_url,
                           cache_url=cache_url)
     live.env["TRUSTED_PROXY_COUNT"] = "1"

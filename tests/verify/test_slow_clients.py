@@ -75,9 +75,9 @@ class SlowClients:
             sock.close()
 
 
-@pytest.fixture(scope="module", params=list(STACKS))
-def server(request, tmp_path_factory, evidence):
-    live = start(tmp_path_factory.mktemp("slow"), *STACKS[request.param], workers=WORKERS)
+@pytest.fixture(scope="module", params=STACKS)
+def server(request, tmp_path_factory, evidence, stacks):
+    live = start(tmp_path_factory.mktemp("slow"), *stacks[request.param], workers=WORKERS)
     live.stack = request.param
     yield live
     keep_evidence(live, evidence, f"slow clients {request.param}")
