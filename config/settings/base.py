@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value comes from the environment with a safe
 development default. production.py refuses to start without the secrets."""
+from datetime import timedelta
 from pathlib import Path
 
 from config.env import BASE_DIR, env
@@ -98,6 +99,36 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling with django-axes (docs/security.md). Only the two password forms,
+# /accounts/login/ and /admin/login/, call authenticate(): keyed API requests never reach axes.
+INSTALLED_APPS += ["axes"]
+# Last, so that it sees the response of the sign-in that axes refused and replaces it.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+# Axes first: a locked-out attempt stops there, before ModelBackend runs the password hasher.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# A username from one address: locking the username alone would let anyone lock anyone out,
+# locking the address alone would lock a whole office behind one NAT out for one person's typos.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=20)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_CLIENT_IP_CALLABLE = "config.network.client_ip"
+# Named, not left to axes' lazy default: error reports list every setting, and their key-masking
+# filter takes strings, which a lazy object only pretends to be.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Attempts while locked out write nothing: the lockout ends a fixed time after the last counted
+# failure (so the page can say when), and a flood of attempts neither grows the attempt row
+# (axes appends each attempt's form fields to it) nor takes the database's write lock.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Signing in proves the password at that address: the count starts again.
+AXES_RESET_ON_SUCCESS = True
+# No journal of every sign-in: nothing would prune it, and the lockout does not need it.
+AXES_DISABLE_ACCESS_LOG = True
+# accounts.admin registers the attempts (the one thing to unlock), for superusers only.
+AXES_ENABLE_ADMIN = False
+# No banner on every start of every process and command; failures and lockouts are still logged.
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -209,5 +240,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Failures and lockouts (WARNING), not a line of bookkeeping for every attempt of a flood.
+        "axes": {"level": "WARNING"},
     },
 }

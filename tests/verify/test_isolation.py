@@ -8,6 +8,7 @@ company); the object acted on is always another key of alice, in Acme.
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -69,7 +70,7 @@ CALLS = {
     A + "autocomplete/": [("get", "/admin/autocomplete/?app_label=keys&model_name=apikey&field_name=api_key", None)],
     A + "jsi18n/": [("get", "/admin/jsi18n/", None)],
     A + "r/<path:content_type_id>/<path:object_id>/": [("get", "/admin/r/{ct}/{key}/", None)],
-    A + "^(?P<app_label>auth|accounts|keys|usage)/$": [("get", "/admin/keys/", None)],
+    A + "^(?P<app_label>auth|accounts|axes|keys|usage)/$": [("get", "/admin/keys/", None), ("get", "/admin/axes/", None)],
     A + "(?P<url>.*)$": [("get", "/admin/no-such-page/", None)],
     A + "auth/user/<id>/password/": [("get", "/admin/auth/user/{user}/password/", None)],
     "api/v1/me": [("get", "/api/v1/me", None)],
@@ -115,7 +116,7 @@ CALLS = {
 # without an entry here fails the completeness test like any other route.
 ADMIN_MODELS = {"auth/group": "{group}", "accounts/company": "{company}", "accounts/membership": "{membership}",
                 "auth/user": "{user}", "keys/apikey": "{key}", "keys/auditevent": "{event}",
-                "usage/requestlog": "{log}"}
+                "usage/requestlog": "{log}", "axes/accessattempt": "{attempt}"}
 for _model, _object in ADMIN_MODELS.items():
     CALLS[f"{A}{_model}/"] = [("get", f"/admin/{_model}/", None)]
     CALLS[f"{A}{_model}/add/"] = [("get", f"/admin/{_model}/add/", None)]
@@ -158,6 +159,7 @@ GET    /admin/autocomplete/?app_label=keys&model_name=apikey&field_name=api_key 
 GET    /admin/jsi18n/                                             302 302 302 200 200 200 302 302 302 302 302 302
 GET    /admin/r/{ct}/{key}/                                       302 302 302 404 404 404 302 302 302 302 302 302
 GET    /admin/keys/                                               302 302 302 200 200 200 302 302 302 302 302 302
+GET    /admin/axes/                                               302 302 302 404 404 404 302 302 302 302 302 302
 GET    /admin/no-such-page/                                       302 302 302 404 404 404 302 302 302 302 302 302
 GET    /admin/auth/user/{user}/password/                          302 302 302 403 403 403 302 302 302 302 302 302
 GET    /api/v1/me                                                 401 200 200 200 200 200 200 200 401 401 200 200
@@ -238,6 +240,12 @@ GET    /admin/usage/requestlog/{log}/history/                     302 302 302 20
 GET    /admin/usage/requestlog/{log}/delete/                      302 302 302 403 403 403 302 302 302 302 302 302
 GET    /admin/usage/requestlog/{log}/change/                      302 302 302 200 200 404 302 302 302 302 302 302
 GET    /admin/usage/requestlog/{log}/                             302 302 302 302 302 302 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/                                 302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/add/                             302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/{attempt}/history/               302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/{attempt}/delete/                302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/{attempt}/change/                302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/{attempt}/                       302 302 302 302 302 302 302 302 302 302 302 302
 """
 EXPECT = {}
 for _line in EXPECTED.strip().splitlines():
@@ -278,10 +286,12 @@ def world(settings):
                       path="/api/v1/me", route="api/v1/me", status_code=200, latency_ms=1, tier="free")
            for key in (target, globex_key)])
     group = Group.objects.create(name="verify group")
+    attempt = AccessAttempt.objects.create(username="oscar", ip_address="192.0.2.1", failures_since_start=1,
+                                           attempt_time=now, get_data="", post_data="")
     ids = {"key": target.pk, "user": alice.pk, "company": acme.pk, "group": group.pk,
            "membership": Membership.objects.get(user=alice).pk,
            "event": AuditEvent.objects.filter(company=acme).first().pk,
-           "log": RequestLog.objects.get(api_key=target).pk,
+           "log": RequestLog.objects.get(api_key=target).pk, "attempt": attempt.pk,
            "ct": ContentType.objects.get_for_model(ApiKey).pk}
     clients = {
         "anonymous": APIClient(), "key_owner": session_client(alice), "colleague": session_client(bob),
