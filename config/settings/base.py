@@ -3,6 +3,8 @@ development default. production.py refuses to start without the secrets."""
 from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
+
 from config.env import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -149,6 +151,23 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy with django-csp (docs/security.md): the site's own files only, no
+# inline script or style, no plugins, no framing, forms post only here. The API docs pages add
+# what Swagger UI and Redoc need, on those pages alone (config/views.py).
+INSTALLED_APPS += ["csp"]
+# Outside the sign-in lockout (axes' middleware is last and replaces a refused sign-in's
+# response), so that its page gets the header too.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Error reports must never carry a key: the filter also hides the Authorization header, and the
 # reporter masks a key in the request URL or the exception message.
