@@ -1,6 +1,8 @@
 """Sign-in throttling (django-axes, docs/security.md): 20 wrong passwords from one address lock
 that username at that address out of both sign-in pages, before any password is hashed, for
 the cool-off; other addresses, other people and keyed API requests are untouched."""
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -13,6 +15,7 @@ from django.utils import timezone
 
 from tests.clients import key_client
 from tests.factories import PASSWORD, UserFactory
+from tests.gunicorn_server import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +81,15 @@ def test_the_failure_limit_and_cool_off_come_from_settings(settings, admin):
     assert hammer("/accounts/login/", "adam", times=3) == [200, 200, 429]
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
         assert sign_in("/admin/login/", "adam", PASSWORD).status_code == 302
+
+
+def test_the_environment_sets_the_limit_and_the_cool_off():
+    code = ("import django; django.setup(); from django.conf import settings as s; "
+            "print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME.total_seconds())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings.test",
+                                 "AXES_FAILURE_LIMIT": "5", "AXES_COOLOFF_MINUTES": "2.5"})
+    assert result.stdout.split() == ["5", "150.0"], result.stderr
 
 
 def test_a_success_starts_the_count_again(admin):
