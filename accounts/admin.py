@@ -2,6 +2,8 @@
 querysets, foreign-key choices, autocomplete and object URLs only ever reach the companies
 the person administers (accounts.access.companies_administered_by). Another company's
 object URL is a 404, not a redirect that would confirm it exists."""
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
@@ -209,3 +211,33 @@ class ScopedUserAdmin(ScopedMixin, UserAdmin):
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         raise Http404("No such user in your companies.")
+
+
+@admin.register(AccessAttempt)
+class SignInLockoutAdmin(AccessAttemptAdmin):
+    """Failed sign-ins per username and address (django-axes; docs/security.md). Unlocking is
+    deleting the row. Superusers only: the rows name people and addresses of every company."""
+
+    actions = ["unlock", "cleanup_expired_attempts"]
+
+    def get_changelist(self, request, **kwargs):
+        return DateDrillDownChangeList
+
+    @admin.action(description="Unlock the selected usernames at these addresses", permissions=["delete"])
+    def unlock(self, request, queryset):
+        rows = list(queryset.values_list("username", "ip_address"))
+        queryset.delete()
+        unlocked = ", ".join(f"{username} at {address}" for username, address in rows)
+        self.message_user(request, f"Unlocked {unlocked}: they may sign in again.", messages.SUCCESS)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from accounts.urls import settings_urlpatterns as account_settings_urlpatterns
 from config.health import healthz, metrics, readyz
-from config.views import home
+from config.views import api_docs, api_redoc, home
 
 api_v1 = [*account_api_urlpatterns, path("", include("keys.urls")), path("", include("usage.urls"))]
 settings_pages = [*account_settings_urlpatterns, path("advanced/api-keys/", include("keys.dashboard_urls"))]
@@ -20,8 +20,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/docs/", api_docs, name="swagger-ui"),
+    path("api/redoc/", api_redoc, name="redoc"),
 ]
 
 handler400 = "config.errors.handler400"

@@ -2,8 +2,11 @@
 development default. production.py refuses to start without the secrets."""
 import ipaddress
 import tomllib
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
+
+from csp.constants import NONE, SELF
 
 from config.env import BASE_DIR, env
 
@@ -108,6 +111,36 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
+# Sign-in throttling with django-axes (docs/security.md). Only the two password forms,
+# /accounts/login/ and /admin/login/, call authenticate(): keyed API requests never reach axes.
+INSTALLED_APPS += ["axes"]
+# Last, so that it sees the response of the sign-in that axes refused and replaces it.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+# Axes first: a locked-out attempt stops there, before ModelBackend runs the password hasher.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# A username from one address: locking the username alone would let anyone lock anyone out,
+# locking the address alone would lock a whole office behind one NAT out for one person's typos.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=20)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_CLIENT_IP_CALLABLE = "config.network.client_ip"
+# Named, not left to axes' lazy default: error reports list every setting, and their key-masking
+# filter takes strings, which a lazy object only pretends to be.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Attempts while locked out write nothing: the lockout ends a fixed time after the last counted
+# failure (so the page can say when), and a flood of attempts neither grows the attempt row
+# (axes appends each attempt's form fields to it) nor takes the database's write lock.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Signing in proves the password at that address: the count starts again.
+AXES_RESET_ON_SUCCESS = True
+# No journal of every sign-in: nothing would prune it, and the lockout does not need it.
+AXES_DISABLE_ACCESS_LOG = True
+# accounts.admin registers the attempts (the one thing to unlock), for superusers only.
+AXES_ENABLE_ADMIN = False
+# No banner on every start of every process and command; failures and lockouts are still logged.
+AXES_VERBOSE = False
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -127,6 +160,23 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy with django-csp (docs/security.md): the site's own files only, no
+# inline script or style, no plugins, no framing, forms post only here. The API docs pages add
+# what Swagger UI and Redoc need, on those pages alone (config/views.py).
+INSTALLED_APPS += ["csp"]
+# Outside the sign-in lockout (axes' middleware is last and replaces a refused sign-in's
+# response), so that its page gets the header too.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Error reports must never carry a key: the filter also hides the Authorization header, and the
 # reporter masks a key in the request URL or the exception message.
@@ -247,5 +297,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Failures and lockouts (WARNING), not a line of bookkeeping for every attempt of a flood.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -38,8 +38,26 @@ def chromium():
         browser.close()
 
 
+# Every document of every page reports each Content-Security-Policy violation it sees, in any
+# frame, to the test run (the event fires only where JavaScript runs; Chromium's console line is
+# the second witness).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => window.reportCspViolation({
+  page: location.href, directive: event.effectiveDirective, blocked: event.blockedURI,
+  source: event.sourceFile, line: event.lineNumber, sample: event.sample,
+}));
+"""
+
+
 @pytest.fixture
-def new_page(chromium, live_server, transactional_db):
+def csp_violations():
+    """What the browser refused under the Content-Security-Policy during the test; any left at
+    the end fails it. A test that causes one on purpose reads and clears the list."""
+    return []
+
+
+@pytest.fixture
+def new_page(chromium, live_server, transactional_db, csp_violations):
     """new_page(**context_options): a page in a fresh browser profile on the live server."""
     contexts = []
 
@@ -48,12 +66,24 @@ def new_page(chromium, live_server, transactional_db):
         context = chromium.new_context(base_url=live_server.url, **options)
         if options.get("java_script_enabled", True):
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+        context.expose_binding("reportCspViolation", lambda source, violation: csp_violations.append(violation))
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        context.on("console", lambda message: csp_violations.append({"page": message.page and message.page.url,
+                                                                      "console": message.text})
+                   if "Content Security Policy" in message.text else None)
         contexts.append(context)
         return context.new_page()
 
     yield open_page
     for context in contexts:
+        for opened in context.pages:
+            try:
+                opened.evaluate("0")  # reports already sent arrive before this answer
+            except Exception:  # a page that crashed or closed has nothing more to say
+                pass
         context.close()
+    if csp_violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(map(str, csp_violations)), pytrace=False)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ company); the object acted on is always another key of alice, in Acme.
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -73,7 +74,7 @@ CALLS = {
     A + "autocomplete/": [("get", "/admin/autocomplete/?app_label=keys&model_name=apikey&field_name=api_key", None)],
     A + "jsi18n/": [("get", "/admin/jsi18n/", None)],
     A + "r/<path:content_type_id>/<path:object_id>/": [("get", "/admin/r/{ct}/{key}/", None)],
-    A + "^(?P<app_label>auth|django_tasks_database|accounts|keys|usage)/$": [("get", "/admin/keys/", None)],
+    A + "^(?P<app_label>auth|django_tasks_database|accounts|axes|keys|usage)/$": [("get", "/admin/keys/", None), ("get", "/admin/axes/", None)],
     A + "(?P<url>.*)$": [("get", "/admin/no-such-page/", None)],
     A + "auth/user/<id>/password/": [("get", "/admin/auth/user/{user}/password/", None)],
     "api/v1/me": [("get", "/api/v1/me", None)],
@@ -119,7 +120,8 @@ CALLS = {
 # without an entry here fails the completeness test like any other route.
 ADMIN_MODELS = {"auth/group": "{group}", "accounts/company": "{company}", "accounts/membership": "{membership}",
                 "auth/user": "{user}", "keys/apikey": "{key}", "keys/auditevent": "{event}",
-                "usage/requestlog": "{log}", "django_tasks_database/dbtaskresult": "{task}"}
+                "usage/requestlog": "{log}", "django_tasks_database/dbtaskresult": "{task}",
+                "axes/accessattempt": "{attempt}"}
 for _model, _object in ADMIN_MODELS.items():
     CALLS[f"{A}{_model}/"] = [("get", f"/admin/{_model}/", None)]
     CALLS[f"{A}{_model}/add/"] = [("get", f"/admin/{_model}/add/", None)]
@@ -165,6 +167,7 @@ GET    /admin/autocomplete/?app_label=keys&model_name=apikey&field_name=api_key 
 GET    /admin/jsi18n/                                             302 302 302 200 200 200 302 302 302 302 302 302
 GET    /admin/r/{ct}/{key}/                                       302 302 302 404 404 404 302 302 302 302 302 302
 GET    /admin/keys/                                               302 302 302 200 200 200 302 302 302 302 302 302
+GET    /admin/axes/                                               302 302 302 404 404 404 302 302 302 302 302 302
 GET    /admin/no-such-page/                                       302 302 302 404 404 404 302 302 302 302 302 302
 GET    /admin/auth/user/{user}/password/                          302 302 302 403 403 403 302 302 302 302 302 302
 GET    /api/v1/me                                                 401 200 200 200 200 200 200 200 401 401 200 200
@@ -251,6 +254,12 @@ GET    /admin/django_tasks_database/dbtaskresult/{task}/history/  302 302 302 40
 GET    /admin/django_tasks_database/dbtaskresult/{task}/delete/   302 302 302 403 403 403 302 302 302 302 302 302
 GET    /admin/django_tasks_database/dbtaskresult/{task}/change/   302 302 302 403 403 403 302 302 302 302 302 302
 GET    /admin/django_tasks_database/dbtaskresult/{task}/          302 302 302 302 302 302 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/                                 302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/add/                             302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/{attempt}/history/               302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/{attempt}/delete/                302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/{attempt}/change/                302 302 302 403 403 403 302 302 302 302 302 302
+GET    /admin/axes/accessattempt/{attempt}/                       302 302 302 302 302 302 302 302 302 302 302 302
 """
 EXPECT = {}
 for _line in EXPECTED.strip().splitlines():
@@ -291,10 +300,12 @@ def world(settings):
                       path="/api/v1/me", route="api/v1/me", status_code=200, latency_ms=1, tier="free")
            for key in (target, globex_key)])
     group = Group.objects.create(name="verify group")
+    attempt = AccessAttempt.objects.create(username="oscar", ip_address="192.0.2.1", failures_since_start=1,
+                                           attempt_time=now, get_data="", post_data="")
     ids = {"key": target.pk, "user": alice.pk, "company": acme.pk, "group": group.pk,
            "membership": Membership.objects.get(user=alice).pk,
            "event": AuditEvent.objects.filter(company=acme).first().pk,
-           "log": RequestLog.objects.get(api_key=target).pk,
+           "log": RequestLog.objects.get(api_key=target).pk, "attempt": attempt.pk,
            "ct": ContentType.objects.get_for_model(ApiKey).pk, "task": expiry_notices_send.enqueue().id}
     clients = {
         "anonymous": APIClient(), "key_owner": session_client(alice), "colleague": session_client(bob),

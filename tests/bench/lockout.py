@@ -1,0 +1,134 @@
+"""What a password-guessing flood costs the API's keyed callers (docs/security.md).
+
+One real gunicorn (2 sync workers, the shipped settings: Argon2, the sign-in lockout), on
+loopback. A client calls GET /api/v1/me with a key, one request at a time, while an attacker
+posts wrong passwords to /accounts/login/ on ATTACKERS connections:
+
+    no attack     the client alone
+    page views    control: the same connections only load the sign-in page, no password
+    locked out    the attacker guesses one username's password: after 20 guesses that
+                  username is locked at its address, and each further guess is refused
+                  without hashing
+    spraying      the attacker guesses a different username each time: no username reaches
+                  20, so every guess is hashed (the lockout's known gap, docs/security.md)
+
+Run: .venv/bin/python -m tests.bench.lockout  (BENCH_SECONDS, BENCH_ATTACKERS override)
+"""
+import http.client
+import os
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from tests.gunicorn_server import GunicornServer
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+ATTACKERS = int(os.environ.get("BENCH_ATTACKERS", "4"))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+def call(port: int, method: str, path: str, headers: dict, body: str | None = None) -> tuple[int, dict, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+class Attacker:
+    """Wrong passwords on the sign-in form, with a real CSRF cookie and token, until stopped;
+    mode "views" only loads the form, "locked" guesses one username, "spray" a new one each time."""
+
+    def __init__(self, port: int, mode: str):
+        self.port, self.mode = port, mode
+        self.stop = threading.Event()
+        self.first_refusal = threading.Event()
+        self.latencies = {200: [], 429: []}
+        self.lock = threading.Lock()
+
+    def run(self, n: int) -> None:
+        _, headers, page = call(self.port, "GET", "/accounts/login/", {})
+        cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        sent = 0
+        while not self.stop.is_set():
+            username = f"sprayed-{n}-{sent}" if self.mode == "spray" else "victim"
+            body = urlencode({"csrfmiddlewaretoken": token, "username": username, "password": f"guess {n} {sent}"})
+            began = time.perf_counter()
+            if self.mode == "views":
+                status = call(self.port, "GET", "/accounts/login/", {})[0]
+            else:
+                status = call(self.port, "POST", "/accounts/login/", {
+                    "Cookie": f"csrftoken={cookie}", "Content-Type": "application/x-www-form-urlencoded"}, body)[0]
+            with self.lock:
+                self.latencies.setdefault(status, []).append(time.perf_counter() - began)
+            if status == 429:
+                self.first_refusal.set()
+            sent += 1
+
+    def __enter__(self):
+        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(ATTACKERS)]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=120)
+
+
+def client(port: int, key: str, seconds: float) -> list[float]:
+    latencies, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        began = time.perf_counter()
+        status = call(port, "GET", "/api/v1/me", {"API-Key": key})[0]
+        assert status == 200, status
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = GunicornServer(Path(tmp), workers=2, cache_url="")
+        server.manage("collectstatic", "--noinput", "-v0")  # the sign-in page names its files by hash
+        server.start()
+        try:
+            key = server.member_key("reader", "Bench", "member")
+            server.manage("addmember", "victim", "--company", "Bench", "--role", "member")
+            client(server.port, key, 2)  # warm-up: workers, key cache, connections
+            rows = [("no attack", client(server.port, key, SECONDS), None)]
+            with Attacker(server.port, "views") as attacker:
+                time.sleep(1)
+                rows.append(("page views", client(server.port, key, SECONDS), attacker))
+            with Attacker(server.port, "locked") as attacker:
+                attacker.first_refusal.wait(timeout=300)
+                rows.append(("locked out", client(server.port, key, SECONDS), attacker))
+            with Attacker(server.port, "spray") as attacker:
+                time.sleep(2)
+                rows.append(("spraying", client(server.port, key, SECONDS), attacker))
+        finally:
+            server.stop()
+
+    print(f"{ATTACKERS} attacking connections, 1 keyed client, {SECONDS:.0f} s each, gunicorn 2 workers, Argon2, "
+          f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f})")
+    print("| scenario | /api/v1/me p50 | p99 | client requests | attacker: answered 200 (p50) | refused 429 (p50) |")
+    print("|---|---|---|---|---|---|")
+    for label, latencies, attacker in rows:
+        answered = attacker.latencies.get(200, []) if attacker else []
+        refused = attacker.latencies.get(429, []) if attacker else []
+        print(f"| {label} | {pct(latencies, 50):.1f} ms | {pct(latencies, 99):.1f} ms | {len(latencies)} | "
+              f"{len(answered)} ({pct(answered, 50):.0f} ms) | {len(refused)} ({pct(refused, 50):.1f} ms) |")
+
+
+if __name__ == "__main__":
+    main()
