@@ -23,10 +23,10 @@ def free_port() -> int:
 
 
 def request(port: int, method: str, path: str, key: str | None = None, body: dict | None = None,
-            timeout: float = 30) -> tuple[int, dict, dict]:
+            timeout: float = 30, headers: dict | None = None) -> tuple[int, dict, dict]:
     """One HTTP request: (status, headers, JSON body or {})."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if key:
         headers["API-Key"] = key
     try:
@@ -41,9 +41,13 @@ def request(port: int, method: str, path: str, key: str | None = None, body: dic
 
 class GunicornServer:
     def __init__(self, tmp_path: Path, workers: int = 4, database_url: str | None = None,
-                 cache_url: str | None = None):
+                 cache_url: str | None = None, env: dict[str, str] | None = None,
+                 ready: tuple[str, int, dict] = ("/api/v1/me", 401, {})):
         """database_url and cache_url default to the run's DATABASE_URL and CACHE_URL; an empty
-        cache_url means local memory."""
+        cache_url means local memory. `env` overrides any of the variables below (the production
+        settings behind a proxy, say), and `ready` is the (path, status, headers) that says the
+        server is up: with production's ALLOWED_HOSTS and https redirect, /api/v1/me is neither."""
+        self.ready = ready
         self.tmp_path = tmp_path
         self.workers = workers
         self.port = free_port()
@@ -68,6 +72,7 @@ class GunicornServer:
             "KEYHOUSE_PASSWORD": PASSWORD,
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers),
+            **(env or {}),
         }
 
     def _pg_admin(self, sql: str) -> None:
@@ -94,7 +99,8 @@ class GunicornServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if request(self.port, "GET", "/api/v1/me", timeout=2)[0] == 401:
+                path, status, headers = self.ready
+                if request(self.port, "GET", path, timeout=2, headers=headers)[0] == status:
                     return self
             except OSError:
                 time.sleep(0.2)
