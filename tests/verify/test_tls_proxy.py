@@ -289,12 +289,14 @@ def test_deploy_md_followed_on_a_clean_clone(wheelhouse, figures, evidence):
         figures.sent(PART, 5)
         figures.fact(PART, "deploy.md", f"{runnable} blocks on a clean clone in {seconds:.0f} s; /readyz ok over https")
     finally:
-        stop_everything(root)
-        for log in sorted((root / "journal").glob("*.log")) + [root / "nginx" / "keyhouse.access.log"]:
-            if log.exists():
-                evidence.text(f"deploy test {log.name}", log.read_text(errors="replace"))
-        _pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            stop_everything(root)
+        finally:  # a unit that would not stop still leaves no database or directory behind
+            for log in sorted((root / "journal").glob("*.log")) + [root / "nginx" / "keyhouse.access.log"]:
+                if log.exists():
+                    evidence.text(f"deploy test {log.name}", log.read_text(errors="replace"))
+            _pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _alive(root: Path, unit: str) -> bool:
