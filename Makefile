@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test verify install install-dev browser redis-server lock schema clean
+.PHONY: run test verify install install-dev browser redis-server nginx lock schema clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,12 +72,20 @@ postgres-server:
 		&& { apt-get install -y -qq postgresql >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; }; } \
 		|| { echo "The verify suite needs PostgreSQL's initdb: sudo apt-get install postgresql (macOS: brew install postgresql)." >&2; exit 1; }
 
+# Part 12 of the reliability suite puts Debian's nginx, with TLS, in front of gunicorn
+# (tests/nginx_server.py): installed when missing and apt-get can run, else a clear failure.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq nginx >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }; }; } \
+		|| { echo "The TLS proxy tests need nginx: sudo apt-get install nginx (macOS: brew install nginx)." >&2; exit 1; }
+
 # The reliability suite (docs/reliability.md): fuzzing, the isolation matrix, real gunicorn
-# under concurrency and load, a PostgreSQL and a Redis of its own stopped mid-run, hostile input
-# and a scan for leaked keys; it prints a summary table at the end. With no PostgreSQL or Redis
-# answering on the machine, it starts its own, so it passes on a bare machine.
-verify: install-dev postgres-server redis-server
-	$(PY) -m pytest -m verify tests/verify
+# under concurrency and load, a PostgreSQL and a Redis of its own stopped mid-run, hostile input,
+# nginx and Chromium over TLS, docs/deploy.md followed on a clean clone, and a scan for leaked
+# keys; it prints a summary table at the end. With no PostgreSQL or Redis answering on the
+# machine, it starts its own, so it passes on a bare machine.
+verify: install-dev browser nginx postgres-server redis-server
+	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest -m verify tests/verify
 
 lock:
 	$(PY) -m pip freeze --exclude keyhouse > requirements.lock.new

@@ -23,10 +23,10 @@ def free_port() -> int:
 
 
 def request(port: int, method: str, path: str, key: str | None = None, body: dict | None = None,
-            timeout: float = 30) -> tuple[int, dict, dict]:
+            timeout: float = 30, headers: dict | None = None) -> tuple[int, dict, dict]:
     """One HTTP request: (status, headers, JSON body or {})."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if key:
         headers["API-Key"] = key
     try:
@@ -41,11 +41,15 @@ def request(port: int, method: str, path: str, key: str | None = None, body: dic
 
 class GunicornServer:
     def __init__(self, tmp_path: Path, workers: int = 4, database_url: str | None = None,
-                 cache_url: str | None = None, new_database: bool = True, extra_env: dict | None = None):
+                 cache_url: str | None = None, new_database: bool = True, env: dict[str, str] | None = None,
+                 ready: tuple[str, int, dict] = ("/api/v1/me", 401, {})):
         """database_url and cache_url default to the run's DATABASE_URL and CACHE_URL; an empty
         cache_url means local memory. new_database=False serves database_url as it is, neither
-        created, migrated nor dropped here: another node of the deployment that made it.
-        extra_env is added to the server's environment last."""
+        created, migrated nor dropped here: another node of the deployment that made it. `env`
+        overrides any of the variables below (the production settings behind a proxy, say), and
+        `ready` is the (path, status, headers) that says the server is up: with production's
+        ALLOWED_HOSTS and https redirect, /api/v1/me is neither."""
+        self.ready = ready
         self.tmp_path = tmp_path
         self.workers = workers
         self.port = free_port()
@@ -73,8 +77,8 @@ class GunicornServer:
             "KEYHOUSE_PASSWORD": PASSWORD,
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers),
+            **(env or {}),
         }
-        self.env.update(extra_env or {})
 
     def _pg_admin(self, sql: str) -> None:
         import psycopg
@@ -101,7 +105,8 @@ class GunicornServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if request(self.port, "GET", "/api/v1/me", timeout=2)[0] == 401:
+                path, status, headers = self.ready
+                if request(self.port, "GET", path, timeout=2, headers=headers)[0] == status:
                     return self
             except OSError:
                 time.sleep(0.2)

@@ -19,7 +19,7 @@ PARTS = {
     "test_fuzz": "1 fuzzing", "test_isolation": "2 isolation", "test_concurrency": "3 concurrency",
     "test_load": "4 load", "test_faults": "5 faults", "test_bad_input": "6 bad input", "test_secrets": "7 secrets",
     "test_slow_clients": "8 slow clients", "test_two_nodes": "9 two nodes", "test_poison": "10 poison",
-    "test_metrics": "11 metrics",
+    "test_metrics": "11 metrics", "test_tls_proxy": "12 tls proxy",
 }
 
 

@@ -58,7 +58,7 @@ def shared_services():
 
 def start(tmp_path, database_url: str, cache_url: str, workers: int = 4, owner: str = "olivia",
           **options) -> GunicornServer:
-    """options: GunicornServer's own (extra_env)."""
+    """options: GunicornServer's own (env)."""
     from tests.verify.conftest import EVIDENCE
 
     server = GunicornServer(tmp_path, workers=workers, database_url=database_url, cache_url=cache_url,

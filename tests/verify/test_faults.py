@@ -36,7 +36,7 @@ def stack(tmp_path_factory, evidence):
         postgres.start()
         redis.start()
         server = start(tmp_path_factory.mktemp("faults"), postgres.url, redis.url, workers=2,
-                       extra_env=WORKER_ACCESS_LOG)
+                       env=WORKER_ACCESS_LOG)
         yield server, postgres, redis
         keep_evidence(server, evidence, "faults")
     finally:
