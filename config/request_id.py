@@ -6,6 +6,8 @@ import re
 import uuid
 from contextvars import ContextVar
 
+from keys.crypto import KEY_PATTERN
+
 HEADER = "X-Request-Id"
 # What a proxy or a client would send (a UUID, a hex or base64 token), and nothing that could
 # forge a log line or fill a column.
@@ -19,7 +21,9 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         sent = request.headers.get(HEADER, "")
-        request.request_id = sent if SANE_ID.fullmatch(sent) else uuid.uuid4().hex
+        # A key fits the pattern; sent here by mistake, it would be stored on the log row.
+        sane = SANE_ID.fullmatch(sent) and not KEY_PATTERN.search(sent)
+        request.request_id = sent if sane else uuid.uuid4().hex
         token = current.set(request.request_id)
         try:
             response = self.get_response(request)

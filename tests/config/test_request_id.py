@@ -28,6 +28,13 @@ def test_anything_else_is_replaced_by_an_id_of_our_own(alice_key, sent):
     assert RequestLog.objects.get().request_id == made
 
 
+def test_a_key_sent_as_the_request_id_is_neither_kept_nor_echoed(alice_key):
+    key, raw = alice_key
+    response = key_client(raw).get("/api/v1/me", HTTP_X_REQUEST_ID=raw)
+    assert response.status_code == 200 and response["X-Request-Id"] != raw
+    assert raw not in RequestLog.objects.get().request_id
+
+
 def test_every_log_line_of_a_request_carries_its_id(client, caplog):
     with caplog.at_level(logging.WARNING, logger="django.request"):
         response = client.get("/api/v1/no-such-thing", HTTP_X_REQUEST_ID="trace-me-please-42")
