@@ -3,6 +3,7 @@
 Services raise ApplicationError subclasses; config.exception_handler turns them, and DRF's
 own exceptions, into that shape, so no view builds error JSON by hand.
 """
+import json
 import re
 
 from django.conf import settings
@@ -57,6 +58,21 @@ class ServiceUnavailable(ApplicationError):
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_code_of(response) -> str:
+    """The code of an error response in the error shape ("" for anything else): from DRF's data
+    when the view left it, else from the JSON body."""
+    if response.status_code < 400:
+        return ""
+    data = getattr(response, "data", None)
+    if data is None and response.get("Content-Type", "").startswith("application/json"):
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    return str(error.get("code", ""))[:50] if isinstance(error, dict) else ""
 
 
 def _wants_json(request) -> bool:

@@ -1,10 +1,11 @@
 """Prometheus metrics (prometheus_client). Under gunicorn every worker writes its values to
 files in PROMETHEUS_MULTIPROC_DIR (set by config/gunicorn_conf.py before this is imported) and
 /metrics adds them up; anywhere else they live in the process."""
-import json
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from config.errors import error_code_of
 
 KEY_VERIFICATIONS = Counter("keyhouse_key_verifications", "Keys presented, by what was decided", ["outcome"])
 REQUEST_SECONDS = Histogram("keyhouse_request_duration_seconds", "Time to answer a request, in the app",
@@ -23,13 +24,6 @@ INVALIDATION_TIMEOUTS = Counter("keyhouse_invalidation_ack_timeouts", "Key chang
 WATCHED_STATUSES = {429, 503}
 
 
-def _error_code(response) -> str:
-    try:
-        return str(json.loads(response.content)["error"]["code"])[:50]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return ""
-
-
 class MetricsMiddleware:
     """Times every request and counts the outcome of every key presented; the verification is
     the one the request kept (keys.authentication), after restrictions and limits."""
@@ -45,5 +39,5 @@ class MetricsMiddleware:
         if verification is not None and verification.status != "missing":
             KEY_VERIFICATIONS.labels(verification.status).inc()
         if response.status_code in WATCHED_STATUSES:
-            REFUSALS.labels(str(response.status_code), _error_code(response)).inc()
+            REFUSALS.labels(str(response.status_code), error_code_of(response)).inc()
         return response

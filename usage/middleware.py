@@ -1,28 +1,15 @@
 """Logs every request attributed to a key and adds its remaining quota to the response."""
-import json
 import time
 
 from django.utils import timezone
 
+from config.errors import error_code_of
 from config.network import client_ip, request_host
 from usage.limits import tier_of
 from usage.log_writes import LogRecord
 from usage.recorder import recorder
 
 USER_AGENT_LENGTH = 255
-
-
-def _error_code(response) -> str:
-    if response.status_code < 400:
-        return ""
-    data = getattr(response, "data", None)
-    if data is None and response.get("Content-Type", "").startswith("application/json"):
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            return ""
-    error = data.get("error") if isinstance(data, dict) else None
-    return str(error.get("code", ""))[:50] if isinstance(error, dict) else ""
 
 
 class UsageMiddleware:
@@ -52,7 +39,7 @@ class UsageMiddleware:
             path=request.path[:255],
             route=(match.route if match else "")[:150],
             status_code=response.status_code,
-            error_code=_error_code(response),
+            error_code=error_code_of(response),
             latency_ms=round((time.perf_counter() - started) * 1000),
             client_ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH],
