@@ -44,6 +44,8 @@ MIDDLEWARE = [
     "config.request_id.RequestIdMiddleware",
     "config.errors.ApiErrorBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before sessions and CSRF: a locked-out sign-in costs one query, not a page (docs/security.md).
+    "accounts.lockout.LockoutGateMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "usage.middleware.UsageMiddleware",
     "keys.legacy.LegacyKeyNoticeMiddleware",

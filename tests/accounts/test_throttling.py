@@ -148,6 +148,20 @@ def test_a_locked_out_attempt_runs_no_password_hasher(settings, admin, username)
     assert CountingHasher.runs == 0
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_a_locked_out_attempt_is_refused_before_the_session_and_the_form(page, admin, django_assert_max_num_queries):
+    """A refused guess must cost less than a page view, or a flood of them slows everyone: it is
+    answered from the lockout alone, without a CSRF token, a session or the sign-in form."""
+    hammer(page, "adam")
+    client = Client(REMOTE_ADDR=ATTACKER, enforce_csrf_checks=True)
+    with django_assert_max_num_queries(2):  # is it locked; when does it end
+        response = client.post(page, {"username": "adam", "password": "guess"})
+    assert_locked(response, "adam")
+    assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
+    # Another username from the same address still meets CSRF protection and the form.
+    assert client.post(page, {"username": "eve", "password": "guess"}).status_code == 403
+
+
 def test_attempts_during_the_lockout_write_nothing(admin):
     hammer("/accounts/login/", "adam")
     before = list(AccessAttempt.objects.values())

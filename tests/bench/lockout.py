@@ -1,6 +1,6 @@
 """What a password-guessing flood costs the API's keyed callers (docs/security.md).
 
-One real gunicorn (2 sync workers, the shipped settings: Argon2, the sign-in lockout), on
+One real gunicorn (2 workers of 4 threads, the shipped settings: Argon2, the sign-in lockout), on
 loopback. A client calls GET /api/v1/me with a key, one request at a time, while an attacker
 posts wrong passwords to /accounts/login/ on ATTACKERS connections:
 
@@ -12,11 +12,12 @@ posts wrong passwords to /accounts/login/ on ATTACKERS connections:
     spraying      the attacker guesses a different username each time: no username reaches
                   20, so every guess is hashed (the lockout's known gap, docs/security.md)
 
-Run: .venv/bin/python -m tests.bench.lockout  (BENCH_SECONDS, BENCH_ATTACKERS override)
+Run: .venv/bin/python -m tests.bench.lockout  (BENCH_SECONDS, BENCH_ATTACKERS, BENCH_ROUNDS override)
 """
 import http.client
 import os
 import re
+import statistics
 import tempfile
 import threading
 import time
@@ -27,6 +28,7 @@ from tests.gunicorn_server import GunicornServer
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 ATTACKERS = int(os.environ.get("BENCH_ATTACKERS", "4"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
 def pct(values: list[float], p: float) -> float:
@@ -97,7 +99,22 @@ def client(port: int, key: str, seconds: float) -> list[float]:
     return latencies
 
 
+def scenario(port: int, key: str, mode: str | None) -> tuple[list[float], Attacker | None]:
+    if mode is None:
+        return client(port, key, SECONDS), None
+    with Attacker(port, mode) as attacker:
+        if mode == "locked":
+            attacker.first_refusal.wait(timeout=300)
+        else:
+            time.sleep(1)
+        return client(port, key, SECONDS), attacker
+
+
+SCENARIOS = [("no attack", None), ("page views", "views"), ("locked out", "locked"), ("spraying", "spray")]
+
+
 def main() -> None:
+    rounds: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         server = GunicornServer(Path(tmp), workers=2, cache_url="")
         server.manage("collectstatic", "--noinput", "-v0")  # the sign-in page names its files by hash
@@ -106,28 +123,26 @@ def main() -> None:
             key = server.member_key("reader", "Bench", "member")
             server.manage("addmember", "victim", "--company", "Bench", "--role", "member")
             client(server.port, key, 2)  # warm-up: workers, key cache, connections
-            rows = [("no attack", client(server.port, key, SECONDS), None)]
-            with Attacker(server.port, "views") as attacker:
-                time.sleep(1)
-                rows.append(("page views", client(server.port, key, SECONDS), attacker))
-            with Attacker(server.port, "locked") as attacker:
-                attacker.first_refusal.wait(timeout=300)
-                rows.append(("locked out", client(server.port, key, SECONDS), attacker))
-            with Attacker(server.port, "spray") as attacker:
-                time.sleep(2)
-                rows.append(("spraying", client(server.port, key, SECONDS), attacker))
+            for _ in range(ROUNDS):  # interleaved, so that the machine's noise falls on every row alike
+                rounds.append({label: scenario(server.port, key, mode) for label, mode in SCENARIOS})
         finally:
             server.stop()
 
-    print(f"{ATTACKERS} attacking connections, 1 keyed client, {SECONDS:.0f} s each, gunicorn 2 workers, Argon2, "
-          f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f})")
-    print("| scenario | /api/v1/me p50 | p99 | client requests | attacker: answered 200 (p50) | refused 429 (p50) |")
+    print(f"{ATTACKERS} attacking connections, 1 keyed client, {ROUNDS} rounds of {SECONDS:.0f} s per scenario, "
+          f"gunicorn 2 workers of 4 threads, Argon2, {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f})")
+    print("| scenario | /api/v1/me p50, min / median over rounds | p50 / page views' p50, min / median | p99 (median) "
+          "| attacker: hashed (p50) | refused 429 (p50) |")
     print("|---|---|---|---|---|---|")
-    for label, latencies, attacker in rows:
-        answered = attacker.latencies.get(200, []) if attacker else []
-        refused = attacker.latencies.get(429, []) if attacker else []
-        print(f"| {label} | {pct(latencies, 50):.1f} ms | {pct(latencies, 99):.1f} ms | {len(latencies)} | "
-              f"{len(answered)} ({pct(answered, 50):.0f} ms) | {len(refused)} ({pct(refused, 50):.1f} ms) |")
+    for label, _ in SCENARIOS:
+        p50s = [pct(r[label][0], 50) for r in rounds]
+        ratios = [pct(r[label][0], 50) / pct(r["page views"][0], 50) for r in rounds]
+        p99 = statistics.median(pct(r[label][0], 99) for r in rounds)
+        answered = [x for r in rounds if r[label][1] for x in r[label][1].latencies.get(200, [])]
+        refused = [x for r in rounds if r[label][1] for x in r[label][1].latencies.get(429, [])]
+        hashed = f"{len(answered)} ({pct(answered, 50):.0f} ms)" if label in ("locked out", "spraying") else ""
+        print(f"| {label} | {min(p50s):.1f} / {statistics.median(p50s):.1f} ms | {min(ratios):.2f} / "
+              f"{statistics.median(ratios):.2f} | {p99:.1f} ms | {hashed} | "
+              f"{f'{len(refused)} ({pct(refused, 50):.1f} ms)' if refused else ''} |")
 
 
 if __name__ == "__main__":
