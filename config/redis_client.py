@@ -1,13 +1,41 @@
-"""One redis.Redis per Django Redis cache, for the commands Django's cache API has no word
-for (Lua scripts, pub/sub, lists). Django's get_client() builds a new redis.Redis on every
-call, and filling its 170 response callbacks cost more of a request than the round trip."""
+"""One redis.Redis per process and Redis cache, for the commands Django's cache API has no word
+for (Lua scripts, pub/sub, lists).
+
+Django's cache objects are per thread (per request context under ASGI), and get_client() builds
+a new redis.Redis on every call: filling its 170 response callbacks cost more of a request than
+the round trip, and each new client opened connections of its own. A redis.Redis and its pool
+are thread-safe, so one serves every thread and request context of a process."""
+import os
+import threading
+
 from django.core.cache import caches
+from django.core.signals import setting_changed
+
+_clients: dict[tuple, object] = {}
+_lock = threading.Lock()
+
+
+def cache_identity(backend) -> tuple:
+    """The same for every cache object of this process that talks to the same Redis the same way."""
+    return os.getpid(), tuple(backend._servers), repr(backend._options)
 
 
 def redis_client(backend=None):
-    """The client of this thread's default cache (or of `backend`); its pool is thread-safe."""
+    """This process's client of the default cache's Redis (or of `backend`'s)."""
     backend = backend or caches["default"]
-    client = backend.__dict__.get("keyhouse_redis")
+    identity = cache_identity(backend)
+    client = _clients.get(identity)
     if client is None:
-        client = backend.keyhouse_redis = backend._cache.get_client(write=True)
+        with _lock:
+            client = _clients.get(identity)
+            if client is None:
+                client = _clients[identity] = backend._cache.get_client(write=True)
     return client
+
+
+def _forget_clients(*, setting, **kwargs) -> None:
+    if setting == "CACHES":
+        _clients.clear()
+
+
+setting_changed.connect(_forget_clients)

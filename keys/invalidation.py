@@ -2,24 +2,23 @@
 has dropped its own copies (keys.cache): how a revocation takes effect at once although
 workers answer most requests from their own memory, with no round trip to Redis.
 
-Each worker process runs a listener thread subscribed to one channel; a worker keeps copies
-only while its listener is subscribed. announce() publishes the changed key hashes and waits
+Each worker process runs one listener thread subscribed to one channel, whatever its number of
+threads or request contexts; a worker keeps copies only while its listener is subscribed. announce() publishes the changed key hashes and waits
 for one acknowledgement per subscriber Redis counted, each sent after that worker dropped its
 copies. A subscriber that never answers (a connection dead without Redis noticing yet) cannot
 hold a copy past its API_KEY_LOCAL_SECONDS, and announce() waits that long at most.
 """
 import logging
-import os
 import threading
 import time
 import uuid
-import weakref
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import setting_changed
 
 from config.metrics import INVALIDATION_TIMEOUTS
-from config.redis_client import redis_client
+from config.redis_client import cache_identity, redis_client
 
 logger = logging.getLogger(__name__)
 CHANNEL = "keyhouse:keys-changed"
@@ -38,12 +37,11 @@ def _channel(backend, redis) -> str:
 class Listener:
     """A daemon thread subscribed to CHANNEL for one worker process and one cache. `live` is
     true while subscribed; on losing the channel it calls on_change(None) (drop every copy)
-    and subscribes again. It stops when its cache backend is gone (settings changed)."""
+    and subscribes again. It stops when the cache settings change."""
 
     def __init__(self, backend, on_change):
-        self.pid = os.getpid()
         self.live = False
-        self._backend = weakref.ref(backend)
+        self.stopped = threading.Event()
         self._redis = redis_client(backend)
         self.channel = _channel(backend, self._redis)
         self._on_change = on_change
@@ -51,11 +49,11 @@ class Listener:
 
     def _run(self) -> None:
         failing = False  # said once per outage, not once a second
-        while self._backend() is not None:
+        while not self.stopped.is_set():
             pubsub = self._redis.pubsub()
             try:
                 pubsub.subscribe(self.channel)
-                while self._backend() is not None:
+                while not self.stopped.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
@@ -64,6 +62,8 @@ class Listener:
                     elif message["type"] == "message":
                         self._apply(message["data"])
             except Exception:
+                if self.stopped.is_set():
+                    return  # the settings changed under it (tests): nothing to report
                 if not failing:
                     logger.warning("No key-invalidation channel; keys come from Redis until it is back.",
                                    exc_info=True)
@@ -82,14 +82,33 @@ class Listener:
         self._redis.pipeline().rpush(ack, 1).expire(ack, ACK_LIST_SECONDS).execute()
 
 
+_listeners: dict[tuple, Listener] = {}
+_listeners_lock = threading.Lock()
+
+
 def listener(on_change) -> Listener:
     """This process's listener for the current cache, started on first use (a forked gunicorn
-    worker inherits the object but not its thread)."""
+    worker inherits the registry but not the threads: the process id is part of its key)."""
     backend = caches["default"]
-    found = backend.__dict__.get("keyhouse_listener")
-    if found is None or found.pid != os.getpid():
-        found = backend.keyhouse_listener = Listener(backend, on_change)
+    identity = (*cache_identity(backend), backend.key_prefix, backend.version)
+    found = _listeners.get(identity)
+    if found is None:
+        with _listeners_lock:
+            found = _listeners.get(identity)
+            if found is None:
+                found = _listeners[identity] = Listener(backend, on_change)
     return found
+
+
+def _stop_listeners(*, setting, **kwargs) -> None:
+    if setting == "CACHES":
+        with _listeners_lock:
+            for stale in _listeners.values():
+                stale.stopped.set()
+            _listeners.clear()
+
+
+setting_changed.connect(_stop_listeners)
 
 
 def announce(key_hashes) -> None:
