@@ -6,6 +6,7 @@ these values and when to put a reverse proxy in front.
 """
 import glob
 import os
+import shutil
 import tempfile
 
 from gunicorn.glogging import Logger
@@ -43,13 +44,24 @@ class KeyMaskingLogger(Logger):
 logger_class = KeyMaskingLogger
 
 
+_made_metrics_dir = []  # the directory on_starting made, which on_exit removes
+
+
 def on_starting(server):
     """Prometheus (config/metrics.py): each worker writes its values to files in this directory,
     named before any worker imports prometheus_client, and /metrics adds them up. One kept from
     an earlier run would add that run's counts to this one's."""
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="keyhouse-metrics-"))
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="keyhouse-metrics-")
+        _made_metrics_dir.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.remove(stale)
+
+
+def on_exit(server):
+    for made in _made_metrics_dir:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def child_exit(server, worker):

@@ -63,3 +63,17 @@ def test_a_graceful_restart_in_the_middle_of_a_load_loses_no_record(server):
         statuses = list(pool.map(call, range(sent)))
     assert statuses.count(200) == sent, {s: statuses.count(s) for s in set(statuses)}
     assert logged_requests(server, kid, sent) == sent
+
+
+def test_gunicorn_removes_the_metrics_directory_it_made_when_it_stops(tmp_path):
+    """Each start makes a directory for the workers' metric files; a server started and stopped
+    every day must not leave one behind each time."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    live = GunicornServer(tmp_path, workers=1, env={"TMPDIR": str(scratch)}).start()
+    try:
+        assert [p.name[:17] for p in scratch.iterdir()] == ["keyhouse-metrics-"]
+        assert live.request("GET", "/healthz")[0] == 200
+    finally:
+        live.stop()
+    assert list(scratch.iterdir()) == []
