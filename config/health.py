@@ -1,6 +1,5 @@
 """/healthz (the process answers), /readyz (what it needs answers too) and /metrics."""
 import hmac
-import ipaddress
 import os
 import time
 
@@ -12,7 +11,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from config.errors import error_body
-from config.network import client_ip
+from config.network import client_ip, ip_allowed
 from keys import cache as key_cache
 from usage.recorder import recorder
 
@@ -68,9 +67,7 @@ def _may_scrape(request) -> bool:
     scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
     if token and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
         return True
-    ip = client_ip(request)
-    return bool(ip) and any(ipaddress.ip_address(ip) in ipaddress.ip_network(allowed)
-                            for allowed in settings.METRICS_ALLOWED_IPS)
+    return ip_allowed(client_ip(request), settings.METRICS_ALLOWED_IPS)
 
 
 @require_GET

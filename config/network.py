@@ -23,6 +23,15 @@ def ip_parse(value: str) -> str | None:
     return str(getattr(address, "ipv4_mapped", None) or address)
 
 
+def ip_allowed(ip: str | None, networks) -> bool:
+    """Whether a canonical address (ip_parse) lies in one of these networks (CIDR or single
+    addresses): one reading of an allow-list for key restrictions and the metrics scrape."""
+    if ip is None:
+        return False
+    address = ipaddress.ip_address(ip)
+    return any(address in ipaddress.ip_network(network) for network in networks)
+
+
 def client_ip(request) -> str | None:
     """REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies stand in front of us: then the address
     the outermost of them saw, counted from the right of X-Forwarded-For. Entries further left

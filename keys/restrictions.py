@@ -13,7 +13,7 @@ import re
 from rest_framework.permissions import BasePermission
 
 from config.errors import PermissionDenied, ValidationFailed
-from config.network import client_ip, request_host
+from config.network import client_ip, ip_allowed, request_host
 from keys.audit import security_event
 from keys.models import AuditAction
 from keys.outcomes import OUTCOMES, KeyStatus
@@ -98,14 +98,6 @@ def scopes_check_grant(acting_key, scopes) -> None:
         )
 
 
-def _ip_allowed(ip: str | None, allowed: list[str]) -> bool:
-    """ip is canonical (config.network.ip_parse): IPv4 clients of a dual-stack socket as IPv4."""
-    if ip is None:
-        return False
-    address = ipaddress.ip_address(ip)
-    return any(address in ipaddress.ip_network(network) for network in allowed)
-
-
 def _host_allowed(host: str, allowed: list[str]) -> bool:
     return any(host.endswith(pattern[1:]) if pattern.startswith("*.") else host == pattern for pattern in allowed)
 
@@ -131,7 +123,7 @@ def needed_scope(view, method: str) -> str | None:
 def _refusal(grant, request, scope: str | None, method: str):
     """(status, details, message context) of the first restriction this request breaks, or None."""
     ip = client_ip(request)
-    if grant.allowed_ips and not _ip_allowed(ip, grant.allowed_ips):
+    if grant.allowed_ips and not ip_allowed(ip, grant.allowed_ips):
         allowed = list(grant.allowed_ips)
         return KeyStatus.IP_REFUSED, {"client_ip": ip, "allowed_ips": allowed}, {"allowed": ", ".join(allowed),
                                                                                   "client_ip": ip}
