@@ -12,6 +12,7 @@ API's bodies are small JSON, and a reverse proxy buffers slow ones (docs/serving
 import os
 import re
 import selectors
+import socket
 import time
 from collections import deque
 from functools import partial
@@ -20,10 +21,15 @@ from gunicorn.workers.gthread import ThreadWorker
 
 # A head ends at a blank line; a bare LF breaks it, and gunicorn's parser answers 400 at once.
 HEAD_END = re.compile(rb"\r\n\r\n|(?<!\r)\n")
-# Past gunicorn's default limits (a 4 KiB request line and 100 fields of 8 KiB): the parser
-# answers 400 from what is buffered, without waiting for more.
-MAX_HEAD_BYTES = 1024 * 1024
+# nginx's default takes heads up to 32 KiB and browsers send a few: a head past 64 KiB is
+# refused here, at once, before it holds a thread or more memory (1,000 connections hold at most
+# 64 MiB per worker). Handed to the parser, its rest would be read by a thread, blocking.
+MAX_HEAD_BYTES = 64 * 1024
 READ_BYTES = 64 * 1024
+TOO_LARGE_BODY = (b'{"error": {"code": "request_header_too_large", "message": "The request head is over 64 KiB: '
+                  b'send fewer or shorter headers.", "details": {}}}')
+TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(TOO_LARGE_BODY), TOO_LARGE_BODY))
 
 
 class HeadReadingWorker(ThreadWorker):
@@ -42,7 +48,7 @@ class HeadReadingWorker(ThreadWorker):
         if not self.reads_heads:
             return super().enqueue_req(conn)
         held = conn.parser.unreader.take_buffered() if conn.parser else b""
-        conn.head = b""
+        conn.head = bytearray()  # appended to in place: a head sent a byte at a time costs no copies
         conn.sock.setblocking(False)
         conn.timeout = time.monotonic() + self.header_timeout
         self.reading_conns.append(conn)
@@ -58,22 +64,38 @@ class HeadReadingWorker(ThreadWorker):
         except OSError:
             chunk = b""
         conn.head += chunk
-        if chunk and not HEAD_END.search(conn.head, max(0, seen - 3)) and len(conn.head) < MAX_HEAD_BYTES:
+        complete = HEAD_END.search(conn.head, max(0, seen - 3)) is not None
+        if chunk and not complete and len(conn.head) < MAX_HEAD_BYTES:
             return
         self.poller.unregister(conn.sock)
         self.reading_conns.remove(conn)
-        if not chunk:  # the client went away
+        if not complete:  # the client went away, or the head is too large
+            if chunk:
+                self.refuse_too_large(conn.sock)
             self.nr_conns -= 1
             conn.close()
             return
         super().enqueue_req(conn)
+
+    @staticmethod
+    def refuse_too_large(sock) -> None:
+        """Answer 431, then read what the client already sent: closing with unread bytes would
+        reset the connection, and the client might lose the answer with it."""
+        try:
+            sock.send(TOO_LARGE)
+            sock.shutdown(socket.SHUT_WR)
+            for _ in range(16):
+                if not sock.recv(READ_BYTES):
+                    break
+        except OSError:  # nothing more to read now, or the client is gone
+            pass
 
     def handle(self, conn):
         head, conn.head = getattr(conn, "head", None), None
         if head:
             conn.sock.setblocking(True)
             conn.init()
-            conn.parser.unreader.unread(head)
+            conn.parser.unreader.unread(bytes(head))
         return super().handle(conn)
 
     def murder_pending(self):

@@ -92,3 +92,22 @@ def test_a_head_with_a_bare_line_feed_is_refused_without_waiting_for_more(server
     with connect(server) as sock:
         sock.sendall(b"GET /api/v1/me HTTP/1.1\nHost: 127.0.0.1\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 400")
+
+
+def test_a_head_over_64_kib_is_refused_at_once_and_holds_no_thread(server):
+    """Hostile heads cost a bounded buffer: refused as soon as they pass 64 KiB, not read by a
+    thread, with the answer saying what to change."""
+    with connect(server) as sock:
+        sock.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Filler: " + b"a" * 70_000)
+        answer = response(sock)
+        assert answer.startswith(b"HTTP/1.1 431 ")
+        assert b'"code": "request_header_too_large"' in answer
+        assert sock.recv(1) == b""  # and closed
+    assert answered_at_once(server)
+
+
+def test_a_head_sent_a_byte_at_a_time_is_still_answered(server):
+    with connect(server) as sock:
+        for byte in HEAD:
+            sock.send(bytes([byte]))
+        assert response(sock).split(b" ", 2)[1] == b"401"
