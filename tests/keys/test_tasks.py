@@ -2,11 +2,13 @@
 transaction, a mail the server refused is tried again, and none is sent twice."""
 import json
 from datetime import timedelta
+from io import StringIO
 from types import SimpleNamespace
 
 import pytest
 from django.core import mail
 from django.core.mail import send_mail
+from django.core.management import call_command
 from django.db import DatabaseError, transaction
 from django.test import Client
 from django.utils import timezone
@@ -201,3 +203,22 @@ def test_only_superusers_see_the_task_queue_in_admin(admin):
     assert client.get("/admin/django_tasks_database/dbtaskresult/").status_code == 403
     client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
     assert client.get("/admin/django_tasks_database/dbtaskresult/").status_code == 200
+
+
+def test_a_leak_notice_whose_worker_was_killed_is_sent_after_the_requeue(alice, alice_key):
+    """A worker killed mid-task leaves it RUNNING, and no worker takes a running task: the owner
+    of a leaked key would never hear of it. The periodic requeue puts it back, once it is old."""
+    key, raw = alice_key
+    post_leaks([{"token": raw, "type": "keyhouse_api_key", "url": "https://gist.example/1"}])
+    DBTaskResult.objects.update(status="RUNNING", started_at=timezone.now() - timedelta(minutes=10),
+                                worker_ids=["killed-worker"])
+    out = StringIO()
+    call_command("requeue_abandoned_tasks", stdout=out)  # 10 minutes: it may still be running
+    assert statuses() == ["RUNNING"] and "0 abandoned task(s)" in out.getvalue()
+    DBTaskResult.objects.update(started_at=timezone.now() - timedelta(minutes=16))
+    call_command("requeue_abandoned_tasks", stdout=out)
+    assert "keys.tasks.leak_notice_send" in out.getvalue() and "by killed-worker: queued again" in out.getvalue()
+    assert statuses() == ["READY"]
+    run_worker()
+    assert statuses() == ["SUCCESSFUL"]
+    assert [m.to for m in mail.outbox] == [[alice.email]]
