@@ -9,10 +9,27 @@ import os
 import threading
 
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
+from django.utils.functional import cached_property
 
 _clients: dict[tuple, object] = {}
+_cache_clients: dict[tuple, object] = {}
 _lock = threading.Lock()
+
+
+class ProcessRedisCache(RedisCache):
+    """Django's Redis cache, its connection pools shared by every cache object of the process.
+    Django makes a cache object per thread and, under ASGI, per request, each with pools of its
+    own: every request opened new connections (850 requests, 1,708 connections)."""
+
+    @cached_property
+    def _cache(self):
+        identity = cache_identity(self)
+        with _lock:
+            if identity not in _cache_clients:
+                _cache_clients[identity] = self._class(self._servers, **self._options)
+            return _cache_clients[identity]
 
 
 def cache_identity(backend) -> tuple:
@@ -36,6 +53,7 @@ def redis_client(backend=None):
 def _forget_clients(*, setting, **kwargs) -> None:
     if setting == "CACHES":
         _clients.clear()
+        _cache_clients.clear()
 
 
 setting_changed.connect(_forget_clients)

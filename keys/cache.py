@@ -35,7 +35,8 @@ from config.metrics import KEY_CACHE_LOOKUPS
 from keys import invalidation
 
 logger = logging.getLogger(__name__)
-REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+REDIS_BACKEND = "config.redis_client.ProcessRedisCache"
+REDIS_BACKENDS = {REDIS_BACKEND, "django.core.cache.backends.redis.RedisCache"}
 LOCAL_MAX_ENTRIES = 10_000
 # Versions outlive every entry (API_KEY_CACHE_SECONDS), so a stale entry always meets its bump.
 VERSION_SECONDS = 24 * 3600
@@ -56,7 +57,7 @@ class Lookup:
 
 def cache_is_shared() -> bool:
     """Whether every worker sees the same cache (Redis), rather than one of its own."""
-    return settings.CACHES["default"]["BACKEND"] == REDIS_BACKEND
+    return settings.CACHES["default"]["BACKEND"] in REDIS_BACKENDS
 
 
 # The format of keys.verification.KeyGrant.to_data(): a new shape never meets an old entry.

@@ -94,6 +94,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://keyhouse")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # One connection pool per process, not per thread or per ASGI request (config.redis_client).
+    CACHES["default"]["BACKEND"] = "config.redis_client.ProcessRedisCache"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -75,6 +75,37 @@ def test_one_listener_and_one_redis_client_serve_every_thread_and_request_contex
     assert redis.Redis.from_url(redis_url).pubsub_numsub(shared.channel) == [(shared.channel.encode(), 1)]
 
 
+@pytest.mark.django_db(transaction=True)  # the requests' threads read the key from the database
+def test_requests_in_fresh_contexts_share_the_process_s_redis_connections(shared, alice_key, redis_url, settings):
+    """Django makes a cache object per thread and, under an ASGI server, per request (each starts
+    from an empty context): with a pool each, every request opened Redis connections of its own.
+    Each request here runs through the ASGI handler in a thread of its own, so in a new context."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    settings.API_KEY_LOCAL_SECONDS = 0  # every request asks Redis
+    _, raw = alice_key
+    statuses = []
+
+    async def call():
+        statuses.append((await AsyncClient().get("/api/v1/me", headers={"API-Key": raw})).status_code)
+
+    def in_a_new_context():
+        thread = threading.Thread(target=async_to_sync(call))
+        thread.start()
+        thread.join()
+
+    def connections_made() -> int:
+        return redis.Redis.from_url(redis_url).info("stats")["total_connections_received"]
+
+    in_a_new_context()
+    before = connections_made()
+    for _ in range(30):
+        in_a_new_context()
+    assert statuses == [200] * 31
+    assert connections_made() - before <= 2  # the counting itself is one connection
+
+
 def redis_commands(url: str) -> int:
     return redis.Redis.from_url(url).info("stats")["total_commands_processed"]
 
