@@ -22,8 +22,9 @@ class UsageMiddleware:
         response = self.get_response(request)
         verification = getattr(request, "key_verification", None)
         if verification is not None:
-            # What a key reads, errors included, is that key's alone: no shared cache keeps it,
-            # and no cache at all keeps its quota or a value shown once.
+            # Set for every API request authentication looked at, keyed or signed in: what a
+            # caller reads, errors included, is theirs alone, so no shared cache keeps it, and
+            # no cache at all keeps a quota or a value shown once.
             response["Cache-Control"] = KEYED_CACHE_CONTROL
         grant = verification and verification.grant
         if grant is None:
