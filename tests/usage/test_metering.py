@@ -65,8 +65,11 @@ def test_headers_parse_and_match_the_keys_counters(alice_key):
     # The budget in requests at this route's price, and the money itself in vendor parameters.
     assert policy["budget"] == {"q": 10, "qu": "requests", "w": window, "pk": key.pk.bytes,
                                 "keyhouse-budget-microcents": 1050, "keyhouse-price-microcents": 100}
-    assert limit["requests"]["r"] == 8
-    assert limit["budget"]["r"] == 8 and limit["budget"]["keyhouse-remaining-microcents"] == 850
+    counted = client.get(f"/api/v1/api-keys/{key.pk}/limits").json()["limits"]
+    assert (counted["requests_used"], counted["spend_used_microcents"]) == (2, 200)
+    assert limit["requests"]["r"] == 10 - counted["requests_used"] == 8
+    assert limit["budget"]["keyhouse-remaining-microcents"] == 1050 - counted["spend_used_microcents"] == 850
+    assert limit["budget"]["r"] == 850 // 100
     assert 0 < limit["requests"]["t"] == limit["budget"]["t"] <= window
 
     report = client.post(REPORT, {"title": "x"}, format="json")  # 1000 of the 850 left: refused
