@@ -31,6 +31,7 @@ class MeApi(APIView):
     """The first call a script makes: is my key good, whose is it, which company, which mode."""
 
     required_scope = None  # any key may ask who it is
+    management_route = True  # never counted against the key's product quota (usage.limits)
 
     @extend_schema(operation_id="me", responses=MeSerializer)
     def get(self, request):

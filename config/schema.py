@@ -2,7 +2,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 
 
@@ -37,6 +37,40 @@ ERROR_DESCRIPTIONS = {
            f"key's restrictions: {_codes(403)}.",
     "404": "No such object in your company, or not visible to you: `not_found`.",
 }
+
+
+PAGE_SIZE_PARAMETER = OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50.")
+PAGE_PARAMETERS = [OpenApiParameter("page", OpenApiTypes.INT, description="1-based; default 1."), PAGE_SIZE_PARAMETER]
+CURSOR_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="The `next` of the previous page; leave it out for the newest "
+                                                 "items. Send the same filters with it."),
+    PAGE_SIZE_PARAMETER,
+    OpenApiParameter("page", OpenApiTypes.INT, deprecated=True, description=(
+        "Deprecated, for one release: page by `cursor`, which repeats and skips nothing while items are added. "
+        "Refused together with `cursor` (400 `invalid_pagination`).")),
+]
+PAGE_FIELDS_DEPRECATED = "Deprecated: only when no `cursor` is sent, for one release; follow `next` instead."
+
+
+def cursor_paginated(serializer_class, name: str, **extra_fields):
+    """Schema of a CursorPagination response whose items are `serializer_class`."""
+    page = inline_serializer(name=name, fields={
+        **extra_fields,
+        "items": serializer_class(many=True),
+        "has_more": serializers.BooleanField(help_text="Whether a page follows this one."),
+        "next": serializers.CharField(allow_null=True, help_text="Cursor of the next page; null on the last."),
+        "page_size": serializers.IntegerField(),
+        "total": serializers.IntegerField(required=False, help_text=PAGE_FIELDS_DEPRECATED),
+        "page": serializers.IntegerField(required=False, help_text=PAGE_FIELDS_DEPRECATED),
+        "total_pages": serializers.IntegerField(required=False, help_text=PAGE_FIELDS_DEPRECATED),
+    })
+    return deprecating(page, "total", "page", "total_pages")
+
+
+def deprecating(serializer, *fields: str):
+    """Marks response fields deprecated in the schema; they are still sent, for one release."""
+    extend_schema_serializer(deprecate_fields=list(fields))(type(serializer))
+    return serializer
 
 
 def paginated(serializer_class, name: str, **extra_fields):

@@ -10,7 +10,7 @@ from accounts.access import actor_from_request, company_keys_check, member_check
 from config.errors import Gone, NotFound, ValidationFailed
 from config.pagination import PagePagination
 from config.parsing import ascii_int
-from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
+from config.schema import ORGANIZATION_PARAMETER, PAGE_PARAMETERS, ErrorSerializer, paginated
 from config.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSerializer
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
@@ -91,7 +91,7 @@ class UserApiKeysApi(APIView):
     api_scope = "keys"
 
 
-    @extend_schema(operation_id="user_api_keys_list", parameters=[ORGANIZATION_PARAMETER],
+    @extend_schema(operation_id="user_api_keys_list", parameters=[ORGANIZATION_PARAMETER, *PAGE_PARAMETERS],
                    responses=paginated(ApiKeyOutputSerializer, "UserApiKeyPage"))
     def get(self, request, user_id):
         actor = actor_from_request(request)
@@ -132,8 +132,7 @@ class ApiKeysApi(APIView):
             OpenApiParameter("user", OpenApiTypes.INT, description="Keys of this member (admins, owners)."),
             OpenApiParameter("status", enum=list(selectors.STATUSES)),
             OpenApiParameter("mode", enum=Mode.values),
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50."),
+            *PAGE_PARAMETERS,
         ],
         responses=paginated(ApiKeyOutputSerializer, "ApiKeyPage"),
     )

@@ -1,12 +1,11 @@
 """GET /api/v1/audit-events: who changed which key or membership, and refused key uses."""
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request
-from config.pagination import PagePagination
-from config.schema import ORGANIZATION_PARAMETER, paginated
+from config.pagination import CursorPagination
+from config.schema import CURSOR_PARAMETERS, ORGANIZATION_PARAMETER, cursor_paginated
 from config.serializers import AsciiIntegerField, AwareDateTimeField
 from keys.models import AuditAction, AuditEvent
 from keys.selectors import audit_events_visible_to
@@ -41,9 +40,8 @@ class AuditEventListApi(APIView):
 
     @extend_schema(
         operation_id="audit_events_list",
-        parameters=[ORGANIZATION_PARAMETER, AuditFilterSerializer, OpenApiParameter("page", OpenApiTypes.INT),
-                    OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50.")],
-        responses=paginated(AuditEventSerializer, "AuditEventPage"),
+        parameters=[ORGANIZATION_PARAMETER, AuditFilterSerializer, *CURSOR_PARAMETERS],
+        responses=cursor_paginated(AuditEventSerializer, "AuditEventPage"),
     )
     def get(self, request):
         actor = actor_from_request(request)
@@ -53,4 +51,4 @@ class AuditEventListApi(APIView):
         data = filters.validated_data
         events = audit_events_visible_to(actor, api_key_id=data.get("key"), actor_user_id=data.get("actor"),
                                          action=data.get("action"), since=data.get("since"), until=data.get("until"))
-        return PagePagination().response(request, events, AuditEventSerializer)
+        return CursorPagination().response(request, events, AuditEventSerializer)

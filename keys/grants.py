@@ -9,8 +9,8 @@ of it. The rule:
 - the old value of a regenerated key, in its grace period, manages no key;
 - nobody acts for a person of a higher rank (accounts.access.person_check_act_for);
 - no key obtains a value of, or grants, scopes beyond its own;
-- a limited key obtains values only of keys limited at least as strictly, changes no limit, and
-  a key it creates is limited the same way; without one, a new key gets its company's default
+- a limited key obtains values only of keys limited at least as strictly, changes no limit but
+  the one it set on itself, and a key it creates is limited the same way; without one, a new key gets its company's default
   limit.
 """
 import dataclasses
@@ -80,11 +80,16 @@ def key_grant_check(grantor, key, *, scopes=None, obtains_value: bool = False) -
                 obtains=_limit_of(key) if obtains_value else False)
 
 
-def limits_grant_check(grantor) -> None:
+def limits_grant_check(grantor, key) -> None:
     """A limited key changes no limit, its own nor another's: else it could make a key, which
-    inherits its limit, lift that limit and hold the value of an unlimited key."""
+    inherits its limit, lift that limit and hold the value of an unlimited key. Except the limit
+    it set on itself while it had none: taking back what it gave up widens nothing, and without
+    it a key that set its own limit to 0 would be locked out for good."""
     grant = grantor.api_key
     if grant is not None and grant.limit is not None and grant.limit.is_enforced:
+        own = getattr(key, "limit", None)
+        if grant.key_id == key.pk and own is not None and own.set_by_itself:
+            return
         raise PermissionDenied(
             f"This key is limited ({_describe(grant.limit)}), so it cannot change limits; sign in, or use a key "
             "without a limit. Nothing changed.", code="limit_not_allowed")

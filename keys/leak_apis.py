@@ -26,7 +26,9 @@ class LeakResultSerializer(serializers.Serializer):
 
 
 class LeakReportApi(APIView):
-    """Signed, not keyed: the scanner proves itself with an HMAC of the body."""
+    """Signed, not keyed: the scanner proves itself with an HMAC of the body. Its answer is a
+    bare JSON array, unlike every other list (`items`): the partner program's format, which the
+    scanners parse."""
 
     authentication_classes = []
     permission_classes = []

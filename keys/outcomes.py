@@ -31,6 +31,7 @@ class KeyStatus(StrEnum):
     GRACE_VALUE_REFUSED = "grace_value_refused"  # an old value in its grace period, asked to manage keys
     REQUEST_LIMIT_EXCEEDED = "request_limit_exceeded"
     BUDGET_EXCEEDED = "budget_exceeded"
+    MANAGEMENT_RATE_EXCEEDED = "management_rate_exceeded"  # Keyhouse's own routes, called too often
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ OUTCOMES: dict[KeyStatus, Outcome] = {
     KeyStatus.BUDGET_EXCEEDED: Outcome(429, "budget_limit_exceeded",
                                        "This key has used its {period} budget; it resets in {seconds} seconds "
                                        "({reset_at}). Ask a company admin to raise the limit if you need more."),
+    KeyStatus.MANAGEMENT_RATE_EXCEEDED: Outcome(429, "management_rate_limit_exceeded",
+                                                "This key made more than {limit} requests a minute to Keyhouse's own "
+                                                "routes (keys, limits, usage, audit); retry in {seconds} seconds."),
 }
 
 

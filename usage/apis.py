@@ -1,15 +1,15 @@
 """Per-key limits and usage analytics (seed 003 routes), and company-wide usage."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, limits_check_manage
 from config.errors import ValidationFailed
-from config.pagination import PagePagination
+from config.pagination import CursorPagination
 from config.parsing import ascii_int
-from config.schema import ORGANIZATION_PARAMETER, paginated
+from config.schema import CURSOR_PARAMETERS, ORGANIZATION_PARAMETER, cursor_paginated, deprecating
 from config.serializers import JsonIntegerField, StrictInputSerializer
 from keys.selectors import api_key_get
 from usage import selectors, services
@@ -118,36 +118,54 @@ class KeyUsageApi(APIView):
                          **selectors.usage_summary(key, days)})
 
 
+def listed(old_name: str, items: list) -> dict:
+    """A list under `items`, the one collection key of every list, and under the name it had
+    before, which scripts written against the documented routes read, for one release."""
+    return {"items": items, old_name: items}
+
+
+def listing(name: str, old_name: str, item_serializer, **fields):
+    """Schema of a `listed` response: `old_name` marked deprecated."""
+    old = {old_name: item_serializer(many=True, help_text="Deprecated: the same list as `items`, for one release.")}
+    return deprecating(inline_serializer(name, {**fields, "items": item_serializer(many=True), **old}), old_name)
+
+
+class TierUsageSerializer(serializers.Serializer):
+    tier = serializers.CharField()
+    requests = serializers.IntegerField()
+    spend_microcents = serializers.IntegerField()
+
+
 class KeyUsageByTierApi(APIView):
     api_scope = "usage"
 
     @extend_schema(operation_id="api_key_usage_by_tier", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=inline_serializer("KeyUsageByTier", {
-                       "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
-                       "tiers": inline_serializer("TierUsage", {"tier": serializers.CharField(),
-                                                                "requests": serializers.IntegerField(),
-                                                                "spend_microcents": serializers.IntegerField()},
-                                                  many=True)}))
+                   responses=listing("KeyUsageByTier", "tiers", TierUsageSerializer,
+                                     api_key_id=serializers.UUIDField(), days=serializers.IntegerField()))
     def get(self, request, key_id):
         key, days = _key(request, key_id), _days(request)
-        return Response({"api_key_id": key.pk, "days": days, "tiers": selectors.usage_by_tier(key, days)})
+        return Response({"api_key_id": key.pk, "days": days, **listed("tiers", selectors.usage_by_tier(key, days))})
+
+
+class ErrorUsageSerializer(serializers.Serializer):
+    status_code = serializers.IntegerField()
+    code = serializers.CharField()
+    count = serializers.IntegerField()
+    last_seen = serializers.DateTimeField()
 
 
 class KeyUsageErrorsApi(APIView):
     api_scope = "usage"
 
     @extend_schema(operation_id="api_key_usage_errors", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=inline_serializer("KeyUsageErrors", {
-                       "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
-                       "total_errors": serializers.IntegerField(),
-                       "errors": inline_serializer("ErrorUsage", {
-                           "status_code": serializers.IntegerField(), "code": serializers.CharField(),
-                           "count": serializers.IntegerField(), "last_seen": serializers.DateTimeField()}, many=True)}))
+                   responses=listing("KeyUsageErrors", "errors", ErrorUsageSerializer,
+                                     api_key_id=serializers.UUIDField(), days=serializers.IntegerField(),
+                                     total_errors=serializers.IntegerField()))
     def get(self, request, key_id):
         key, days = _key(request, key_id), _days(request)
         errors = selectors.usage_errors(key, days)
         return Response({"api_key_id": key.pk, "days": days, "total_errors": sum(e["count"] for e in errors),
-                         "errors": errors})
+                         **listed("errors", errors)})
 
 
 class RequestLogSerializer(serializers.ModelSerializer):
@@ -163,13 +181,12 @@ class KeyUsageRequestsApi(APIView):
     api_scope = "usage"
 
     @extend_schema(operation_id="api_key_usage_requests", parameters=[
-        DAYS, ORGANIZATION_PARAMETER, OpenApiParameter("page", OpenApiTypes.INT),
-        OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50."),
+        DAYS, ORGANIZATION_PARAMETER, *CURSOR_PARAMETERS,
         OpenApiParameter("status", enum=["success", "failed", ""], description=(
             "success (2xx and 3xx) or failed (anything else); empty or absent: both.")),
         OpenApiParameter("tier", str),
         OpenApiParameter("domain", str, description="Substring of the request's Origin/Referer host."),
-    ], responses=paginated(RequestLogSerializer, "KeyUsageRequests", api_key_id=serializers.UUIDField()))
+    ], responses=cursor_paginated(RequestLogSerializer, "KeyUsageRequests", api_key_id=serializers.UUIDField()))
     def get(self, request, key_id):
         key, days = _key(request, key_id), _days(request)
         status = request.query_params.get("status")
@@ -177,26 +194,28 @@ class KeyUsageRequestsApi(APIView):
             raise ValidationFailed("status must be success or failed.", details={"status": status[:20]})
         log = selectors.usage_requests(key, days, status=status, tier=request.query_params.get("tier"),
                                        domain=request.query_params.get("domain"))
-        return PagePagination().response(request, log, RequestLogSerializer, api_key_id=key.pk)
+        return CursorPagination().response(request, log, RequestLogSerializer, api_key_id=key.pk)
 
 
-TimeseriesPoint = inline_serializer("UsagePoint", {
-    "bucket": serializers.DateTimeField(), "requests": serializers.IntegerField(),
-    "successful": serializers.IntegerField(), "failed": serializers.IntegerField(),
-    "spend_microcents": serializers.IntegerField()}, many=True)
+class UsagePointSerializer(serializers.Serializer):
+    bucket = serializers.DateTimeField()
+    requests = serializers.IntegerField()
+    successful = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    spend_microcents = serializers.IntegerField()
 
 
 class KeyUsageTimeseriesApi(APIView):
     api_scope = "usage"
 
     @extend_schema(operation_id="api_key_usage_timeseries", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=inline_serializer("KeyUsageTimeseries", {
-                       "api_key_id": serializers.UUIDField(), "days": serializers.IntegerField(),
-                       "granularity": serializers.ChoiceField(choices=["hour", "day"]), "data": TimeseriesPoint}))
+                   responses=listing("KeyUsageTimeseries", "data", UsagePointSerializer,
+                                     api_key_id=serializers.UUIDField(), days=serializers.IntegerField(),
+                                     granularity=serializers.ChoiceField(choices=["hour", "day"])))
     def get(self, request, key_id):
         key, days = _key(request, key_id), _days(request)
         granularity, data = selectors.usage_timeseries(days, api_key=key)
-        return Response({"api_key_id": key.pk, "days": days, "granularity": granularity, "data": data})
+        return Response({"api_key_id": key.pk, "days": days, "granularity": granularity, **listed("data", data)})
 
 
 class KeyBreakdownSerializer(serializers.Serializer):
@@ -208,6 +227,7 @@ class KeyBreakdownSerializer(serializers.Serializer):
     total_spend_microcents = serializers.IntegerField()
 
 
+@extend_schema_serializer(deprecate_fields=["keys"])
 class CompanyUsageSerializer(serializers.Serializer):
     company_id = serializers.IntegerField()
     days = serializers.IntegerField()
@@ -215,15 +235,18 @@ class CompanyUsageSerializer(serializers.Serializer):
     successful_requests = serializers.IntegerField()
     failed_requests = serializers.IntegerField()
     total_spend_microcents = serializers.IntegerField()
-    keys = KeyBreakdownSerializer(many=True, help_text="Per key, most requests first.")
+    items = KeyBreakdownSerializer(many=True, help_text="Per key, most requests first.")
+    keys = KeyBreakdownSerializer(many=True, help_text="Deprecated: the same list as `items`, for one release.")
 
 
+@extend_schema_serializer(deprecate_fields=["data"])
 class CompanyTimeseriesSerializer(serializers.Serializer):
     company_id = serializers.IntegerField()
     days = serializers.IntegerField()
     granularity = serializers.ChoiceField(choices=["hour", "day"])
-    data = TimeseriesPoint
-    keys = KeyBreakdownSerializer(many=True)
+    items = UsagePointSerializer(many=True)
+    data = UsagePointSerializer(many=True, help_text="Deprecated: the same list as `items`, for one release.")
+    keys = KeyBreakdownSerializer(many=True, help_text="Per key, most requests first: what the chart adds up.")
 
 
 class CompanyUsageApi(APIView):
@@ -235,8 +258,8 @@ class CompanyUsageApi(APIView):
         actor = actor_from_request(request)
         company_keys_check(actor, "may read the whole company's usage.")
         days = _days(request)
-        return Response({"company_id": actor.company.pk, "days": days,
-                         **selectors.company_usage(actor.company, days)})
+        usage = selectors.company_usage(actor.company, days)
+        return Response({"company_id": actor.company.pk, "days": days, **usage, **listed("keys", usage["keys"])})
 
 
 class CompanyUsageTimeseriesApi(APIView):
@@ -249,5 +272,5 @@ class CompanyUsageTimeseriesApi(APIView):
         company_keys_check(actor, "may read the whole company's usage.")
         days = _days(request)
         granularity, data = selectors.usage_timeseries(days, company=actor.company)
-        return Response({"company_id": actor.company.pk, "days": days, "granularity": granularity, "data": data,
-                         "keys": selectors.company_usage_by_key(actor.company, days)})
+        return Response({"company_id": actor.company.pk, "days": days, "granularity": granularity,
+                         **listed("data", data), "keys": selectors.company_usage_by_key(actor.company, days)})

@@ -1,6 +1,21 @@
 """Per-key limits, checked before the view runs (a DRF throttle, DRF's hook for exactly
-this), and the IETF RateLimit headers that tell a client where it stands."""
+this), and the RateLimit header fields that tell a client where it stands.
+
+Product routes count against the key's limits. Keyhouse's own management routes (who am I,
+keys, limits, restrictions, usage and audit reads) never do: a key that used up its quota, or
+set its own limit to 0, can still read why and lift the limit. They have their own per-key
+abuse limit instead, a fixed one-minute window.
+
+The header fields follow draft-ietf-httpapi-ratelimit-headers (-11 and later): one policy
+item per limit, registered parameters (q, qu, w, pk; r, t, pk) and the rest prefixed
+`keyhouse-`. The draft registers no money unit, so the budget policy counts requests at the
+price of the route being called (q = budget // price) and carries the microcents in vendor
+parameters; a free request is not governed by the budget, so it gets no budget item.
+"""
+import base64
 import math
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,10 +25,15 @@ from rest_framework.throttling import BaseThrottle
 
 from keys.models import Mode
 from keys.outcomes import KeyStatus
+from keys.restrictions import needed_scope
 from usage import counters
 from usage.periods import period_bounds
 
 DEFAULT_TIER = "free"
+# The API areas of Keyhouse's own routes (keys:read, usage:read, audit:read, ...).
+MANAGEMENT_AREAS = frozenset({"keys", "usage", "audit"})
+MANAGEMENT_WINDOW_SECONDS = 60
+VENDOR_PREFIX = "keyhouse-"
 
 
 def tier_of(view) -> str:
@@ -25,28 +45,64 @@ def price(tier: str, mode: str) -> int:
     return 0 if mode == Mode.TEST else settings.USAGE_TIERS[tier]
 
 
+def is_management(view, method: str) -> bool:
+    """Whether a request is Keyhouse managing keys rather than the customer's product traffic:
+    the view's API area is one of Keyhouse's own, or the view says so itself (`/me`, which
+    any key may call, belongs to no area). Anything else, a new host view included, is metered."""
+    if getattr(view, "management_route", False):
+        return True
+    scope = needed_scope(view, method)
+    return scope is not None and scope.split(":")[0] in MANAGEMENT_AREAS
+
+
+def sf_item(name: str, params: dict) -> str:
+    """One Structured Fields (RFC 9651) Item: a String naming the policy, then its parameters,
+    each an Integer, a String or a Byte Sequence. Names and string values are our own ASCII."""
+    parts = [f'"{name}"']
+    for key, value in params.items():
+        if isinstance(value, bytes):
+            parts.append(f"{key}=:{base64.b64encode(value).decode()}:")
+        elif isinstance(value, str):
+            parts.append(f'{key}="{value}"')
+        else:
+            parts.append(f"{key}={int(value)}")
+    return ";".join(parts)
+
+
 @dataclass(frozen=True)
 class Quota:
     limit: object  # keys.verification.LimitSnapshot
     used: counters.Consumption
+    period_start: datetime
     period_end: datetime
     now: datetime
+    partition: bytes  # the id of the key whose counter this use counts against
+    price: int  # of the request being made, in microcents
 
     @property
     def reset_seconds(self) -> int:
+        """Whole seconds until the period ends, rounded up: never earlier than the reset."""
         return max(1, math.ceil((self.period_end - self.now).total_seconds()))
 
     def headers(self) -> dict:
+        window = int((self.period_end - self.period_start).total_seconds())
+        common = {"pk": self.partition}
         policies, states = [], []
-        window = f"w={int((self.period_end - period_bounds(self.limit.reset_period, self.now)[0]).total_seconds())}"
         if self.limit.request_limit is not None:
             remaining = max(0, self.limit.request_limit - self.used.requests)
-            policies.append(f'"requests";q={self.limit.request_limit};{window}')
-            states.append(f'"requests";r={remaining};t={self.reset_seconds}')
-        if self.limit.budget_limit_microcents is not None:
-            remaining = max(0, self.limit.budget_limit_microcents - self.used.spend_microcents)
-            policies.append(f'"budget";q={self.limit.budget_limit_microcents};qu="microcents";{window}')
-            states.append(f'"budget";r={remaining};t={self.reset_seconds}')
+            policies.append(sf_item("requests", {"q": self.limit.request_limit, "qu": "requests", "w": window,
+                                                 **common}))
+            states.append(sf_item("requests", {"r": remaining, "t": self.reset_seconds, **common}))
+        if self.limit.budget_limit_microcents is not None and self.price > 0:
+            budget = self.limit.budget_limit_microcents
+            left = max(0, budget - self.used.spend_microcents)
+            policies.append(sf_item("budget", {
+                "q": budget // self.price, "qu": "requests", "w": window, **common,
+                f"{VENDOR_PREFIX}budget-microcents": budget, f"{VENDOR_PREFIX}price-microcents": self.price}))
+            states.append(sf_item("budget", {"r": left // self.price, "t": self.reset_seconds, **common,
+                                             f"{VENDOR_PREFIX}remaining-microcents": left}))
+        if not policies:
+            return {}
         return {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(states)}
 
 
@@ -57,28 +113,107 @@ def quota_consume(grant, cost: int, now: datetime | None = None) -> Quota | None
         return None
     now = now or timezone.now()
     start, end = period_bounds(limit.reset_period, now)
-    used = counters.consume(key_id=limit.counter_key_id or grant.key_id, period_start=start, period_end=end, cost=cost,
+    counter_key_id = limit.counter_key_id or grant.key_id
+    used = counters.consume(key_id=counter_key_id, period_start=start, period_end=end, cost=cost,
                             request_limit=limit.request_limit, budget=limit.budget_limit_microcents)
-    return Quota(limit=limit, used=used, period_end=end, now=now)
+    return Quota(limit=limit, used=used, period_start=start, period_end=end, now=now,
+                 partition=counter_key_id.bytes, price=cost)
+
+
+@dataclass(frozen=True)
+class ManagementWindow:
+    """A key's use of the management routes in the current minute."""
+
+    limit: int
+    used: int
+    reset_seconds: int
+    partition: bytes
+
+    @property
+    def admitted(self) -> bool:
+        return self.used <= self.limit
+
+    def headers(self) -> dict:
+        common = {"pk": self.partition}
+        return {
+            "RateLimit-Policy": sf_item("management", {"q": self.limit, "qu": "requests",
+                                                       "w": MANAGEMENT_WINDOW_SECONDS, **common}),
+            "RateLimit": sf_item("management", {"r": max(0, self.limit - self.used), "t": self.reset_seconds,
+                                                **common}),
+        }
+
+
+class _MinuteWindows:
+    """Management requests per key in the current minute, in this worker's memory."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._start = None
+        self._counts: dict = {}
+
+    def count(self, key_id, start: int) -> int:
+        with self._lock:
+            if start != self._start:
+                self._start, self._counts = start, {}
+            self._counts[key_id] = used = self._counts.get(key_id, 0) + 1
+            return used
+
+
+_windows = _MinuteWindows()
+
+
+def management_consume(grant, now: float | None = None) -> ManagementWindow | None:
+    """Count one management request in the key's current minute; None when the limit is off.
+
+    Counted in each worker's memory, not in the shared cache: a cached key then still costs no
+    round trip on these routes either (`/me` is what a script calls to check its key), and there
+    is no store whose outage could lock an owner out of revoking a leaked key or lifting a limit.
+    The price is precision: a key spread over N workers may make up to N times the rate, which
+    still bounds a runaway loop; this is an abuse limit, not a quota."""
+    limit = settings.MANAGEMENT_REQUESTS_PER_MINUTE
+    if not limit:
+        return None
+    now = time.time() if now is None else now
+    start = int(now // MANAGEMENT_WINDOW_SECONDS) * MANAGEMENT_WINDOW_SECONDS
+    used = _windows.count(grant.key_id, start)
+    reset = max(1, math.ceil(start + MANAGEMENT_WINDOW_SECONDS - now))
+    return ManagementWindow(limit=limit, used=used, reset_seconds=reset, partition=grant.key_id.bytes)
 
 
 class KeyLimitThrottle(BaseThrottle):
-    """Admits or refuses a keyed request by its key's limits; prices it by the view's tier."""
+    """Admits or refuses a keyed request: product routes by the key's limits, priced by the
+    view's tier; Keyhouse's own routes by the management abuse limit, free of charge."""
 
     def allow_request(self, request, view):
         verification = getattr(request._request, "key_verification", None)
         if verification is None or not verification.is_valid or request.auth is not verification.grant:
             return True
         tier = tier_of(view)
+        if is_management(view, request.method):
+            return self._allow_management(request, verification, tier)
         cost = price(tier, verification.grant.mode)
         quota = quota_consume(verification.grant, cost)
         if quota is None or quota.used.admitted:
             request._request.key_verification = verification.admitted(charge=(tier, cost), quota=quota)
             return True
-        status = KeyStatus.BUDGET_EXCEEDED if quota.used.refused_by == "budget" else KeyStatus.REQUEST_LIMIT_EXCEEDED
+        by_budget = quota.used.refused_by == "budget"
+        status = KeyStatus.BUDGET_EXCEEDED if by_budget else KeyStatus.REQUEST_LIMIT_EXCEEDED
         refused = verification.admitted(charge=(tier, 0), quota=quota).refused(
             status, details={"reset_at": quota.period_end.isoformat(), "requests_used": quota.used.requests,
-                             "spend_used_microcents": quota.used.spend_microcents},
+                             "spend_used_microcents": quota.used.spend_microcents,
+                             "violated-policies": ["budget" if by_budget else "requests"]},
             period=quota.limit.reset_period, seconds=quota.reset_seconds, reset_at=quota.period_end.isoformat())
         request._request.key_verification = refused
         raise refused.refusal(headers={"Retry-After": str(quota.reset_seconds), **quota.headers()})
+
+    def _allow_management(self, request, verification, tier: str) -> bool:
+        window = management_consume(verification.grant)
+        admitted = verification.admitted(charge=(tier, 0), quota=window)
+        if window is None or window.admitted:
+            request._request.key_verification = admitted
+            return True
+        refused = admitted.refused(KeyStatus.MANAGEMENT_RATE_EXCEEDED,
+                                   details={"violated-policies": ["management"]},
+                                   limit=window.limit, seconds=window.reset_seconds)
+        request._request.key_verification = refused
+        raise refused.refusal(headers={"Retry-After": str(window.reset_seconds), **window.headers()})

@@ -10,6 +10,7 @@ from usage.log_writes import LogRecord
 from usage.recorder import recorder
 
 USER_AGENT_LENGTH = 255
+KEYED_CACHE_CONTROL = "private, no-store"
 
 
 class UsageMiddleware:
@@ -20,6 +21,11 @@ class UsageMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         verification = getattr(request, "key_verification", None)
+        if verification is not None:
+            # Set for every API request authentication looked at, keyed or signed in: what a
+            # caller reads, errors included, is theirs alone, so no shared cache keeps it, and
+            # no cache at all keeps a quota or a value shown once.
+            response["Cache-Control"] = KEYED_CACHE_CONTROL
         grant = verification and verification.grant
         if grant is None:
             return response

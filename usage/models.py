@@ -117,6 +117,9 @@ class KeyLimit(models.Model):
         ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         help_text="The key whose counter this key's use counts against: the limited key that created it, so that "
                   "making more keys never makes more quota. Empty: its own counter.")
+    set_by_itself = models.BooleanField(
+        default=False, help_text="The key set this limit on itself, so it may lift it again: it gave up what it "
+                                 "had, and taking it back widens nothing (keys.grants.limits_grant_check).")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = KeyLimitQuerySet.as_manager()

@@ -19,19 +19,21 @@ def limits_set(*, api_key: ApiKey, grantor, request_limit: int | None = None,
     """Replace the key's limits. Use so far in the current period still counts. Only a person
     who outranks the key's owner, or an owner, changes them (accounts.access.limits_check_manage)."""
     limits_check_change(grantor, api_key)
+    acting_key = getattr(grantor, "api_key", None)
     return _limits_write(api_key=api_key, actor=grantor.user, request_limit=request_limit,
-                         budget_limit_microcents=budget_limit_microcents, reset_period=reset_period, enabled=enabled)
+                         budget_limit_microcents=budget_limit_microcents, reset_period=reset_period, enabled=enabled,
+                         set_by_itself=acting_key is not None and acting_key.key_id == api_key.pk)
 
 
 def limits_check_change(grantor, api_key: ApiKey) -> None:
     """limits_set's and limits_delete's check, for forms that refuse before saving."""
     if not isinstance(grantor, Operator):
         limits_check_manage(grantor, api_key)
-        limits_grant_check(grantor)
+        limits_grant_check(grantor, api_key)
 
 
 def _limits_write(*, api_key: ApiKey, actor, request_limit, budget_limit_microcents, reset_period,
-                  enabled=True, counted_with_id=None) -> KeyLimit:
+                  enabled=True, counted_with_id=None, set_by_itself=False) -> KeyLimit:
     for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
                               ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
         if value is not None and not 0 <= value <= most:
@@ -43,7 +45,8 @@ def _limits_write(*, api_key: ApiKey, actor, request_limit, budget_limit_microce
              "reset_period": reset_period, "enabled": enabled}
     # Limits set by a person count on the key's own counter; inherited ones on their creator's.
     limit, created = KeyLimit.objects.update_or_create(api_key=api_key,
-                                                       defaults={**after, "counted_with_id": counted_with_id})
+                                                       defaults={**after, "counted_with_id": counted_with_id,
+                                                                 "set_by_itself": set_by_itself})
     if before != after:
         audit_record(action=AuditAction.LIMITS_SET if created else AuditAction.LIMITS_CHANGED,
                      company=api_key.company_id, api_key=api_key, actor=actor,

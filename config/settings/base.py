@@ -261,6 +261,9 @@ METRICS_ALLOWED_IPS = [str(ipaddress.ip_network(n, strict=False)) for n in env.l
 # Price of one request per tier, in microcents (millionths of a cent). A view names its tier
 # with `usage_tier`; test-mode keys are never charged.
 USAGE_TIERS = {"free": 0, "standard": 100, "premium": 1000}
+# Requests a minute one key may make to Keyhouse's own routes (keys, limits, usage, audit, /me),
+# which never count against its product quota; 0: no such limit.
+MANAGEMENT_REQUESTS_PER_MINUTE = env.int("MANAGEMENT_REQUESTS_PER_MINUTE", default=600)
 # How often each worker writes its buffered request log; 0 writes every record at once.
 USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=1.0)
 # Active keys one person may hold in one company: a script that creates keys in a loop stops

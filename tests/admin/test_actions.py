@@ -58,7 +58,7 @@ def test_limits_edit_inline_through_the_service(admin_client, alice_key):
     assert KeyLimit.objects.get(api_key=key).request_limit == 1
     assert AuditEvent.objects.get(action="limits.set").surface == "admin"
     client = key_client(raw)
-    assert [client.get("/api/v1/me").status_code for _ in range(2)] == [200, 429]
+    assert [client.get("/api/v1/demo/echo").status_code for _ in range(2)] == [200, 429]
 
 
 def test_negative_limit_in_admin_is_a_form_error(admin_client, alice_key):

@@ -22,7 +22,7 @@ def test_create_returns_the_raw_key_once_and_stores_only_its_hash(alice):
         format="json",
     )
     assert response.status_code == 201
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "private, no-store"
     body = response.json()
     assert set(body) == LIST_FIELDS | {"key"}
     assert body["name"] == "Production Server"
@@ -123,7 +123,7 @@ def test_revoke_through_another_users_route_is_404(alice, bob, admin, alice_key)
 def test_regenerate_keeps_id_and_settings_and_kills_the_old_value(alice, alice_key):
     key, old_raw = alice_key
     response = key_client(old_raw).post(f"/api/v1/api-keys/{key.pk}/regenerate")
-    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    assert response.status_code == 200 and response["Cache-Control"] == "private, no-store"
     body = response.json()
     assert (body["id"], body["name"], body["mode"]) == (str(key.pk), key.name, "live")
     assert body["key"] != old_raw and body["prefix"] == body["key"][:12]

@@ -119,7 +119,7 @@ def test_redis_stopped_mid_run_refuses_limited_keys_and_recovers(stack, keys, fi
     server, _, redis = stack
     sent = keys["sent"]
     master = server.process.pid
-    calls = [("limited", "GET", "/api/v1/me", keys["limited"]), ("unlimited", "GET", "/api/v1/me", keys["unlimited"])]
+    calls = [("limited", "GET", "/api/v1/demo/echo", keys["limited"]), ("unlimited", "GET", "/api/v1/me", keys["unlimited"])]
     assert {r[1] for r in traffic(server, calls, 1, figures, sent)} == {200}
     redis.stop()
     during = traffic(server, calls, 3, figures, sent)
@@ -129,7 +129,7 @@ def test_redis_stopped_mid_run_refuses_limited_keys_and_recovers(stack, keys, fi
     # A key without limits needs no counter: the key is read from the database instead of the cache.
     assert {r[1] for r in during if r[0] == "unlimited"} == {200}
     redis.start()
-    took = recover(server, "GET", "/api/v1/me", keys["limited"], figures, sent)
+    took = recover(server, "GET", "/api/v1/demo/echo", keys["limited"], figures, sent)
     figures.fact(PART, "redis back after", f"{took:.1f}s")
     assert server.process.pid == master and server.process.poll() is None
 
@@ -139,7 +139,7 @@ def test_postgres_stopped_mid_run_answers_503_and_recovers(stack, keys, figures)
     sent = keys["sent"]
     master = server.process.pid
     fresh = server.member_key("fresh", "Acme", "member")  # never used, so cached nowhere
-    calls = [("cached", "GET", "/api/v1/me", keys["limited"]),
+    calls = [("cached", "GET", "/api/v1/demo/echo", keys["limited"]),
              ("needs db", "GET", "/api/v1/api-keys", keys["unlimited"]),
              ("uncached", "GET", "/api/v1/me", fresh)]
     assert {r[1] for r in traffic(server, calls[:2], 1, figures, sent)} == {200}

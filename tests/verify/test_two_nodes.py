@@ -121,7 +121,7 @@ def test_a_key_revoked_through_one_node_is_refused_by_the_other_at_once(nodes, f
 
 def test_a_request_limit_admits_exactly_its_number_across_both_nodes(nodes, figures):
     raw, kid = member_key(nodes, "lara", {"request_limit": REQUEST_LIMIT})
-    calls = [(nodes.a if i % 2 else nodes.b, kid, "GET", "/api/v1/me", raw) for i in range(REQUESTS)]
+    calls = [(nodes.a if i % 2 else nodes.b, kid, "GET", "/api/v1/demo/echo", raw) for i in range(REQUESTS)]
     results = nodes.burst(calls)
     figures.sent(PART, REQUESTS)
     statuses = [r[2] for r in results]
