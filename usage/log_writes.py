@@ -58,10 +58,20 @@ def _values(record) -> tuple:
 
 
 def _insert_log(records) -> None:
-    """One prepared INSERT run over the batch: bulk_create compiled SQL for every value of
-    every row, which cost the recorder thread (and so the worker's requests) twice the time."""
+    """PostgreSQL: COPY, the values as they are (psycopg adapts UUIDs, times and addresses
+    itself): a quarter of the recorder's and half of PostgreSQL's time per record against an
+    INSERT run over the batch. Elsewhere one prepared INSERT run over the batch: bulk_create
+    compiled SQL for every value of every row, twice the time again."""
     table = connection.ops.quote_name(RequestLog._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in LOG_FIELDS)
+    if connection.vendor == "postgresql":
+        # On the driver's own cursor, so its errors are wrapped here: the recorder keeps a batch
+        # back only on Django's OperationalError (the database is unreachable).
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for record in records:
+                    copy.write_row(_values(record))
+        return
     db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it looks the connection up on every use
     prepare = [None if (f.target_field if f.is_relation else f).get_internal_type() in PLAIN_TYPES
                else f.get_db_prep_save for f in LOG_FIELDS]
