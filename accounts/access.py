@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 
 from accounts.models import KEY_ADMIN_ROLES, Company, Membership, Role
-from config.errors import NotFound, PermissionDenied, ValidationFailed
-from config.parsing import ascii_int
+from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.parsing import ascii_int
 
 User = get_user_model()
 ORGANIZATION_HEADER = "X-Organization-Id"

@@ -10,7 +10,7 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from config.logging import KeyMaskingFilter
+from core.logging import KeyMaskingFilter
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -7,16 +7,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, member_check_access
-from config.errors import Gone, NotFound, ValidationFailed
-from config.pagination import PagePagination
-from config.parsing import ascii_int
-from config.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
-from config.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSerializer
+from core.errors import Gone, NotFound, ValidationFailed
+from core.pagination import PagePagination
+from core.parsing import ascii_int
+from core.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
+from core.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSerializer
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.restrictions import SCOPES
 from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
-from usage.services import api_key_issue
+from keys.limit_services import api_key_issue
 
 class ApiKeyOutputSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()

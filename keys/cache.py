@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from config.metrics import KEY_CACHE_LOOKUPS
+from core.metrics import KEY_CACHE_LOOKUPS
 from keys import invalidation
 
 logger = logging.getLogger(__name__)

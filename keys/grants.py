@@ -16,7 +16,7 @@ of it. The rule:
 import dataclasses
 
 from accounts.access import Operator, person_check_act_for, role_of
-from config.errors import PermissionDenied
+from core.errors import PermissionDenied
 from keys.restrictions import scopes_check_grant
 from keys.verification import LimitSnapshot
 

@@ -18,8 +18,8 @@ import weakref
 from django.conf import settings
 from django.core.cache import caches
 
-from config.metrics import INVALIDATION_TIMEOUTS
-from config.redis_client import redis_client
+from core.metrics import INVALIDATION_TIMEOUTS
+from core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 CHANNEL = "keyhouse:keys-changed"

@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from config.errors import ApplicationError, ServiceUnavailable
-from keys import crypto
-from keys.audit import audit_record
+from core.errors import ApplicationError, ServiceUnavailable
+from core import crypto
+from audit.services import audit_record
 from keys.models import ApiKey, AuditAction
 from keys.selectors import api_key_by_hashes
 from keys.services import api_key_end_grace, api_key_revoke

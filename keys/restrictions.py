@@ -12,11 +12,11 @@ import re
 
 from rest_framework.permissions import BasePermission
 
-from config.errors import PermissionDenied, ValidationFailed
-from config.network import client_ip, request_host
-from keys.audit import security_event
+from core.errors import PermissionDenied, ValidationFailed
+from core.network import client_ip, request_host
+from audit.services import security_event
 from keys.models import AuditAction
-from keys.outcomes import OUTCOMES, KeyStatus
+from core.outcomes import OUTCOMES, KeyStatus
 
 ALL_SCOPES = "all"
 SCOPES = {
@@ -99,7 +99,7 @@ def scopes_check_grant(acting_key, scopes) -> None:
 
 
 def _ip_allowed(ip: str | None, allowed: list[str]) -> bool:
-    """ip is canonical (config.network.ip_parse): IPv4 clients of a dual-stack socket as IPv4."""
+    """ip is canonical (core.network.ip_parse): IPv4 clients of a dual-stack socket as IPv4."""
     if ip is None:
         return False
     address = ipaddress.ip_address(ip)

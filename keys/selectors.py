@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from accounts.access import Actor, key_check_manage
 from accounts.models import Membership
-from config.errors import NotFound
-from keys import crypto
+from core.errors import NotFound
+from core import crypto
 from keys.models import LEGACY_PREFIX, ApiKey, AuditEvent
 
 STATUSES = ("active", "revoked", "expired", "unused")

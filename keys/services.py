@@ -8,11 +8,11 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Company, Membership
-from config.errors import Conflict, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from keys import cache as key_cache
-from keys.audit import audit_record
+from audit.services import audit_record
 from keys.grants import key_grant_check
-from keys import crypto
+from core import crypto
 from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, AuditAction, Mode, default_scopes
 from keys.restrictions import clean_ips, clean_referrers, clean_scopes
 
@@ -105,7 +105,7 @@ def api_key_create(
     created_with_key_id=None,
 ) -> tuple[ApiKey, str]:
     """Insert a key and return it with its raw value, which exists only in this return value.
-    Surfaces call usage.services.api_key_issue, which asks the grant rule (keys.grants) and
+    Surfaces call keys.limit_services.api_key_issue, which asks the grant rule (keys.grants) and
     gives the key its inherited limit; this is the insert beneath it."""
     if mode not in Mode.values:
         raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})

@@ -6,13 +6,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, limits_check_manage
-from config.errors import ValidationFailed
-from config.pagination import PagePagination
-from config.parsing import ascii_int
-from config.schema import ORGANIZATION_PARAMETER, paginated
-from config.serializers import JsonIntegerField, StrictInputSerializer
+from core.errors import ValidationFailed
+from core.pagination import PagePagination
+from core.parsing import ascii_int
+from core.schema import ORGANIZATION_PARAMETER, paginated
+from core.serializers import JsonIntegerField, StrictInputSerializer
 from keys.selectors import api_key_get
-from usage import selectors, services
+from keys import limit_services as services
+from usage import selectors
 from usage.models import RequestLog, ResetPeriod
 
 MAX_DAYS = 365

@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 from keys.models import Mode
-from keys.outcomes import KeyStatus
+from core.outcomes import KeyStatus
 from usage import counters
 from usage.periods import period_bounds
 

@@ -9,7 +9,7 @@ from keys.services import api_key_revoke
 from tests.clients import key_client
 from tests.factories import make_key, member
 from usage.models import KeyLimit, RequestLog
-from usage.services import limits_set
+from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from config import health
+from web import health
 from tests.clients import key_client
 from usage.recorder import Recorder
 

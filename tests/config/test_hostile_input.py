@@ -3,7 +3,7 @@ the error shape, with a code a script can branch on, and the database is left as
 
 Python reads more as a number than a client means: int() takes '٢', '２', '+2', ' 2' and '1_0',
 and str.isdigit() passes '²', which int() then refuses with an exception. Numbers in query
-parameters and headers are read by config.parsing.ascii_int only. A signature header is
+parameters and headers are read by core.parsing.ascii_int only. A signature header is
 compared as bytes, since hmac.compare_digest raises on a non-ASCII str. A time has ASCII
 digits, an offset under 24 hours and a year in range, so it never overflows."""
 from datetime import datetime, timezone
@@ -13,7 +13,7 @@ from django.apps import apps
 from django.test import Client
 
 from keys.models import ApiKey
-from keys.views import PAGE_SIZE as COMPANY_PAGE_SIZE
+from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 from tests.clients import session_client
 from tests.factories import make_key
 

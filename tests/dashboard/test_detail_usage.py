@@ -17,7 +17,7 @@ from tests.dashboard.conftest import key_url, signed_in
 from tests.factories import make_key
 from usage import log_writes
 from usage.models import KeyLimit, RequestLog
-from usage.services import limits_set
+from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db
 

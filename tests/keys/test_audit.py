@@ -13,7 +13,7 @@ from keys.models import ApiKey, AuditEvent
 from tests.clients import key_client, session_client
 from tests.dashboard.conftest import NEW_URL, key_url, signed_in
 from tests.factories import make_key
-from usage.services import limits_set
+from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from keys.services import api_key_set_restrictions
 from tests.clients import key_client, session_client
 from tests.factories import make_key
 from usage.models import LimitCounter
-from usage.services import limits_set
+from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.access import OPERATOR, actor_for
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from keys.models import Mode
-from usage.services import api_key_issue
+from keys.limit_services import api_key_issue
 
 DURATION = re.compile(r"^(\d{1,5})d$")
 
