@@ -5,11 +5,11 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request
+from audit.models import AuditAction, AuditEvent
+from audit.selectors import audit_events_visible_to
 from core.pagination import PagePagination
 from core.schema import ORGANIZATION_PARAMETER, paginated
 from core.serializers import AsciiIntegerField, AwareDateTimeField
-from keys.models import AuditAction, AuditEvent
-from keys.selectors import audit_events_visible_to
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

@@ -8,8 +8,8 @@ from contextvars import ContextVar
 
 from django.core.cache import cache
 
+from audit.models import AuditEvent, Surface
 from core.network import client_ip
-from keys.models import AuditEvent, Surface
 
 _current_request = ContextVar("audit_request", default=None)
 SURFACE_PREFIXES = (("/api/", Surface.API), ("/admin/", Surface.ADMIN))

@@ -14,9 +14,9 @@ from core.schema import ORGANIZATION_PARAMETER, ErrorSerializer, paginated
 from core.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSerializer
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
-from keys.restrictions import SCOPES
-from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
 from keys.limit_services import api_key_issue
+from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
+from keys.restrictions import SCOPES
 
 class ApiKeyOutputSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()

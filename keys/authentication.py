@@ -11,10 +11,10 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from rest_framework.authentication import BaseAuthentication
 
-from core.errors import error_body
-from core import crypto
+from audit.models import AuditAction
 from audit.services import security_event
-from keys.models import AuditAction
+from core import crypto
+from core.errors import error_body
 from core.outcomes import WWW_AUTHENTICATE, KeyStatus
 from keys.services import api_key_touch
 from keys.verification import Verification, verify

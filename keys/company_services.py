@@ -4,9 +4,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Company, Membership, ResetPeriod, Role
-from core.errors import Conflict, ValidationFailed
+from audit.models import AuditAction
 from audit.services import audit_record
-from keys.models import AuditAction
+from core.errors import Conflict, ValidationFailed
 from keys.services import api_key_revoke
 
 User = get_user_model()

@@ -16,7 +16,8 @@ from django.views.decorators.debug import sensitive_variables
 from core.errors import ApplicationError, ServiceUnavailable
 from core import crypto
 from audit.services import audit_record
-from keys.models import ApiKey, AuditAction
+from keys.models import ApiKey
+from audit.models import AuditAction
 from keys.selectors import api_key_by_hashes
 from keys.services import api_key_end_grace, api_key_revoke
 from keys.tasks import leak_notice_send

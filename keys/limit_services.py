@@ -6,9 +6,11 @@ from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
 from core.errors import ValidationFailed
 from audit.services import audit_record
 from keys.grants import company_default_limit, grant_check, inherited_limit, limits_grant_check
-from keys.models import ApiKey, AuditAction, Mode, default_scopes
+from keys.models import ApiKey, Mode, default_scopes
+from audit.models import AuditAction
 from keys.services import api_key_create, api_key_import_legacy
-from usage.models import KeyLimit, RequestLog, ResetPeriod
+from accounts.models import ResetPeriod
+from keys.models import KeyLimit
 
 
 
@@ -105,16 +107,3 @@ def api_key_import(*, company, owner, name: str, sha256_of_key: str, created_at,
     if key is not None:
         _limits_start(key, company_default_limit(company), actor=None)
     return key
-
-
-def usage_prune(*, before, batch_size: int = 5000, progress=None) -> int:
-    """Delete raw log rows older than `before` in batches (rollups stay); returns the count."""
-    deleted = 0
-    while True:
-        ids = list(RequestLog.objects.filter(created_at__lt=before).order_by("id").values_list("id", flat=True)[:batch_size])
-        if not ids:
-            return deleted
-        with transaction.atomic():
-            deleted += RequestLog.objects.filter(id__in=ids).delete()[0]
-        if progress:
-            progress(deleted)

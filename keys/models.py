@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts.models import Company
+from accounts.models import Company, ResetPeriod
 
 NAME_MAX_LENGTH = 100
 # An active key this close to its expiry is flagged on every surface, so there is time to rotate it.
@@ -152,92 +152,6 @@ class ApiKey(models.Model):
         return "active"
 
 
-class AuditAction(models.TextChoices):
-    KEY_CREATED = "key.created", "Key created"
-    KEY_RENAMED = "key.renamed", "Key renamed"
-    KEY_EXPIRY_CHANGED = "key.expiry_changed", "Key expiry changed"
-    KEY_REGENERATED = "key.regenerated", "Key regenerated"
-    KEY_REVOKED = "key.revoked", "Key revoked"
-    GRACE_ENDED = "key.grace_ended", "Key's old value stopped"
-    LIMITS_SET = "limits.set", "Limits set"
-    LIMITS_CHANGED = "limits.changed", "Limits changed"
-    LIMITS_REMOVED = "limits.removed", "Limits removed"
-    RESTRICTIONS_CHANGED = "restrictions.changed", "Restrictions changed"
-    MEMBERSHIP_ADDED = "membership.added", "Member added"
-    MEMBERSHIP_ROLE_CHANGED = "membership.role_changed", "Member's role changed"
-    MEMBERSHIP_REMOVED = "membership.removed", "Member removed"
-    POLICY_CHANGED = "company.policy_changed", "Key policy changed"
-    REVOKED_KEY_USED = "security.revoked_key_used", "Revoked key used"
-    EXPIRED_KEY_USED = "security.expired_key_used", "Expired key used"
-    KEY_REFUSED_BY_RESTRICTION = "security.restriction_refused", "Key refused by a restriction"
-    KEY_LEAKED = "security.key_leaked", "Key reported leaked"
-
-
-class Surface(models.TextChoices):
-    API = "api", "API"
-    DASHBOARD = "dashboard", "Dashboard"
-    ADMIN = "admin", "Django admin"
-    COMMAND = "command", "Management command"
-
-
-class AuditEventQuerySet(models.QuerySet):
-    """Events are append-only: bulk changes are refused like single ones."""
-
-    def update(self, **kwargs):
-        raise PermissionError("Audit events cannot be changed.")
-
-    def delete(self):
-        raise PermissionError("Audit events cannot be deleted.")
-
-
-class AuditEvent(models.Model):
-    """Who did what to a key or a membership, from where. Append-only: the model refuses
-    updates and deletes, and on PostgreSQL a trigger refuses them too.
-
-    References are plain ids without database constraints (db_constraint=False,
-    DO_NOTHING), so deleting a user or key never rewrites history; the labels keep what
-    they were called.
-    """
-
-    company = models.ForeignKey(Company, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=40, choices=AuditAction.choices)
-    surface = models.CharField(max_length=10, choices=Surface.choices)
-    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
-                                   null=True, blank=True, related_name="+")
-    actor_key = models.ForeignKey(ApiKey, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
-                                  related_name="+", help_text="The key the actor authenticated with, if any.")
-    actor_label = models.CharField(max_length=150, blank=True)
-    api_key = models.ForeignKey(ApiKey, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
-                                related_name="audit_events")
-    api_key_label = models.CharField(max_length=120, blank=True)
-    target_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
-                                    null=True, blank=True, related_name="+")
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=255, blank=True)
-    changes = models.JSONField(default=dict, blank=True, help_text="Before and after of what changed; never a secret.")
-
-    objects = AuditEventQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["company", "-created_at"], name="audit_company_time_idx"),
-            models.Index(fields=["api_key", "-created_at"], name="audit_key_time_idx"),
-        ]
-
-    def __str__(self):
-        return f"{self.get_action_display()} by {self.actor_label or 'system'}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Audit events cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events cannot be deleted.")
-
-
 class ExpiryNotice(models.Model):
     """An owner is told, once, that this key expires at this time: one row per key and expiry,
     so notify_expiring_keys can run from cron as often as you like. The worker sends it
@@ -251,3 +165,47 @@ class ExpiryNotice(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "expires_at"], name="one_notice_per_expiry")]
+
+
+class KeyLimitQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """A bulk change of limits forgets the cached snapshots of their keys, as a save does."""
+        from keys import cache as key_cache
+
+        with transaction.atomic(using=self.db):
+            keys = ApiKey.objects.filter(pk__in=self.values("api_key_id"))
+            hashes = [h for pair in keys.values_list("key_hash", "previous_key_hash") for h in pair if h]
+            updated = super().update(**kwargs)
+            if hashes:
+                key_cache.forget(*hashes)
+        return updated
+
+
+class KeyLimit(models.Model):
+    api_key = models.OneToOneField(ApiKey, on_delete=models.CASCADE, primary_key=True, related_name="limit")
+    request_limit = models.PositiveBigIntegerField(null=True, blank=True, help_text="Requests per period.")
+    budget_limit_microcents = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Spend per period, in millionths of a cent."
+    )
+    reset_period = models.CharField(max_length=7, choices=ResetPeriod.choices, default=ResetPeriod.MONTHLY)
+    enabled = models.BooleanField(default=True)
+    counted_with = models.ForeignKey(
+        ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The key whose counter this key's use counts against: the limited key that created it, so that "
+                  "making more keys never makes more quota. Empty: its own counter.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = KeyLimitQuerySet.as_manager()
+
+    class Meta:
+        # What a key may use is part of the key (its cached snapshot holds it); the table and
+        # its migrations stay with usage, where limits began, so its content type, permissions
+        # and history are kept.
+        app_label = "usage"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reset_period__in=ResetPeriod.values), name="limit_period_valid")
+        ]
+
+    @property
+    def is_enforced(self) -> bool:
+        return self.enabled and (self.request_limit is not None or self.budget_limit_microcents is not None)

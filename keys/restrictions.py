@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission
 from core.errors import PermissionDenied, ValidationFailed
 from core.network import client_ip, request_host
 from audit.services import security_event
-from keys.models import AuditAction
+from audit.models import AuditAction
 from core.outcomes import OUTCOMES, KeyStatus
 
 ALL_SCOPES = "all"

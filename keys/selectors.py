@@ -8,7 +8,7 @@ from accounts.access import Actor, key_check_manage
 from accounts.models import Membership
 from core.errors import NotFound
 from core import crypto
-from keys.models import LEGACY_PREFIX, ApiKey, AuditEvent
+from keys.models import LEGACY_PREFIX, ApiKey
 
 STATUSES = ("active", "revoked", "expired", "unused")
 
@@ -79,22 +79,3 @@ def api_keys_of_company(actor: Actor, *, owner_id=None, status=None, mode=None) 
     if mode:
         keys = keys.filter(mode=mode)
     return keys.order_by("-created_at", "-pk")
-
-
-def audit_events_visible_to(actor: Actor, *, api_key_id=None, actor_user_id=None, action=None, since=None,
-                            until=None) -> QuerySet:
-    """Admins and owners see their company's events; members the events of their own keys."""
-    events = AuditEvent.objects.filter(company=actor.company)
-    if not actor.manages_company_keys:
-        events = events.filter(api_key__owner=actor.user)
-    if api_key_id:
-        events = events.filter(api_key_id=api_key_id)
-    if actor_user_id:
-        events = events.filter(actor_user_id=actor_user_id)
-    if action:
-        events = events.filter(action=action)
-    if since:
-        events = events.filter(created_at__gte=since)
-    if until:
-        events = events.filter(created_at__lt=until)
-    return events.order_by("-created_at", "-id")

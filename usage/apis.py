@@ -14,7 +14,8 @@ from core.serializers import JsonIntegerField, StrictInputSerializer
 from keys.selectors import api_key_get
 from keys import limit_services as services
 from usage import selectors
-from usage.models import RequestLog, ResetPeriod
+from usage.models import RequestLog
+from accounts.models import ResetPeriod
 
 MAX_DAYS = 365
 DAYS = OpenApiParameter("days", OpenApiTypes.INT, description=(

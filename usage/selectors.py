@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from keys.models import ApiKey
 from usage import counters
-from usage.models import DailyRollup, KeyLimit, RequestLog, UsageRollup
+from usage.models import DailyRollup, RequestLog, UsageRollup
+from keys.models import KeyLimit
 from usage.periods import day_of, hour_of, period_bounds
 
 HOURLY_UP_TO_DAYS = 2

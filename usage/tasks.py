@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 from django_tasks import task
 
-from keys.limit_services import usage_prune
+from usage.services import usage_prune
 
 
 @task()

@@ -15,7 +15,7 @@ from web.templatetags.key_tags import RESTRICTION_FIELDS, limits_change, limits_
 from web.key_views import DEFAULT_USAGE_DAYS, detail_context, render_page, usage_days
 from keys import limit_services as usage_services
 from web.limit_forms import KeyLimitsForm
-from usage.models import KeyLimit
+from keys.models import KeyLimit
 
 
 def _detail_url(key: ApiKey, days: int, anchor: str) -> str:

@@ -19,6 +19,7 @@ from accounts.access import Actor, allowed, company_keys_check, keys_acted_for, 
 from web.settings_views import dashboard_view, safe_next
 from core.errors import Conflict, ValidationFailed
 from core.parsing import WHOLE_NUMBER
+from audit.selectors import audit_events_visible_to
 from keys import selectors, services
 from web.key_forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
                         KeyRestrictionsForm, add_service_error)
@@ -123,7 +124,7 @@ def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS,
                     restrictions_form: KeyRestrictionsForm | None = None) -> dict:
     granularity, points = usage_selectors.usage_timeseries(days, api_key=key)
     limits = usage_selectors.limits_use(key)
-    events = list(selectors.audit_events_visible_to(actor, api_key_id=key.pk)
+    events = list(audit_events_visible_to(actor, api_key_id=key.pk)
                   .select_related("actor_key")[:HISTORY_LENGTH + 1])
     return {
         "section": "api-keys",

@@ -2,7 +2,7 @@
 from django import forms
 
 from web.key_forms import DashboardForm
-from usage.models import ResetPeriod
+from accounts.models import ResetPeriod
 from keys.limit_services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
 
 

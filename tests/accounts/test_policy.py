@@ -6,7 +6,8 @@ from django.test import Client
 from django.utils import timezone
 
 from keys.company_services import company_policy_set
-from keys.models import ApiKey, AuditEvent
+from keys.models import ApiKey
+from audit.models import AuditEvent
 from tests.clients import session_client
 from tests.factories import make_key
 

@@ -5,10 +5,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from keys.models import ApiKey, AuditEvent
+from keys.models import ApiKey
+from audit.models import AuditEvent
 from tests.clients import key_client
 from tests.factories import make_key
-from usage.models import KeyLimit
+from keys.models import KeyLimit
 
 pytestmark = pytest.mark.django_db
 LIMIT_INLINE = {"limit-TOTAL_FORMS": "1", "limit-INITIAL_FORMS": "0", "limit-MIN_NUM_FORMS": "0",

@@ -199,7 +199,7 @@ def test_dashboard_refuses_junk_dates_without_crashing(expires_on, browser):
 def test_numbers_in_a_json_body_are_json_numbers_or_ascii_digits(owner, value):
     from tests.clients import session_client
     from tests.factories import make_key
-    from usage.models import KeyLimit
+    from keys.models import KeyLimit
 
     key, _ = make_key(owner)
     client = session_client(owner)

@@ -13,7 +13,7 @@ from keys.models import ApiKey
 from keys.services import api_key_regenerate, api_key_set_restrictions
 from tests.clients import key_client, session_client
 from tests.factories import make_key
-from usage.models import KeyLimit
+from keys.models import KeyLimit
 from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,8 @@
 import pytest
 
 from accounts.access import OPERATOR
-from keys.models import ApiKey, AuditEvent
+from keys.models import ApiKey
+from audit.models import AuditEvent
 from keys.services import api_key_set_restrictions
 from tests.clients import key_client, session_client
 from tests.factories import make_key

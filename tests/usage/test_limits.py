@@ -4,7 +4,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.access import OPERATOR
-from usage.models import KeyLimit, RequestLog
+from usage.models import RequestLog
+from keys.models import KeyLimit
 from keys.limit_services import limits_set
 from tests.clients import key_client, session_client
 from tests.factories import make_key

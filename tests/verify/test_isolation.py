@@ -16,7 +16,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Role
-from keys.models import ApiKey, AuditEvent
+from keys.models import ApiKey
+from audit.models import AuditEvent
 from keys.services import api_key_revoke
 from keys.tasks import expiry_notices_send
 from tests.clients import key_client, session_client

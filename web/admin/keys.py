@@ -16,9 +16,10 @@ from accounts.models import Membership
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
-from keys.models import ApiKey, AuditEvent
+from keys.models import ApiKey
+from audit.models import AuditEvent
 from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
-from usage.models import KeyLimit
+from keys.models import KeyLimit
 from keys.limit_services import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, api_key_issue, limits_check_change,
                             limits_delete, limits_set)
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from core import crypto
 from web.key_forms import ApiKeyRegenerateForm
 from keys.company_services import POLICY_FIELDS
-from keys.models import AuditAction
+from audit.models import AuditAction
 from web.charts import format_money
 
 register = template.Library()

@@ -4,7 +4,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from keys.limit_services import usage_prune
+from usage.services import usage_prune
 from usage.tasks import usage_prune_older_than
 
 
