@@ -27,6 +27,9 @@ MAX_BUDGET_MICROCENTS = 10**15
 
 # Roles that manage every key of their company (seed 000: "Admins of their company").
 KEY_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# A company's key policy: what its owners set (the API, the settings page, admin) and audit.
+POLICY_FIELDS = ("max_key_lifetime_days", "require_key_expiry", "unused_key_days", "default_request_limit",
+                 "default_budget_limit_microcents", "default_limit_period")
 
 
 class Company(models.Model):

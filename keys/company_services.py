@@ -3,7 +3,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Company, Membership, ResetPeriod, Role
+from accounts.models import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, POLICY_FIELDS, Company, Membership, ResetPeriod,
+                             Role)
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.errors import Conflict, ValidationFailed
@@ -77,8 +78,6 @@ def membership_remove(*, membership: Membership, actor=None) -> None:
     membership.delete()
 
 
-POLICY_FIELDS = ("max_key_lifetime_days", "require_key_expiry", "unused_key_days", "default_request_limit",
-                 "default_budget_limit_microcents", "default_limit_period")
 MAX_POLICY_DAYS = 3650
 UNCHANGED = object()
 

@@ -23,6 +23,22 @@ class Mode(models.TextChoices):
     TEST = "test", "Test"
 
 
+# What a key may do beyond its owner's rights, replaced together or one by one (keys.restrictions).
+RESTRICTION_FIELDS = ("allowed_ips", "allowed_referrers", "scopes")
+# What a key may use per period (KeyLimit), as limits are set, shown and audited.
+LIMIT_FIELDS = ("request_limit", "budget_limit_microcents", "reset_period", "enabled")
+
+
+class KeyState(models.TextChoices):
+    """Where a key is in its life, as every surface shows and filters it. Not to be confused
+    with core.outcomes.KeyStatus: how the verification of one presented value ended."""
+
+    ACTIVE = "active", "Active"
+    EXPIRING = "expiring", "Expiring soon"  # active, within EXPIRING_WITHIN of its expiry
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
 # Fields whose change alters nothing a verified key answers with: no cache entry to drop.
 BOOKKEEPING_FIELDS = frozenset({"last_used_at"})
 HASH_MAX_LENGTH = 100
@@ -60,6 +76,13 @@ class ApiKeyQuerySet(models.QuerySet):
 
     def expired(self, now=None):
         return self.filter(revoked_at__isnull=True, expires_at__lte=now or timezone.now())
+
+    def in_state(self, state: str, now=None):
+        """The keys whose `status` is `state` at `now`; `active` includes the expiring ones."""
+        if state == KeyState.REVOKED:
+            return self.revoked()
+        return {KeyState.ACTIVE: self.active, KeyState.EXPIRING: self.expiring, KeyState.EXPIRED: self.expired}[
+            KeyState(state)](now)
 
 
 class ApiKey(models.Model):
@@ -141,15 +164,14 @@ class ApiKey(models.Model):
         return not self.is_revoked and not self.has_expired
 
     @property
-    def status(self) -> str:
-        """active, expiring (within EXPIRING_WITHIN), expired or revoked."""
+    def status(self) -> KeyState:
         if self.is_revoked:
-            return "revoked"
+            return KeyState.REVOKED
         if self.has_expired:
-            return "expired"
+            return KeyState.EXPIRED
         if self.expires_at and self.expires_at - timezone.now() <= EXPIRING_WITHIN:
-            return "expiring"
-        return "active"
+            return KeyState.EXPIRING
+        return KeyState.ACTIVE
 
 
 class ExpiryNotice(models.Model):

@@ -6,16 +6,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.access import limits_check_manage
-from web.settings_views import dashboard_view
 from core.errors import ValidationFailed
 from keys import selectors, services
-from web.key_forms import KeyRestrictionsForm, add_service_error
-from keys.models import ApiKey
-from web.templatetags.key_tags import RESTRICTION_FIELDS, limits_change, limits_summary, restrictions_change
-from web.key_views import DEFAULT_USAGE_DAYS, detail_context, render_page, usage_days
 from keys import limit_services as usage_services
-from web.limit_forms import KeyLimitsForm
+from keys.models import ApiKey
+from keys.models import RESTRICTION_FIELDS
 from keys.models import KeyLimit
+from web.changes import limits_change, limits_summary, restrictions_change
+from web.key_forms import KeyRestrictionsForm, add_service_error
+from web.key_views import DEFAULT_USAGE_DAYS, detail_context, render_page, usage_days
+from web.limit_forms import KeyLimitsForm
+from web.settings_views import dashboard_view
 
 
 def _detail_url(key: ApiKey, days: int, anchor: str) -> str:

@@ -134,7 +134,7 @@ def add_service_error(form: forms.Form, error: ApplicationError) -> None:
     form.add_error(None, error.message)
 
 
-STATUS_CHOICES = [("", "Any status"), *[(status, status.capitalize()) for status in STATUSES]]
+STATUS_CHOICES = [("", "Any status"), *[(status, str(status).capitalize()) for status in STATUSES]]
 MODE_CHOICES = [("", "Any mode"), *Mode.choices]
 
 

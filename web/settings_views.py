@@ -10,12 +10,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Actor, actor_for, allowed, policy_check_manage
-from web.policy_forms import KeyPolicyForm
 from accounts.models import Membership
-from keys.company_services import POLICY_FIELDS, company_policy_set
+from accounts.models import POLICY_FIELDS
 from core.errors import NotFound, PermissionDenied, ValidationFailed
+from keys.company_services import company_policy_set
+from web.changes import policy_change
 from web.key_forms import add_service_error
-from web.templatetags.key_tags import policy_change
+from web.policy_forms import KeyPolicyForm
 
 # The switcher keeps the chosen company id here; it is not a secret, and actor_for checks
 # the membership again on every request, so a stale or forged id grants nothing.

@@ -15,10 +15,11 @@ from django.urls import reverse
 
 from accounts.access import companies_administered_by, companies_owned_by
 from accounts.models import Company, Membership
-from keys.company_services import POLICY_FIELDS, company_policy_set, membership_remove, membership_set
-from web.admin_site import may_use_admin
+from accounts.models import POLICY_FIELDS
 from core.errors import Conflict, ValidationFailed
 from core.parsing import ascii_int
+from keys.company_services import company_policy_set, membership_remove, membership_set
+from web.admin_site import may_use_admin
 
 User = get_user_model()
 

@@ -10,20 +10,17 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_variables
 
-from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
 from accounts.access import admin_actor, role_of
 from accounts.models import Membership
+from audit.models import AuditEvent
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
-from keys.models import ApiKey
-from audit.models import AuditEvent
-from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
-from keys.models import KeyLimit
 from keys.limit_services import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, api_key_issue, limits_check_change,
-                            limits_delete, limits_set)
-
-RESTRICTION_FIELDS = ("allowed_ips", "allowed_referrers", "scopes")
+                                 limits_delete, limits_set)
+from keys.models import RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
+from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
+from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -31,20 +28,10 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "Active"), ("expiring", "Expiring within 7 days"), ("expired", "Expired"),
-                ("revoked", "Revoked")]
+        return KeyState.choices
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        if self.value() == "active":
-            return queryset.active(now)
-        if self.value() == "expiring":
-            return queryset.expiring(now)
-        if self.value() == "expired":
-            return queryset.expired(now)
-        if self.value() == "revoked":
-            return queryset.revoked()
-        return queryset
+        return queryset.in_state(self.value()) if self.value() in KeyState.values else queryset
 
 
 class ExpiryFilter(admin.SimpleListFilter):
@@ -256,7 +243,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
     def status_display(self, key):
         status = key.status
         # A class, not a style attribute: the Content-Security-Policy allows no inline style.
-        return format_html('<span class="key-status key-status-{}">●</span> {}', status, status.capitalize())
+        return format_html('<span class="key-status key-status-{}">●</span> {}', status.value, status.label)
 
     @sensitive_variables("raw")
     def save_model(self, request, obj, form, change):

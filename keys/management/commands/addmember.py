@@ -5,8 +5,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Role
-from keys.company_services import company_get_or_create, membership_set, user_create
 from core.errors import ApplicationError
+from keys.company_services import company_get_or_create, membership_set, user_create
 
 PASSWORD_VARIABLE = "KEYHOUSE_PASSWORD"
 

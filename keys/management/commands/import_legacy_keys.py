@@ -8,8 +8,8 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import Company
 from core.errors import ApplicationError
-from keys.selectors import legacy_state_forget
 from keys.limit_services import api_key_import
+from keys.selectors import legacy_state_forget
 
 COLUMNS = ["user", "company", "name", "sha256_of_key", "created_at", "expires_at"]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
