@@ -87,7 +87,7 @@ def _create_for(request, owner) -> Response:
 
 
 class UserApiKeysApi(APIView):
-    """Seed 000 routes: a user's keys, for that user or an admin of their company."""
+    """A user's keys, for that user or an admin of their company."""
     api_scope = "keys"
 
 
@@ -237,7 +237,7 @@ RestrictionsOutput = inline_serializer("KeyRestrictions", {
 
 
 class ApiKeyRestrictionsApi(APIView):
-    """Seed 002's key restrictions: IP addresses, referrers and API areas (scopes)."""
+    """A key's restrictions: IP addresses, referrers and API areas (scopes)."""
 
     api_scope = "keys"
 
@@ -262,7 +262,7 @@ LegacyStatus = inline_serializer("LegacyStatus", {"has_legacy_keys": serializers
 
 
 class LegacyStatusApi(APIView):
-    """Seed 003: whether the caller still has keys imported from the previous system."""
+    """Whether the caller still has keys imported from the previous system."""
 
     required_scope = "keys:read"
 

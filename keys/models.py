@@ -101,7 +101,7 @@ class ApiKey(models.Model):
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE)
     prefix = models.CharField(max_length=16, help_text="The first characters of the key, for recognising it.")
     key_hash = models.CharField(max_length=HASH_MAX_LENGTH, unique=True, editable=False,
-                                help_text="The value's hash, naming its scheme and pepper (keys.crypto).")
+                                help_text="The value's hash, naming its scheme and pepper (core.crypto).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="The key stops working at this instant.")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)

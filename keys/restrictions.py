@@ -1,5 +1,5 @@
-"""Per-key restrictions (seed 002: "Restrict API keys by IP address, referrer URL, specific
-API endpoints"), checked on every keyed request after authentication and before limits.
+"""Per-key restrictions by IP address, referrer URL and API area (scope), checked on every
+keyed request after authentication and before limits.
 
 A view names the API area it belongs to with `api_scope = "keys"`; reads need `<area>:read`,
 writes `<area>:write`. A view that names `required_scope` needs that for reads (None: any key);

@@ -3,7 +3,7 @@ from django.urls import path
 from audit import apis as audit_apis
 from keys import apis, company_apis, leak_apis
 
-# Seed routes exactly as documented: no trailing slash, so a POST is never redirected.
+# Routes exactly as documented: no trailing slash, so a POST is never redirected.
 urlpatterns = [
     path("me", company_apis.MeApi.as_view(), name="me"),
     path("company/policy", company_apis.CompanyPolicyApi.as_view(), name="company-policy"),

@@ -1,4 +1,4 @@
-"""Per-key limits and usage analytics (seed 003 routes), and company-wide usage."""
+"""Per-key limits and usage analytics, and company-wide usage."""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers

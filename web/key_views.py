@@ -45,7 +45,7 @@ def _legacy_notice(actor: Actor) -> dict | None:
     return legacy if legacy["has_legacy_keys"] and not legacy["notice_shown"] else None
 
 
-def _hardening_context(actor: Actor, *, owner_id=None) -> dict:
+def _notices_context(actor: Actor, *, owner_id=None) -> dict:
     """The legacy-keys notice, and the newest of the active keys unused for the company's
     unused_key_days: candidates to revoke (the person's own on their list, everyone's on the
     company view). Only UNUSED_SHOWN of them, or old keys nobody uses would grow the page without end."""
@@ -82,7 +82,7 @@ def _list_context(actor: Actor, query=None) -> dict:
     paged = _paged(listed, revoked, query or QueryDict())
     return {"section": "api-keys", "page_url": reverse("dashboard:key-list"), **paged,
             "acted_for": {key.pk for key in [*paged["keys"], *paged["revoked_keys"]]},  # their own
-            **_hardening_context(actor, owner_id=actor.user.pk)}
+            **_notices_context(actor, owner_id=actor.user.pk)}
 
 
 def _company_context(actor: Actor, query=None) -> dict:
@@ -106,7 +106,7 @@ def _company_context(actor: Actor, query=None) -> dict:
         "filters": filters,
         "filtered": any(value is not None for value in chosen.values()),
         "page_url": reverse("dashboard:company-keys"),
-        **_hardening_context(actor),
+        **_notices_context(actor),
     }
 
 

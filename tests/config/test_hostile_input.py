@@ -1,4 +1,4 @@
-"""Hostile input that used to crash a view or be misread (issue 11, point 7): each is a 4xx in
+"""Hostile input that used to crash a view or be misread: each is a 4xx in
 the error shape, with a code a script can branch on, and the database is left as it was.
 
 Python reads more as a number than a client means: int() takes '٢', '２', '+2', ' 2' and '1_0',

@@ -1,4 +1,4 @@
-"""A key pasted into a URL path reaches no log line and no 404 body whole (issue 11, point 8):
+"""A key pasted into a URL path reaches no log line and no 404 body whole:
 Django's "Not Found: <path>", gunicorn's access log and handler404's message show it as its
 masked display prefix (sk_live_AbCd…), the way the dashboard does."""
 import io

@@ -1,4 +1,4 @@
-"""Issue #6 in the dashboard: restrictions on a key's page, regenerate with a grace period,
+"""Taking care of keys in the dashboard: restrictions on a key's page, regenerate with a grace period,
 the company's key policy, unused keys as candidates to revoke, and the legacy-keys notice.
 Each is checked by what a person sees and what the database and the API say afterwards."""
 import hashlib

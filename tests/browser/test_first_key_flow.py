@@ -1,4 +1,4 @@
-"""Seed 001 end to end: log in, generate a key, use it, lose sight of it, revoke it."""
+"""A first key end to end: log in, generate a key, use it, lose sight of it, revoke it."""
 from datetime import timedelta
 
 import pytest

@@ -1,4 +1,4 @@
-"""Issue #6 in Chromium: regenerate with a one-hour grace period from a key's page, then
+"""In Chromium: regenerate with a one-hour grace period from a key's page, then
 narrow the key's scopes there, each checked over real HTTP as a script would see it."""
 import re
 
