@@ -44,7 +44,7 @@ logger_class = KeyMaskingLogger
 
 
 def on_starting(server):
-    """Prometheus (config/metrics.py): each worker writes its values to files in this directory,
+    """Prometheus (core/metrics.py): each worker writes its values to files in this directory,
     named before any worker imports prometheus_client, and /metrics adds them up. One kept from
     an earlier run would add that run's counts to this one's."""
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="keyhouse-metrics-"))

@@ -165,7 +165,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Content-Security-Policy with django-csp (docs/security.md): the site's own files only, no
 # inline script or style, no plugins, no framing, forms post only here. The API docs pages add
-# what Swagger UI and Redoc need, on those pages alone (config/views.py).
+# what Swagger UI and Redoc need, on those pages alone (web/views.py).
 INSTALLED_APPS += ["csp"]
 # Outside the sign-in lockout (axes' middleware is last and replaces a refused sign-in's
 # response), so that its page gets the header too.
@@ -239,7 +239,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="keyhouse@localhost")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Who gets the error reports: "Ops <ops@example.com>,security@example.com".
 ADMINS = [parseaddr(admin) for admin in env.list("ADMINS", default=[])]
-# Error reports to Sentry too, keys masked (config/sentry.py).
+# Error reports to Sentry too, keys masked (core/sentry.py).
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:
     from core.sentry import sentry_init
