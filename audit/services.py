@@ -44,20 +44,20 @@ def _origin() -> dict:
 
 
 def audit_record(*, action: str, company, api_key=None, target_user=None, changes: dict | None = None,
-                 actor=None, label: str | None = None) -> AuditEvent:
-    """One event. `actor` defaults to the signed-in person, or the owner of the key in use.
+                 actor_user=None, label: str | None = None) -> AuditEvent:
+    """One event. `actor_user` defaults to the signed-in person, or the owner of the key in use.
     `company` is a Company or its id; `api_key` an ApiKey or a KeyGrant (keys.verification)."""
     origin = _origin()
-    actor = actor or origin["user"]
+    actor_user = actor_user or origin["user"]
     key = origin["key"]
     if label is None:
-        label = actor.get_username() if actor else ("operator" if origin["surface"] == Surface.COMMAND else "")
+        label = actor_user.get_username() if actor_user else ("operator" if origin["surface"] == Surface.COMMAND else "")
     return AuditEvent.objects.create(
         company_id=getattr(company, "pk", company),
         action=action,
         surface=origin["surface"],
-        actor_user=actor,
-        actor_key_id=key.pk if key is not None and key.owner_id == getattr(actor, "pk", None) else None,
+        actor_user=actor_user,
+        actor_key_id=key.pk if key is not None and key.owner_id == getattr(actor_user, "pk", None) else None,
         actor_label=label,
         api_key_id=api_key.pk if api_key else None,
         api_key_label=f"{api_key.name} ({api_key.prefix}…)"[:120] if api_key else "",

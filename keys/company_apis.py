@@ -84,5 +84,5 @@ class CompanyPolicyApi(APIView):
         policy_check_manage(actor)
         data = PolicySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        company = company_policy_set(company=actor.company, actor=actor.user, **data.validated_data)
+        company = company_policy_set(company=actor.company, actor_user=actor.user, **data.validated_data)
         return Response(self._body(company))

@@ -48,7 +48,7 @@ def _check_owner_remains(membership: Membership) -> None:
 
 
 @transaction.atomic
-def membership_set(*, user: User, company: Company, role: str, actor=None) -> Membership:
+def membership_set(*, user: User, company: Company, role: str, actor_user=None) -> Membership:
     """Add the user to the company with this role, or change the role they already have."""
     if role not in Role.values:
         raise ValidationFailed(f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")
@@ -56,25 +56,25 @@ def membership_set(*, user: User, company: Company, role: str, actor=None) -> Me
     if not created and role != Role.OWNER:
         _check_owner_remains(membership)
     if created:
-        audit_record(action=AuditAction.MEMBERSHIP_ADDED, company=company, target_user=user, actor=actor,
+        audit_record(action=AuditAction.MEMBERSHIP_ADDED, company=company, target_user=user, actor_user=actor_user,
                      changes={"user": user.get_username(), "role": role})
     elif membership.role != role:
         before, membership.role = membership.role, role
         membership.save(update_fields=["role"])  # cached keys carry the role: keys.signals forgets them
-        audit_record(action=AuditAction.MEMBERSHIP_ROLE_CHANGED, company=company, target_user=user, actor=actor,
+        audit_record(action=AuditAction.MEMBERSHIP_ROLE_CHANGED, company=company, target_user=user, actor_user=actor_user,
                      changes={"user": user.get_username(), "role": {"before": before, "after": role}})
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, actor=None) -> None:
+def membership_remove(*, membership: Membership, actor_user=None) -> None:
     """Remove someone from a company. Their keys in it are revoked: a key must not outlive
     its owner's access."""
     _check_owner_remains(membership)
     for key in membership.user.api_keys.filter(company=membership.company, revoked_at__isnull=True):
-        api_key_revoke(api_key=key, revoked_by=actor)
+        api_key_revoke(api_key=key, revoked_by=actor_user)
     audit_record(action=AuditAction.MEMBERSHIP_REMOVED, company=membership.company, target_user=membership.user,
-                 actor=actor, changes={"user": membership.user.get_username(), "role": membership.role})
+                 actor_user=actor_user, changes={"user": membership.user.get_username(), "role": membership.role})
     membership.delete()
 
 
@@ -99,7 +99,7 @@ def _check_policy(policy: dict) -> None:
 @transaction.atomic
 def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, require_key_expiry: bool,
                        unused_key_days: int, default_request_limit=UNCHANGED, default_budget_limit_microcents=UNCHANGED,
-                       default_limit_period=UNCHANGED, actor=None) -> Company:
+                       default_limit_period=UNCHANGED, actor_user=None) -> Company:
     """The company's key policy. It applies to keys created or extended from now on; the default
     limits are those every new key starts with (keys.grants), left as they are when not given."""
     before = {field: getattr(company, field) for field in POLICY_FIELDS}
@@ -112,6 +112,6 @@ def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, r
         for field, value in after.items():
             setattr(company, field, value)
         company.save(update_fields=list(POLICY_FIELDS))
-        audit_record(action=AuditAction.POLICY_CHANGED, company=company, actor=actor,
+        audit_record(action=AuditAction.POLICY_CHANGED, company=company, actor_user=actor_user,
                      changes={"before": before, "after": after})
     return company

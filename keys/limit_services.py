@@ -21,7 +21,7 @@ def limits_set(*, api_key: ApiKey, grantor, request_limit: int | None = None,
     """Replace the key's limits. Use so far in the current period still counts. Only a person
     who outranks the key's owner, or an owner, changes them (accounts.access.limits_check_manage)."""
     limits_check_change(grantor, api_key)
-    return _limits_write(api_key=api_key, actor=grantor.user, request_limit=request_limit,
+    return _limits_write(api_key=api_key, actor_user=grantor.user, request_limit=request_limit,
                          budget_limit_microcents=budget_limit_microcents, reset_period=reset_period, enabled=enabled)
 
 
@@ -32,7 +32,7 @@ def limits_check_change(grantor, api_key: ApiKey) -> None:
         limits_grant_check(grantor)
 
 
-def _limits_write(*, api_key: ApiKey, actor, request_limit, budget_limit_microcents, reset_period,
+def _limits_write(*, api_key: ApiKey, actor_user, request_limit, budget_limit_microcents, reset_period,
                   enabled=True, counted_with_id=None) -> KeyLimit:
     for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
                               ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
@@ -48,7 +48,7 @@ def _limits_write(*, api_key: ApiKey, actor, request_limit, budget_limit_microce
                                                        defaults={**after, "counted_with_id": counted_with_id})
     if before != after:
         audit_record(action=AuditAction.LIMITS_SET if created else AuditAction.LIMITS_CHANGED,
-                     company=api_key.company_id, api_key=api_key, actor=actor,
+                     company=api_key.company_id, api_key=api_key, actor_user=actor_user,
                      changes={"before": before, "after": after})
     return limit
 
@@ -67,7 +67,7 @@ def limits_delete(*, api_key: ApiKey, grantor) -> bool:
     deleted, _ = KeyLimit.objects.filter(api_key=api_key).delete()
     if deleted:
         audit_record(action=AuditAction.LIMITS_REMOVED, company=api_key.company_id, api_key=api_key,
-                     actor=grantor.user, changes={"before": before})
+                     actor_user=grantor.user, changes={"before": before})
     return bool(deleted)
 
 
@@ -87,13 +87,13 @@ def api_key_issue(*, grantor, company, owner, name: str, mode: str = Mode.LIVE, 
     key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
                               created_by=grantor.user, scopes=scopes,
                               created_with_key_id=grant.key_id if grant is not None else None)
-    _limits_start(key, limit, actor=grantor.user)
+    _limits_start(key, limit, actor_user=grantor.user)
     return key, raw
 
 
-def _limits_start(key: ApiKey, limit, *, actor) -> None:
+def _limits_start(key: ApiKey, limit, *, actor_user) -> None:
     if limit is not None:
-        _limits_write(api_key=key, actor=actor, request_limit=limit.request_limit,
+        _limits_write(api_key=key, actor_user=actor_user, request_limit=limit.request_limit,
                       budget_limit_microcents=limit.budget_limit_microcents, reset_period=limit.reset_period,
                       counted_with_id=limit.counter_key_id)
 
@@ -105,5 +105,5 @@ def api_key_import(*, company, owner, name: str, sha256_of_key: str, created_at,
     key = api_key_import_legacy(company=company, owner=owner, name=name, sha256_of_key=sha256_of_key,
                                 created_at=created_at, expires_at=expires_at)
     if key is not None:
-        _limits_start(key, company_default_limit(company), actor=None)
+        _limits_start(key, company_default_limit(company), actor_user=None)
     return key

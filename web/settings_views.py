@@ -85,7 +85,7 @@ def settings_key_policy(request, actor):
     if form.is_valid():
         before = _policy_of(actor.company)
         try:
-            company_policy_set(company=actor.company, actor=actor.user, **form.cleaned_data)
+            company_policy_set(company=actor.company, actor_user=actor.user, **form.cleaned_data)
         except ValidationFailed as error:
             add_service_error(form, error)
         else:

@@ -116,7 +116,7 @@ class CompanyAdmin(CompanyScopedAdmin):
         if form.cleaned_data["name"] != stored.name:
             stored.name = form.cleaned_data["name"]
             stored.save(update_fields=["name"])
-        company_policy_set(company=stored, actor=request.user, **policy)
+        company_policy_set(company=stored, actor_user=request.user, **policy)
 
     def has_change_permission(self, request, obj=None):
         return obj is None or companies_owned_by(request.user).filter(pk=obj.pk).exists()
@@ -180,15 +180,15 @@ class MembershipAdmin(CompanyScopedAdmin):
         return self._refusal_shown(request, super().response_action, queryset, back_to=request.get_full_path())
 
     def save_model(self, request, obj, form, change):
-        saved = membership_set(user=obj.user, company=obj.company, role=obj.role, actor=request.user)
+        saved = membership_set(user=obj.user, company=obj.company, role=obj.role, actor_user=request.user)
         obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
 
     def delete_model(self, request, obj):
-        membership_remove(membership=obj, actor=request.user)
+        membership_remove(membership=obj, actor_user=request.user)
 
     def delete_queryset(self, request, queryset):
         for membership in queryset.filter(company__in=companies_owned_by(request.user)):
-            membership_remove(membership=membership, actor=request.user)
+            membership_remove(membership=membership, actor_user=request.user)
 
 
 admin.site.unregister(User)
