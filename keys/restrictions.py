@@ -12,7 +12,8 @@ import re
 
 from rest_framework.permissions import BasePermission
 
-from core.errors import PermissionDenied, ValidationFailed
+from core.errors import ValidationFailed
+from core.errors import PermissionDenied as Forbidden
 from core.network import client_ip, request_host
 from audit.services import security_event
 from audit.models import AuditAction
@@ -92,7 +93,7 @@ def scopes_check_grant(acting_key, scopes) -> None:
         return
     extra = sorted(set(clean_scopes(scopes)) - set(acting_key.scopes))
     if extra:
-        raise PermissionDenied(
+        raise Forbidden(
             f"The key making this request lacks {', '.join(extra)}, so it cannot grant it; use a key with the "
             "'all' scope or sign in.", code="scope_not_allowed", details={"scopes": acting_key.scopes},
         )

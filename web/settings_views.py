@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import Actor, actor_for, allowed, policy_check_manage
 from accounts.models import Membership
 from accounts.models import POLICY_FIELDS
-from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.errors import NotFound, ValidationFailed
+from core.errors import PermissionDenied as Forbidden
 from keys.company_services import company_policy_set
 from web.changes import policy_change
 from web.key_forms import add_service_error
@@ -36,7 +37,7 @@ def actor_from_session(request) -> Actor:
 
 def dashboard_view(view):
     """Signs the person in, resolves their Actor and turns the access rules' NotFound and
-    PermissionDenied into the 404 and 403 pages, so views only handle the happy path."""
+    Forbidden into the 404 and 403 pages, so views only handle the happy path."""
 
     @login_required
     @wraps(view)
@@ -45,7 +46,7 @@ def dashboard_view(view):
             return view(request, actor_from_session(request), *args, **kwargs)
         except NotFound as error:
             return render(request, "404.html", {"message": error.message}, status=404)
-        except PermissionDenied as error:
+        except Forbidden as error:
             return render(request, "403.html", {"message": error.message}, status=403)
 
     return wrapper

@@ -13,7 +13,8 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import admin_actor, role_of
 from accounts.models import Membership
 from audit.models import AuditEvent
-from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import PermissionDenied as Forbidden
 from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
 from keys.limit_services import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, api_key_issue, limits_check_change,
@@ -53,7 +54,7 @@ def _grant_error(form, check) -> None:
     """The grant rule's refusal (keys.grants) as a form error, before anything is saved."""
     try:
         check()
-    except (PermissionDenied, NotFound) as error:
+    except (Forbidden, NotFound) as error:
         form.add_error(None, error.message)
 
 
@@ -94,7 +95,7 @@ class KeyLimitFormSet(forms.BaseInlineFormSet):
                 key = form.instance.api_key
                 try:
                     limits_check_change(admin_actor(form.request.user, key.company_id), key)
-                except (PermissionDenied, NotFound) as error:
+                except (Forbidden, NotFound) as error:
                     raise forms.ValidationError(error.message) from None
 
 
@@ -333,7 +334,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
                 services.api_key_update(api_key=key, grantor=admin_actor(request.user, key.company_id),
                                         expires_at=max(key.expires_at, now) + timedelta(days=days))
                 extended.append(key)
-            except (ValidationFailed, PermissionDenied) as error:  # the key policy, or the grant rule
+            except (ValidationFailed, Forbidden) as error:  # the key policy, or the grant rule
                 refused.append(f"{key.name}: {error.message}")
         skipped = sum(1 for k in keys if k.expires_at is None)
         note = f" {skipped} never expire and were left as they are." if skipped else ""
