@@ -4,8 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, policy_check_manage
-from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
-from accounts.models import POLICY_FIELDS
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, POLICY_FIELDS, ResetPeriod
 from core.schema import ORGANIZATION_PARAMETER
 from core.serializers import JsonIntegerField, StrictInputSerializer
 from keys.company_services import MAX_POLICY_DAYS, company_policy_set

@@ -2,15 +2,13 @@ from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Operator, limits_check_manage, role_of
-from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
-from core.errors import ValidationFailed
-from audit.services import audit_record
-from keys.grants import company_default_limit, grant_check, inherited_limit, limits_grant_check
-from keys.models import ApiKey, Mode, default_scopes
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from audit.models import AuditAction
+from audit.services import audit_record
+from core.errors import ValidationFailed
+from keys.grants import company_default_limit, grant_check, inherited_limit, limits_grant_check
+from keys.models import ApiKey, KeyLimit, Mode, default_scopes
 from keys.services import api_key_create, api_key_import_legacy
-from accounts.models import ResetPeriod
-from keys.models import KeyLimit
 
 
 

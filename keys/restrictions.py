@@ -12,11 +12,11 @@ import re
 
 from rest_framework.permissions import BasePermission
 
+from audit.models import AuditAction
+from audit.services import security_event
 from core.errors import ValidationFailed
 from core.errors import PermissionDenied as Forbidden
 from core.network import client_ip, request_host
-from audit.services import security_event
-from audit.models import AuditAction
 from core.outcomes import OUTCOMES, KeyStatus
 
 ALL_SCOPES = "all"

@@ -8,13 +8,13 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Company, Membership
+from audit.models import AuditAction
+from audit.services import audit_record
+from core import crypto
 from core.errors import Conflict, ValidationFailed
 from keys import cache as key_cache
-from audit.services import audit_record
 from keys.grants import key_grant_check
-from core import crypto
 from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes
-from audit.models import AuditAction
 from keys.restrictions import clean_ips, clean_referrers, clean_scopes
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn

@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Company
-from keys import cache as key_cache
 from core import crypto
 from core.outcomes import KeyRefused, KeyStatus
+from keys import cache as key_cache
 from keys.selectors import api_key_by_hashes, legacy_state
 
 # A value longer than this is no key of ours nor of the system we replace: no lookup at all.

@@ -7,11 +7,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import limits_check_manage
 from core.errors import ValidationFailed
-from keys import selectors, services
-from keys import limit_services as usage_services
-from keys.models import ApiKey
-from keys.models import RESTRICTION_FIELDS
-from keys.models import KeyLimit
+from keys import limit_services, selectors, services
+from keys.models import RESTRICTION_FIELDS, ApiKey, KeyLimit
 from web.changes import limits_change, limits_summary, restrictions_change
 from web.key_forms import KeyRestrictionsForm, add_service_error
 from web.key_views import DEFAULT_USAGE_DAYS, detail_context, render_page, usage_days
@@ -60,7 +57,7 @@ def key_limits_set(request, actor, key_id):
     if form.is_valid():
         before = _limits_of(key)
         try:
-            usage_services.limits_set(api_key=key, grantor=actor, **form.cleaned_data)
+            limit_services.limits_set(api_key=key, grantor=actor, **form.cleaned_data)
         except ValidationFailed as error:
             add_service_error(form, error)
         else:
@@ -77,7 +74,7 @@ def key_limits_delete(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
     limits_check_manage(actor, key)
     before = _limits_of(key)
-    if usage_services.limits_delete(api_key=key, grantor=actor):
+    if limit_services.limits_delete(api_key=key, grantor=actor):
         messages.success(request, f"Removed the limits of “{key.name}” (they were {limits_summary(before)}); "
                                   "it may make any number of requests again.")
     else:

@@ -16,19 +16,19 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import Actor, allowed, company_keys_check, keys_acted_for, limits_check_manage
-from web.settings_views import dashboard_view, safe_next
+from audit.selectors import audit_events_visible_to
 from core.errors import Conflict, ValidationFailed
 from core.parsing import WHOLE_NUMBER
-from audit.selectors import audit_events_visible_to
 from keys import selectors, services
-from web.key_forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
-                        KeyRestrictionsForm, add_service_error)
-from web.form_tokens import form_token_issue, form_token_spend, form_token_unspent
 from keys.legacy import legacy_notice_mark_shown, legacy_status
+from keys.limit_services import api_key_issue
 from keys.models import ApiKey
 from usage import selectors as usage_selectors
+from web.form_tokens import form_token_issue, form_token_spend, form_token_unspent
+from web.key_forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
+                        KeyRestrictionsForm, add_service_error)
 from web.limit_forms import KeyLimitsForm
-from keys.limit_services import api_key_issue
+from web.settings_views import dashboard_view, safe_next
 
 # The periods the key page offers; the API takes any number of days from 1 to 365.
 USAGE_PERIODS = (7, 30, 90)

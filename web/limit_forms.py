@@ -1,9 +1,9 @@
 """The dashboard's limits form: the shape of what a person typed; keys.limit_services keeps the rules."""
 from django import forms
 
-from web.key_forms import DashboardForm
 from accounts.models import ResetPeriod
 from keys.limit_services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
+from web.key_forms import DashboardForm
 
 
 def _limit_field(label: str, most: int, help_text: str, example: str) -> forms.IntegerField:

@@ -10,8 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Actor, actor_for, allowed, policy_check_manage
-from accounts.models import Membership
-from accounts.models import POLICY_FIELDS
+from accounts.models import POLICY_FIELDS, Membership
 from core.errors import NotFound, ValidationFailed
 from core.errors import PermissionDenied as Forbidden
 from keys.company_services import company_policy_set

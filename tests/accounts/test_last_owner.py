@@ -14,10 +14,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from accounts.models import Membership, Role
-from keys.company_services import membership_remove, membership_set
-from core.errors import Conflict
-from keys.models import ApiKey
 from audit.models import AuditAction, AuditEvent
+from core.errors import Conflict
+from keys.company_services import membership_remove, membership_set
+from keys.models import ApiKey
 from tests.concurrency import one_while_the_other_is_open
 from tests.factories import make_key, member
 

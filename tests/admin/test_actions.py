@@ -6,8 +6,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from keys.models import ApiKey
-from keys.models import KeyLimit
+from keys.models import ApiKey, KeyLimit
 from tests.clients import key_client
 from tests.factories import make_key
 

@@ -4,14 +4,13 @@ from django.test import Client
 
 from accounts.access import OPERATOR
 from accounts.models import Membership, Role
-from keys.models import ApiKey
 from audit.models import AuditEvent
+from keys.limit_services import limits_set
+from keys.models import ApiKey, KeyLimit
 from keys.services import api_key_revoke
 from tests.clients import key_client
 from tests.factories import make_key, member
 from usage.models import RequestLog
-from keys.models import KeyLimit
-from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db
 

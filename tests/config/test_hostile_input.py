@@ -13,9 +13,9 @@ from django.apps import apps
 from django.test import Client
 
 from keys.models import ApiKey
-from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 from tests.clients import session_client
 from tests.factories import make_key
+from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 

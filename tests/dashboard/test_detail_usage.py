@@ -11,14 +11,14 @@ from django.utils import timezone
 
 from accounts.access import OPERATOR, actor_for
 from audit.models import AuditEvent
+from keys.limit_services import limits_set
+from keys.models import KeyLimit
 from keys.services import api_key_revoke, api_key_update
 from tests.clients import key_client
 from tests.dashboard.conftest import key_url, signed_in
 from tests.factories import make_key
 from usage import log_writes
 from usage.models import RequestLog
-from keys.models import KeyLimit
-from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Company, Membership
-from keys.models import ApiKey
 from audit.models import AuditEvent
+from keys.models import ApiKey
 from keys.restrictions import SCOPES
 from keys.services import api_key_import_legacy, api_key_revoke
 from tests.clients import key_client

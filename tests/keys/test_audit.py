@@ -9,12 +9,12 @@ from django.test import Client
 
 from accounts.access import OPERATOR
 from accounts.models import Membership
-from keys.models import ApiKey
 from audit.models import AuditEventImmutable, AuditEvent
+from keys.limit_services import limits_set
+from keys.models import ApiKey
 from tests.clients import key_client, session_client
 from tests.dashboard.conftest import NEW_URL, key_url, signed_in
 from tests.factories import make_key
-from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db
 

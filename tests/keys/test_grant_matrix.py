@@ -25,13 +25,12 @@ from rest_framework.views import APIView
 from accounts.access import OPERATOR
 from accounts.models import Role
 from core import crypto
-from web.admin.keys import ApiKeyAdmin
-from keys.models import ApiKey
+from keys.limit_services import limits_set
+from keys.models import ApiKey, KeyLimit
 from keys.services import api_key_regenerate
 from tests.clients import key_client, session_client
 from tests.factories import PASSWORD, CompanyFactory, make_key, member
-from keys.models import KeyLimit
-from keys.limit_services import limits_set
+from web.admin.keys import ApiKeyAdmin
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,11 @@ from django.core.management import call_command
 from accounts.access import OPERATOR
 from accounts.models import Company, Membership
 from keys.company_services import company_policy_set
-from keys.models import ApiKey
+from keys.limit_services import limits_set
+from keys.models import ApiKey, KeyLimit
 from keys.services import api_key_regenerate, api_key_set_restrictions
 from tests.clients import key_client, session_client
 from tests.factories import make_key
-from keys.models import KeyLimit
-from keys.limit_services import limits_set
 
 pytestmark = pytest.mark.django_db
 

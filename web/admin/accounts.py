@@ -14,8 +14,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 
 from accounts.access import companies_administered_by, companies_owned_by
-from accounts.models import Company, Membership
-from accounts.models import POLICY_FIELDS
+from accounts.models import POLICY_FIELDS, Company, Membership
 from core.errors import Conflict, ValidationFailed
 from core.parsing import ascii_int
 from keys.company_services import company_policy_set, membership_remove, membership_set

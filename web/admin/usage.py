@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from web.admin.accounts import ReadOnlyScopedAdmin
 from usage.models import RequestLog
+from web.admin.accounts import ReadOnlyScopedAdmin
 
 
 class OutcomeFilter(admin.SimpleListFilter):
