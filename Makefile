@@ -61,6 +61,7 @@ redis-server:
 		|| { echo "The key-cache tests need redis-server: sudo apt-get install redis-server (macOS: brew install redis)." >&2; exit 1; }
 
 test: install-dev browser redis-server
+	$(VENV)/bin/lint-imports
 	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest
 
 # The verify suite's live parts start a PostgreSQL of their own (tests/postgres_server.py) where

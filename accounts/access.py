@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 
 from accounts.models import KEY_ADMIN_ROLES, Company, Membership, Role
-from config.errors import NotFound, PermissionDenied, ValidationFailed
-from config.parsing import ascii_int
+from core.errors import NotFound, ValidationFailed
+from core.errors import PermissionDenied as Forbidden
+from core.parsing import ascii_int
 
 User = get_user_model()
 ORGANIZATION_HEADER = "X-Organization-Id"
@@ -61,7 +62,7 @@ def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
     """
     if api_key is not None:
         if company_id not in (None, "") and _parse_company_id(company_id) != api_key.company_id:
-            raise PermissionDenied(
+            raise Forbidden(
                 f"This API key belongs to company {api_key.company_id}; drop the {ORGANIZATION_HEADER} "
                 "header or use a key of that company.",
                 code="organization_mismatch",
@@ -78,7 +79,7 @@ def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
         return Actor(user=user, company=membership.company, role=membership.role, api_key=api_key)
     found = list(memberships[:2])
     if not found:
-        raise PermissionDenied(
+        raise Forbidden(
             "Your account is not a member of any company; ask a company owner to add you.",
             code="no_company",
         )
@@ -111,7 +112,7 @@ def key_check_manage(actor: Actor, key) -> None:
     if key.company_id != actor.company.pk:
         raise NotFound("No API key with this id in your company.", code="api_key_not_found")
     if key.owner_id != actor.user.pk and not actor.manages_company_keys:
-        raise PermissionDenied(
+        raise Forbidden(
             "Only the key's owner or a company admin may manage this key.",
             code="permission_denied",
         )
@@ -124,7 +125,7 @@ def member_check_access(actor: Actor, user_id: int):
     if member is None:
         raise NotFound(f"No user {user_id} in your company.", code="user_not_found")
     if member.pk != actor.user.pk and not actor.manages_company_keys:
-        raise PermissionDenied(
+        raise Forbidden(
             "Only company admins and owners may manage another member's keys.",
             code="permission_denied",
         )
@@ -145,7 +146,7 @@ def person_check_act_for(actor, owner_id: int, owner_role: str | None) -> None:
     if actor.role == Role.ADMIN and ROLE_RANK.get(owner_role, 0) < ROLE_RANK[Role.ADMIN]:
         return
     who = "an owner's or another admin's" if actor.role == Role.ADMIN else "another member's"
-    raise PermissionDenied(
+    raise Forbidden(
         f"You may not obtain the value of, create or widen {who} keys; only company owners may "
         "(admins do so for members). Nothing changed.", code="permission_denied")
 
@@ -165,9 +166,9 @@ def limits_check_manage(actor: Actor, key) -> None:
     an admin the one an owner put on theirs."""
     key_check_manage(actor, key)
     if not actor.manages_company_keys:
-        raise PermissionDenied("Only company admins and owners may change a key's limits.", code="permission_denied")
+        raise Forbidden("Only company admins and owners may change a key's limits.", code="permission_denied")
     if key.owner_id == actor.user.pk and actor.role != Role.OWNER:
-        raise PermissionDenied("Only company owners may change the limits of an admin's keys.",
+        raise Forbidden("Only company owners may change the limits of an admin's keys.",
                                code="permission_denied")
     person_check_act_for(actor, key.owner_id, role_of(key.company_id, key.owner_id))
 
@@ -176,13 +177,13 @@ def company_keys_check(actor: Actor, doing: str) -> None:
     """Every key of the company, and the company's usage, are for its admins and owners; `doing`
     finishes the sentence that tells everyone else so, in the words of the surface asking."""
     if not actor.manages_company_keys:
-        raise PermissionDenied(f"Only company admins and owners {doing}", code="permission_denied")
+        raise Forbidden(f"Only company admins and owners {doing}", code="permission_denied")
 
 
 def policy_check_manage(actor: Actor) -> None:
     """Every member may read the company's key policy; only owners change it."""
     if not actor.manages_members:
-        raise PermissionDenied("Only company owners may change the key policy; nothing changed.",
+        raise Forbidden("Only company owners may change the key policy; nothing changed.",
                                code="permission_denied")
 
 
@@ -197,7 +198,7 @@ def allowed(check, *args) -> bool:
     only to those who may use it, by the same rule that refuses everyone else."""
     try:
         check(*args)
-    except (PermissionDenied, NotFound):
+    except (Forbidden, NotFound):
         return False
     return True
 

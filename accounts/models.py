@@ -25,8 +25,11 @@ MAX_REQUEST_LIMIT = 10**12
 MAX_BUDGET_MICROCENTS = 10**15
 
 
-# Roles that manage every key of their company (seed 000: "Admins of their company").
+# Roles that manage every key of their company.
 KEY_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# A company's key policy: what its owners set (the API, the settings page, admin) and audit.
+POLICY_FIELDS = ("max_key_lifetime_days", "require_key_expiry", "unused_key_days", "default_request_limit",
+                 "default_budget_limit_microcents", "default_limit_period")
 
 
 class Company(models.Model):
@@ -34,7 +37,7 @@ class Company(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     max_key_lifetime_days = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Keys must expire within this many days of being created or extended "
-                                         "(seed 002 recommends rotating every 90). Empty: no maximum.")
+                                         "(rotating every 90 days is a good start). Empty: no maximum.")
     require_key_expiry = models.BooleanField(default=False, help_text="Refuse keys that never expire.")
     unused_key_days = models.PositiveSmallIntegerField(
         default=90, help_text="Active keys unused this long are listed as candidates to revoke.")

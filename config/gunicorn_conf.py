@@ -11,7 +11,7 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from config.logging import KeyMaskingFilter
+from core.logging import KeyMaskingFilter
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -48,7 +48,7 @@ _made_metrics_dir = []  # the directory on_starting made, which on_exit removes
 
 
 def on_starting(server):
-    """Prometheus (config/metrics.py): each worker writes its values to files in this directory,
+    """Prometheus (core/metrics.py): each worker writes its values to files in this directory,
     named before any worker imports prometheus_client, and /metrics adds them up. One kept from
     an earlier run would add that run's counts to this one's."""
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:

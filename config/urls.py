@@ -2,13 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from accounts.urls import api_urlpatterns as account_api_urlpatterns
-from accounts.urls import settings_urlpatterns as account_settings_urlpatterns
-from config.health import healthz, metrics, readyz
-from config.views import api_docs, api_redoc, home
+from web.health import healthz, metrics, readyz
+from web.views import api_docs, api_redoc, home
 
-api_v1 = [*account_api_urlpatterns, path("", include("keys.urls")), path("", include("usage.urls"))]
-settings_pages = [*account_settings_urlpatterns, path("advanced/api-keys/", include("keys.dashboard_urls"))]
+api_v1 = [path("", include("keys.urls")), path("", include("usage.urls"))]
 
 urlpatterns = [
     path("", home, name="home"),
@@ -16,7 +13,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     path("accounts/", include("accounts.urls")),
-    path("settings/", include(settings_pages)),
+    path("settings/", include("web.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -24,6 +21,6 @@ urlpatterns = [
     path("api/redoc/", api_redoc, name="redoc"),
 ]
 
-handler400 = "config.errors.handler400"
-handler404 = "config.errors.handler404"
-handler500 = "config.errors.handler500"
+handler400 = "core.errors.handler400"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"

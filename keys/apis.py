@@ -7,16 +7,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, member_check_access
-from config.errors import Gone, NotFound, ValidationFailed
-from config.pagination import PagePagination
-from config.parsing import ascii_int
-from config.schema import ORGANIZATION_PARAMETER, PAGE_PARAMETERS, ErrorSerializer, paginated
-from config.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSerializer
+from core.errors import Gone, NotFound, ValidationFailed
+from core.pagination import PagePagination
+from core.parsing import ascii_int
+from core.schema import ORGANIZATION_PARAMETER, PAGE_PARAMETERS, ErrorSerializer, paginated
+from core.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSerializer
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
-from keys.restrictions import SCOPES
+from keys.limit_services import api_key_issue
 from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
-from usage.services import api_key_issue
+from keys.restrictions import SCOPES
 
 class ApiKeyOutputSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()
@@ -87,7 +87,7 @@ def _create_for(request, owner) -> Response:
 
 
 class UserApiKeysApi(APIView):
-    """Seed 000 routes: a user's keys, for that user or an admin of their company."""
+    """A user's keys, for that user or an admin of their company."""
     api_scope = "keys"
 
 
@@ -236,7 +236,7 @@ RestrictionsOutput = inline_serializer("KeyRestrictions", {
 
 
 class ApiKeyRestrictionsApi(APIView):
-    """Seed 002's key restrictions: IP addresses, referrers and API areas (scopes)."""
+    """A key's restrictions: IP addresses, referrers and API areas (scopes)."""
 
     api_scope = "keys"
 
@@ -261,7 +261,7 @@ LegacyStatus = inline_serializer("LegacyStatus", {"has_legacy_keys": serializers
 
 
 class LegacyStatusApi(APIView):
-    """Seed 003: whether the caller still has keys imported from the previous system."""
+    """Whether the caller still has keys imported from the previous system."""
 
     required_scope = "keys:read"
 

@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from rest_framework.authentication import BaseAuthentication
 
-from config.errors import error_body
-from keys import crypto
-from keys.audit import security_event
-from keys.models import AuditAction
-from keys.outcomes import WWW_AUTHENTICATE, KeyStatus
+from audit.models import AuditAction
+from audit.services import security_event
+from core import crypto
+from core.errors import error_body
+from core.outcomes import WWW_AUTHENTICATE, KeyStatus
 from keys.services import api_key_touch
 from keys.verification import Verification, verify
 

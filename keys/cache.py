@@ -31,11 +31,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from config.metrics import KEY_CACHE_LOOKUPS
+from core.metrics import KEY_CACHE_LOOKUPS
 from keys import invalidation
 
 logger = logging.getLogger(__name__)
-REDIS_BACKEND = "config.redis_client.ProcessRedisCache"
+REDIS_BACKEND = "core.redis_client.ProcessRedisCache"
 REDIS_BACKENDS = {REDIS_BACKEND, "django.core.cache.backends.redis.RedisCache"}
 LOCAL_MAX_ENTRIES = 10_000
 # Versions outlive every entry (API_KEY_CACHE_SECONDS), so a stale entry always meets its bump.

@@ -16,7 +16,7 @@ of it. The rule:
 import dataclasses
 
 from accounts.access import Operator, person_check_act_for, role_of
-from config.errors import PermissionDenied
+from core.errors import PermissionDenied as Forbidden
 from keys.restrictions import scopes_check_grant
 from keys.verification import LimitSnapshot
 
@@ -55,7 +55,7 @@ def grant_check(grantor, *, owner_id: int, owner_role: str | None, scopes=None,
         return
     grant = grantor.api_key
     if grant is not None and grant.presented_previous:
-        raise PermissionDenied(
+        raise Forbidden(
             "This is the old value of a regenerated key, accepted until "
             f"{grant.previous_expires_at.isoformat()} for reads and product calls only; it cannot manage keys. "
             "Use the new value.", code="grace_period_value")
@@ -65,7 +65,7 @@ def grant_check(grantor, *, owner_id: int, owner_role: str | None, scopes=None,
     if scopes is not None:
         scopes_check_grant(grant, scopes)
     if obtains is not False and grant.limit is not None and not grant.limit.covers(obtains):
-        raise PermissionDenied(
+        raise Forbidden(
             f"This key is limited ({_describe(grant.limit)}), so it may only obtain values of keys limited at least "
             "as strictly; sign in, or use a key without a limit. Nothing changed.", code="limit_not_allowed")
 
@@ -90,7 +90,7 @@ def limits_grant_check(grantor, key) -> None:
         own = getattr(key, "limit", None)
         if grant.key_id == key.pk and own is not None and own.set_by_itself:
             return
-        raise PermissionDenied(
+        raise Forbidden(
             f"This key is limited ({_describe(grant.limit)}), so it cannot change limits; sign in, or use a key "
             "without a limit. Nothing changed.", code="limit_not_allowed")
 

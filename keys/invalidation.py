@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.signals import setting_changed
 
-from config.metrics import INVALIDATION_TIMEOUTS
-from config.redis_client import cache_identity, redis_client
+from core.metrics import INVALIDATION_TIMEOUTS
+from core.redis_client import cache_identity, redis_client
 
 logger = logging.getLogger(__name__)
 CHANNEL = "keyhouse:keys-changed"

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.serializers import StrictInputSerializer
+from core.serializers import StrictInputSerializer
 from keys.leaks import MAX_TOKENS, SIGNATURE_HEADER, leak_report_process, signature_check
 
 

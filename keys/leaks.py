@@ -13,10 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from config.errors import ApplicationError, ServiceUnavailable
-from keys import crypto
-from keys.audit import audit_record
-from keys.models import ApiKey, AuditAction
+from audit.models import AuditAction
+from audit.services import audit_record
+from core import crypto
+from core.errors import ApplicationError, ServiceUnavailable
+from keys.models import ApiKey, KeyState
 from keys.selectors import api_key_by_hashes
 from keys.services import api_key_end_grace, api_key_revoke
 from keys.tasks import leak_notice_send
@@ -56,7 +57,7 @@ class LeakedValue:
     @property
     def status(self) -> str:
         if not self.was_working:
-            return "revoked" if self.key.is_revoked else "expired"
+            return KeyState.REVOKED if self.key.is_revoked else KeyState.EXPIRED
         return "old value: grace period ended now" if self.was_previous else "active → revoked now"
 
 

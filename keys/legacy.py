@@ -1,4 +1,4 @@
-"""Keys imported from the system we replace (seed 003's legacy keys): their status for a
+"""Keys imported from the system we replace: their status for a
 person, the notice they can dismiss, and the deprecation headers on every response to one."""
 from django.utils import timezone
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts.models import Company
+from accounts.models import Company, ResetPeriod
 
 NAME_MAX_LENGTH = 100
 # An active key this close to its expiry is flagged on every surface, so there is time to rotate it.
@@ -21,6 +21,22 @@ def default_scopes() -> list[str]:
 class Mode(models.TextChoices):
     LIVE = "live", "Live"
     TEST = "test", "Test"
+
+
+# What a key may do beyond its owner's rights, replaced together or one by one (keys.restrictions).
+RESTRICTION_FIELDS = ("allowed_ips", "allowed_referrers", "scopes")
+# What a key may use per period (KeyLimit), as limits are set, shown and audited.
+LIMIT_FIELDS = ("request_limit", "budget_limit_microcents", "reset_period", "enabled")
+
+
+class KeyState(models.TextChoices):
+    """Where a key is in its life, as every surface shows and filters it. Not to be confused
+    with core.outcomes.KeyStatus: how the verification of one presented value ended."""
+
+    ACTIVE = "active", "Active"
+    EXPIRING = "expiring", "Expiring soon"  # active, within EXPIRING_WITHIN of its expiry
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
 
 
 # Fields whose change alters nothing a verified key answers with: no cache entry to drop.
@@ -61,6 +77,13 @@ class ApiKeyQuerySet(models.QuerySet):
     def expired(self, now=None):
         return self.filter(revoked_at__isnull=True, expires_at__lte=now or timezone.now())
 
+    def in_state(self, state: str, now=None):
+        """The keys whose `status` is `state` at `now`; `active` includes the expiring ones."""
+        if state == KeyState.REVOKED:
+            return self.revoked()
+        return {KeyState.ACTIVE: self.active, KeyState.EXPIRING: self.expiring, KeyState.EXPIRED: self.expired}[
+            KeyState(state)](now)
+
 
 class ApiKey(models.Model):
     """A key as stored: never the raw value, only its keyed hash and a display prefix.
@@ -78,7 +101,7 @@ class ApiKey(models.Model):
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE)
     prefix = models.CharField(max_length=16, help_text="The first characters of the key, for recognising it.")
     key_hash = models.CharField(max_length=HASH_MAX_LENGTH, unique=True, editable=False,
-                                help_text="The value's hash, naming its scheme and pepper (keys.crypto).")
+                                help_text="The value's hash, naming its scheme and pepper (core.crypto).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="The key stops working at this instant.")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -141,101 +164,14 @@ class ApiKey(models.Model):
         return not self.is_revoked and not self.has_expired
 
     @property
-    def status(self) -> str:
-        """active, expiring (within EXPIRING_WITHIN), expired or revoked."""
+    def status(self) -> KeyState:
         if self.is_revoked:
-            return "revoked"
+            return KeyState.REVOKED
         if self.has_expired:
-            return "expired"
+            return KeyState.EXPIRED
         if self.expires_at and self.expires_at - timezone.now() <= EXPIRING_WITHIN:
-            return "expiring"
-        return "active"
-
-
-class AuditAction(models.TextChoices):
-    KEY_CREATED = "key.created", "Key created"
-    KEY_RENAMED = "key.renamed", "Key renamed"
-    KEY_EXPIRY_CHANGED = "key.expiry_changed", "Key expiry changed"
-    KEY_REGENERATED = "key.regenerated", "Key regenerated"
-    KEY_REVOKED = "key.revoked", "Key revoked"
-    GRACE_ENDED = "key.grace_ended", "Key's old value stopped"
-    LIMITS_SET = "limits.set", "Limits set"
-    LIMITS_CHANGED = "limits.changed", "Limits changed"
-    LIMITS_REMOVED = "limits.removed", "Limits removed"
-    RESTRICTIONS_CHANGED = "restrictions.changed", "Restrictions changed"
-    MEMBERSHIP_ADDED = "membership.added", "Member added"
-    MEMBERSHIP_ROLE_CHANGED = "membership.role_changed", "Member's role changed"
-    MEMBERSHIP_REMOVED = "membership.removed", "Member removed"
-    POLICY_CHANGED = "company.policy_changed", "Key policy changed"
-    REVOKED_KEY_USED = "security.revoked_key_used", "Revoked key used"
-    EXPIRED_KEY_USED = "security.expired_key_used", "Expired key used"
-    KEY_REFUSED_BY_RESTRICTION = "security.restriction_refused", "Key refused by a restriction"
-    KEY_LEAKED = "security.key_leaked", "Key reported leaked"
-
-
-class Surface(models.TextChoices):
-    API = "api", "API"
-    DASHBOARD = "dashboard", "Dashboard"
-    ADMIN = "admin", "Django admin"
-    COMMAND = "command", "Management command"
-
-
-class AuditEventQuerySet(models.QuerySet):
-    """Events are append-only: bulk changes are refused like single ones."""
-
-    def update(self, **kwargs):
-        raise PermissionError("Audit events cannot be changed.")
-
-    def delete(self):
-        raise PermissionError("Audit events cannot be deleted.")
-
-
-class AuditEvent(models.Model):
-    """Who did what to a key or a membership, from where. Append-only: the model refuses
-    updates and deletes, and on PostgreSQL a trigger refuses them too.
-
-    References are plain ids without database constraints (db_constraint=False,
-    DO_NOTHING), so deleting a user or key never rewrites history; the labels keep what
-    they were called.
-    """
-
-    company = models.ForeignKey(Company, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=40, choices=AuditAction.choices)
-    surface = models.CharField(max_length=10, choices=Surface.choices)
-    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
-                                   null=True, blank=True, related_name="+")
-    actor_key = models.ForeignKey(ApiKey, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
-                                  related_name="+", help_text="The key the actor authenticated with, if any.")
-    actor_label = models.CharField(max_length=150, blank=True)
-    api_key = models.ForeignKey(ApiKey, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
-                                related_name="audit_events")
-    api_key_label = models.CharField(max_length=120, blank=True)
-    target_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
-                                    null=True, blank=True, related_name="+")
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=255, blank=True)
-    changes = models.JSONField(default=dict, blank=True, help_text="Before and after of what changed; never a secret.")
-
-    objects = AuditEventQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["company", "-created_at"], name="audit_company_time_idx"),
-            models.Index(fields=["api_key", "-created_at"], name="audit_key_time_idx"),
-        ]
-
-    def __str__(self):
-        return f"{self.get_action_display()} by {self.actor_label or 'system'}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Audit events cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events cannot be deleted.")
+            return KeyState.EXPIRING
+        return KeyState.ACTIVE
 
 
 class ExpiryNotice(models.Model):
@@ -251,3 +187,50 @@ class ExpiryNotice(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "expires_at"], name="one_notice_per_expiry")]
+
+
+class KeyLimitQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """A bulk change of limits forgets the cached snapshots of their keys, as a save does."""
+        from keys import cache as key_cache
+
+        with transaction.atomic(using=self.db):
+            keys = ApiKey.objects.filter(pk__in=self.values("api_key_id"))
+            hashes = [h for pair in keys.values_list("key_hash", "previous_key_hash") for h in pair if h]
+            updated = super().update(**kwargs)
+            if hashes:
+                key_cache.forget(*hashes)
+        return updated
+
+
+class KeyLimit(models.Model):
+    api_key = models.OneToOneField(ApiKey, on_delete=models.CASCADE, primary_key=True, related_name="limit")
+    request_limit = models.PositiveBigIntegerField(null=True, blank=True, help_text="Requests per period.")
+    budget_limit_microcents = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Spend per period, in millionths of a cent."
+    )
+    reset_period = models.CharField(max_length=7, choices=ResetPeriod.choices, default=ResetPeriod.MONTHLY)
+    enabled = models.BooleanField(default=True)
+    counted_with = models.ForeignKey(
+        ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The key whose counter this key's use counts against: the limited key that created it, so that "
+                  "making more keys never makes more quota. Empty: its own counter.")
+    set_by_itself = models.BooleanField(
+        default=False, help_text="The key set this limit on itself, so it may lift it again: it gave up what it "
+                                 "had, and taking it back widens nothing (keys.grants.limits_grant_check).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = KeyLimitQuerySet.as_manager()
+
+    class Meta:
+        # What a key may use is part of the key (its cached snapshot holds it); the table and
+        # its migrations stay with usage, where limits began, so its content type, permissions
+        # and history are kept.
+        app_label = "usage"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reset_period__in=ResetPeriod.values), name="limit_period_valid")
+        ]
+
+    @property
+    def is_enforced(self) -> bool:
+        return self.enabled and (self.request_limit is not None or self.budget_limit_microcents is not None)

@@ -1,5 +1,5 @@
-"""Per-key restrictions (seed 002: "Restrict API keys by IP address, referrer URL, specific
-API endpoints"), checked on every keyed request after authentication and before limits.
+"""Per-key restrictions by IP address, referrer URL and API area (scope), checked on every
+keyed request after authentication and before limits.
 
 A view names the API area it belongs to with `api_scope = "keys"`; reads need `<area>:read`,
 writes `<area>:write`. A view that names `required_scope` needs that for reads (None: any key);
@@ -12,11 +12,12 @@ import re
 
 from rest_framework.permissions import BasePermission
 
-from config.errors import PermissionDenied, ValidationFailed
-from config.network import client_ip, ip_allowed, request_host
-from keys.audit import security_event
-from keys.models import AuditAction
-from keys.outcomes import OUTCOMES, KeyStatus
+from audit.models import AuditAction
+from audit.services import security_event
+from core.errors import ValidationFailed
+from core.errors import PermissionDenied as Forbidden
+from core.network import client_ip, ip_allowed, request_host
+from core.outcomes import OUTCOMES, KeyStatus
 
 ALL_SCOPES = "all"
 SCOPES = {
@@ -92,7 +93,7 @@ def scopes_check_grant(acting_key, scopes) -> None:
         return
     extra = sorted(set(clean_scopes(scopes)) - set(acting_key.scopes))
     if extra:
-        raise PermissionDenied(
+        raise Forbidden(
             f"The key making this request lacks {', '.join(extra)}, so it cannot grant it; use a key with the "
             "'all' scope or sign in.", code="scope_not_allowed", details={"scopes": acting_key.scopes},
         )

@@ -6,11 +6,13 @@ from django.utils import timezone
 
 from accounts.access import Actor, key_check_manage
 from accounts.models import Membership
-from config.errors import NotFound
-from keys import crypto
-from keys.models import LEGACY_PREFIX, ApiKey, AuditEvent
+from core import crypto
+from core.errors import NotFound
+from keys.models import LEGACY_PREFIX, ApiKey, KeyState
 
-STATUSES = ("active", "revoked", "expired", "unused")
+# What a key list filters on: three of the states, and the candidates to revoke.
+UNUSED = "unused"
+STATUSES = (KeyState.ACTIVE, KeyState.REVOKED, KeyState.EXPIRED, UNUSED)
 
 
 def api_key_by_hashes(hashes: list[str]) -> tuple[ApiKey | None, str | None]:
@@ -66,35 +68,12 @@ def api_keys_of_company(actor: Actor, *, owner_id=None, status=None, mode=None) 
     keys = ApiKey.objects.select_related("owner").filter(company=actor.company)
     if owner_id is not None:
         keys = keys.filter(owner_id=owner_id)
-    if status == "active":
-        keys = keys.active()
-    elif status == "revoked":
-        keys = keys.revoked()
-    elif status == "expired":
-        keys = keys.expired()
-    elif status == "unused":
+    if status == UNUSED:
         # Candidates to revoke: active, and not used for the company's unused_key_days.
         cutoff = timezone.now() - timedelta(days=actor.company.unused_key_days)
         keys = keys.active().filter(Q(last_used_at__lt=cutoff) | Q(last_used_at__isnull=True, created_at__lt=cutoff))
+    elif status:
+        keys = keys.in_state(status)
     if mode:
         keys = keys.filter(mode=mode)
     return keys.order_by("-created_at", "-pk")
-
-
-def audit_events_visible_to(actor: Actor, *, api_key_id=None, actor_user_id=None, action=None, since=None,
-                            until=None) -> QuerySet:
-    """Admins and owners see their company's events; members the events of their own keys."""
-    events = AuditEvent.objects.filter(company=actor.company)
-    if not actor.manages_company_keys:
-        events = events.filter(api_key__owner=actor.user)
-    if api_key_id:
-        events = events.filter(api_key_id=api_key_id)
-    if actor_user_id:
-        events = events.filter(actor_user_id=actor_user_id)
-    if action:
-        events = events.filter(action=action)
-    if since:
-        events = events.filter(created_at__gte=since)
-    if until:
-        events = events.filter(created_at__lt=until)
-    return events.order_by("-created_at", "-id")

@@ -8,12 +8,13 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Company, Membership
-from config.errors import Conflict, ValidationFailed
+from audit.models import AuditAction
+from audit.services import audit_record
+from core import crypto
+from core.errors import Conflict, ValidationFailed
 from keys import cache as key_cache
-from keys.audit import audit_record
 from keys.grants import key_grant_check
-from keys import crypto
-from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, AuditAction, Mode, default_scopes
+from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes
 from keys.restrictions import clean_ips, clean_referrers, clean_scopes
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
@@ -105,7 +106,7 @@ def api_key_create(
     created_with_key_id=None,
 ) -> tuple[ApiKey, str]:
     """Insert a key and return it with its raw value, which exists only in this return value.
-    Surfaces call usage.services.api_key_issue, which asks the grant rule (keys.grants) and
+    Surfaces call keys.limit_services.api_key_issue, which asks the grant rule (keys.grants) and
     gives the key its inherited limit; this is the insert beneath it."""
     if mode not in Mode.values:
         raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})
@@ -126,7 +127,7 @@ def api_key_create(
         scopes=clean_scopes(scopes) if scopes is not None else default_scopes(),
         created_with_key_id=created_with_key_id,
     )
-    audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor=created_by,
+    audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor_user=created_by,
                  changes={"name": key.name, "mode": mode, "owner": owner.get_username(),
                           "expires_at": _iso(key.expires_at), "scopes": key.scopes})
     return key, raw
@@ -141,7 +142,7 @@ def api_key_update(*, api_key: ApiKey, grantor, name=UNSET, expires_at=UNSET) ->
     """Rename or change expiry; one audit event for each thing that really changed. A new
     expiry can keep a key alive longer, so it is the grant rule's to allow (keys.grants)."""
     changed = []
-    actor = grantor.user
+    actor_user = grantor.user
     if name is not UNSET and _clean_name(name) != api_key.name:
         changed.append((AuditAction.KEY_RENAMED, "name", api_key.name, _clean_name(name)))
     if expires_at is not UNSET and _clean_expires_at(expires_at) != api_key.expires_at:
@@ -155,7 +156,7 @@ def api_key_update(*, api_key: ApiKey, grantor, name=UNSET, expires_at=UNSET) ->
     for action, field, before, after in changed:
         if field == "expires_at":
             before, after = _iso(before), _iso(after)
-        audit_record(action=action, company=api_key.company, api_key=api_key, actor=actor,
+        audit_record(action=action, company=api_key.company, api_key=api_key, actor_user=actor_user,
                      changes={field: {"before": before, "after": after}})
     return api_key
 
@@ -169,18 +170,18 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
     )
     api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
     if revoked:
-        audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor=revoked_by)
+        audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor_user=revoked_by)
     return api_key
 
 
 @transaction.atomic
-def api_key_end_grace(*, api_key: ApiKey, actor=None) -> ApiKey:
+def api_key_end_grace(*, api_key: ApiKey, actor_user=None) -> ApiKey:
     """Stop the old value of a regenerated key now (it was leaked, say); the current value
     keeps working."""
     ended = ApiKey.objects.filter(pk=api_key.pk, previous_key_hash__isnull=False).update(
         previous_key_hash=None, previous_prefix="", previous_expires_at=None)
     if ended:
-        audit_record(action=AuditAction.GRACE_ENDED, company=api_key.company_id, api_key=api_key, actor=actor,
+        audit_record(action=AuditAction.GRACE_ENDED, company=api_key.company_id, api_key=api_key, actor_user=actor_user,
                      changes={"old_value": api_key.previous_prefix, "worked_until": _iso(api_key.previous_expires_at)})
     api_key.refresh_from_db(fields=["previous_key_hash", "previous_prefix", "previous_expires_at"])
     return api_key
@@ -221,7 +222,7 @@ def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 
     key.is_legacy = False
     key.save(update_fields=["prefix", "key_hash", "previous_key_hash", "previous_prefix", "previous_expires_at",
                             "is_legacy"])
-    audit_record(action=AuditAction.KEY_REGENERATED, company=key.company, api_key=key, actor=grantor.user,
+    audit_record(action=AuditAction.KEY_REGENERATED, company=key.company, api_key=key, actor_user=grantor.user,
                  changes={"prefix": {"before": old_prefix, "after": key.prefix},
                           "old_value_works_until": _iso(key.previous_expires_at)})
     return key, raw
@@ -256,7 +257,7 @@ def api_key_set_restrictions(*, api_key: ApiKey, grantor, allowed_ips=UNSET, all
             setattr(api_key, field, value)
         api_key.save(update_fields=list(wanted))
         audit_record(action=AuditAction.RESTRICTIONS_CHANGED, company=api_key.company, api_key=api_key,
-                     actor=grantor.user,
+                     actor_user=grantor.user,
                      changes={"before": before, "after": wanted})
     return api_key
 

@@ -1,9 +1,12 @@
 from django.urls import path
 
-from keys import apis, audit_apis, leak_apis
+from audit import apis as audit_apis
+from keys import apis, company_apis, leak_apis
 
-# Seed routes exactly as documented: no trailing slash, so a POST is never redirected.
+# Routes exactly as documented: no trailing slash, so a POST is never redirected.
 urlpatterns = [
+    path("me", company_apis.MeApi.as_view(), name="me"),
+    path("company/policy", company_apis.CompanyPolicyApi.as_view(), name="company-policy"),
     path("users/<int:user_id>/api-keys", apis.UserApiKeysApi.as_view(), name="user-api-keys"),
     path("users/<int:user_id>/api-keys/<uuid:key_id>/revoke", apis.UserApiKeyRevokeApi.as_view(), name="user-api-key-revoke"),
     path("api-keys", apis.ApiKeysApi.as_view(), name="api-keys"),

@@ -1,5 +1,5 @@
 """The one verification core. `verify(raw)` checks a presented credential and returns one
-value, a Verification: an outcome (keys.outcomes.KeyStatus) and a frozen snapshot of what
+value, a Verification: an outcome (core.outcomes.KeyStatus) and a frozen snapshot of what
 the key may do (KeyGrant). Authentication, restrictions, limits and the request log read that
 value and nothing else; each later stage replaces it with a copy that says what it decided.
 
@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Company
+from core import crypto
+from core.outcomes import KeyRefused, KeyStatus
 from keys import cache as key_cache
-from keys import crypto
-from keys.outcomes import KeyRefused, KeyStatus
 from keys.selectors import api_key_by_hashes, legacy_state
 
 # A value longer than this is no key of ours nor of the system we replace: no lookup at all.

@@ -6,7 +6,7 @@ import time
 
 from django.db import OperationalError, connection, transaction
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 HOLD_SECONDS = 1  # time for the second write to read what it checks, were it not made to wait
 

@@ -10,8 +10,8 @@ from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
 
-from config.errors import ServiceUnavailable
-from config.redis_client import redis_client
+from core.errors import ServiceUnavailable
+from core.redis_client import redis_client
 from keys.cache import cache_is_shared
 from usage.models import LimitCounter
 

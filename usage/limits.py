@@ -24,7 +24,7 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 from keys.models import Mode
-from keys.outcomes import KeyStatus
+from core.outcomes import KeyStatus
 from keys.restrictions import needed_scope
 from usage import counters
 from usage.periods import period_bounds

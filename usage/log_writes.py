@@ -7,8 +7,8 @@ from usage.models import DailyRollup, RequestLog, UsageRollup
 from usage.periods import day_of, hour_of
 
 LOG_FIELDS = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
-# One request-log row as a request hands it over: a RequestLog instance cost the request 27 µs
-# to build, this tuple under one. write() takes either.
+# One request-log row as a request hands it over: a plain tuple, because building a model
+# instance on the request path costs far more (docs/benchmarks.md). write() takes either.
 LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])
 # Columns whose Python values the database drivers take as they are; the others (the key's
 # UUID, the time, the IP) go through their field's conversion.

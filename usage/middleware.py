@@ -3,8 +3,8 @@ import time
 
 from django.utils import timezone
 
-from config.errors import error_code_of
-from config.network import client_ip, request_host
+from core.errors import error_code_of
+from core.network import client_ip, request_host
 from usage.limits import tier_of
 from usage.log_writes import LogRecord
 from usage.recorder import recorder

@@ -1,7 +1,7 @@
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 
-from accounts.models import Company, ResetPeriod  # noqa: F401  (limits count by these periods)
+from accounts.models import Company
 from keys.models import ApiKey
 
 
@@ -89,49 +89,6 @@ class DailyRollup(Rollup):
             )
         ]
         indexes = [models.Index(fields=["company", "bucket"], name="daily_company_bucket_idx")]
-
-
-class KeyLimitQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        """A bulk change of limits forgets the cached snapshots of their keys, as a save does."""
-        from keys import cache as key_cache
-
-        with transaction.atomic(using=self.db):
-            keys = ApiKey.objects.filter(pk__in=self.values("api_key_id"))
-            hashes = [h for pair in keys.values_list("key_hash", "previous_key_hash") for h in pair if h]
-            updated = super().update(**kwargs)
-            if hashes:
-                key_cache.forget(*hashes)
-        return updated
-
-
-class KeyLimit(models.Model):
-    api_key = models.OneToOneField(ApiKey, on_delete=models.CASCADE, primary_key=True, related_name="limit")
-    request_limit = models.PositiveBigIntegerField(null=True, blank=True, help_text="Requests per period.")
-    budget_limit_microcents = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Spend per period, in millionths of a cent."
-    )
-    reset_period = models.CharField(max_length=7, choices=ResetPeriod.choices, default=ResetPeriod.MONTHLY)
-    enabled = models.BooleanField(default=True)
-    counted_with = models.ForeignKey(
-        ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        help_text="The key whose counter this key's use counts against: the limited key that created it, so that "
-                  "making more keys never makes more quota. Empty: its own counter.")
-    set_by_itself = models.BooleanField(
-        default=False, help_text="The key set this limit on itself, so it may lift it again: it gave up what it "
-                                 "had, and taking it back widens nothing (keys.grants.limits_grant_check).")
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = KeyLimitQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=models.Q(reset_period__in=ResetPeriod.values), name="limit_period_valid")
-        ]
-
-    @property
-    def is_enforced(self) -> bool:
-        return self.enabled and (self.request_limit is not None or self.budget_limit_microcents is not None)
 
 
 class LimitCounter(models.Model):

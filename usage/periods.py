@@ -1,7 +1,7 @@
 """Limit periods in UTC: calendar days, ISO weeks starting Monday, calendar months."""
 from datetime import datetime, timedelta, timezone
 
-from usage.models import ResetPeriod
+from accounts.models import ResetPeriod
 
 
 def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:

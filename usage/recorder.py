@@ -22,7 +22,7 @@ from collections import Counter
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
-from config.metrics import USAGE_BACKLOG, USAGE_FLUSH_SECONDS, USAGE_RECORDS
+from core.metrics import USAGE_BACKLOG, USAGE_FLUSH_SECONDS, USAGE_RECORDS
 from usage.log_writes import LogRecord, write
 
 logger = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from keys.models import ApiKey
+from keys.models import ApiKey, KeyLimit
 from usage import counters
-from usage.models import DailyRollup, KeyLimit, RequestLog, UsageRollup
+from usage.models import DailyRollup, RequestLog, UsageRollup
 from usage.periods import day_of, hour_of, period_bounds
 
 HOURLY_UP_TO_DAYS = 2

@@ -21,7 +21,7 @@ API_KEY_PEPPERS = env.list("API_KEY_PEPPERS", default=[]) or [env("API_KEY_PEPPE
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
-    "config.apps.KeyhouseAdminConfig",
+    "web.admin_apps.KeyhouseAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,14 +35,16 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "accounts",
+    "audit",
     "keys",
     "usage",
+    "web",
 ]
 
 MIDDLEWARE = [
-    "config.metrics.MetricsMiddleware",
-    "config.request_id.RequestIdMiddleware",
-    "config.errors.ApiErrorBodyMiddleware",
+    "core.metrics.MetricsMiddleware",
+    "core.request_id.RequestIdMiddleware",
+    "core.errors.ApiErrorBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before sessions and CSRF: a locked-out sign-in costs one query, not a page (docs/security.md).
     "accounts.lockout.LockoutGateMiddleware",
@@ -53,7 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "keys.audit.AuditContextMiddleware",
+    "audit.services.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -95,8 +97,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://keyhouse")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    # One connection pool per process, not per thread or per ASGI request (config.redis_client).
-    CACHES["default"]["BACKEND"] = "config.redis_client.ProcessRedisCache"
+    # One connection pool per process, not per thread or per ASGI request (core.redis_client).
+    CACHES["default"]["BACKEND"] = "core.redis_client.ProcessRedisCache"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -128,7 +130,7 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=20)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
-AXES_CLIENT_IP_CALLABLE = "config.network.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.network.client_ip"
 # Named, not left to axes' lazy default: error reports list every setting, and their key-masking
 # filter takes strings, which a lazy object only pretends to be.
 AXES_USERNAME_FORM_FIELD = "username"
@@ -141,7 +143,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 # No journal of every sign-in: nothing would prune it, and the lockout does not need it.
 AXES_DISABLE_ACCESS_LOG = True
-# accounts.admin registers the attempts (the one thing to unlock), for superusers only.
+# web.admin.accounts registers the attempts (the one thing to unlock), for superusers only.
 AXES_ENABLE_ADMIN = False
 # No banner on every start of every process and command; failures and lockouts are still logged.
 AXES_VERBOSE = False
@@ -168,7 +170,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Content-Security-Policy with django-csp (docs/security.md): the site's own files only, no
 # inline script or style, no plugins, no framing, forms post only here. The API docs pages add
-# what Swagger UI and Redoc need, on those pages alone (config/views.py).
+# what Swagger UI and Redoc need, on those pages alone (web/views.py).
 INSTALLED_APPS += ["csp"]
 # Outside the sign-in lockout (axes' middleware is last and replaces a refused sign-in's
 # response), so that its page gets the header too.
@@ -185,8 +187,8 @@ CONTENT_SECURITY_POLICY = {
 
 # Error reports must never carry a key: the filter also hides the Authorization header, and the
 # reporter masks a key in the request URL or the exception message.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "config.errors.SecretsExceptionReporterFilter"
-DEFAULT_EXCEPTION_REPORTER = "config.logging.KeyMaskingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.errors.SecretsExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "core.logging.KeyMaskingExceptionReporter"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -199,9 +201,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["usage.limits.KeyLimitThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "config.exception_handler.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "core.exception_handler.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -242,10 +244,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="keyhouse@localhost")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Who gets the error reports: "Ops <ops@example.com>,security@example.com".
 ADMINS = [parseaddr(admin) for admin in env.list("ADMINS", default=[])]
-# Error reports to Sentry too, keys masked (config/sentry.py).
+# Error reports to Sentry too, keys masked (core/sentry.py).
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    from config.sentry import sentry_init
+    from core.sentry import sentry_init
 
     sentry_init(SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT", default="production"), release=VERSION)
 # Seconds to wait on the mail server: one that never answers would otherwise hold the worker,
@@ -277,7 +279,7 @@ API_KEY_LOCAL_SECONDS = env.float("API_KEY_LOCAL_SECONDS", default=0.5)
 # change invalidates it. Unused with local memory.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=300)
 
-# Every handler masks API keys (config.logging): a key pasted into a URL would otherwise be
+# Every handler masks API keys (core.logging): a key pasted into a URL would otherwise be
 # logged whole by "Not Found: <path>". Django's default handlers do not mask, so they are
 # replaced here: "django" keeps its error mail to ADMINS and reaches the console through the
 # root (as before, minus the DEBUG-only copy), and runserver's request lines go to the console.
@@ -285,14 +287,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "mask_keys": {"()": "config.logging.KeyMaskingFilter"},
-        "request_id": {"()": "config.request_id.RequestIdFilter"},
+        "mask_keys": {"()": "core.logging.KeyMaskingFilter"},
+        "request_id": {"()": "core.request_id.RequestIdFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         # One JSON object a line, for a log shipper: the same fields, named.
-        "json": {"()": "config.logging.KeyMaskingJsonFormatter", "timestamp": True,
+        "json": {"()": "core.logging.KeyMaskingJsonFormatter", "timestamp": True,
                  "fmt": "%(levelname)s %(name)s %(request_id)s %(message)s"},
     },
     "handlers": {

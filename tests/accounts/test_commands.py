@@ -93,3 +93,13 @@ def test_seed_demo_is_idempotent_and_prints_a_working_password(settings, tmp_pat
     assert demo.check_password(password)
     assert Membership.objects.get(user=demo).role == "owner"
     assert Company.objects.filter(name="Acme").count() == 1
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["notify_expiring_keys", "--within", "7 days"], "--within takes a number of days such as 7d"),
+    (["prune_usage", "--older-than", "٩٠d"], "--older-than takes a number of days such as 90d"),
+    (["prune_usage", "--older-than", "123456d"], "--older-than takes a number of days such as 90d"),
+])
+def test_commands_read_days_one_way_and_say_what_they_expected(args, expected):
+    with pytest.raises(CommandError, match=expected):
+        call_command(*args)

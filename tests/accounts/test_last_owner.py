@@ -2,8 +2,8 @@
 surface that changes memberships (the services, Django admin, the addmember command), and
 two owners stepping down at once leave one of them owner.
 
-The API and the dashboard have no route that changes a membership (accounts.apis has
-/me and the key policy; accounts.views the General page and the company switcher), so
+The API and the dashboard have no route that changes a membership (keys.company_apis has
+/me and the key policy; web.settings_views the General page and the company switcher), so
 there is nothing there to refuse."""
 from html import unescape
 from io import StringIO
@@ -14,9 +14,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from accounts.models import Membership, Role
-from accounts.services import membership_remove, membership_set
-from config.errors import Conflict
-from keys.models import ApiKey, AuditAction, AuditEvent
+from audit.models import AuditAction, AuditEvent
+from core.errors import Conflict
+from keys.company_services import membership_remove, membership_set
+from keys.models import ApiKey
 from tests.concurrency import one_while_the_other_is_open
 from tests.factories import make_key, member
 

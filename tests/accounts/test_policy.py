@@ -5,8 +5,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.services import company_policy_set
-from keys.models import ApiKey, AuditEvent
+from audit.models import AuditEvent
+from keys.company_services import company_policy_set
+from keys.models import ApiKey
 from tests.clients import session_client
 from tests.factories import make_key
 

@@ -99,7 +99,7 @@ def test_a_success_starts_the_count_again(admin):
 
 
 def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(settings, admin):
-    """config.network.client_ip decides, as everywhere else: entries a client writes to the left
+    """core.network.client_ip decides, as everywhere else: entries a client writes to the left
     of X-Forwarded-For change nothing, so forging them does not escape the lockout."""
     settings.TRUSTED_PROXY_COUNT = 1
     codes = [sign_in("/accounts/login/", "adam", "wrong", address="10.0.0.2",

@@ -5,10 +5,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from keys.models import ApiKey, AuditEvent
+from audit.models import AuditEvent
+from keys.models import ApiKey, KeyLimit
 from tests.clients import key_client
 from tests.factories import make_key
-from usage.models import KeyLimit
 
 pytestmark = pytest.mark.django_db
 LIMIT_INLINE = {"limit-TOTAL_FORMS": "1", "limit-INITIAL_FORMS": "0", "limit-MIN_NUM_FORMS": "0",
@@ -130,3 +130,24 @@ def test_renaming_in_admin_leaves_an_expiry_with_microseconds_alone(admin, owner
     key.refresh_from_db()
     assert (key.name, key.expires_at) == ("Renamed by an admin", expiry)
     assert not AuditEvent.objects.filter(action="key.expiry_changed").exists()
+
+
+@pytest.mark.parametrize("status, names", [
+    ("active", {"Later", "Soon"}),
+    ("expiring", {"Soon"}),
+    ("expired", {"Gone"}),
+    ("revoked", {"Stopped"}),
+])
+def test_the_status_filter_and_the_status_column_speak_the_dashboards_words(admin_client, alice, status, names):
+    now = timezone.now()
+    make_key(alice, name="Soon", expires_at=now + timedelta(days=3))
+    make_key(alice, name="Later", expires_at=now + timedelta(days=30))
+    make_key(alice, name="Gone", expires_at=now + timedelta(days=3))
+    ApiKey.objects.filter(name="Gone").update(expires_at=now - timedelta(days=1))
+    stopped, _ = make_key(alice, name="Stopped")
+    ApiKey.objects.filter(pk=stopped.pk).update(revoked_at=now)
+    page = admin_client.get(f"/admin/keys/apikey/?status={status}")
+    listed = {key.name for key in page.context["cl"].result_list}
+    assert page.status_code == 200 and listed == names
+    label = {"active": "Active", "expiring": "Expiring soon", "expired": "Expired", "revoked": "Revoked"}[status]
+    assert f'<span class="key-status key-status-{status}">●</span> {label}' in page.content.decode()

@@ -4,12 +4,13 @@ from django.test import Client
 
 from accounts.access import OPERATOR
 from accounts.models import Membership, Role
-from keys.models import ApiKey, AuditEvent
+from audit.models import AuditEvent
+from keys.limit_services import limits_set
+from keys.models import ApiKey, KeyLimit
 from keys.services import api_key_revoke
 from tests.clients import key_client
 from tests.factories import make_key, member
-from usage.models import KeyLimit, RequestLog
-from usage.services import limits_set
+from usage.models import RequestLog
 
 pytestmark = pytest.mark.django_db
 

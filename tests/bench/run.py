@@ -315,7 +315,7 @@ def measure_analytics(server: Server, backend: Backend, creds: dict) -> list[tup
 
 def logged_rows(backend: Backend, creds: dict) -> int:
     code = ("import django, json; django.setup(); from usage.models import RequestLog; from keys.models import ApiKey;"
-            "from keys.crypto import hash_key;"
+            "from core.crypto import hash_key;"
             f"print(RequestLog.objects.filter(api_key__key_hash__in=[hash_key({creds['logged']!r}),"
             f"hash_key({creds['limited']!r})]).count())")
     return int(backend.python("default", "-c", code))

@@ -15,5 +15,5 @@ urlpatterns = [
     path("", include("config.urls")),
 ]
 
-handler404 = "config.errors.handler404"
-handler500 = "config.errors.handler500"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"

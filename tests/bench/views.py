@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from rest_framework_api_key.models import APIKey
 from rest_framework_api_key.permissions import HasAPIKey
 
-from accounts.apis import MeApi
+from keys.company_apis import MeApi
 
 CONTROL_BODY = {
     "user": {"id": 1, "username": "bench", "email": "bench@example.com"},

@@ -5,7 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from keys.models import ApiKey, AuditEvent
+from audit.models import AuditEvent
+from keys.models import ApiKey
 from tests.browser.helpers import call_me, screenshot
 from tests.factories import PASSWORD, make_key
 

@@ -6,7 +6,7 @@ import pytest
 import sentry_sdk
 from sentry_sdk.transport import Transport
 
-from config.sentry import sentry_init
+from core.sentry import sentry_init
 from tests.clients import key_client
 from tests.gunicorn_server import ROOT
 

@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from config import health
 from tests.clients import key_client
 from usage.recorder import Recorder
+from web import health
 
 pytestmark = pytest.mark.django_db
 TOKEN = "a-metrics-token-of-the-operator"

@@ -1,9 +1,9 @@
-"""Hostile input that used to crash a view or be misread (issue 11, point 7): each is a 4xx in
+"""Hostile input that used to crash a view or be misread: each is a 4xx in
 the error shape, with a code a script can branch on, and the database is left as it was.
 
 Python reads more as a number than a client means: int() takes '٢', '２', '+2', ' 2' and '1_0',
 and str.isdigit() passes '²', which int() then refuses with an exception. Numbers in query
-parameters and headers are read by config.parsing.ascii_int only. A signature header is
+parameters and headers are read by core.parsing.ascii_int only. A signature header is
 compared as bytes, since hmac.compare_digest raises on a non-ASCII str. A time has ASCII
 digits, an offset under 24 hours and a year in range, so it never overflows."""
 from datetime import datetime, timezone
@@ -13,9 +13,9 @@ from django.apps import apps
 from django.test import Client
 
 from keys.models import ApiKey
-from keys.views import PAGE_SIZE as COMPANY_PAGE_SIZE
 from tests.clients import session_client
 from tests.factories import make_key
+from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 
@@ -199,7 +199,7 @@ def test_dashboard_refuses_junk_dates_without_crashing(expires_on, browser):
 def test_numbers_in_a_json_body_are_json_numbers_or_ascii_digits(owner, value):
     from tests.clients import session_client
     from tests.factories import make_key
-    from usage.models import KeyLimit
+    from keys.models import KeyLimit
 
     key, _ = make_key(owner)
     client = session_client(owner)

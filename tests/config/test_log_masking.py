@@ -1,4 +1,4 @@
-"""A key pasted into a URL path reaches no log line and no 404 body whole (issue 11, point 8):
+"""A key pasted into a URL path reaches no log line and no 404 body whole:
 Django's "Not Found: <path>", gunicorn's access log and handler404's message show it as its
 masked display prefix (sk_live_AbCd…), the way the dashboard does."""
 import io
@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.utils.log import log_response
 
-from keys import crypto
+from core import crypto
 from tests.gunicorn_server import GunicornServer
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_a_key_passed_as_an_argument_or_in_a_traceback_is_masked(alice_key, cons
 
 
 def test_a_record_whose_arguments_do_not_fit_its_message_is_masked_too(alice_key):
-    from config.logging import KeyMaskingFilter
+    from core.logging import KeyMaskingFilter
 
     _, raw = alice_key
     record = logging.LogRecord("keyhouse.test", logging.WARNING, __file__, 1, "sent %s and %(nothing)s", (raw,), None)
@@ -74,7 +74,7 @@ def test_a_record_whose_arguments_do_not_fit_its_message_is_masked_too(alice_key
 
 
 def test_every_handler_django_logs_through_masks_keys():
-    from config.logging import KeyMaskingFilter
+    from core.logging import KeyMaskingFilter
 
     assert all("mask_keys" in handler.get("filters", []) for handler in settings.LOGGING["handlers"].values())
     for name in ("", "django", "django.request", "django.server", "django.security.csrf", "keys.cache"):

@@ -48,8 +48,8 @@ def test_json_log_lines_carry_the_request_id_and_no_key(client, alice_key):
 
     from django.utils.module_loading import import_string
 
-    from config.logging import KeyMaskingFilter
-    from config.request_id import RequestIdFilter
+    from core.logging import KeyMaskingFilter
+    from core.request_id import RequestIdFilter
 
     formatter = settings.LOGGING["formatters"]["json"]
     options = {k: v for k, v in formatter.items() if k != "()"}

@@ -10,14 +10,15 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.access import OPERATOR, actor_for
-from keys.models import AuditEvent
+from audit.models import AuditEvent
+from keys.limit_services import limits_set
+from keys.models import KeyLimit
 from keys.services import api_key_revoke, api_key_update
 from tests.clients import key_client
 from tests.dashboard.conftest import key_url, signed_in
 from tests.factories import make_key
 from usage import log_writes
-from usage.models import KeyLimit, RequestLog
-from usage.services import limits_set
+from usage.models import RequestLog
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Membership, Role
-from keys import crypto
+from core import crypto
 from keys.models import ApiKey
 from tests.clients import key_client, session_client
 from tests.factories import CompanyFactory, make_key

@@ -53,7 +53,7 @@ def test_one_listener_and_one_redis_client_serve_every_thread_and_request_contex
     and the client kept on them, every thread would subscribe, and a revoke would wait for all."""
     from asgiref.sync import async_to_sync
 
-    from config.redis_client import redis_client
+    from core.redis_client import redis_client
 
     seen = []
 

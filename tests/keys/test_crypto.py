@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from keys import crypto
+from core import crypto
 
 
 @pytest.mark.parametrize("mode, prefix", [("live", "sk_live_"), ("test", "sk_test_")])

@@ -24,14 +24,13 @@ from rest_framework.views import APIView
 
 from accounts.access import OPERATOR
 from accounts.models import Role
-from keys import crypto
-from keys.admin import ApiKeyAdmin
-from keys.models import ApiKey
+from core import crypto
+from keys.limit_services import limits_set
+from keys.models import ApiKey, KeyLimit
 from keys.services import api_key_regenerate
 from tests.clients import key_client, session_client
 from tests.factories import PASSWORD, CompanyFactory, make_key, member
-from usage.models import KeyLimit
-from usage.services import limits_set
+from web.admin.keys import ApiKeyAdmin
 
 pytestmark = pytest.mark.django_db
 

@@ -8,13 +8,12 @@ from django.core.management import call_command
 
 from accounts.access import OPERATOR
 from accounts.models import Company, Membership
-from accounts.services import company_policy_set
-from keys.models import ApiKey
+from keys.company_services import company_policy_set
+from keys.limit_services import limits_set
+from keys.models import ApiKey, KeyLimit
 from keys.services import api_key_regenerate, api_key_set_restrictions
 from tests.clients import key_client, session_client
 from tests.factories import make_key
-from usage.models import KeyLimit
-from usage.services import limits_set
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from keys import crypto
+from core import crypto
 from keys.models import ApiKey
 from tests.clients import key_client
 

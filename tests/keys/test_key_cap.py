@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from accounts.models import Membership, Role
-from config.errors import Conflict
+from core.errors import Conflict
 from keys.models import ApiKey
 from keys.services import api_key_create, api_key_revoke
 from tests.clients import key_client, session_client

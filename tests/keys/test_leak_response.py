@@ -9,7 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from keys.models import ApiKey, AuditEvent
+from audit.models import AuditEvent
+from keys.models import ApiKey
 from keys.services import api_key_revoke
 from tests.clients import key_client
 from tests.factories import make_key

@@ -9,9 +9,10 @@ from django.urls import URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from accounts.models import Membership, Role
+from audit.models import AuditAction, AuditEvent
 from keys.authentication import ApiKeyAuthentication
 from keys.leak_apis import LeakReportApi
-from keys.models import ApiKey, AuditAction, AuditEvent
+from keys.models import ApiKey
 from keys.restrictions import ALL_SCOPES, SAFE_METHODS, needed_scope
 from tests.clients import key_client
 from tests.factories import make_key, member

@@ -2,12 +2,13 @@
 import pytest
 
 from accounts.access import OPERATOR
-from keys.models import ApiKey, AuditEvent
+from audit.models import AuditEvent
+from keys.limit_services import limits_set
+from keys.models import ApiKey
 from keys.services import api_key_set_restrictions
 from tests.clients import key_client, session_client
 from tests.factories import make_key
 from usage.models import LimitCounter
-from usage.services import limits_set
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from keys.models import ApiKey, AuditEvent
+from audit.models import AuditEvent
+from keys.models import ApiKey
 from tests.clients import key_client, session_client
 
 pytestmark = pytest.mark.django_db

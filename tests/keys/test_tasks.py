@@ -14,7 +14,8 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from keys.models import ApiKey, AuditEvent, ExpiryNotice
+from audit.models import AuditEvent
+from keys.models import ApiKey, ExpiryNotice
 from keys.services import api_key_revoke
 from keys.tasks import expiry_notices_send
 from tests.factories import UserFactory, make_key

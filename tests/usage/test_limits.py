@@ -4,10 +4,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.access import OPERATOR
-from usage.models import KeyLimit, RequestLog
-from usage.services import limits_set
+from keys.limit_services import limits_set
+from keys.models import KeyLimit
 from tests.clients import key_client, session_client
 from tests.factories import make_key
+from usage.models import RequestLog
 
 pytestmark = pytest.mark.django_db
 

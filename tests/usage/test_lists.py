@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from keys.models import AuditEvent
-from keys.services import api_key_update
 from accounts.access import OPERATOR
+from audit.models import AuditEvent
+from keys.services import api_key_update
 from usage.log_writes import write
 from usage.models import RequestLog
 from tests.clients import key_client, session_client

@@ -7,9 +7,10 @@ import time_machine
 from django.utils import timezone
 
 from accounts.access import OPERATOR
-from usage.models import KeyLimit, RequestLog
+from keys.limit_services import limits_set
+from keys.models import KeyLimit
+from usage.models import RequestLog
 from usage.periods import period_bounds
-from usage.services import limits_set
 from tests.clients import key_client, session_client
 from tests.factories import make_key
 

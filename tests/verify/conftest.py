@@ -125,7 +125,7 @@ def _record_everything():
         created = _created_key(content) if response.status_code in (200, 201) else ""
         if response.status_code == 200 and kwargs.get("REQUEST_METHOD") == "POST" and not created:
             # A page that shows a new key once (the dashboard's create and regenerate).
-            from keys.crypto import KEY_PATTERN
+            from core.crypto import KEY_PATTERN
 
             created = next(iter(KEY_PATTERN.findall(content.decode("utf-8", "replace"))), "")
         where = f"{kwargs.get('REQUEST_METHOD')} {kwargs.get('PATH_INFO')} -> {response.status_code}"
@@ -134,7 +134,7 @@ def _record_everything():
 
     Client.request = request
     # Every key generated in this process is a secret to look for, however it was made.
-    from keys import crypto
+    from core import crypto
 
     generate = crypto.generate_key
 

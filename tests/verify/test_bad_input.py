@@ -186,7 +186,7 @@ def test_hostile_url(label, world, figures):
     for client in (world["client"], world["session"]):
         response = client.get(URLS[label].format(raw=world["raw"]))
         figures.sent(PART)
-        if response.status_code == 200:  # pages past the end are empty, not an error (config.pagination)
+        if response.status_code == 200:  # pages past the end are empty, not an error (core.pagination)
             assert label == "huge page" and response.json()["items"] == []
             continue
         assert_clear_refusal(response, before)

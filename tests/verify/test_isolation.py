@@ -16,13 +16,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Role
-from keys.models import ApiKey, AuditEvent
+from audit.models import AuditEvent
+from keys.models import ApiKey
 from keys.services import api_key_revoke
 from keys.tasks import expiry_notices_send
 from tests.clients import key_client, session_client
 from tests.factories import CompanyFactory, make_key, member
-from usage.models import RequestLog
 from usage.log_writes import write
+from usage.models import RequestLog
 
 pytestmark = [pytest.mark.verify, pytest.mark.django_db]
 PART = "2 isolation"

@@ -17,7 +17,7 @@ from django.core import mail
 from django.db import connection
 
 from accounts.models import Role
-from keys.crypto import KEY_PATTERN
+from core.crypto import KEY_PATTERN
 from tests.clients import key_client, session_client
 from tests.factories import CompanyFactory, make_key, member
 

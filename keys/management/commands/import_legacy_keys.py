@@ -7,9 +7,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Company
-from config.errors import ApplicationError
+from core.errors import ApplicationError
+from keys.limit_services import api_key_import
 from keys.selectors import legacy_state_forget
-from usage.services import api_key_import
 
 COLUMNS = ["user", "company", "name", "sha256_of_key", "created_at", "expires_at"]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -1,4 +1,3 @@
-import re
 from datetime import datetime, time, timedelta, timezone as dt_timezone
 
 from django.contrib.auth import get_user_model
@@ -7,17 +6,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.access import OPERATOR, actor_for
-from config.errors import ApplicationError
+from core.durations import days_in
+from core.errors import ApplicationError
+from keys.limit_services import api_key_issue
 from keys.models import Mode
-from usage.services import api_key_issue
-
-DURATION = re.compile(r"^(\d{1,5})d$")
-
 
 def parse_expiry(text: str) -> datetime:
     """`30d` from now, a date (midnight UTC that day) or an ISO 8601 time with a zone."""
-    if match := DURATION.match(text):
-        return timezone.now() + timedelta(days=int(match[1]))
+    if (days := days_in(text)) is not None:
+        return timezone.now() + timedelta(days=days)
     if day := parse_date(text):
         return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
     moment = parse_datetime(text)

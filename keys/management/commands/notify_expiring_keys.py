@@ -1,17 +1,16 @@
-import re
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.durations import days_in
 from keys.notices import expiry_notices_record
 from keys.tasks import expiry_notices_send
 
 
 def days(text: str) -> timedelta:
-    match = re.fullmatch(r"(\d{1,4})d", text)
-    if not match:
+    if (count := days_in(text)) is None:
         raise CommandError(f"--within takes a number of days such as 7d, not {text!r}.")
-    return timedelta(days=int(match[1]))
+    return timedelta(days=count)
 
 
 class Command(BaseCommand):

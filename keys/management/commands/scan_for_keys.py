@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from keys import crypto
+from core import crypto
 from keys.leaks import leaked_value_disable, leaked_value_find
 
 PROGRESS_EVERY = 500

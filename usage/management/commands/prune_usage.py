@@ -1,18 +1,17 @@
-import re
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from core.durations import days_in
 from usage.services import usage_prune
 from usage.tasks import usage_prune_older_than
 
 
 def days(text: str) -> int:
-    match = re.fullmatch(r"(\d{1,5})d", text)
-    if not match:
+    if (count := days_in(text)) is None:
         raise CommandError(f"--older-than takes a number of days such as 90d, not {text!r}.")
-    return int(match[1])
+    return count
 
 
 class Command(BaseCommand):

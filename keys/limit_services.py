@@ -1,0 +1,110 @@
+from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.access import Operator, limits_check_manage, role_of
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
+from audit.models import AuditAction
+from audit.services import audit_record
+from core.errors import ValidationFailed
+from keys.grants import company_default_limit, grant_check, inherited_limit, limits_grant_check
+from keys.models import ApiKey, KeyLimit, Mode, default_scopes
+from keys.services import api_key_create, api_key_import_legacy
+
+
+
+@transaction.atomic
+def limits_set(*, api_key: ApiKey, grantor, request_limit: int | None = None,
+               budget_limit_microcents: int | None = None, reset_period: str = ResetPeriod.MONTHLY,
+               enabled: bool = True) -> KeyLimit:
+    """Replace the key's limits. Use so far in the current period still counts. Only a person
+    who outranks the key's owner, or an owner, changes them (accounts.access.limits_check_manage)."""
+    limits_check_change(grantor, api_key)
+    acting_key = getattr(grantor, "api_key", None)
+    return _limits_write(api_key=api_key, actor_user=grantor.user, request_limit=request_limit,
+                         budget_limit_microcents=budget_limit_microcents, reset_period=reset_period, enabled=enabled,
+                         set_by_itself=acting_key is not None and acting_key.key_id == api_key.pk)
+
+
+def limits_check_change(grantor, api_key: ApiKey) -> None:
+    """limits_set's and limits_delete's check, for forms that refuse before saving."""
+    if not isinstance(grantor, Operator):
+        limits_check_manage(grantor, api_key)
+        limits_grant_check(grantor, api_key)
+
+
+def _limits_write(*, api_key: ApiKey, actor_user, request_limit, budget_limit_microcents, reset_period,
+                  enabled=True, counted_with_id=None, set_by_itself=False) -> KeyLimit:
+    for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
+                              ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
+        if value is not None and not 0 <= value <= most:
+            raise ValidationFailed(f"{name} must be between 0 and {most:,}.", details={name: [f"0 to {most}"]})
+    if reset_period not in ResetPeriod.values:
+        raise ValidationFailed("reset_period must be daily, weekly or monthly.", details={"reset_period": [reset_period]})
+    before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
+    after = {"request_limit": request_limit, "budget_limit_microcents": budget_limit_microcents,
+             "reset_period": reset_period, "enabled": enabled}
+    # Limits set by a person count on the key's own counter; inherited ones on their creator's.
+    limit, created = KeyLimit.objects.update_or_create(api_key=api_key,
+                                                       defaults={**after, "counted_with_id": counted_with_id,
+                                                                 "set_by_itself": set_by_itself})
+    if before != after:
+        audit_record(action=AuditAction.LIMITS_SET if created else AuditAction.LIMITS_CHANGED,
+                     company=api_key.company_id, api_key=api_key, actor_user=actor_user,
+                     changes={"before": before, "after": after})
+    return limit
+
+
+def _as_dict(limit: KeyLimit | None) -> dict | None:
+    if limit is None:
+        return None
+    return {"request_limit": limit.request_limit, "budget_limit_microcents": limit.budget_limit_microcents,
+            "reset_period": limit.reset_period, "enabled": limit.enabled}
+
+
+@transaction.atomic
+def limits_delete(*, api_key: ApiKey, grantor) -> bool:
+    limits_check_change(grantor, api_key)
+    before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
+    deleted, _ = KeyLimit.objects.filter(api_key=api_key).delete()
+    if deleted:
+        audit_record(action=AuditAction.LIMITS_REMOVED, company=api_key.company_id, api_key=api_key,
+                     actor_user=grantor.user, changes={"before": before})
+    return bool(deleted)
+
+
+@sensitive_variables("raw")
+@transaction.atomic
+def api_key_issue(*, grantor, company, owner, name: str, mode: str = Mode.LIVE, expires_at=None,
+                  scopes: list[str] | None = None) -> tuple[ApiKey, str]:
+    """A new key and its raw value, for every surface: the grant rule (keys.grants) decides
+    whether the grantor may obtain it, and the key starts with the limit it inherits, that of
+    the limited key creating it or else the company's default for new keys. Scopes default to
+    those of the key creating it, or every area."""
+    grant = grantor.api_key
+    if scopes is None:
+        scopes = list(grant.scopes) if grant is not None else default_scopes()
+    limit = inherited_limit(grantor, company)
+    grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk), scopes=scopes, obtains=limit)
+    key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
+                              created_by=grantor.user, scopes=scopes,
+                              created_with_key_id=grant.key_id if grant is not None else None)
+    _limits_start(key, limit, actor_user=grantor.user)
+    return key, raw
+
+
+def _limits_start(key: ApiKey, limit, *, actor_user) -> None:
+    if limit is not None:
+        _limits_write(api_key=key, actor_user=actor_user, request_limit=limit.request_limit,
+                      budget_limit_microcents=limit.budget_limit_microcents, reset_period=limit.reset_period,
+                      counted_with_id=limit.counter_key_id)
+
+
+@transaction.atomic
+def api_key_import(*, company, owner, name: str, sha256_of_key: str, created_at, expires_at) -> ApiKey | None:
+    """A key of the system we replace (keys.services.api_key_import_legacy), starting with the
+    company's default limit for new keys, as every new key does. None when imported before."""
+    key = api_key_import_legacy(company=company, owner=owner, name=name, sha256_of_key=sha256_of_key,
+                                created_at=created_at, expires_at=expires_at)
+    if key is not None:
+        _limits_start(key, company_default_limit(company), actor_user=None)
+    return key

@@ -1,0 +1,213 @@
+"""The dashboard's forms: they check the shape of what a person typed; the rules stay in
+keys.services, whose ValidationFailed is put back on the form by `add_service_error`."""
+import re
+from datetime import date, datetime, time, timedelta, timezone
+
+from django import forms
+
+from core.errors import ApplicationError
+from keys.models import NAME_MAX_LENGTH, Mode
+from keys.restrictions import SCOPES
+from keys.selectors import STATUSES
+from keys.services import MAX_GRACE_SECONDS
+
+DEFAULT_LIFETIME = timedelta(days=90)
+NAME_EXAMPLES = '"Production Server", "Development Testing" or "Data Pipeline"'
+
+
+def default_expiry() -> date:
+    return datetime.now(timezone.utc).date() + DEFAULT_LIFETIME
+
+
+def expires_at_for(day: date | None) -> datetime | None:
+    """A key given a date stops working at 00:00 UTC on that date, as the form says."""
+    return None if day is None else datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _name_field() -> forms.CharField:
+    return forms.CharField(
+        label="Name",
+        max_length=NAME_MAX_LENGTH,
+        help_text=f"What the key is for, so you can tell keys apart later: e.g. {NAME_EXAMPLES}.",
+        error_messages={"required": f"Give the key a name, e.g. {NAME_EXAMPLES}."},
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Production Server", "autocomplete": "off"}),
+    )
+
+
+class DashboardForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ApiKeyCreateForm(DashboardForm):
+    name = _name_field()
+    expires_on = forms.DateField(
+        label="Expiration date",
+        required=False,
+        help_text="Recommended. The key stops working at 00:00 UTC on this date; 90 days from today is suggested.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter the date as YYYY-MM-DD, e.g. 2027-01-31, or tick “Never expires”."},
+    )
+    never_expires = forms.BooleanField(
+        label="Never expires",
+        required=False,
+        help_text="Only for keys you will rotate by hand; a leaked key without an expiry works until someone revokes it.",
+    )
+    mode = forms.ChoiceField(
+        label="Mode",
+        choices=Mode.choices,
+        initial=Mode.LIVE,
+        widget=forms.RadioSelect,
+        help_text="Test keys (sk_test_…) authenticate like live keys but are meant for development: "
+        "their requests are never charged, so use them in tests and CI.",
+    )
+    form_token = forms.CharField(required=False, widget=forms.HiddenInput)  # web.form_tokens
+
+    def __init__(self, *args, company=None, **kwargs):
+        """With the company, the form follows its key policy: no "Never expires" when keys must
+        expire, and no date past the longest lifetime (keys.services refuses both anyway)."""
+        today = datetime.now(timezone.utc).date()
+        longest = company and company.max_key_lifetime_days
+        # A date D means 00:00 UTC on D, so the last date within N days is the date of now + N days.
+        self.latest_expiry = (datetime.now(timezone.utc) + timedelta(days=longest)).date() if longest else None
+        self.expiry_required = bool(company and (company.require_key_expiry or longest))
+        self.policy_note = ""
+        kwargs["initial"] = {"expires_on": min(default_expiry(), self.latest_expiry or date.max),
+                             **kwargs.get("initial", {})}
+        super().__init__(*args, **kwargs)
+        expires_on = self.fields["expires_on"]
+        expires_on.widget.attrs["min"] = (today + timedelta(days=1)).isoformat()
+        if self.expiry_required:
+            del self.fields["never_expires"]
+            expires_on.required = True
+            rule = f"within {longest} days" if longest else "on a date"
+            self.policy_note = f"{company.name}'s key policy: every key expires {rule}."
+            expires_on.error_messages["required"] = f"Pick an expiration date: {company.name} requires every key " \
+                                                    f"to expire{' within ' + str(longest) + ' days' if longest else ''}."
+            expires_on.error_messages["invalid"] = "Enter the date as YYYY-MM-DD, e.g. 2027-01-31."
+            expires_on.help_text = "Required by your company's key policy. The key stops working at 00:00 UTC on " \
+                                   "this date."
+        if self.latest_expiry:
+            expires_on.widget.attrs["max"] = self.latest_expiry.isoformat()
+            expires_on.help_text += f" The latest date allowed is {self.latest_expiry:%Y-%m-%d}."
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("never_expires") and not data.get("expires_on") and "expires_on" not in self.errors:
+            self.add_error("expires_on", "Pick an expiration date, or tick “Never expires” for a key without one.")
+        return data
+
+    @property
+    def expires_at(self) -> datetime | None:
+        data = self.cleaned_data
+        return None if data.get("never_expires") else expires_at_for(data["expires_on"])
+
+
+class ApiKeyRenameForm(DashboardForm):
+    name = _name_field()
+
+
+# The services name fields as the API does; the dashboard's fields are named for people.
+SERVICE_FIELDS = {"name": "name", "expires_at": "expires_on", "mode": "mode", "request_limit": "request_limit",
+                  "budget_limit_microcents": "budget_limit_microcents", "reset_period": "reset_period",
+                  "allowed_ips": "allowed_ips", "allowed_referrers": "allowed_referrers", "scopes": "scopes",
+                  "max_key_lifetime_days": "max_key_lifetime_days", "unused_key_days": "unused_key_days",
+                  "grace_period_seconds": "grace_period_seconds"}
+# Field errors whose service message is written for the API; a company's key policy keeps its own words.
+FRIENDLY_MESSAGES = {("expires_on", "validation_error"): "That date has passed: pick a date after today, or tick "
+                                                         "“Never expires”."}
+
+
+def add_service_error(form: forms.Form, error: ApplicationError) -> None:
+    """Put a service's ValidationFailed or Conflict on the field it is about, else on the form.
+    The restriction services name the API field first ("allowed_ips: '10.0.0.7/24' is not…");
+    on the form the field says that already, so the message keeps only the offending entry."""
+    for field in error.details:
+        name = SERVICE_FIELDS.get(field)
+        if name in form.fields:
+            message = FRIENDLY_MESSAGES.get((name, error.code), error.message.removeprefix(f"{field}: "))
+            if message.startswith(f"{field} "):  # "allowed_ips takes at most 100 entries."
+                message = form.fields[name].label + message[len(field):]
+            form.add_error(name, message[:1].upper() + message[1:])
+            return
+    form.add_error(None, error.message)
+
+
+STATUS_CHOICES = [("", "Any status"), *[(status, str(status).capitalize()) for status in STATUSES]]
+MODE_CHOICES = [("", "Any mode"), *Mode.choices]
+
+
+class CompanyKeyFilterForm(DashboardForm):
+    owner = forms.TypedChoiceField(label="Owner", required=False, coerce=int, empty_value=None)
+    status = forms.ChoiceField(label="Status", required=False, choices=STATUS_CHOICES)
+    mode = forms.ChoiceField(label="Mode", required=False, choices=MODE_CHOICES)
+
+    def __init__(self, *args, members=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", "Everyone"), *[(m.pk, m.username) for m in members]]
+
+    def filters(self) -> dict:
+        """The valid filters; an invalid one is dropped and shown as an error on the form."""
+        if self.is_valid():
+            data = self.cleaned_data
+        else:
+            data = {name: value for name, value in self.cleaned_data.items() if name not in self.errors}
+        return {
+            "owner_id": data.get("owner"),
+            "status": data.get("status") or None,
+            "mode": data.get("mode") or None,
+        }
+
+
+# The regenerate confirmation's choices: when the current value stops working.
+GRACE_CHOICES = [(0, "Now"), (3600, "In 1 hour"), (24 * 3600, "In 24 hours"), (7 * 24 * 3600, "In 7 days")]
+assert max(seconds for seconds, _ in GRACE_CHOICES) <= MAX_GRACE_SECONDS
+
+
+class ApiKeyRegenerateForm(DashboardForm):
+    grace_period_seconds = forms.TypedChoiceField(
+        label="When should the current value stop working?", choices=GRACE_CHOICES, coerce=int, initial=0,
+        required=False, empty_value=0, widget=forms.RadioSelect,
+        help_text="Until then both the current and the new value work, so your apps can switch without downtime.",
+        error_messages={"invalid_choice": "Choose now, in 1 hour, in 24 hours or in 7 days."},
+    )
+
+
+def entries(text: str) -> list[str]:
+    """One entry per line; commas and spaces separate entries too, since neither IPs nor hosts hold them."""
+    return [entry for entry in re.split(r"[\s,]+", text or "") if entry]
+
+
+class KeyRestrictionsForm(DashboardForm):
+    """The shape of keys.services.api_key_set_restrictions' arguments; it validates each entry."""
+
+    allowed_ips = forms.CharField(
+        label="Allowed IP addresses", required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off",
+                                     "placeholder": "203.0.113.7\n198.51.100.0/24\n2001:db8::/32"}),
+        help_text="One IPv4 or IPv6 address or CIDR range per line. Empty: any address.",
+    )
+    allowed_referrers = forms.CharField(
+        label="Allowed referrers", required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off",
+                                     "placeholder": "app.example.com\n*.example.com"}),
+        help_text="One host per line, or *.example.com for every subdomain; matched against the request's "
+                  "Origin or Referer. No scheme or path. Empty: any page.",
+    )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes", choices=list(SCOPES.items()),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The API areas the key may call. “all” allows every area, including new ones.",
+        error_messages={"required": "Tick at least one scope; “all” allows every API area."},
+    )
+
+    @classmethod
+    def for_key(cls, key) -> "KeyRestrictionsForm":
+        return cls(initial={"allowed_ips": "\n".join(key.allowed_ips),
+                            "allowed_referrers": "\n".join(key.allowed_referrers), "scopes": key.scopes})
+
+    def restrictions(self) -> dict:
+        data = self.cleaned_data
+        return {"allowed_ips": entries(data["allowed_ips"]), "allowed_referrers": entries(data["allowed_referrers"]),
+                "scopes": data["scopes"]}

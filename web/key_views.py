@@ -1,0 +1,293 @@
+"""Settings > Advanced > API-keys: thin HTML views over keys.selectors and keys.services, and
+on a key's page its usage (usage.selectors), limits and history; the forms of that page that
+change limits and restrictions are in web.key_detail_views.
+
+A new or regenerated key is rendered into the response to the POST that made it, marked
+no-store, and nowhere else: not the session, a message cookie or a URL. The page's script
+then swaps the history entry for the plain GET URL, so a reload shows the list without it.
+"""
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import Actor, allowed, company_keys_check, keys_acted_for, limits_check_manage
+from audit.selectors import audit_events_visible_to
+from core.errors import Conflict, ValidationFailed
+from core.parsing import WHOLE_NUMBER
+from keys import selectors, services
+from keys.legacy import legacy_notice_mark_shown, legacy_status
+from keys.limit_services import api_key_issue
+from keys.models import ApiKey
+from usage import selectors as usage_selectors
+from web.form_tokens import form_token_issue, form_token_spend, form_token_unspent
+from web.key_forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
+                        KeyRestrictionsForm, add_service_error)
+from web.limit_forms import KeyLimitsForm
+from web.settings_views import dashboard_view, safe_next
+
+# The periods the key page offers; the API takes any number of days from 1 to 365.
+USAGE_PERIODS = (7, 30, 90)
+DEFAULT_USAGE_DAYS = 30
+HISTORY_LENGTH = 20
+PAGE_SIZE = 50
+REVOKED_FOLDED = 20  # the latest revoked keys under a list; the company view's status filter lists them all
+UNUSED_SHOWN = 20  # candidates to revoke above a list; the same status filter lists them all
+
+
+def _legacy_notice(actor: Actor) -> dict | None:
+    """keys.legacy.legacy_status while the person has legacy keys and has not dismissed the notice."""
+    legacy = legacy_status(actor)
+    return legacy if legacy["has_legacy_keys"] and not legacy["notice_shown"] else None
+
+
+def _notices_context(actor: Actor, *, owner_id=None) -> dict:
+    """The legacy-keys notice, and the newest of the active keys unused for the company's
+    unused_key_days: candidates to revoke (the person's own on their list, everyone's on the
+    company view). Only UNUSED_SHOWN of them, or old keys nobody uses would grow the page without end."""
+    unused = selectors.api_keys_of_company(actor, owner_id=owner_id, status="unused")
+    shown = list(unused[:UNUSED_SHOWN])
+    return {
+        "legacy_notice": _legacy_notice(actor),
+        "unused_keys": shown,
+        "unused_total": unused.count() if len(shown) == UNUSED_SHOWN else len(shown),
+    }
+
+
+def _page_number(raw: str | None) -> str:
+    """Paginator.get_page's rules (not a number: the first page; out of range: the last), with
+    a number written in ASCII digits only, not whatever int() reads ("٢", "1_0")."""
+    return raw if raw and WHOLE_NUMBER.fullmatch(raw) else "1"
+
+
+def _paged(listed, revoked, query) -> dict:
+    """One page of `listed`, the latest of the `revoked` keys to fold under it, and the rest of
+    the query for the page links to keep. A page number that is not one gives the nearest page."""
+    page = Paginator(listed, PAGE_SIZE).get_page(_page_number(query.get("page")))
+    kept = query.copy()
+    kept.pop("page", None)
+    return {"keys": page.object_list, "page": page, "page_query": kept.urlencode(),
+            "revoked_keys": revoked[:REVOKED_FOLDED], "revoked_total": revoked.count(),
+            "revoked_folded": REVOKED_FOLDED}
+
+
+def _list_context(actor: Actor, query=None) -> dict:
+    """One page of the person's own keys, revoked ones folded as on the company view."""
+    found = selectors.api_keys_of_company(actor, owner_id=actor.user.pk)
+    listed, revoked = found.filter(revoked_at__isnull=True), found.filter(revoked_at__isnull=False)
+    paged = _paged(listed, revoked, query or QueryDict())
+    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"), **paged,
+            "acted_for": {key.pk for key in [*paged["keys"], *paged["revoked_keys"]]},  # their own
+            **_notices_context(actor, owner_id=actor.user.pk)}
+
+
+def _company_context(actor: Actor, query=None) -> dict:
+    """One page of the company's keys (revoked ones folded, the latest of them only, unless
+    the status filter asks for them), and the filters, kept by the page links."""
+    company_keys_check(actor, "see every key of the company. Your own keys are under API-keys.")
+    query = query or QueryDict()
+    members = get_user_model().objects.filter(memberships__company=actor.company).order_by("username")
+    filters = CompanyKeyFilterForm(query, members=members)
+    chosen = filters.filters()
+    found = selectors.api_keys_of_company(actor, **chosen)
+    listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
+                                                                      found.filter(revoked_at__isnull=False))
+    paged = _paged(listed, revoked, query)
+    return {
+        "section": "company-keys",
+        **paged,
+        "acted_for": keys_acted_for(actor, [*paged["keys"], *paged["revoked_keys"]]),
+        "revoked_url": reverse("dashboard:company-keys") + "?status=revoked",
+        "unused_url": reverse("dashboard:company-keys") + "?status=unused",
+        "filters": filters,
+        "filtered": any(value is not None for value in chosen.values()),
+        "page_url": reverse("dashboard:company-keys"),
+        **_notices_context(actor),
+    }
+
+
+def usage_days(raw: str) -> tuple[int, str]:
+    """The chosen period, or the default and a note saying why it was not the one asked for."""
+    if raw in {str(days) for days in USAGE_PERIODS}:
+        return int(raw), ""
+    if raw == "":
+        return DEFAULT_USAGE_DAYS, ""
+    return DEFAULT_USAGE_DAYS, f"“{raw[:20]}” is not a period this page offers (7, 30 or 90 days); showing 30 days."
+
+
+def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS, days_note: str = "",
+                    limits_form: KeyLimitsForm | None = None,
+                    restrictions_form: KeyRestrictionsForm | None = None) -> dict:
+    granularity, points = usage_selectors.usage_timeseries(days, api_key=key)
+    limits = usage_selectors.limits_use(key)
+    events = list(audit_events_visible_to(actor, api_key_id=key.pk)
+                  .select_related("actor_key")[:HISTORY_LENGTH + 1])
+    return {
+        "section": "api-keys",
+        "key": key,
+        "rename_form": ApiKeyRenameForm(initial={"name": key.name}),
+        "page_url": reverse("dashboard:key-detail", args=[key.pk]),
+        "days": days,
+        "days_note": days_note,
+        "periods": USAGE_PERIODS,
+        "totals": usage_selectors.usage_summary(key, days),
+        "series": {"granularity": granularity, "points": points, "days": days},
+        "tiers": usage_selectors.usage_by_tier(key, days),
+        "errors": usage_selectors.usage_errors(key, days),
+        "limits": limits,
+        "may_change_limits": not key.is_revoked and allowed(limits_check_manage, actor, key),
+        "acted_for": keys_acted_for(actor, [key]),
+        "limits_form": limits_form or KeyLimitsForm.for_limit(limits and limits["limit"]),
+        "restrictions_form": restrictions_form or KeyRestrictionsForm.for_key(key),
+        "events": events[:HISTORY_LENGTH],
+        "more_events": len(events) > HISTORY_LENGTH,
+        "legacy_notice": _legacy_notice(actor),
+    }
+
+
+def render_page(request, actor, template: str, context: dict, status: int = 200):
+    return render(request, template, {"actor": actor, **context}, status=status)
+
+
+@sensitive_variables("raw")
+def _shown_once(request, actor, template: str, context: dict, key: ApiKey, raw: str, *, regenerated: bool):
+    response = render_page(request, actor, template, {**context, "shown": {"key": key, "raw": raw, "regenerated": regenerated}})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _create_form(request, actor) -> ApiKeyCreateForm:
+    return ApiKeyCreateForm(company=actor.company, initial={"form_token": form_token_issue(request)})
+
+
+@require_GET
+@dashboard_view
+def key_list(request, actor):
+    context = {**_list_context(actor, request.GET), "create_form": _create_form(request, actor)}
+    return render_page(request, actor, "keys/list.html", context)
+
+
+@require_GET
+@dashboard_view
+def company_keys(request, actor):
+    return render_page(request, actor, "keys/company.html", _company_context(actor, request.GET))
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view
+@sensitive_variables("raw")
+def key_new(request, actor):
+    if request.method == "GET":
+        return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": _create_form(request, actor)})
+    form = ApiKeyCreateForm(request.POST, company=actor.company)
+    if form.is_valid() and not form_token_unspent(request, form.cleaned_data["form_token"]):
+        context = {**_list_context(actor), "create_form": _create_form(request, actor), "resubmitted": True}
+        return render_page(request, actor, "keys/list.html", context, status=409)
+    if form.is_valid():
+        try:
+            key, raw = api_key_issue(
+                grantor=actor,
+                company=actor.company,
+                owner=actor.user,
+                name=form.cleaned_data["name"],
+                mode=form.cleaned_data["mode"],
+                expires_at=form.expires_at,
+            )
+        except ValidationFailed as error:
+            add_service_error(form, error)
+        except Conflict as error:  # the cap on active keys: the form was fine, the moment was not
+            add_service_error(form, error)
+            return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 409)
+        else:
+            form_token_spend(request, form.cleaned_data["form_token"])
+            context = {**_list_context(actor), "create_form": _create_form(request, actor)}
+            return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
+    return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 400)
+
+
+@require_GET
+@dashboard_view
+def key_detail(request, actor, key_id):
+    key = selectors.api_key_get(actor, key_id)
+    days, note = usage_days(request.GET.get("days", ""))
+    return render_page(request, actor, "keys/detail.html", detail_context(actor, key, days=days, days_note=note))
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view
+def key_rename(request, actor, key_id):
+    key = selectors.api_key_get(actor, key_id)
+    old_name = key.name
+    form = ApiKeyRenameForm(request.POST if request.method == "POST" else None, initial={"name": key.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.api_key_update(api_key=key, grantor=actor, name=form.cleaned_data["name"])
+        except ValidationFailed as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Renamed “{old_name}” to “{key.name}”. The key itself is unchanged and keeps working.")
+            return redirect(safe_next(request, reverse("dashboard:key-list")))
+    status = 400 if request.method == "POST" else 200
+    context = {"section": "api-keys", "key": key, "form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
+    return render_page(request, actor, "keys/rename.html", context, status)
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view
+def key_revoke(request, actor, key_id):
+    key = selectors.api_key_get(actor, key_id)
+    if request.method == "GET":
+        return render_page(request, actor, "keys/confirm_revoke.html", {"section": "api-keys", "key": key})
+    was_revoked = key.is_revoked
+    services.api_key_revoke(api_key=key, revoked_by=actor.user)
+    if was_revoked:
+        messages.info(request, f"“{key.name}” was already revoked on {key.revoked_at:%Y-%m-%d}; nothing changed.")
+    else:
+        messages.success(
+            request,
+            f"Revoked “{key.name}”. Requests with it are now refused with 401. "
+            "If an app still needs access, generate a new key and update the app.",
+        )
+    return redirect(safe_next(request, reverse("dashboard:key-list")))
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view
+@sensitive_variables("raw")
+def key_regenerate(request, actor, key_id):
+    """Regenerate now, or with a grace period in which the current value keeps working too."""
+    key = selectors.api_key_get(actor, key_id)
+    page = request.POST.get("from") or request.GET.get("from", "")
+    form = ApiKeyRegenerateForm(request.POST if request.method == "POST" else None)
+    context = {"section": "api-keys", "key": key, "from_page": page, "form": form}
+    if request.method == "GET":
+        return render_page(request, actor, "keys/confirm_regenerate.html", context)
+    if not form.is_valid():
+        return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)
+    try:
+        key, raw = services.api_key_regenerate(
+            api_key=key, grantor=actor, grace_period_seconds=form.cleaned_data["grace_period_seconds"])
+    except ValidationFailed as error:
+        add_service_error(form, error)
+        return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)
+    except Conflict as error:
+        return render_page(request, actor, "keys/confirm_regenerate.html", {**context, "error": error.message}, status=409)
+    if page == "company" and allowed(company_keys_check, actor, ""):
+        return _shown_once(request, actor, "keys/company.html", _company_context(actor), key, raw, regenerated=True)
+    if page == "detail":
+        return _shown_once(request, actor, "keys/detail.html", detail_context(actor, key), key, raw, regenerated=True)
+    context = {**_list_context(actor), "create_form": _create_form(request, actor)}
+    return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=True)
+
+
+@require_POST
+@dashboard_view
+def legacy_notice_dismiss(request, actor):
+    legacy_notice_mark_shown(actor)
+    messages.info(request, "The notice about legacy keys will not be shown again. Legacy keys keep their "
+                           "“Legacy” badge until they are regenerated.")
+    return redirect(safe_next(request, reverse("dashboard:key-list")))

@@ -1,0 +1,49 @@
+"""How a key looks on the dashboard: its status in words, its dates in people's terms and its
+history in a line per event (web.changes)."""
+from django import template
+from django.utils import timezone
+
+from core import crypto
+from keys.models import KeyState
+from web import changes
+from web.key_forms import ApiKeyRegenerateForm
+
+register = template.Library()
+
+
+@register.filter
+def key_status(key) -> str:
+    return key.status
+
+
+@register.filter
+def status_label(status: str) -> str:
+    return KeyState(status).label
+
+
+@register.filter
+def masked(prefix: str) -> str:
+    return crypto.masked(prefix)
+
+
+@register.filter
+def grace_active(key) -> bool:
+    """Whether the value before the last regenerate still works (its grace period has not ended)."""
+    return bool(key.previous_prefix and key.previous_expires_at and key.previous_expires_at > timezone.now())
+
+
+@register.simple_tag
+def regenerate_form(auto_id: str = "id_%s"):
+    """The grace-period choice, for the confirm dialog that every key page carries."""
+    return ApiKeyRegenerateForm(auto_id=auto_id)
+
+
+@register.inclusion_tag("keys/_moment.html")
+def moment(value, empty="Never", relative=True):
+    """A <time> with the relative or calendar form shown and the exact UTC instant on hover."""
+    return {"value": value, "empty": empty, "relative": relative}
+
+
+@register.filter
+def audit_summary(event) -> str:
+    return changes.audit_summary(event)
