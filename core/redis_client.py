@@ -15,7 +15,9 @@ from django.utils.functional import cached_property
 
 _clients: dict[tuple, object] = {}
 _cache_clients: dict[tuple, object] = {}
+# Two locks: redis_client() reads backend._cache (which takes _cache_lock) while holding _lock.
 _lock = threading.Lock()
+_cache_lock = threading.Lock()
 
 
 class ProcessRedisCache(RedisCache):
@@ -26,7 +28,7 @@ class ProcessRedisCache(RedisCache):
     @cached_property
     def _cache(self):
         identity = cache_identity(self)
-        with _lock:
+        with _cache_lock:
             if identity not in _cache_clients:
                 _cache_clients[identity] = self._class(self._servers, **self._options)
             return _cache_clients[identity]

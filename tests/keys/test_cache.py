@@ -106,6 +106,18 @@ def test_requests_in_fresh_contexts_share_the_process_s_redis_connections(shared
     assert connections_made() - before <= 2  # the counting itself is one connection
 
 
+def test_a_worker_s_first_use_of_redis_may_be_the_listener_or_a_script(settings, redis_url):
+    """A gunicorn worker's first request may need the shared client before the cache made its
+    own: that must not wait on itself."""
+    from config.redis_client import redis_client
+
+    settings.CACHES = {"default": {"BACKEND": key_cache.REDIS_BACKEND, "LOCATION": redis_url}}
+    first = threading.Thread(target=lambda: redis_client().ping(), daemon=True)
+    first.start()
+    first.join(timeout=5)
+    assert not first.is_alive(), "the first redis_client() of a fresh cache never returned"
+
+
 def redis_commands(url: str) -> int:
     return redis.Redis.from_url(url).info("stats")["total_commands_processed"]
 
