@@ -109,7 +109,7 @@ def test_requests_in_fresh_contexts_share_the_process_s_redis_connections(shared
 def test_a_worker_s_first_use_of_redis_may_be_the_listener_or_a_script(settings, redis_url):
     """A gunicorn worker's first request may need the shared client before the cache made its
     own: that must not wait on itself."""
-    from config.redis_client import redis_client
+    from core.redis_client import redis_client
 
     settings.CACHES = {"default": {"BACKEND": key_cache.REDIS_BACKEND, "LOCATION": redis_url}}
     first = threading.Thread(target=lambda: redis_client().ping(), daemon=True)
