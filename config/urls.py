@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from accounts.urls import settings_urlpatterns as account_settings_urlpatterns
 from config.health import healthz, metrics, readyz
-from config.views import api_docs, api_redoc, home
+from config.views import api_docs, api_redoc, home, problem_page
 
 api_v1 = [*account_api_urlpatterns, path("", include("keys.urls")), path("", include("usage.urls"))]
 settings_pages = [*account_settings_urlpatterns, path("advanced/api-keys/", include("keys.dashboard_urls"))]
@@ -19,6 +19,7 @@ urlpatterns = [
     path("settings/", include(settings_pages)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("api/problems/<slug:code>", problem_page, name="problem"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="swagger-ui"),
     path("api/redoc/", api_redoc, name="redoc"),

@@ -1,13 +1,12 @@
 """GET /api/v1/audit-events: who changed which key or membership, and refused key uses."""
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request
 from config.pagination import PagePagination
-from config.schema import ORGANIZATION_PARAMETER, paginated
-from config.serializers import AsciiIntegerField, AwareDateTimeField
+from config.schema import ORGANIZATION_PARAMETER, PAGE_PARAMETERS, paginated
+from config.serializers import AsciiIntegerField, AwareDateTimeField, query_parameters
 from keys.models import AuditAction, AuditEvent
 from keys.selectors import audit_events_visible_to
 
@@ -15,15 +14,23 @@ from keys.selectors import audit_events_visible_to
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.SerializerMethodField()
     api_key = serializers.SerializerMethodField()
+    changes = serializers.DictField(help_text="What changed, by action: {field: {before, after}} for a change, "
+                                              "the new values for a creation; never a secret.")
 
     class Meta:
         model = AuditEvent
         fields = ["id", "created_at", "action", "surface", "actor", "api_key", "target_user_id", "ip",
                   "user_agent", "changes"]
 
+    @extend_schema_field(inline_serializer("AuditActor", {
+        "user_id": serializers.IntegerField(allow_null=True),
+        "label": serializers.CharField(help_text="Username at the time, or `operator` for a command."),
+        "api_key_id": serializers.UUIDField(allow_null=True, help_text="The key the actor used, if any.")}))
     def get_actor(self, event) -> dict:
         return {"user_id": event.actor_user_id, "label": event.actor_label, "api_key_id": event.actor_key_id}
 
+    @extend_schema_field(inline_serializer("AuditKey", {"id": serializers.UUIDField(), "label": serializers.CharField()},
+                                           allow_null=True))
     def get_api_key(self, event) -> dict | None:
         return {"id": event.api_key_id, "label": event.api_key_label} if event.api_key_id else None
 
@@ -41,16 +48,13 @@ class AuditEventListApi(APIView):
 
     @extend_schema(
         operation_id="audit_events_list",
-        parameters=[ORGANIZATION_PARAMETER, AuditFilterSerializer, OpenApiParameter("page", OpenApiTypes.INT),
-                    OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; default 50.")],
+        parameters=[ORGANIZATION_PARAMETER, AuditFilterSerializer, *PAGE_PARAMETERS],
         responses=paginated(AuditEventSerializer, "AuditEventPage"),
     )
     def get(self, request):
         actor = actor_from_request(request)
-        filters = AuditFilterSerializer(data={k: v for k, v in request.query_params.items() if k in
-                                              AuditFilterSerializer().fields})
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
+        data = query_parameters(AuditFilterSerializer(data={k: v for k, v in request.query_params.items() if k in
+                                                            AuditFilterSerializer().fields}))
         events = audit_events_visible_to(actor, api_key_id=data.get("key"), actor_user_id=data.get("actor"),
                                          action=data.get("action"), since=data.get("since"), until=data.get("until"))
         return PagePagination().response(request, events, AuditEventSerializer)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from rest_framework.authentication import BaseAuthentication
 
-from config.errors import error_body
+from config.errors import application_error_response
 from keys import crypto
 from keys.audit import security_event
 from keys.models import AuditAction
@@ -89,10 +89,7 @@ def api_key_required(view):
         verification = verify_request(request)
         if not verification.is_valid:
             refusal = verification.refusal()
-            response = JsonResponse(error_body(refusal.code, refusal.message, refusal.details), status=refusal.status)
-            for name, value in refusal.headers.items():
-                response[name] = value
-            return response
+            return application_error_response(request, refusal)
         request.user = verification.grant.owner()
         return view(request, *args, **kwargs)
 

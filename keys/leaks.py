@@ -27,7 +27,6 @@ MAX_TOKENS = 1000
 
 
 class InvalidSignature(ApplicationError):
-    status = 401
     code = "invalid_signature"
 
 

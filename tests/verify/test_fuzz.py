@@ -22,13 +22,13 @@ from schemathesis import GenerationMode
 from schemathesis.core import NOT_SET
 
 from accounts.models import Role
+from tests.clients import PROBLEM_MEMBERS
 from tests.factories import CompanyFactory, make_key, member
 
 pytestmark = [pytest.mark.verify, pytest.mark.django_db]
 PART = "1 fuzzing"
 SEED = int(os.environ.get("VERIFY_SEED", "20261107"))
 EXAMPLES = int(os.environ.get("VERIFY_FUZZ_EXAMPLES", "30"))
-ERROR_KEYS = {"code", "message", "details"}
 
 
 @lru_cache
@@ -49,12 +49,12 @@ def operations() -> list[str]:
 
 @schemathesis.check
 def error_shape(ctx, response, case):
-    """Every 4xx and 5xx is JSON {"error": {"code", "message", "details"}}."""
+    """Every 4xx and 5xx is an RFC 9457 problem with a code."""
     if response.status_code >= 400:
-        assert response.headers.get("content-type", [""])[0].startswith("application/json"), response.headers
+        assert response.headers.get("content-type", [""])[0] == "application/problem+json", response.headers
         body = json.loads(response.content)
-        assert set(body) == {"error"} and set(body["error"]) == ERROR_KEYS, body
-        assert isinstance(body["error"]["code"], str) and body["error"]["code"], body
+        assert PROBLEM_MEMBERS <= set(body) and body["status"] == response.status_code, body
+        assert isinstance(body["code"], str) and body["code"], body
     return None
 
 
