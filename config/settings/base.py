@@ -227,6 +227,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Relative: the schema describes whichever host serves it.
+    "SERVERS": [{"url": "/", "description": "The Keyhouse serving this schema"}],
     "ENUM_NAME_OVERRIDES": {"KeyMode": "keys.models.Mode", "RoleEnum": "accounts.models.Role",
                             "ResetPeriodEnum": "accounts.models.ResetPeriod.values",
                             "Scope": "keys.restrictions.SCOPE_NAMES", "AuditAction": "keys.models.AuditAction"},

@@ -13,8 +13,6 @@ from urllib.parse import urlencode
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -76,16 +74,6 @@ def anonymous_call(case):
     headers = {k: str(v) for k, v in (case.headers or {}).items() if k.lower() not in ("cookie", "x-csrftoken")}
     return Client().generic(case.method, case.formatted_path, body, content_type="application/json",
                             QUERY_STRING=urlencode(case.query or {}, doseq=True), headers=headers)
-
-
-@pytest.fixture
-def wsgi_in_test_transaction():
-    """Like Django's test client: a request must not close the connection holding the test's transaction."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
