@@ -43,8 +43,8 @@ def problems(*statuses: int) -> dict:
 
 
 def keyed_response_headers(status: int) -> dict:
-    """The response headers of an operation a key may call, by status: the one place they are
-    declared."""
+    """The response headers of an operation a key may call, by status (every status, success
+    included): the one place they are declared."""
     headers = {}
     if status == 429:
         headers["Retry-After"] = {
@@ -131,13 +131,12 @@ class AutoSchema(BaseAutoSchema):
         for status in self._statuses(operation):
             responses.setdefault(str(status), {})
         for status, response in responses.items():
-            if int(status) < 400:
-                continue
-            response["description"] = _description(int(status))
-            response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/Problem{status}"}}}
             headers = keyed_response_headers(int(status)) if self._is_keyed() else {}
             if headers:
-                response["headers"] = headers
+                response["headers"] = {**response.get("headers", {}), **headers}
+            if int(status) >= 400:
+                response["description"] = _description(int(status))
+                response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/Problem{status}"}}}
         operation["responses"] = dict(sorted(responses.items()))
         if not self._is_keyed() and not self.get_auth():
             operation["security"] = []
