@@ -101,6 +101,8 @@ PROBLEMS: dict[str, Problem] = {
     "key_not_recoverable": Problem(410, "Key not recoverable", "Keys are stored hashed and cannot be shown again; "
                                    "regenerate the key instead."),
     "request_too_large": Problem(413, "Request too large", "The body is larger than the server accepts."),
+    "request_header_too_large": Problem(431, "Request head too large", "The request line and headers are over "
+                                        "64 KiB; send fewer or shorter headers."),
     "unsupported_media_type": Problem(415, "Unsupported media type", "Send the body as application/json."),
     # 429: come back later.
     "request_limit_exceeded": Problem(429, "Request limit reached", "The key has used its requests for the period. "

@@ -28,10 +28,11 @@ PAGE_PARAMETERS = [
                      description="Default 50; more than 200 is read as 200."),
 ]
 
-# Statuses by what an operation is: any request (406: the API answers JSON only), a keyed one
+# Statuses by what an operation is: any request (406: the API answers JSON only; 431: a head
+# over 64 KiB, refused by the gunicorn worker before Django), a keyed one
 # (a bad key, a restriction, a limit, a counter store down), one that reads a body, and one
 # that names an object (in the path, or a company in X-Organization-Id).
-RESPONSES_OF_EVERY_OPERATION = (400, 406, 503)
+RESPONSES_OF_EVERY_OPERATION = (400, 406, 431, 503)
 RESPONSES_OF_KEYED_OPERATIONS = (401, 403, 429)
 RESPONSES_OF_BODIES = (413, 415)
 RESPONSES_OF_OBJECTS = (404,)
@@ -65,7 +66,7 @@ def problem_schema(status: int) -> dict:
         "type": "object",
         "description": "RFC 9457 problem details. Members beyond these are extensions, named per code.",
         "properties": {
-            "type": {"type": "string", "format": "uri",
+            "type": {"type": "string", "format": "uri-reference",
                      "description": f"{PROBLEM_PATH}<code> on this server: the code's title, status and what to do."},
             "title": {"type": "string"},
             "status": {"type": "integer", "const": status},
