@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test verify install install-dev browser redis-server nginx lock schema clean
+.PHONY: run test verify install install-dev browser redis-server nginx lock schema clean contract-tools
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,7 +60,17 @@ redis-server:
 		&& { apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; }; } \
 		|| { echo "The key-cache tests need redis-server: sudo apt-get install redis-server (macOS: brew install redis)." >&2; exit 1; }
 
-test: install-dev browser redis-server
+# Redocly's linter judges the OpenAPI schema in the tests (tests/config/test_redocly.py): its CLI
+# from npm, pinned by package-lock.json, into node_modules/; installed when missing or changed.
+node_modules/.bin/redocly: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "The schema lint needs npm (Node.js): sudo apt-get install npm" \
+		"(macOS: brew install node), then run make test again." >&2; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+contract-tools: node_modules/.bin/redocly
+
+test: install-dev browser redis-server contract-tools
 	$(VENV)/bin/lint-imports
 	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest
 
@@ -97,7 +107,7 @@ schema: install
 	$(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules
 
 # Load and analytics benchmark (docs/benchmarks.md): wrk from Debian when apt-get can install
 # it, else the bench's own Python load generator.

@@ -50,7 +50,8 @@ def _parse_company_id(raw: str) -> int:
     # The header, or the int the dashboard's switcher keeps in the session. Beyond a 64-bit id
     # the database refuses the lookup itself, hence MAX_ID.
     text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
-    return ascii_int(text, name=ORGANIZATION_HEADER, low=1, high=MAX_ID, code="invalid_organization")
+    return ascii_int(text, name=ORGANIZATION_HEADER, low=1, high=MAX_ID, code="invalid_organization",
+                     where="header")
 
 
 def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
@@ -87,7 +88,7 @@ def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
         raise ValidationFailed(
             f"You belong to several companies: name one with the {ORGANIZATION_HEADER} header.",
             code="organization_required",
-            details={"companies": [{"id": m.company_id, "name": m.company.name} for m in memberships]},
+            extra={"companies": [{"id": m.company_id, "name": m.company.name} for m in memberships]},
         )
     return Actor(user=user, company=found[0].company, role=found[0].role, api_key=api_key)
 

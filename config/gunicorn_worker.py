@@ -26,10 +26,16 @@ HEAD_END = re.compile(rb"\r\n\r\n|(?<!\r)\n")
 # 64 MiB per worker). Handed to the parser, its rest would be read by a thread, blocking.
 MAX_HEAD_BYTES = 64 * 1024
 READ_BYTES = 64 * 1024
-TOO_LARGE_BODY = (b'{"error": {"code": "request_header_too_large", "message": "The request head is over 64 KiB: '
-                  b'send fewer or shorter headers.", "details": {}}}')
+# The API's problem shape (core.errors; its row of PROBLEMS gives the same title), written
+# here as bytes: this answer goes out before Django sees a request, so there is no Host to make
+# the `type` URL absolute (a reference relative to the server, as RFC 9457 allows) and no
+# request id for `instance` (empty).
+TOO_LARGE_BODY = (b'{"type": "/api/problems/request_header_too_large", "title": "Request head too large", '
+                  b'"status": 431, "detail": "The request head is over 64 KiB: send fewer or shorter headers.", '
+                  b'"instance": "", "code": "request_header_too_large"}')
 TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(TOO_LARGE_BODY), TOO_LARGE_BODY))
+             b"Content-Type: application/problem+json\r\nContent-Length: %d\r\n\r\n%s"
+             % (len(TOO_LARGE_BODY), TOO_LARGE_BODY))
 
 
 class HeadReadingWorker(ThreadWorker):

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from web.health import healthz, metrics, readyz
-from web.views import api_docs, api_redoc, home
+from web.views import api_docs, api_redoc, home, problem_page
 
 api_v1 = [path("", include("keys.urls")), path("", include("usage.urls"))]
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("settings/", include("web.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("api/problems/<slug:code>", problem_page, name="problem"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="swagger-ui"),
     path("api/redoc/", api_redoc, name="redoc"),

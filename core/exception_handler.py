@@ -1,15 +1,18 @@
-"""DRF's EXCEPTION_HANDLER: every exception an API view raises becomes the one error shape."""
+"""DRF's EXCEPTION_HANDLER: every exception an API view raises becomes one problem response
+(core.errors), its status and title from the code's row of core.errors.PROBLEMS."""
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import ApplicationError, error_body
+from core.errors import (ApplicationError, application_error_response, field_error, json_pointer,
+                         problem_response)
 
 _DRF_CODES = {
     drf.NotAuthenticated: "missing_api_key",
+    drf.AuthenticationFailed: "invalid_api_key",
     drf.ParseError: "malformed_request",
     drf.MethodNotAllowed: "method_not_allowed",
     drf.NotAcceptable: "not_acceptable",
@@ -24,53 +27,54 @@ MISSING_CREDENTIALS_MESSAGE = (
 )
 
 
-def _flatten(detail):
-    """DRF validation details as plain strings, keyed by field ("non_field_errors" for the rest)."""
+def _pointer_errors(detail, path=()) -> list[dict]:
+    """DRF's nested validation details ({"scopes": {"0": ["..."]}}) as one flat list of
+    {pointer, detail}; non_field_errors point at the object they are about."""
     if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
+        return [error for key, value in detail.items()
+                for error in _pointer_errors(value, path if key == "non_field_errors" else (*path, key))]
     if isinstance(detail, list):
-        return [_flatten(item) for item in detail]
-    return str(detail)
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            return [{"pointer": json_pointer(*path), "detail": str(item)} for item in detail]
+        return [error for index, item in enumerate(detail) for error in _pointer_errors(item, (*path, index))]
+    return [{"pointer": json_pointer(*path), "detail": str(detail)}]
 
 
-def _first_message(details) -> str:
-    if isinstance(details, dict):
-        for field, value in details.items():
-            message = _first_message(value)
-            return message if field in ("non_field_errors", "detail") else f"{field}: {message}"
-    if isinstance(details, list) and details:
-        return _first_message(details[0])
-    return str(details)
+def _django_errors(exc: DjangoValidationError) -> list[dict]:
+    if hasattr(exc, "error_dict"):
+        return [field_error(field, message) for field, messages in exc.message_dict.items() for message in messages]
+    return [field_error("__all__", message) for message in exc.messages]
+
+
+def _invalid(request, errors: list[dict]):
+    first = errors[0] if errors else {"pointer": "", "detail": "invalid"}
+    where = first["pointer"].lstrip("/")
+    message = "The request is not valid: " + (f"{where}: " if where else "") + first["detail"]
+    return problem_response(request, "validation_error", message, errors=errors)
 
 
 def exception_handler(exc, context):
+    request = context["request"]
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=exc.headers)
+        return application_error_response(request, exc)
     if isinstance(exc, (OperationalError, InterfaceError)):
-        return Response(
-            error_body("database_unavailable", "The database is unreachable; retry shortly."), status=503
-        )
+        return problem_response(request, "database_unavailable", "The database is unreachable; retry shortly.")
+    if isinstance(exc, DjangoValidationError):
+        return _invalid(request, _django_errors(exc))
     if isinstance(exc, Http404):
         exc = drf.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf.PermissionDenied()
 
-    response = drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)  # for its headers: WWW-Authenticate, Retry-After
     if response is None:
         return None  # a real bug: let Django log it and answer 500
+    headers = {name: value for name, value in response.items() if name in ("WWW-Authenticate", "Retry-After", "Allow")}
     if isinstance(exc, drf.ValidationError):
-        details = _flatten(exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail})
-        message = "The request is not valid: " + _first_message(details)
-        response.data = error_body("validation_error", message, details)
-        return response
-
-    code = _DRF_CODES.get(type(exc))
-    if isinstance(exc, drf.AuthenticationFailed):
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid_api_key"
+        detail = exc.detail if isinstance(exc.detail, (dict, list)) else [exc.detail]
+        return _invalid(request, _pointer_errors(detail))
     message = str(exc.detail) if not isinstance(exc, drf.NotAuthenticated) else MISSING_CREDENTIALS_MESSAGE
     if isinstance(exc, drf.ParseError):
         message = f"The request body is not valid JSON: {exc.detail}"
-    response.data = error_body(code or "error", message, getattr(exc, "details", None))
-    return response
-
-
+    code = next((code for kind, code in _DRF_CODES.items() if isinstance(exc, kind)), "bad_request")
+    return problem_response(request, code, message, headers=headers)

@@ -1,14 +1,13 @@
-"""Every way a presented key can end, in one table: its HTTP status, the error code a script
-branches on and the message a person acts on. Authentication, restrictions and limits raise
-`KeyRefused(status, **context)`; the exception handler renders it like any other error and
-the OpenAPI schema lists the codes per status from the same rows, so a new outcome is one row.
+"""Every way a presented key can end, in one table: the error code a script branches on and the
+message a person acts on; the code's status and title are its row of core.errors.PROBLEMS. Authentication, restrictions and limits raise `KeyRefused(status,
+**context)`; the exception handler renders it like any other error.
 """
 from dataclasses import dataclass
 from enum import StrEnum
 
 from rest_framework.exceptions import APIException
 
-from core.errors import ApplicationError
+from core.errors import PROBLEMS, ApplicationError
 
 WWW_AUTHENTICATE = 'ApiKey realm="api", Bearer realm="api"'
 SETTINGS_PAGE = "Settings > Advanced > API-keys"
@@ -36,51 +35,50 @@ class KeyStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Outcome:
-    http_status: int
     code: str
     message: str  # str.format()ed with the refusal's context
 
 
 OUTCOMES: dict[KeyStatus, Outcome] = {
-    KeyStatus.MISSING: Outcome(401, "missing_api_key",
+    KeyStatus.MISSING: Outcome("missing_api_key",
                                "Send your API key in the API-Key, X-API-Key or Authorization: Bearer header."),
-    KeyStatus.IN_QUERY: Outcome(400, "api_key_in_query",
+    KeyStatus.IN_QUERY: Outcome("api_key_in_query",
                                 "API keys go in a header (API-Key, X-API-Key or Authorization: Bearer), never in the "
                                 "URL, where proxies and logs keep them. Treat this key as exposed and regenerate it."),
-    KeyStatus.AMBIGUOUS: Outcome(401, "ambiguous_api_key",
+    KeyStatus.AMBIGUOUS: Outcome("ambiguous_api_key",
                                  "Send one API key in one header; this request carries different keys."),
-    KeyStatus.MALFORMED: Outcome(401, "invalid_api_key", "This is not a valid API key: {why}."),
-    KeyStatus.UNKNOWN: Outcome(401, "invalid_api_key",
+    KeyStatus.MALFORMED: Outcome("invalid_api_key", "This is not a valid API key: {why}."),
+    KeyStatus.UNKNOWN: Outcome("invalid_api_key",
                                "This API key does not exist; check that you copied the whole key."),
-    KeyStatus.REVOKED: Outcome(401, "revoked_api_key",
+    KeyStatus.REVOKED: Outcome("revoked_api_key",
                                "This API key was revoked on {revoked_at:%Y-%m-%d}; create a new key in "
                                f"{SETTINGS_PAGE}."),
-    KeyStatus.EXPIRED: Outcome(401, "expired_api_key",
+    KeyStatus.EXPIRED: Outcome("expired_api_key",
                                "This API key expired on {expired_at}; create a new key or ask an "
                                "admin to extend it."),
-    KeyStatus.REGENERATED: Outcome(401, "expired_api_key",
+    KeyStatus.REGENERATED: Outcome("expired_api_key",
                                    "This is the old value of a regenerated key{until}. Use the new value."),
-    KeyStatus.OWNER_INACTIVE: Outcome(401, "inactive_owner",
+    KeyStatus.OWNER_INACTIVE: Outcome("inactive_owner",
                                       "The owner of this API key no longer has access to its company."),
-    KeyStatus.IP_REFUSED: Outcome(403, "ip_not_allowed",
+    KeyStatus.IP_REFUSED: Outcome("ip_not_allowed",
                                   "This key only works from {allowed}; this request came from {client_ip}."),
-    KeyStatus.REFERRER_REFUSED: Outcome(403, "referrer_not_allowed",
+    KeyStatus.REFERRER_REFUSED: Outcome("referrer_not_allowed",
                                         "This key only works for pages on {allowed}; the request's Origin/Referer "
                                         "was {referrer}."),
-    KeyStatus.SCOPE_REFUSED: Outcome(403, "scope_not_allowed",
+    KeyStatus.SCOPE_REFUSED: Outcome("scope_not_allowed",
                                      "This key lacks the {required_scope} scope; it has {has}. Ask its owner or an "
                                      "admin to add the scope, or use another key."),
-    KeyStatus.GRACE_VALUE_REFUSED: Outcome(403, "grace_period_value",
+    KeyStatus.GRACE_VALUE_REFUSED: Outcome("grace_period_value",
                                            "This is the old value of a regenerated key, accepted until {until} for "
                                            "reads and product calls only; it cannot manage keys. Use the new value."),
-    KeyStatus.REQUEST_LIMIT_EXCEEDED: Outcome(429, "request_limit_exceeded",
+    KeyStatus.REQUEST_LIMIT_EXCEEDED: Outcome("request_limit_exceeded",
                                               "This key has used its {period} request limit; it resets in {seconds} "
                                               "seconds ({reset_at}). Ask a company admin to raise the limit if you "
                                               "need more."),
-    KeyStatus.BUDGET_EXCEEDED: Outcome(429, "budget_limit_exceeded",
+    KeyStatus.BUDGET_EXCEEDED: Outcome("budget_limit_exceeded",
                                        "This key has used its {period} budget; it resets in {seconds} seconds "
                                        "({reset_at}). Ask a company admin to raise the limit if you need more."),
-    KeyStatus.MANAGEMENT_RATE_EXCEEDED: Outcome(429, "management_rate_limit_exceeded",
+    KeyStatus.MANAGEMENT_RATE_EXCEEDED: Outcome("management_rate_limit_exceeded",
                                                 "This key made more than {limit} requests a minute to Keyhouse's own "
                                                 "routes (keys, limits, usage, audit); retry in {seconds} seconds."),
 }
@@ -90,21 +88,11 @@ class KeyRefused(ApplicationError, APIException):
     """A request refused for its key. An APIException too, so DRF marks the request as not
     authenticated instead of trying again."""
 
-    def __init__(self, status: KeyStatus, *, details: dict | None = None, headers: dict | None = None,
-                 **context):
+    def __init__(self, status: KeyStatus, *, extra: dict | None = None, headers: dict | None = None, **context):
         outcome = OUTCOMES[status]
-        if outcome.http_status == 401:
+        if PROBLEMS[outcome.code].status == 401:
             headers = {"WWW-Authenticate": WWW_AUTHENTICATE, **(headers or {})}
-        super().__init__(outcome.message.format(**context), code=outcome.code, details=details, headers=headers)
-        self.status = self.status_code = outcome.http_status
+        super().__init__(outcome.message.format(**context), code=outcome.code, extra=extra, headers=headers)
+        self.status_code = self.status
         self.key_status = status
 
-
-def codes_by_status() -> dict[int, list[str]]:
-    """The error codes each HTTP status can carry, for the API's documentation."""
-    found: dict[int, list[str]] = {}
-    for outcome in OUTCOMES.values():
-        codes = found.setdefault(outcome.http_status, [])
-        if outcome.code not in codes:
-            codes.append(outcome.code)
-    return found

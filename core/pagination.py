@@ -76,7 +76,7 @@ def cursor_decode(cursor: str) -> tuple[datetime, int]:
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise ValidationFailed("cursor is not one this list gave out: pass the `next` of the previous page, or "
                                "leave it out to start from the newest item.", code="invalid_pagination",
-                               details={"cursor": ["not a cursor of this list"]}) from None
+                               errors=[{"parameter": "cursor", "detail": "not a cursor of this list"}]) from None
 
 
 class CursorPagination:
@@ -88,7 +88,8 @@ class CursorPagination:
         if cursor and params.get("page", "") != "":
             raise ValidationFailed("Send either cursor or page, not both: cursor continues where the previous "
                                    "page ended, page counts from the newest item.", code="invalid_pagination",
-                                   details={"cursor": ["not together with page"], "page": ["not together with cursor"]})
+                                   errors=[{"parameter": "cursor", "detail": "not together with page"},
+                                           {"parameter": "page", "detail": "not together with cursor"}])
         page_size = _page_size(request)
         if not cursor:
             page = PagePagination().paginate(request, queryset)

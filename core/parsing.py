@@ -16,13 +16,15 @@ _DIGITS = re.compile(r"[0-9]{1,%d}" % len(str(MAX_BIGINT)))
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 
 
-def ascii_int(raw, *, name: str, low: int, high: int = MAX_BIGINT, code: str = "validation_error") -> int:
-    """`raw` as a number from `low` to `high`, else ValidationFailed with `code`, naming `name`."""
+def ascii_int(raw, *, name: str, low: int, high: int = MAX_BIGINT, code: str = "validation_error",
+              where: str = "parameter") -> int:
+    """`raw` as a number from `low` to `high`, else ValidationFailed with `code`, naming `name`
+    as a query `parameter` or a `header` (the problem's `errors` entry)."""
     if isinstance(raw, str) and _DIGITS.fullmatch(raw):
         value = int(raw)
         if low <= value <= high:
             return value
     shown = raw[:20] if isinstance(raw, str) else raw
     bounds = f"from {low} to {high}" if high < MAX_BIGINT else f"of at least {low}"
-    raise ValidationFailed(f"{name} must be a whole number {bounds}, in digits 0-9, got {shown!r}.",
-                           code=code, details={name: shown})
+    message = f"{name} must be a whole number {bounds}, in digits 0-9, got {shown!r}."
+    raise ValidationFailed(message, code=code, errors=[{where: name, "detail": message}])

@@ -29,6 +29,17 @@ class StrictInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def query_parameters(serializer: serializers.Serializer) -> dict:
+    """The validated data of a serializer of query parameters, or a problem whose `errors`
+    name the parameters (a pointer would name a body field)."""
+    if serializer.is_valid():
+        return serializer.validated_data
+    errors = [{"parameter": name, "detail": str(message)} for name, messages in serializer.errors.items()
+              for message in messages]
+    raise ValidationFailed(f"The request is not valid: {errors[0]['parameter']}: {errors[0]['detail']}",
+                           errors=errors)
+
+
 class AsciiIntegerField(serializers.IntegerField):
     """A whole number from a query string, read by core.parsing.ascii_int: DRF's IntegerField
     would take '٢', '+2' and '1_0' as numbers too."""

@@ -1,7 +1,6 @@
 """The key-management API. Views are thin: parse, call one selector or service, shape."""
 from django.views.decorators.debug import sensitive_variables
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,17 +9,24 @@ from accounts.access import actor_from_request, company_keys_check, member_check
 from core.errors import Gone, NotFound, ValidationFailed
 from core.pagination import PagePagination
 from core.parsing import ascii_int
-from core.schema import ORGANIZATION_PARAMETER, PAGE_PARAMETERS, ErrorSerializer, paginated
+from core.schema import ORGANIZATION_PARAMETER, PAGE_PARAMETERS, paginated, problems
 from core.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSerializer
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.limit_services import api_key_issue
+from keys.restrictions import SCOPE_NAMES, SCOPES
 from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
-from keys.restrictions import SCOPES
+
+@extend_schema_field(serializers.ChoiceField(choices=SCOPE_NAMES))
+class ScopeNameField(serializers.CharField):
+    """A scope's name, documented as the Scope enum; an unknown one is refused by the restriction
+    rules (400 invalid_restriction), which say which names exist."""
+
 
 class ApiKeyOutputSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()
     is_active = serializers.BooleanField(read_only=True)
+    scopes = serializers.ListField(child=ScopeNameField(), read_only=True)
 
     class Meta:
         model = ApiKey
@@ -30,6 +36,8 @@ class ApiKeyOutputSerializer(serializers.ModelSerializer):
             "previous_expires_at", "is_legacy",
         ]
 
+    @extend_schema_field(inline_serializer("KeyOwner", {"id": serializers.IntegerField(),
+                                                        "username": serializers.CharField()}))
     def get_owner(self, key) -> dict:
         return {"id": key.owner_id, "username": key.owner.username}
 
@@ -46,11 +54,11 @@ class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
 
 class ApiKeyCreateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=NAME_MAX_LENGTH, help_text="e.g. 'Production Server'.")
-    scopes = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=20,
+    scopes = serializers.ListField(child=ScopeNameField(max_length=40), required=False, max_length=20,
                                    help_text="API areas the key may call; default: those of the caller's key, "
                                              "or 'all'.")
     expires_at = AwareDateTimeField(required=False, allow_null=True, help_text="ISO 8601 with a timezone.")
-    mode = serializers.ChoiceField(choices=Mode.values, default=Mode.LIVE, help_text="`test` keys are never charged.")
+    mode = serializers.ChoiceField(choices=Mode.choices, default=Mode.LIVE, help_text="`test` keys are never charged.")
 
 
 class ApiKeyRegenerateInputSerializer(StrictInputSerializer):
@@ -100,7 +108,8 @@ class UserApiKeysApi(APIView):
         return PagePagination().response(request, keys, ApiKeyOutputSerializer)
 
     @extend_schema(operation_id="user_api_keys_create", parameters=[ORGANIZATION_PARAMETER],
-                   request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
+                   request=ApiKeyCreateInputSerializer,
+                   responses={201: ApiKeyCreatedSerializer, **problems(409)})
     def post(self, request, user_id):
         return _create_for(request, member_check_access(actor_from_request(request), user_id))
 
@@ -129,7 +138,7 @@ class ApiKeysApi(APIView):
         parameters=[
             ORGANIZATION_PARAMETER,
             OpenApiParameter("scope", enum=["mine", "company"], description="`company`: every key (admins, owners)."),
-            OpenApiParameter("user", OpenApiTypes.INT, description="Keys of this member (admins, owners)."),
+            OpenApiParameter("user", {"type": "integer", "minimum": 1}, description="Keys of this member (admins, owners)."),
             OpenApiParameter("status", enum=list(selectors.STATUSES)),
             OpenApiParameter("mode", enum=Mode.values),
             *PAGE_PARAMETERS,
@@ -141,7 +150,8 @@ class ApiKeysApi(APIView):
         params = request.query_params
         for name, allowed in (("scope", ("mine", "company")), ("status", selectors.STATUSES), ("mode", Mode.values)):
             if params.get(name) and params[name] not in allowed:
-                raise ValidationFailed(f"{name} must be one of {', '.join(allowed)}.", details={name: params[name][:40]})
+                message = f"{name} must be one of {', '.join(allowed)}."
+                raise ValidationFailed(message, errors=[{"parameter": name, "detail": message}])
         owner_id = actor.user.pk
         if params.get("user"):
             owner_id = member_check_access(actor, ascii_int(params["user"], name="user", low=1)).pk
@@ -152,7 +162,8 @@ class ApiKeysApi(APIView):
         return PagePagination().response(request, keys, ApiKeyOutputSerializer)
 
     @extend_schema(operation_id="api_keys_create", parameters=[ORGANIZATION_PARAMETER],
-                   request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
+                   request=ApiKeyCreateInputSerializer,
+                   responses={201: ApiKeyCreatedSerializer, **problems(409)})
     def post(self, request):
         return _create_for(request, actor_from_request(request).user)
 
@@ -184,7 +195,8 @@ class ApiKeyRegenerateApi(APIView):
     api_scope = "keys"
 
     @extend_schema(operation_id="api_key_regenerate", parameters=[ORGANIZATION_PARAMETER],
-                   request=ApiKeyRegenerateInputSerializer, responses={200: ApiKeyCreatedSerializer})
+                   request=ApiKeyRegenerateInputSerializer,
+                   responses={200: ApiKeyCreatedSerializer, **problems(409)})
     @sensitive_variables()
     def post(self, request, key_id):
         actor = actor_from_request(request)
@@ -202,7 +214,8 @@ class ApiKeyDecryptApi(APIView):
         parameters=[ORGANIZATION_PARAMETER],
         description="Keys are stored hashed, so their value cannot be shown again: this always answers "
         "410 `key_not_recoverable`. Use `POST /api/v1/api-keys/{key_id}/regenerate` for a new value.",
-        responses={410: ErrorSerializer},
+        responses=problems(410),
+        deprecated=True,
     )
     def get(self, request, key_id):
         key = selectors.api_key_get(actor_from_request(request), key_id)
@@ -210,7 +223,7 @@ class ApiKeyDecryptApi(APIView):
             "Keys are stored only as a hash, so the value cannot be shown again. "
             f"Regenerate it with POST /api/v1/api-keys/{key.pk}/regenerate to get a new value.",
             code="key_not_recoverable",
-            details={"regenerate_url": f"/api/v1/api-keys/{key.pk}/regenerate"},
+            extra={"regenerate_url": f"/api/v1/api-keys/{key.pk}/regenerate"},
         )
 
 
@@ -220,7 +233,7 @@ class RestrictionsSerializer(StrictInputSerializer):
     allowed_referrers = serializers.ListField(child=serializers.CharField(max_length=260), required=False,
                                               help_text="Hosts or *.example.com patterns matched against "
                                                         "Origin/Referer; empty: any.")
-    scopes = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
+    scopes = serializers.ListField(child=ScopeNameField(max_length=40), required=False,
                                    help_text="Any of: " + "; ".join(f"`{k}`: {v}" for k, v in SCOPES.items()))
 
 
@@ -232,7 +245,8 @@ def _restrictions_body(key) -> dict:
 RestrictionsOutput = inline_serializer("KeyRestrictions", {
     "api_key_id": serializers.UUIDField(), "allowed_ips": serializers.ListField(child=serializers.CharField()),
     "allowed_referrers": serializers.ListField(child=serializers.CharField()),
-    "scopes": serializers.ListField(child=serializers.CharField()), "available_scopes": serializers.DictField()})
+    "scopes": serializers.ListField(child=ScopeNameField()),
+    "available_scopes": serializers.DictField(child=serializers.CharField(), help_text="Each scope and what it allows.")})
 
 
 class ApiKeyRestrictionsApi(APIView):

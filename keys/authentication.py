@@ -14,7 +14,7 @@ from rest_framework.authentication import BaseAuthentication
 from audit.models import AuditAction
 from audit.services import security_event
 from core import crypto
-from core.errors import error_body
+from core.errors import application_error_response
 from core.outcomes import WWW_AUTHENTICATE, KeyStatus
 from keys.services import api_key_touch
 from keys.verification import Verification, verify
@@ -89,10 +89,7 @@ def api_key_required(view):
         verification = verify_request(request)
         if not verification.is_valid:
             refusal = verification.refusal()
-            response = JsonResponse(error_body(refusal.code, refusal.message, refusal.details), status=refusal.status)
-            for name, value in refusal.headers.items():
-                response[name] = value
-            return response
+            return application_error_response(request, refusal)
         request.user = verification.grant.owner()
         return view(request, *args, **kwargs)
 

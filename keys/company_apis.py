@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -8,6 +8,11 @@ from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, POLICY_FIE
 from core.schema import ORGANIZATION_PARAMETER
 from core.serializers import JsonIntegerField, StrictInputSerializer
 from keys.company_services import MAX_POLICY_DAYS, company_policy_set
+
+@extend_schema_field({"$ref": "#/components/schemas/KeyMode"})
+class KeyModeField(serializers.CharField):
+    """The key's mode, as the schema's one KeyMode enum (named here: accounts sits below keys)."""
+
 
 MeSerializer = inline_serializer(
     name="Me",
@@ -20,7 +25,7 @@ MeSerializer = inline_serializer(
         "api_key": inline_serializer(
             "MeApiKey",
             {"id": serializers.UUIDField(), "name": serializers.CharField(), "prefix": serializers.CharField(),
-             "mode": serializers.CharField(), "expires_at": serializers.DateTimeField(allow_null=True)},
+             "mode": KeyModeField(), "expires_at": serializers.DateTimeField(allow_null=True)},
             allow_null=True,
         ),
     },

@@ -43,7 +43,7 @@ def _check_owner_remains(membership: Membership) -> None:
         raise Conflict(
             f"{membership.user.get_username()} is the last owner of {membership.company.name}, and a company "
             "needs one: make someone else an owner first.",
-            code="last_owner", details={"company_id": membership.company_id, "user_id": membership.user_id},
+            code="last_owner", extra={"company_id": membership.company_id, "user_id": membership.user_id},
         )
 
 

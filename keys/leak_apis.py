@@ -4,6 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.schema import problems
 from core.serializers import StrictInputSerializer
 from keys.leaks import MAX_TOKENS, SIGNATURE_HEADER, leak_report_process, signature_check
 
@@ -37,7 +38,7 @@ class LeakReportApi(APIView):
     @extend_schema(
         operation_id="leaks_report",
         request=LeakReportSerializer(many=True),
-        responses=LeakResultSerializer(many=True),
+        responses={200: LeakResultSerializer(many=True), **problems(401)},
         parameters=[OpenApiParameter(SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True,
                                      description="sha256=<hex HMAC-SHA256 of the raw body under LEAK_REPORT_SECRET>")],
         auth=[],

@@ -28,7 +28,6 @@ MAX_TOKENS = 1000
 
 
 class InvalidSignature(ApplicationError):
-    status = 401
     code = "invalid_signature"
 
 

@@ -28,6 +28,7 @@ SCOPES = {
     "audit:read": "Read audit events.",
     "demo": "The example priced endpoints under /api/v1/demo/.",
 }
+SCOPE_NAMES = list(SCOPES)  # the one Scope enum of the OpenAPI schema
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # The product's own API areas, what keys exist for, as opposed to managing keys, usage and the
 # audit trail: the old value of a regenerated key may still call these during its grace period.
@@ -95,7 +96,7 @@ def scopes_check_grant(acting_key, scopes) -> None:
     if extra:
         raise Forbidden(
             f"The key making this request lacks {', '.join(extra)}, so it cannot grant it; use a key with the "
-            "'all' scope or sign in.", code="scope_not_allowed", details={"scopes": acting_key.scopes},
+            "'all' scope or sign in.", code="scope_not_allowed", extra={"scopes": acting_key.scopes},
         )
 
 

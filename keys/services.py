@@ -11,7 +11,7 @@ from accounts.models import Company, Membership
 from audit.models import AuditAction
 from audit.services import audit_record
 from core import crypto
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from keys import cache as key_cache
 from keys.grants import key_grant_check
 from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes
@@ -88,7 +88,7 @@ def _check_key_count(*, company: Company, owner) -> None:
         raise Conflict(
             f"{owner.get_username()} already has {active} active API keys in {company.name}, and at most {limit} "
             "are allowed: revoke unused keys first.",
-            code="too_many_api_keys", details={"active_keys": active, "limit": limit},
+            code="too_many_api_keys", extra={"active_keys": active, "limit": limit},
         )
 
 
@@ -111,7 +111,7 @@ def api_key_create(
     if mode not in Mode.values:
         raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})
     if not Membership.objects.filter(user=owner, company=company).exists():
-        raise ValidationFailed(f"{owner} is not a member of {company}.", code="user_not_found")
+        raise NotFound(f"{owner} is not a member of {company}.", code="user_not_found")
     _check_key_count(company=company, owner=owner)
     _check_policy(company, _clean_expires_at(expires_at))
     raw = crypto.generate_key(mode)
@@ -202,12 +202,12 @@ def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 
     if key.is_revoked:
         raise Conflict(
             f"This key was revoked on {key.revoked_at:%Y-%m-%d} and cannot be brought back; create a new key.",
-            code="revoked_api_key",
+            code="target_key_revoked",
         )
     if key.has_expired:
         raise Conflict(
             f"This key expired on {key.expires_at:%Y-%m-%d}; set a new expires_at first, or create a new key.",
-            code="expired_api_key",
+            code="target_key_expired",
         )
     key_cache.forget_key(key)
     raw = crypto.generate_key(key.mode)
@@ -268,7 +268,7 @@ def api_key_import_legacy(*, company: Company, owner, name: str, sha256_of_key: 
     """A key of the system we replace, known only by the SHA-256 of its value. It authenticates
     as it did there, flagged legacy until it is regenerated. None when it was imported before."""
     if not Membership.objects.filter(user=owner, company=company).exists():
-        raise ValidationFailed(f"{owner} is not a member of {company}.", code="user_not_found")
+        raise NotFound(f"{owner} is not a member of {company}.", code="user_not_found")
     stored = crypto.legacy_stored(sha256_of_key)
     # Known by a keyed hash of its SHA-256 (under any listed pepper), which nothing changes: a
     # key imported before and re-hashed, regenerated or revoked since is never imported again.

@@ -147,7 +147,7 @@ class Verification:
     status: KeyStatus
     grant: KeyGrant | None = None
     context: dict | None = None  # what the outcome's message names
-    details: dict | None = None  # what the error body's details say
+    details: dict | None = None  # extension members of the problem (core.errors)
     charge: tuple[str, int] | None = None  # (tier, microcents) the limit check admitted it at
     quota: object | None = None  # usage.limits.Quota of a limited key
 
@@ -168,7 +168,7 @@ class Verification:
         return copy
 
     def refusal(self, headers: dict | None = None) -> KeyRefused:
-        return KeyRefused(self.status, details=self.details, headers=headers, **(self.context or {}))
+        return KeyRefused(self.status, extra=self.details, headers=headers, **(self.context or {}))
 
 
 @sensitive_variables()

@@ -1,4 +1,6 @@
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from rest_framework.test import APIClient
 
 from accounts.models import Role
@@ -64,3 +66,13 @@ def _empty_cache():
     cache.clear()
     clear_local()
     legacy_state_forget()
+
+
+@pytest.fixture
+def wsgi_in_test_transaction():
+    """Like Django's test client: a request must not close the connection holding the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

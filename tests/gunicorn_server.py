@@ -33,7 +33,8 @@ def request(port: int, method: str, path: str, key: str | None = None, body: dic
         conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
         response = conn.getresponse()
         raw = response.read()
-        data = json.loads(raw) if raw and response.getheader("Content-Type", "").startswith("application/json") else {}
+        json_types = ("application/json", "application/problem+json")
+        data = json.loads(raw) if raw and response.getheader("Content-Type", "").startswith(json_types) else {}
         return response.status, dict(response.getheaders()), data
     finally:
         conn.close()

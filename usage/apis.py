@@ -2,6 +2,7 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
+from rest_framework.status import HTTP_204_NO_CONTENT
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,7 +19,7 @@ from usage.models import RequestLog
 from accounts.models import ResetPeriod
 
 MAX_DAYS = 365
-DAYS = OpenApiParameter("days", OpenApiTypes.INT, description=(
+DAYS = OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}, description=(
     "Days of usage, 1 to 365. Default 30. Up to 2: the last days x 24 hours, ending with the current "
     "hour; more: today and the days - 1 UTC calendar days before it."))
 
@@ -96,14 +97,13 @@ class KeyLimitsApi(APIView):
         key.limit = services.limits_set(api_key=key, grantor=actor, **serializer.validated_data)
         return Response(_limits_body(key))
 
-    @extend_schema(operation_id="api_key_limits_delete", parameters=[ORGANIZATION_PARAMETER],
-                   responses=inline_serializer("LimitsDeleted", {"status": serializers.CharField()}))
+    @extend_schema(operation_id="api_key_limits_delete", parameters=[ORGANIZATION_PARAMETER], responses={204: None})
     def delete(self, request, key_id):
         actor = actor_from_request(request)
         key = api_key_get(actor, key_id)
         limits_check_manage(actor, key)
         services.limits_delete(api_key=key, grantor=actor)
-        return Response({"status": "ok"})
+        return Response(status=HTTP_204_NO_CONTENT)
 
 
 class KeyUsageApi(APIView):
@@ -193,7 +193,8 @@ class KeyUsageRequestsApi(APIView):
         key, days = _key(request, key_id), _days(request)
         status = request.query_params.get("status")
         if status not in (None, "", "success", "failed"):
-            raise ValidationFailed("status must be success or failed.", details={"status": status[:20]})
+            message = "status must be success or failed."
+            raise ValidationFailed(message, errors=[{"parameter": "status", "detail": message}])
         log = selectors.usage_requests(key, days, status=status, tier=request.query_params.get("tier"),
                                        domain=request.query_params.get("domain"))
         return CursorPagination().response(request, log, RequestLogSerializer, api_key_id=key.pk)

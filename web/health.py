@@ -10,7 +10,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
-from core.errors import error_body
+from core.errors import problem_response
 from core.network import client_ip, ip_allowed
 from keys import cache as key_cache
 from usage.recorder import recorder
@@ -73,12 +73,10 @@ def _may_scrape(request) -> bool:
 @require_GET
 def metrics(request):
     if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_IPS):
-        return JsonResponse(error_body("not_found", "Metrics are off: set METRICS_TOKEN or METRICS_ALLOWED_IPS."),
-                            status=404)
+        return problem_response(request, "not_found", "Metrics are off: set METRICS_TOKEN or METRICS_ALLOWED_IPS.")
     if not _may_scrape(request):
-        return JsonResponse(error_body("metrics_forbidden", "Send the metrics token as 'Authorization: Bearer "
-                                       "<METRICS_TOKEN>', or scrape from an address in METRICS_ALLOWED_IPS."),
-                            status=403)
+        return problem_response(request, "metrics_forbidden", "Send the metrics token as 'Authorization: Bearer "
+                                "<METRICS_TOKEN>', or scrape from an address in METRICS_ALLOWED_IPS.")
     registry = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # every gunicorn worker's values, added up
         registry = CollectorRegistry()

@@ -1,8 +1,23 @@
 from csp.constants import NONCE, SELF
 from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
+
+from core.errors import PROBLEMS, handler404, problem_type
+
+
+@require_GET
+def problem_page(request, code):
+    """What the `type` URL of a problem documents: its title, its status and what to do. Public,
+    like the schema: a script that got the problem already holds the URL."""
+    problem = PROBLEMS.get(code)
+    if problem is None:
+        return handler404(request)
+    return JsonResponse({"type": problem_type(request, code), "code": code, "title": problem.title,
+                         "status": problem.status, "description": problem.description})
 
 
 @login_required

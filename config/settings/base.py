@@ -212,9 +212,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Create, list, rename, regenerate and revoke API keys, and check who a key belongs to. "
         "Authenticate with a key in the `API-Key`, `X-API-Key` or `Authorization: Bearer` "
-        "header (never in the URL), or with a browser session. Every 4xx answer has the shape "
-        '`{"error": {"code", "message", "details"}}`; branch on `code`.'
+        "header (never in the URL), or with a browser session. Every error is an RFC 9457 problem "
+        "(`application/problem+json`: `type`, `title`, `status`, `detail`, `instance`) with a `code` to "
+        "branch on; invalid input lists each field, parameter or header in `errors`. The `type` URL, "
+        "`/api/problems/<code>`, documents the code."
     ),
+    # 3.1: JSON Schema's own `null` type, so the nulls sent (a key without limits) validate.
+    "OAS_VERSION": "3.1.0",
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and docs are public: a bad key sent along must not turn them into a 401 that
@@ -225,8 +229,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"KeyModeEnum": "keys.models.Mode", "RoleEnum": "accounts.models.Role",
-                            "ResetPeriodEnum": "accounts.models.ResetPeriod.values"},
+    # Relative: the schema describes whichever host serves it.
+    "SERVERS": [{"url": "/", "description": "The Keyhouse serving this schema"}],
+    "ENUM_NAME_OVERRIDES": {"KeyMode": "keys.models.Mode", "RoleEnum": "accounts.models.Role",
+                            "ResetPeriodEnum": "accounts.models.ResetPeriod.values",
+                            "Scope": "keys.restrictions.SCOPE_NAMES", "AuditAction": "audit.models.AuditAction"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.add_problem_components"],
 }
 
 # Secret shared with secret scanners that report leaked keys to POST /api/v1/leaks (HMAC-SHA256

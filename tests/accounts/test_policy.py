@@ -29,8 +29,8 @@ def test_creation_respects_the_policy(expires_at, status, strict, alice):
     response = session_client(alice).post("/api/v1/api-keys", body, format="json")
     assert response.status_code == status
     if status == 400:
-        assert response.json()["error"]["code"] == "policy_violation"
-        assert "Acme" in response.json()["error"]["message"]
+        assert response.json()["code"] == "policy_violation"
+        assert "Acme" in response.json()["detail"]
     assert ApiKey.objects.count() == (1 if status == 201 else 0)
 
 
@@ -45,7 +45,7 @@ def test_extension_respects_the_policy(strict, alice):
     key, _ = make_key(alice, expires_at=timezone.now() + timedelta(days=10))
     client = session_client(alice)
     too_far = client.patch(f"/api/v1/api-keys/{key.pk}", {"expires_at": iso(120)}, format="json")
-    assert too_far.status_code == 400 and too_far.json()["error"]["code"] == "policy_violation"
+    assert too_far.status_code == 400 and too_far.json()["code"] == "policy_violation"
     never = client.patch(f"/api/v1/api-keys/{key.pk}", {"expires_at": None}, format="json")
     assert never.status_code == 400
     assert client.patch(f"/api/v1/api-keys/{key.pk}", {"expires_at": iso(60)}, format="json").status_code == 200

@@ -46,4 +46,4 @@ def test_admin_revokes_a_members_key_with_the_bulk_action(page, live_server, adm
     assert (event.actor_label, event.surface) == ("adam", "admin")
 
     status, body = call_me(live_server, raw)
-    assert status == 401 and body["error"]["code"] == "revoked_api_key"
+    assert status == 401 and body["code"] == "revoked_api_key"

@@ -73,4 +73,4 @@ def test_generate_use_reload_revoke(page, live_server, alice, alices_other_keys)
     expect(row(page, "Production Server")).to_contain_text("Revoked")
     assert ApiKey.objects.get(name="Production Server").revoked_at is not None
     status, body = call_me(live_server, raw)
-    assert status == 401 and body["error"]["code"] == "revoked_api_key"
+    assert status == 401 and body["code"] == "revoked_api_key"

@@ -1,10 +1,12 @@
 """config.gunicorn_worker on a real gunicorn with one worker of one thread: a connection whose
 head is still coming in, on any of the paths to a thread, never holds that thread."""
+import json
 import socket
 import time
 
 import pytest
 
+from core.errors import PROBLEMS
 from tests.gunicorn_server import GunicornServer
 
 HEADER_TIMEOUT = 2
@@ -100,8 +102,11 @@ def test_a_head_over_64_kib_is_refused_at_once_and_holds_no_thread(server):
     with connect(server) as sock:
         sock.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Filler: " + b"a" * 70_000)
         answer = response(sock)
-        assert answer.startswith(b"HTTP/1.1 431 ")
-        assert b'"code": "request_header_too_large"' in answer
+        assert answer.startswith(b"HTTP/1.1 431 ") and b"Content-Type: application/problem+json" in answer
+        body = json.loads(answer.partition(b"\r\n\r\n")[2])
+        row = PROBLEMS["request_header_too_large"]
+        assert (body["code"], body["status"], body["title"]) == ("request_header_too_large", row.status, row.title)
+        assert body["type"] == "/api/problems/request_header_too_large"
         assert sock.recv(1) == b""  # and closed
     assert answered_at_once(server)
 

@@ -45,14 +45,14 @@ def test_readyz_is_503_and_names_what_is_wrong(client, monkeypatch):
 
 def test_metrics_are_off_until_a_token_or_addresses_are_set(client):
     response = client.get("/metrics")
-    assert response.status_code == 404 and "METRICS_TOKEN" in response.json()["error"]["message"]
+    assert response.status_code == 404 and "METRICS_TOKEN" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("headers", [{}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": TOKEN}])
 def test_metrics_refuse_a_scraper_without_the_token(client, settings, headers):
     settings.METRICS_TOKEN = TOKEN
     response = client.get("/metrics", **headers)
-    assert response.status_code == 403 and response.json()["error"]["code"] == "metrics_forbidden"
+    assert response.status_code == 403 and response.json()["code"] == "metrics_forbidden"
 
 
 def test_metrics_count_what_was_asked(client, settings, alice_key):

@@ -13,7 +13,8 @@ from django.apps import apps
 from django.test import Client
 
 from keys.models import ApiKey
-from tests.clients import session_client
+from tests.clients import named_inputs, problem, session_client
+from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 from tests.factories import make_key
 from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 
@@ -118,12 +119,10 @@ def test_hostile_input_is_a_clear_refusal(label, world):
     else:
         response = getattr(client, method)(path.format(**names), body, format="json", **headers)
     assert response.status_code == status, (response.status_code, response.content[:300])
-    assert response["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"} and error["message"]
+    error = problem(response)
     assert error["code"] == code, error
     if field:
-        assert field in error["details"] and field in error["message"], error
+        assert field in named_inputs(error) and field in error["detail"], error
     assert database() == before, "a refused request changed the database"
 
 
@@ -204,7 +203,7 @@ def test_numbers_in_a_json_body_are_json_numbers_or_ascii_digits(owner, value):
     key, _ = make_key(owner)
     client = session_client(owner)
     limits = client.put(f"/api/v1/api-keys/{key.pk}/limits", {"request_limit": value}, format="json")
-    assert limits.status_code == 400 and limits.json()["error"]["code"] == "validation_error"
+    assert limits.status_code == 400 and limits.json()["code"] == "validation_error"
     regenerate = client.post(f"/api/v1/api-keys/{key.pk}/regenerate", {"grace_period_seconds": value}, format="json")
     assert regenerate.status_code == 400 and "key" not in regenerate.json()
     assert not KeyLimit.objects.exists() and ApiKey.objects.get(pk=key.pk).key_hash == key.key_hash

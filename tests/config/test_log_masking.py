@@ -12,6 +12,7 @@ from django.test import Client, RequestFactory
 from django.utils.log import log_response
 
 from core import crypto
+from tests.clients import problem
 from tests.gunicorn_server import GunicornServer
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +44,7 @@ def test_a_key_in_the_path_is_masked_in_the_404_and_its_log_line(path, kind, ali
     body = response.content.decode()
     assert raw not in body
     if kind == "json":
-        message = response.json()["error"]["message"]
+        message = response.json()["detail"]
         assert message.startswith(f"No API route matches /api/v1/{masked(raw)}"), message
     logged = console.getvalue()
     assert "Not Found: " in logged and masked(raw) in logged, logged
@@ -134,6 +135,6 @@ def test_with_debug_on_an_api_404_is_the_json_body_and_masks_the_key(settings, a
     settings.DEBUG = True
     _, raw = alice_key
     response = Client().get(path.format(key=raw))
-    assert response.status_code == 404 and response["Content-Type"] == "application/json"
-    assert response.json()["error"]["code"] == "not_found" and raw not in response.content.decode()
-    assert raw[:12] + "…" in response.json()["error"]["message"]
+    assert response.status_code == 404 and problem(response)["code"] == "not_found"
+    assert raw not in response.content.decode()
+    assert raw[:12] + "…" in response.json()["detail"]

@@ -35,10 +35,11 @@ def test_schema_documents_every_api_route_and_the_error_shape(client):
     assert {"/api/v1/me", "/api/v1/api-keys", "/api/v1/users/{user_id}/api-keys/{key_id}/revoke"} <= routes
     assert set(schema["paths"]) == routes
     revoke = schema["paths"]["/api/v1/users/{user_id}/api-keys/{key_id}/revoke"]["post"]
-    assert {"204", "400", "401", "403", "404"} <= set(revoke["responses"])
-    assert "Error" in schema["components"]["schemas"]
-    decrypt = schema["paths"]["/api/v1/api-keys/{key_id}/decrypt"]["get"]["responses"]
-    assert "410" in decrypt
+    assert {"204", "400", "401", "403", "404", "429", "503"} <= set(revoke["responses"])
+    assert revoke["responses"]["404"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem404"}}}
+    decrypt = schema["paths"]["/api/v1/api-keys/{key_id}/decrypt"]["get"]
+    assert "410" in decrypt["responses"] and decrypt["deprecated"] is True
     assert {"ApiKeyHeader", "XApiKeyHeader", "BearerKey"} <= set(schema["components"]["securitySchemes"])
 
 
@@ -54,7 +55,7 @@ def test_docs_pages_use_only_local_assets(client, url):
 def test_unknown_api_route_is_json_404(client):
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert response.json()["code"] == "not_found"
 
 
 def test_error_reports_of_a_crash_during_authentication_carry_no_key(settings, alice_key, monkeypatch, mailoutbox):
@@ -79,7 +80,7 @@ def test_error_reports_of_a_crash_during_authentication_carry_no_key(settings, a
     finally:
         got_request_exception.disconnect(report)
     assert response.status_code == 500
-    assert response.json()["error"]["code"] == "server_error"
+    assert response.json()["code"] == "server_error"
     assert len(mailoutbox) == 1 and len(reports) == 1
     everything = mailoutbox[0].body + reports[0]
     assert "database went away" in everything and "verify_request" in reports[0]

@@ -33,7 +33,7 @@ def html_of(response) -> str:
 
 def api_status(raw: str, path: str = "/api/v1/me") -> tuple[int, str | None]:
     response = key_client(raw).get(path)
-    return response.status_code, (response.json().get("error") or {}).get("code")
+    return response.status_code, response.json().get("code")
 
 
 def restrictions(key) -> tuple:

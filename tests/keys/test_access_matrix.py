@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 
 from keys.models import ApiKey
 from keys.services import api_key_revoke
-from tests.clients import key_client, session_client
+from tests.clients import key_client, problem, session_client
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +63,7 @@ def test_route_by_caller(route, caller, clients, alice, alice_key):
     expected = _expect(allowed)[caller]
     assert response.status_code == expected, response.content
     if expected >= 400:
-        assert set(response.json()["error"]) == {"code", "message", "details"}
+        problem(response)
         assert ApiKey.objects.values().get(pk=key.pk) == before
         assert ApiKey.objects.count() == count_before
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role
 from core import crypto
 from keys.models import ApiKey
-from tests.clients import key_client, session_client
+from tests.clients import key_client, named_inputs, problem, session_client
 from tests.factories import CompanyFactory, make_key
 
 pytestmark = pytest.mark.django_db
@@ -76,9 +76,9 @@ def test_invalid_create_is_400_naming_the_field_and_creates_nothing(case, alice)
     payload, field = INVALID_CREATES[case]
     response = session_client(alice).post("/api/v1/api-keys", payload, format="json")
     assert response.status_code == 400
-    error = response.json()["error"]
+    error = problem(response)
     assert error["code"] == "validation_error"
-    assert field in error["details"] or field in error["message"]
+    assert field in named_inputs(error) or field in error["detail"]
     assert ApiKey.objects.count() == 0
 
 
@@ -90,7 +90,7 @@ def test_invalid_create_is_400_naming_the_field_and_creates_nothing(case, alice)
 def test_bodies_that_are_not_a_json_object_are_refused(body, content_type, alice):
     response = session_client(alice).generic("POST", "/api/v1/api-keys", body, content_type=content_type)
     assert response.status_code in (400, 415)
-    assert response.json()["error"]["code"] in ("malformed_request", "validation_error", "unsupported_media_type")
+    assert response.json()["code"] in ("malformed_request", "validation_error", "unsupported_media_type")
     assert ApiKey.objects.count() == 0
 
 
@@ -99,7 +99,7 @@ def test_revoked_key_is_refused_on_the_very_next_request(alice, alice_key):
     client = key_client(raw)
     assert client.get("/api/v1/me").status_code == 200
     assert session_client(alice).delete(f"/api/v1/api-keys/{key.pk}").status_code == 204
-    assert client.get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"
+    assert client.get("/api/v1/me").json()["code"] == "revoked_api_key"
     key.refresh_from_db()
     assert key.revoked_by == alice and key.revoked_at is not None and not key.is_active
 
@@ -127,7 +127,7 @@ def test_regenerate_keeps_id_and_settings_and_kills_the_old_value(alice, alice_k
     body = response.json()
     assert (body["id"], body["name"], body["mode"]) == (str(key.pk), key.name, "live")
     assert body["key"] != old_raw and body["prefix"] == body["key"][:12]
-    assert key_client(old_raw).get("/api/v1/me").json()["error"]["code"] == "invalid_api_key"
+    assert key_client(old_raw).get("/api/v1/me").json()["code"] == "invalid_api_key"
     assert key_client(body["key"]).get("/api/v1/me").json()["api_key"]["id"] == str(key.pk)
     assert ApiKey.objects.count() == 1
 
@@ -138,7 +138,7 @@ def test_regenerating_a_revoked_key_is_409(alice, alice_key):
     client.delete(f"/api/v1/api-keys/{key.pk}")
     response = client.post(f"/api/v1/api-keys/{key.pk}/regenerate")
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "revoked_api_key"
+    assert problem(response)["code"] == "target_key_revoked"
 
 
 def test_rename_and_change_expiry(alice, alice_key):
@@ -159,9 +159,9 @@ def test_decrypt_explains_that_keys_are_hashed_and_points_to_regenerate(alice, a
     key, _ = alice_key
     response = session_client(alice).get(f"/api/v1/api-keys/{key.pk}/decrypt")
     assert response.status_code == 410
-    error = response.json()["error"]
+    error = problem(response)
     assert error["code"] == "key_not_recoverable"
-    assert "hash" in error["message"] and f"/api/v1/api-keys/{key.pk}/regenerate" in error["message"]
+    assert "hash" in error["detail"] and f"/api/v1/api-keys/{key.pk}/regenerate" in error["detail"]
 
 
 def test_list_is_paginated_newest_first(alice):
@@ -176,7 +176,7 @@ def test_list_is_paginated_newest_first(alice):
     assert client.get("/api/v1/api-keys?page=9").json()["items"] == []
     assert client.get("/api/v1/api-keys?page_size=5000").json()["page_size"] == 200
     bad = client.get("/api/v1/api-keys?page=0")
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_pagination"
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_pagination"
 
 
 def test_list_filters(alice, admin, alice_key):
@@ -197,8 +197,8 @@ def test_person_in_two_companies_picks_one_with_x_organization_id(alice, alice_k
     client = session_client(alice)
     ambiguous = client.get("/api/v1/me")
     assert ambiguous.status_code == 400
-    assert ambiguous.json()["error"]["code"] == "organization_required"
-    assert {c["name"] for c in ambiguous.json()["error"]["details"]["companies"]} == {"Acme", "Initech"}
+    assert ambiguous.json()["code"] == "organization_required"
+    assert {c["name"] for c in ambiguous.json()["companies"]} == {"Acme", "Initech"}
     me = client.get("/api/v1/me", HTTP_X_ORGANIZATION_ID=str(second.pk)).json()
     assert (me["company"]["name"], me["role"]) == ("Initech", "admin")
     assert client.get("/api/v1/me", HTTP_X_ORGANIZATION_ID="999999").status_code == 404
@@ -206,26 +206,26 @@ def test_person_in_two_companies_picks_one_with_x_organization_id(alice, alice_k
     # A key acts in its own company whatever the header says, and says so when they differ.
     key_response = key_client(alice_key[1]).get("/api/v1/me", HTTP_X_ORGANIZATION_ID=str(second.pk))
     assert key_response.status_code == 403
-    assert key_response.json()["error"]["code"] == "organization_mismatch"
+    assert key_response.json()["code"] == "organization_mismatch"
 
 
 def test_unknown_key_id_is_404_in_the_error_shape(alice):
     response = session_client(alice).get("/api/v1/api-keys/00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "api_key_not_found"
+    assert response.json()["code"] == "api_key_not_found"
 
 
 def test_trailing_slash_is_not_redirected_and_says_how_to_fix_it(alice):
     response = session_client(alice).post("/api/v1/api-keys/", {"name": "x"}, format="json")
     assert response.status_code == 404
-    assert "/api/v1/api-keys" in response.json()["error"]["message"]
+    assert "/api/v1/api-keys" in response.json()["detail"]
     assert ApiKey.objects.count() == 0
 
 
 def test_method_not_allowed_uses_the_error_shape(alice):
     response = session_client(alice).put("/api/v1/me", {}, format="json")
     assert response.status_code == 405
-    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.json()["code"] == "method_not_allowed"
 
 
 def test_session_writes_need_the_csrf_token(alice):
@@ -235,5 +235,5 @@ def test_session_writes_need_the_csrf_token(alice):
     client.force_login(alice)
     response = client.post("/api/v1/api-keys", {"name": "x"}, format="json")
     assert response.status_code == 403
-    assert "CSRF" in response.json()["error"]["message"]
+    assert "CSRF" in response.json()["detail"]
     assert ApiKey.objects.count() == 0

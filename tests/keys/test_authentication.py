@@ -8,7 +8,7 @@ from django.utils import timezone
 from keys.authentication import api_key_required
 from keys.models import ApiKey
 from keys.services import api_key_revoke
-from tests.clients import key_client
+from tests.clients import key_client, problem
 from tests.factories import make_key
 from tests.keys.test_crypto import MALFORMED
 
@@ -18,8 +18,7 @@ HEADER_STYLES = ["API-Key", "X-API-Key", "Authorization"]
 
 
 def _error(response):
-    assert response["Content-Type"] == "application/json"
-    return response.json()["error"]
+    return problem(response)
 
 
 @pytest.mark.parametrize("header", HEADER_STYLES)
@@ -42,7 +41,7 @@ def test_revoked_key_is_refused_in_each_header_style(header, alice, alice_key):
     response = key_client(raw, header).get("/api/v1/me")
     assert response.status_code == 401
     assert _error(response)["code"] == "revoked_api_key"
-    assert "revoked on" in _error(response)["message"]
+    assert "revoked on" in _error(response)["detail"]
     assert "ApiKey" in response["WWW-Authenticate"]
 
 
@@ -50,7 +49,7 @@ def test_missing_key_is_401_with_www_authenticate(api):
     response = api.get("/api/v1/me")
     assert response.status_code == 401
     assert _error(response)["code"] == "missing_api_key"
-    assert "API-Key" in _error(response)["message"]
+    assert "API-Key" in _error(response)["detail"]
     assert response["WWW-Authenticate"].startswith("ApiKey")
 
 
@@ -68,10 +67,12 @@ def test_well_formed_but_unknown_key_is_invalid(alice):
     ApiKey.objects.filter(pk=key.pk).delete()
     response = key_client(raw).get("/api/v1/me")
     assert response.status_code == 401
-    assert _error(response) == {
+    error = _error(response)
+    assert {name: error[name] for name in ("code", "title", "detail", "reason")} == {
         "code": "invalid_api_key",
-        "message": "This API key does not exist; check that you copied the whole key.",
-        "details": {"reason": "unknown"},
+        "title": "Invalid API key",
+        "detail": "This API key does not exist; check that you copied the whole key.",
+        "reason": "unknown",
     }
 
 

@@ -37,7 +37,7 @@ def import_legacy(tmp_path, raw: str):
 
 def refused(response, status, code):
     assert response.status_code == status, response.content
-    assert response.json()["error"]["code"] == code, response.content
+    assert response.json()["code"] == code, response.content
     assert "key" not in response.json()
 
 
@@ -205,7 +205,7 @@ def test_a_leaked_legacy_key_is_revoked(alice, settings, api, tmp_path):
     response = api.generic("POST", "/api/v1/leaks", body, content_type="application/json",
                            HTTP_KEYHOUSE_SIGNATURE=_signed(body))
     assert response.json()[0]["label"] == "true_positive"
-    assert key_client(legacy_raw).get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"
+    assert key_client(legacy_raw).get("/api/v1/me").json()["code"] == "revoked_api_key"
 
 
 # 1. Deletes reach the key cache (the live, multi-worker proof is tests/keys/test_deletes_live.py).
@@ -290,7 +290,7 @@ def test_a_bulk_change_is_never_masked_by_a_cached_snapshot(company, admin, chan
                 "user, then forget_cached_keys": (401, "inactive_owner")}[change]
     # Past a limit of 1 on the product route; the other changes refuse any route.
     response = client.get("/api/v1/demo/echo" if change == "limit" else "/api/v1/api-keys?scope=company")
-    assert (response.status_code, response.json()["error"]["code"]) == expected
+    assert (response.status_code, response.json()["code"]) == expected
 
 
 def test_scan_for_keys_finds_legacy_values_by_the_pattern_it_is_given(alice, tmp_path):
@@ -302,7 +302,7 @@ def test_scan_for_keys_finds_legacy_values_by_the_pattern_it_is_given(alice, tmp
     call_command("scan_for_keys", str(tmp_path / "found"), "--revoke", "--legacy-pattern", r"oldsys-[0-9a-f]{20}",
                  stdout=out, stderr=StringIO())
     assert "active → revoked now" in out.getvalue() and legacy_raw not in out.getvalue()
-    assert key_client(legacy_raw).get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"
+    assert key_client(legacy_raw).get("/api/v1/me").json()["code"] == "revoked_api_key"
 
 
 def test_imported_legacy_keys_start_with_the_companys_default_limit(company, alice, tmp_path):
@@ -344,7 +344,7 @@ def test_keys_made_by_a_limited_key_share_its_counter(alice):
         assert key_client(value).get("/api/v1/demo/echo").status_code == 200
     for value in (raw, child["key"], grandchild["key"]):
         refused = key_client(value).get("/api/v1/demo/echo")
-        assert refused.status_code == 429 and refused.json()["error"]["code"] == "request_limit_exceeded"
+        assert refused.status_code == 429 and refused.json()["code"] == "request_limit_exceeded"
     # Reading limits is not product traffic: the used-up parent still may.
     limits = key_client(raw).get(f"/api/v1/api-keys/{grandchild['id']}/limits").json()["limits"]
     assert (limits["counted_with_key_id"], limits["requests_used"]) == (str(parent.pk), 3)  # refusals cost nothing

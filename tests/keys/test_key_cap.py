@@ -14,7 +14,7 @@ from accounts.models import Membership, Role
 from core.errors import Conflict
 from keys.models import ApiKey
 from keys.services import api_key_create, api_key_revoke
-from tests.clients import key_client, session_client
+from tests.clients import key_client, problem, session_client
 from tests.concurrency import one_while_the_other_is_open
 from tests.dashboard.conftest import NEW_URL, signed_in
 from tests.factories import make_key, member
@@ -49,7 +49,7 @@ def test_the_key_past_the_cap_is_refused_with_what_to_do(alice, full):
     assert (error.code, error.status) == ("too_many_api_keys", 409)
     assert f"{CAP} active API keys" in error.message and f"at most {CAP}" in error.message
     assert ADVICE in error.message
-    assert error.details == {"active_keys": CAP, "limit": CAP}
+    assert error.extra == {"active_keys": CAP, "limit": CAP}
     assert alice_keys(alice) == CAP
 
 
@@ -86,9 +86,9 @@ def test_two_creates_at_once_cannot_both_take_the_last_place(company):
 
 def _refused_in_the_error_shape(response):
     assert response.status_code == 409, response.content
-    error = response.json()["error"]
-    assert error["code"] == "too_many_api_keys" and ADVICE in error["message"]
-    assert error["details"] == {"active_keys": CAP, "limit": CAP}
+    error = problem(response)
+    assert error["code"] == "too_many_api_keys" and ADVICE in error["detail"]
+    assert (error["active_keys"], error["limit"]) == (CAP, CAP)
 
 
 @pytest.mark.parametrize("caller", ["session", "key"])

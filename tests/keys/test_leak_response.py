@@ -80,7 +80,7 @@ def test_signed_report_revokes_active_keys_and_tells_the_owner(scanner, alice, a
     assert [r["label"] for r in body] == ["true_positive", "false_positive"]
     assert body[0]["token_hash"] == hashlib.sha256(raw.encode()).hexdigest()
     assert raw not in response.content.decode()
-    assert key_client(raw).get("/api/v1/me").json()["error"]["code"] == "revoked_api_key"
+    assert key_client(raw).get("/api/v1/me").json()["code"] == "revoked_api_key"
     event = AuditEvent.objects.get(action="security.key_leaked")
     assert event.changes == {"url": "https://gist.example/1", "source": "gist", "value": "current",
                              "keys_created_with_it": []} and event.api_key_id == key.pk
@@ -106,13 +106,13 @@ def test_bad_signatures_are_401_and_revoke_nothing(tamper, scanner, alice_key):
     else:
         response = Client().post("/api/v1/leaks", body, content_type="application/json")
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "invalid_signature"
+    assert response.json()["code"] == "invalid_signature"
     assert ApiKey.objects.get(pk=key.pk).revoked_at is None
 
 
 def test_leak_reports_are_refused_when_not_configured(alice_key):
     response = post_leaks([{"token": alice_key[1]}], secret="")
-    assert response.status_code == 503 and response.json()["error"]["code"] == "leak_reports_disabled"
+    assert response.status_code == 503 and response.json()["code"] == "leak_reports_disabled"
 
 
 @pytest.mark.parametrize("body", [{"token": "x"}, [{"type": "x"}], [{"token": "x", "extra": 1}], "[1,2]"])

@@ -14,7 +14,7 @@ from keys.authentication import ApiKeyAuthentication
 from keys.leak_apis import LeakReportApi
 from keys.models import ApiKey
 from keys.restrictions import ALL_SCOPES, SAFE_METHODS, needed_scope
-from tests.clients import key_client
+from tests.clients import key_client, problem
 from tests.factories import make_key, member
 from usage.models import DailyRollup, RequestLog, UsageRollup
 
@@ -94,9 +94,9 @@ def test_a_read_only_key_changes_nothing(route, view, method, reader):
     before = _state()
     response = getattr(key_client(raw), method)(_url(route, user, target), {}, format="json")
     assert response.status_code == 403, response.content
-    error = response.json()["error"]
+    error = problem(response)
     assert error["code"] == "scope_not_allowed"
-    assert sorted(error["details"]["scopes"]) == sorted(READ_SCOPES)
+    assert sorted(error["scopes"]) == sorted(READ_SCOPES)
     assert _state() == before
 
 
@@ -104,8 +104,8 @@ def test_a_read_only_key_cannot_mark_the_legacy_notice_shown(reader):
     user, _, raw = reader
     response = key_client(raw).post("/api/v1/api-keys/legacy-notice-shown")
     assert response.status_code == 403
-    assert response.json()["error"]["code"] == "scope_not_allowed"
-    assert response.json()["error"]["details"]["required_scope"] == "keys:write"
+    assert response.json()["code"] == "scope_not_allowed"
+    assert response.json()["required_scope"] == "keys:write"
     assert Membership.objects.get(user=user).legacy_notice_shown_at is None
 
 

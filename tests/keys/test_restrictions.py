@@ -6,7 +6,7 @@ from audit.models import AuditEvent
 from keys.limit_services import limits_set
 from keys.models import ApiKey
 from keys.services import api_key_set_restrictions
-from tests.clients import key_client, session_client
+from tests.clients import key_client, problem, session_client
 from tests.factories import make_key
 from usage.models import LimitCounter
 
@@ -36,9 +36,9 @@ def test_ip_restrictions(allowed, ip, ok, alice_key):
     response = me(raw, REMOTE_ADDR=ip)
     assert response.status_code == (200 if ok else 403)
     if not ok:
-        error = response.json()["error"]
+        error = problem(response)
         assert error["code"] == "ip_not_allowed"
-        assert allowed[0] in error["message"] and error["details"]["client_ip"] == ip
+        assert allowed[0] in error["detail"] and error["client_ip"] == ip
 
 
 def test_forged_x_forwarded_for_never_widens_access(alice_key, settings):
@@ -72,7 +72,7 @@ def test_the_forwarded_address_is_parsed_and_a_bad_one_falls_back_to_the_peer(fo
     allowed = seen.startswith(("203.0.113.", "2001:db8:"))
     assert response.status_code == (200 if allowed else 403)
     if not allowed:
-        assert response.json()["error"]["details"]["client_ip"] == seen
+        assert response.json()["client_ip"] == seen
     assert RequestLog.objects.get().client_ip == seen
     assert AuditEvent.objects.filter(ip=seen).exists() or allowed
 
@@ -93,7 +93,7 @@ def test_referrer_restrictions(allowed, header, ok, alice_key):
     response = me(raw, **header)
     assert response.status_code == (200 if ok else 403)
     if not ok:
-        assert response.json()["error"]["code"] == "referrer_not_allowed"
+        assert response.json()["code"] == "referrer_not_allowed"
 
 
 @pytest.mark.parametrize("scopes, method, path, ok", [
@@ -118,8 +118,8 @@ def test_scopes_per_route(scopes, method, path, ok, alice):
         assert response.status_code < 400, response.content
     else:
         assert response.status_code == 403
-        assert response.json()["error"]["code"] == "scope_not_allowed"
-        assert response.json()["error"]["details"]["scopes"] == scopes
+        assert response.json()["code"] == "scope_not_allowed"
+        assert response.json()["scopes"] == scopes
 
 
 def test_a_scoped_key_cannot_grant_more_than_it_has(alice):
@@ -165,7 +165,7 @@ def test_invalid_restrictions_are_400_naming_the_entry(payload, offending, alice
     key, _ = alice_key
     response = session_client(alice).put(f"/api/v1/api-keys/{key.pk}/restrictions", payload, format="json")
     assert response.status_code == 400
-    error = response.json()["error"]
+    error = problem(response)
     assert error["code"] in ("invalid_restriction", "validation_error")
     assert offending in str(error)
     key.refresh_from_db()

@@ -31,8 +31,8 @@ def test_both_values_work_during_the_grace_period_and_only_the_new_one_after(ali
     assert status(old) == 200
     monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=3600))
     refused = key_client(old).get("/api/v1/me")
-    assert refused.status_code == 401 and refused.json()["error"]["code"] == "expired_api_key"
-    assert "old value of a regenerated key" in refused.json()["error"]["message"]
+    assert refused.status_code == 401 and refused.json()["code"] == "expired_api_key"
+    assert "old value of a regenerated key" in refused.json()["detail"]
     assert status(new) == 200
     assert AuditEvent.objects.get(action="key.regenerated").changes["old_value_works_until"]
 
@@ -131,7 +131,7 @@ def test_legacy_status_and_notice(legacy_csv, alice, bob):
 def test_malformed_keys_are_still_refused_when_legacy_keys_exist(legacy_csv):
     run_import(legacy_csv)
     response = key_client("oldsys-not-the-right-one").get("/api/v1/me")
-    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+    assert response.status_code == 401 and response.json()["code"] == "invalid_api_key"
 
 
 def test_the_old_value_of_a_regenerated_legacy_key_works_during_its_grace(legacy_csv, alice):

@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from keys.services import api_key_update
 from usage.log_writes import write
 from usage.models import RequestLog
-from tests.clients import key_client, session_client
+from tests.clients import key_client, problem, session_client
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
@@ -98,10 +98,10 @@ def test_a_bad_cursor_or_a_mix_with_page_is_400_invalid_pagination(query, field,
     for url in (f"/api/v1/api-keys/{key.pk}/usage/requests", "/api/v1/audit-events"):
         response = client.get(f"{url}?{query.format(cursor=cursor)}")
         assert response.status_code == 400, url
-        error = response.json()["error"]
+        error = problem(response)
         assert error["code"] == "invalid_pagination"
         if field:
-            assert field in error["details"]
+            assert field in {e.get("parameter") for e in error["errors"]}, error
 
 
 LISTS = [

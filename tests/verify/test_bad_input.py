@@ -7,7 +7,7 @@ import pytest
 from django.apps import apps
 
 from accounts.models import Role
-from tests.clients import key_client, session_client
+from tests.clients import key_client, problem, session_client
 from tests.factories import CompanyFactory, make_key, member
 
 pytestmark = [pytest.mark.verify, pytest.mark.django_db]
@@ -91,9 +91,7 @@ def database() -> dict:
 
 def assert_clear_refusal(response, before, allowed=(400, 401, 403, 404, 409, 413, 415)):
     assert response.status_code in allowed, (response.status_code, response.content[:300])
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"} and error["code"] and error["message"]
+    problem(response)
     assert database() == before, "a refused request changed the database"
 
 

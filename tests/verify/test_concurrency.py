@@ -47,7 +47,7 @@ def test_two_hundred_requests_at_a_limit_of_fifty_admit_exactly_fifty(server, fi
     figures.fact(PART, f"admitted/limit {server.stack}", f"{statuses.count(200)}/{REQUEST_LIMIT}")
     assert statuses.count(200) == REQUEST_LIMIT and statuses.count(429) == REQUESTS - REQUEST_LIMIT, \
         {s: statuses.count(s) for s in set(statuses)}
-    assert all(r[4]["error"]["code"] == "request_limit_exceeded" for r in results if r[2] == 429)
+    assert all(r[4]["code"] == "request_limit_exceeded" for r in results if r[2] == 429)
     assert wait_for_log(server, kid, REQUESTS) == REQUESTS
     limits = server.request("GET", f"/api/v1/api-keys/{kid}/limits", server.admin_key)[2]["limits"]
     assert limits["requests_used"] == REQUEST_LIMIT
@@ -69,7 +69,7 @@ def test_a_budget_admits_mixed_costs_up_to_the_budget_and_no_further(server, fig
     # Refusals are only ever for lack of budget: once a price was refused, less than it was left.
     for price in {PRICES[call[1]] for call in refused}:
         assert BUDGET - spent < price, (spent, price)
-    assert all(r[4]["error"]["code"] == "budget_limit_exceeded" for r in results if r[2] == 429)
+    assert all(r[4]["code"] == "budget_limit_exceeded" for r in results if r[2] == 429)
     limits = server.request("GET", f"/api/v1/api-keys/{kid}/limits", server.admin_key)[2]["limits"]
     assert limits["spend_used_microcents"] == spent and limits["requests_used"] == len(admitted)
     assert wait_for_log(server, kid, REQUESTS) == REQUESTS

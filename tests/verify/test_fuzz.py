@@ -13,8 +13,6 @@ from urllib.parse import urlencode
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -22,13 +20,13 @@ from schemathesis import GenerationMode
 from schemathesis.core import NOT_SET
 
 from accounts.models import Role
+from tests.clients import PROBLEM_MEMBERS
 from tests.factories import CompanyFactory, make_key, member
 
 pytestmark = [pytest.mark.verify, pytest.mark.django_db]
 PART = "1 fuzzing"
 SEED = int(os.environ.get("VERIFY_SEED", "20261107"))
 EXAMPLES = int(os.environ.get("VERIFY_FUZZ_EXAMPLES", "30"))
-ERROR_KEYS = {"code", "message", "details"}
 
 
 @lru_cache
@@ -49,12 +47,12 @@ def operations() -> list[str]:
 
 @schemathesis.check
 def error_shape(ctx, response, case):
-    """Every 4xx and 5xx is JSON {"error": {"code", "message", "details"}}."""
+    """Every 4xx and 5xx is an RFC 9457 problem with a code."""
     if response.status_code >= 400:
-        assert response.headers.get("content-type", [""])[0].startswith("application/json"), response.headers
+        assert response.headers.get("content-type", [""])[0] == "application/problem+json", response.headers
         body = json.loads(response.content)
-        assert set(body) == {"error"} and set(body["error"]) == ERROR_KEYS, body
-        assert isinstance(body["error"]["code"], str) and body["error"]["code"], body
+        assert PROBLEM_MEMBERS <= set(body) and body["status"] == response.status_code, body
+        assert isinstance(body["code"], str) and body["code"], body
     return None
 
 
@@ -76,16 +74,6 @@ def anonymous_call(case):
     headers = {k: str(v) for k, v in (case.headers or {}).items() if k.lower() not in ("cookie", "x-csrftoken")}
     return Client().generic(case.method, case.formatted_path, body, content_type="application/json",
                             QUERY_STRING=urlencode(case.query or {}, doseq=True), headers=headers)
-
-
-@pytest.fixture
-def wsgi_in_test_transaction():
-    """Like Django's test client: a request must not close the connection holding the test's transaction."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

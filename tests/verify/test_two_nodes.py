@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.clients import PROBLEM_MEMBERS
 from tests.gunicorn_server import GunicornServer
 from tests.verify.live import SHARED_POSTGRES, keep_evidence, key_id, sql, start, timed
 
@@ -74,9 +75,9 @@ def member_key(nodes, username: str, limits: dict | None = None) -> tuple[str, s
 def error_code(result) -> str:
     """The code of an answer in the one error shape; fails on any other shape."""
     _, _, status, headers, body = result
-    assert headers.get("Content-Type", "").startswith("application/json"), (status, headers)
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]["code"]
+    assert headers.get("Content-Type", "") == "application/problem+json", (status, headers)
+    assert PROBLEM_MEMBERS <= set(body) and body["status"] == status, body
+    return body["code"]
 
 
 def test_a_key_revoked_through_one_node_is_refused_by_the_other_at_once(nodes, figures):
