@@ -43,7 +43,7 @@ VERSION_SECONDS = 24 * 3600
 _local: dict[str, tuple[float, object]] = {}  # key hash -> (monotonic deadline, KeyGrant)
 _lock = threading.Lock()  # a copy stored and a change heard of happen one after the other
 _epoch = 0  # changes heard of by this worker
-_touched: dict = {}  # key id -> when this worker last recorded its use (keys.services.api_key_touch)
+_touched: dict = {}  # key id -> when this worker last recorded its use (keys.services.api_keys_touch)
 
 
 @dataclass(frozen=True)
