@@ -327,9 +327,10 @@ def measure_throughput(server: Server, table: list[Row], creds: dict) -> None:
     control, others = table[0], table[1:]
     for row in table:
         check(server, row, creds)
-        # Until every key of the row was used once: the rows measure a steady state, not first uses.
+        # Until every worker has likely used every key of the row (each request goes to whichever
+        # worker accepted its connection): the rows measure a steady state, not first uses.
         headers, row.unmeasured = row.headers(creds), 1
-        while row.unmeasured < (len(headers) if isinstance(headers, list) else 1) + CONNECTIONS:
+        while row.unmeasured < 2 * WORKERS * (len(headers) if isinstance(headers, list) else 1) + CONNECTIONS:
             row.unmeasured += load.run(server.url(row.path), headers, 1, CONNECTIONS).requests
     server.drain()
     for n in range(ROUNDS):
