@@ -16,7 +16,6 @@ from audit.services import security_event
 from core import crypto
 from core.errors import application_error_response
 from core.outcomes import WWW_AUTHENTICATE, KeyStatus
-from keys.services import api_key_touch
 from keys.verification import Verification, verify
 
 # WSGI names of the two key headers; Authorization: Bearer is the third way.
@@ -42,11 +41,8 @@ def verify_request(request) -> Verification:
         return done
     verification = _verify_presented(request)
     request.key_verification = verification
-    grant = verification.grant
-    if verification.is_valid:
-        api_key_touch(key_id=grant.key_id)
-    elif verification.status in SECURITY_EVENTS:
-        security_event(action=SECURITY_EVENTS[verification.status], api_key=grant)
+    if verification.status in SECURITY_EVENTS:
+        security_event(action=SECURITY_EVENTS[verification.status], api_key=verification.grant)
     return verification
 
 

@@ -1,9 +1,12 @@
 """Verified keys' snapshots (keys.verification.KeyGrant) cached by their hash, so most keyed
 requests reach neither the database nor Redis.
 
-Two layers. Each worker keeps its own copy of a key for API_KEY_LOCAL_SECONDS (0.5 s): a
-plain dict, no round trip, no unpickling. With Redis as the cache, a shared entry behind it
-lives API_KEY_CACHE_SECONDS (300 s), so a worker's miss costs a round trip, not a query. Both
+Two layers. Each worker keeps its own copy of a key (a bounded plain dict: no round trip, no
+unpickling). With Redis as the cache, a shared entry behind it lives API_KEY_CACHE_SECONDS
+(300 s), so a worker's miss costs a round trip, not a query; a worker's copy lives as long, but
+is served only while the worker's invalidation channel is fresh (keys.invalidation): every
+change is announced, so with 2,000 keys in rotation a key need not come back twice a second to
+stay in memory. With local memory only, a copy lives API_KEY_LOCAL_SECONDS (0.5 s). Both
 hold the snapshot as plain data (the shared entry as a tuple, its format version in the cache
 key), never a model instance; an entry lives a fixed time from the read that made it, and use
 never extends it.
@@ -43,7 +46,7 @@ VERSION_SECONDS = 24 * 3600
 _local: dict[str, tuple[float, object]] = {}  # key hash -> (monotonic deadline, KeyGrant)
 _lock = threading.Lock()  # a copy stored and a change heard of happen one after the other
 _epoch = 0  # changes heard of by this worker
-_touched: dict = {}  # key id -> when this worker last recorded its use (keys.services.api_key_touch)
+_touched: dict = {}  # key id -> when this worker last recorded its use (keys.services.api_keys_touch)
 
 
 @dataclass(frozen=True)
@@ -124,11 +127,14 @@ def cached_key(key_hash: str) -> tuple[object | None, Lookup]:
     from keys.verification import KeyGrant
 
     local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
-    keeps_copies = local_seconds > 0 and (not shared or invalidation.listener(_drop_copies).live)
+    keeps_copies = local_seconds > 0 and (not shared or invalidation.listener(_drop_copies).fresh())
     if keeps_copies and (grant := _copy(key_hash)) is not None:
         KEY_CACHE_LOOKUPS.labels("local").inc()
         return grant, None
-    lookup = Lookup(time.monotonic() + local_seconds, _epoch if keeps_copies else None, None)
+    # Every change reaches a worker whose channel is fresh, so its copy may live as long as the
+    # shared entry; alone, a worker hears of nothing and its copy lives API_KEY_LOCAL_SECONDS.
+    life = max(local_seconds, settings.API_KEY_CACHE_SECONDS) if shared else local_seconds
+    lookup = Lookup(time.monotonic() + life, _epoch if keeps_copies else None, None)
     if not shared or settings.API_KEY_CACHE_SECONDS <= 0:
         KEY_CACHE_LOOKUPS.labels("miss").inc()
         return None, lookup

@@ -3,10 +3,15 @@ has dropped its own copies (keys.cache): how a revocation takes effect at once a
 workers answer most requests from their own memory, with no round trip to Redis.
 
 Each worker process runs one listener thread subscribed to one channel, whatever its number of
-threads or request contexts; a worker keeps copies only while its listener is subscribed. announce() publishes the changed key hashes and waits
-for one acknowledgement per subscriber Redis counted, each sent after that worker dropped its
-copies. A subscriber that never answers (a connection dead without Redis noticing yet) cannot
-hold a copy past its API_KEY_LOCAL_SECONDS, and announce() waits that long at most.
+threads or request contexts. announce() publishes the changed key hashes and waits for one
+acknowledgement per subscriber Redis counted, each sent after that worker dropped its copies.
+
+The listener pings Redis on its subscription every HEARTBEAT_SECONDS, and a worker serves its
+copies only while Redis answered a ping sent within the last API_KEY_LOCAL_SECONDS (`fresh()`).
+Redis answers a ping after every message published before it, so a fresh worker has applied
+every change announced more than API_KEY_LOCAL_SECONDS ago: a subscriber that never answers (a
+connection dead without Redis noticing yet) stops serving copies by then, and announce() waits
+that long at most. Copies therefore need no short life of their own while the channel is up.
 """
 import logging
 import threading
@@ -23,6 +28,9 @@ from core.redis_client import cache_identity, redis_client
 logger = logging.getLogger(__name__)
 CHANNEL = "keyhouse:keys-changed"
 RECONNECT_SECONDS = 1.0
+# How often a listener proves its channel alive; well within API_KEY_LOCAL_SECONDS (0.5 s), so
+# a slow answer or two does not send every request to Redis.
+HEARTBEAT_SECONDS = 0.1
 ACK_LIST_SECONDS = 10  # an acknowledgement list nobody reads (its announcer died) goes away
 # Past a worker copy's longest life: however late the acknowledgements, the copies are gone.
 WAIT_MARGIN_SECONDS = 0.1
@@ -41,6 +49,7 @@ class Listener:
 
     def __init__(self, backend, on_change):
         self.live = False
+        self.answered = float("-inf")  # when the latest ping Redis answered was sent (monotonic)
         self.stopped = threading.Event()
         self._redis = redis_client(backend)
         self.channel = _channel(backend, self._redis)
@@ -52,13 +61,20 @@ class Listener:
         while not self.stopped.is_set():
             pubsub = self._redis.pubsub()
             try:
+                subscribed = time.monotonic()
                 pubsub.subscribe(self.channel)
+                pinged = 0.0
                 while not self.stopped.is_set():
-                    message = pubsub.get_message(timeout=1.0)
+                    if self.live and time.monotonic() - pinged >= HEARTBEAT_SECONDS:
+                        pinged = time.monotonic()
+                        pubsub.ping(repr(pinged))
+                    message = pubsub.get_message(timeout=HEARTBEAT_SECONDS)
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
-                        self.live, failing = True, False
+                        self.live, failing, self.answered = True, False, subscribed
+                    elif message["type"] == "pong":
+                        self.answered = max(self.answered, float(message["data"]))
                     elif message["type"] == "message":
                         self._apply(message["data"])
             except Exception:
@@ -75,6 +91,10 @@ class Listener:
             finally:
                 self.live = False
                 pubsub.close()
+
+    def fresh(self) -> bool:
+        """Whether this worker has applied every change announced API_KEY_LOCAL_SECONDS ago."""
+        return self.live and time.monotonic() - self.answered < settings.API_KEY_LOCAL_SECONDS
 
     def _apply(self, data: bytes) -> None:
         ack, *key_hashes = data.decode().split()

@@ -228,14 +228,15 @@ def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 
     return key, raw
 
 
-def api_key_touch(*, key_id, now: datetime | None = None) -> None:
-    """Record use, at most once per LAST_USED_RESOLUTION per key and worker, with one
-    conditional UPDATE (which also skips keys another worker touched within it). Remembered
-    apart from the cached snapshot, so that use never extends a cache entry's life."""
-    now = now or timezone.now()
-    if not key_cache.touch_due(key_id, now, LAST_USED_RESOLUTION):
-        return
-    ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
+def api_keys_touch(*, uses: dict) -> None:
+    """Record when keys were used (`uses`: key id -> its latest use). The request log's writer
+    calls it in the transaction of each batch, so a keyed request writes nothing itself. Each
+    key at most once per LAST_USED_RESOLUTION per worker, by one conditional UPDATE (which also
+    skips keys another worker touched within it); remembered apart from the cached snapshot, so
+    that use never extends a cache entry's life."""
+    for key_id, at in uses.items():
+        if key_cache.touch_due(key_id, at, LAST_USED_RESOLUTION):
+            ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gt=at - LAST_USED_RESOLUTION).update(last_used_at=at)
 
 
 @transaction.atomic

@@ -3,6 +3,8 @@ from collections import defaultdict, namedtuple
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
+from core.outcomes import OUTCOMES, KeyStatus
+from keys.services import api_keys_touch
 from usage.models import DailyRollup, RequestLog, UsageRollup
 from usage.periods import day_of, hour_of
 
@@ -12,6 +14,10 @@ LOG_FIELDS = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
 LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])
 # Columns whose Python values the database drivers take as they are; the others (the key's
 # UUID, the time, the IP) go through their field's conversion.
+# Requests refused for what the key is, not for what it asked: they are no use of the key, so
+# they leave its last_used_at alone. Every other logged request is one.
+NOT_A_USE = frozenset(OUTCOMES[status].code for status in (KeyStatus.REVOKED, KeyStatus.EXPIRED, KeyStatus.REGENERATED,
+                                                           KeyStatus.OWNER_INACTIVE))
 PLAIN_TYPES = {"CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
                "AutoField", "BigAutoField"}
 
@@ -81,9 +87,19 @@ def _insert_log(records) -> None:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(LOG_FIELDS))})", rows)
 
 
+def _last_uses(records) -> dict:
+    uses = {}
+    for r in records:
+        if r.error_code not in NOT_A_USE and (r.api_key_id not in uses or r.created_at > uses[r.api_key_id]):
+            uses[r.api_key_id] = r.created_at
+    return uses
+
+
 def write(records) -> None:
-    """Records are LogRecords or RequestLog instances."""
+    """Records are LogRecords or RequestLog instances. The keys' last_used_at goes in the same
+    transaction, one UPDATE per key due (keys.services.api_keys_touch)."""
     with transaction.atomic():
+        api_keys_touch(uses=_last_uses(records))
         _insert_log(records)
         hourly = _totals(((r.api_key_id, r.company_id, r.created_at, r.tier, r.status_code, r.error_code, 1,
                            r.cost_microcents, r.created_at) for r in records), hour_of)

@@ -1,8 +1,12 @@
 """Driving a URL for a few seconds: with wrk when it is installed (Debian's `wrk`), otherwise
 with a small threaded generator in Python (slower, so its figures are only comparable with
-each other). Both return requests per second, p50 and p99 latency, and the failures."""
+each other). Both return requests per second, p50 and p99 latency, and the failures.
+
+`headers` is one dict, or a list of dicts that successive requests take in turn (2,000 keys
+in rotation): with wrk a Lua script reads them from a file, one request's headers a line."""
 import http.client
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +26,29 @@ done = function(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
+# Successive requests take the header sets of the file named by WRK_HEADERS in turn; each wrk
+# thread starts at a different offset so the threads do not ask for the same key together.
+WRK_ROTATE = """
+local sets, n, i = {}, 0, 0
+local counter = 0
+setup = function(thread)
+  counter = counter + 1
+  thread:set("offset", counter * 997)
+end
+init = function(args)
+  for line in io.lines(os.getenv("WRK_HEADERS")) do
+    local headers = {}
+    for name, value in line:gmatch("([^\t:]+): ([^\t]+)") do headers[name] = value end
+    n = n + 1
+    sets[n] = headers
+  end
+  i = tonumber(offset) or 0
+end
+request = function()
+  i = i + 1
+  return wrk.format(nil, nil, sets[i % n + 1])
+end
+"""
 
 
 @dataclass
@@ -38,23 +65,26 @@ def generator() -> str:
     return "wrk" if shutil.which("wrk") else "python"
 
 
-def run(url: str, headers: dict, seconds: float, connections: int, threads: int = 2) -> Result:
+def run(url: str, headers: dict | list[dict], seconds: float, connections: int, threads: int = 2) -> Result:
     if generator() == "wrk":
         return _wrk(url, headers, seconds, connections, threads)
     return _python(url, headers, seconds, connections)
 
 
 def _wrk(url, headers, seconds, connections, threads) -> Result:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_REPORT)
-    try:
-        args = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-                "-s", script.name]
-        for name, value in headers.items():
-            args += ["-H", f"{name}: {value}"]
-        out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    finally:
-        Path(script.name).unlink()
+    rotating = isinstance(headers, list)
+    with tempfile.TemporaryDirectory(prefix="keyhouse-wrk-") as tmp:
+        script, sets = Path(tmp) / "report.lua", Path(tmp) / "headers"
+        script.write_text((WRK_ROTATE if rotating else "") + WRK_REPORT)
+        args = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+                "--timeout", "10s", "-s", str(script)]
+        if rotating:
+            sets.write_text("".join("\t".join(f"{k}: {v}" for k, v in h.items()) + "\n" for h in headers))
+        else:
+            for name, value in headers.items():
+                args += ["-H", f"{name}: {value}"]
+        out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True,
+                             env={**os.environ, "WRK_HEADERS": str(sets)}).stdout
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
     data = json.loads(line[len("BENCH "):])
     return Result(rps=data["requests"] / (data["duration_us"] / 1e6), p50_ms=data["p50_us"] / 1000,
@@ -71,13 +101,16 @@ def _python(url, headers, seconds, connections) -> Result:
     start = time.perf_counter()
     deadline = start + seconds
 
+    sets = headers if isinstance(headers, list) else [headers]
+
     def worker(n):
-        conn = None
+        conn, turn = None, n * 997
         while time.perf_counter() < deadline:
+            turn += 1
             began = time.perf_counter()
             try:
                 conn = conn or http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-                conn.request("GET", path, headers=headers)
+                conn.request("GET", path, headers=sets[turn % len(sets)])
                 response = conn.getresponse()
                 response.read()
                 if not 200 <= response.status < 400:

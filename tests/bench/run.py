@@ -1,23 +1,21 @@
-"""`make bench`: keyed requests against an unauthenticated control, measured in one run.
+"""`make bench`: what a keyed request costs, against floors and a control served in the same run.
 
-For SQLite, then for PostgreSQL + Redis when both are reachable, it starts four gunicorns
-(2 workers each, loopback, a database of their own cloned from one seeded database):
+For SQLite, then for PostgreSQL + Redis when both are reachable, it starts one gunicorn with
+the shipped config (tests/bench/gunicorn_conf.py: config/gunicorn_conf.py without the access
+log; 2 workers) on a seeded database, and drives each row for BENCH_SECONDS (3) in interleaved
+rounds, each row between two runs of the control (a). A window ends only once the request log
+it caused is written (the workers' backlog, read from /metrics, is zero), so no row's writes
+land in the next one's window; beside req/s it reads the server's CPU time from /proc over the
+window: gunicorn's master and workers, their PostgreSQL backends, and Redis's own account.
+Then it seeds 10k and 1M (and BENCH_HUGE_ROWS) log rows and times every analytics call.
 
-    default       the shipped settings: verified keys cached, request log written in batches
-    no key cache  API_KEY_LOCAL_SECONDS=API_KEY_CACHE_SECONDS=0   (the key-cache lever off)
-    no batching   USAGE_FLUSH_SECONDS=0       (one log transaction per request)
-    naive         both off
-
-and drives each row for a few seconds, in interleaved rounds, so every ratio compares
-figures taken minutes apart at most. Then it seeds 10k and 1M log rows for two keys and
-times the analytics calls on each. Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS,
-BENCH_CONNECTIONS, BENCH_LOG_ROWS, BENCH_SMALL_ROWS, BENCH_BACKENDS=sqlite,postgres,
-BENCH_POSTGRES_URL, BENCH_REDIS_URL.
+Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_LOG_ROWS,
+BENCH_SMALL_ROWS, BENCH_HUGE_ROWS, BENCH_BACKENDS=sqlite,postgres, BENCH_POSTGRES_URL,
+BENCH_REDIS_URL (a database number of its own: it must be empty, and is flushed at the end).
 """
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,40 +30,44 @@ from tests.bench import load
 from tests.gunicorn_server import free_port, request
 
 ROOT = Path(__file__).resolve().parents[2]
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "1"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 LOG_ROWS = int(os.environ.get("BENCH_LOG_ROWS", "1000000"))
 SMALL_ROWS = int(os.environ.get("BENCH_SMALL_ROWS", "10000"))
+HUGE_ROWS = int(os.environ.get("BENCH_HUGE_ROWS", "0"))
 BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKERS = 2
-ANALYTICS_SECONDS = 1  # wrk takes whole seconds
+ANALYTICS_SECONDS = 1  # latency of sequential calls; wrk takes whole seconds
 ANALYTICS_ROUNDS = 3
-LEVER_SETTINGS = ("API_KEY_LOCAL_SECONDS", "API_KEY_CACHE_SECONDS", "USAGE_FLUSH_SECONDS")
-SERVERS = {
-    "default": {},
-    "no key cache": {"API_KEY_LOCAL_SECONDS": "0", "API_KEY_CACHE_SECONDS": "0"},
-    "no batching": {"USAGE_FLUSH_SECONDS": "0"},
-    "naive": {"API_KEY_LOCAL_SECONDS": "0", "API_KEY_CACHE_SECONDS": "0", "USAGE_FLUSH_SECONDS": "0"},
-}
-ANALYTICS = ("usage?days=90", "usage/by-tier?days=90", "usage/timeseries?days=90")
+DEEP_PAGES = 100  # usage/requests: the page reached by following `next` this many times
+DRAIN_TIMEOUT = 60
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ANALYTICS = ("usage?days=90", "usage/by-tier?days=90", "usage/errors?days=90", "usage/timeseries?days=90",
+             "usage/requests?days=90", "usage/requests?days=90 (page 101)", "company usage?days=90",
+             "company usage/timeseries?days=90")
+LOGGED = ("logged", "limited", "rotation")  # credentials whose requests Keyhouse logs
+ONE_KEY, MANY_KEYS, LIMITED = ("(b1) Keyhouse key, logged, no limit", "(b1k) 2,000 keys in rotation, logged",
+                               "(b2) Keyhouse key, logged, request limit")
 
 
 @dataclass
 class Row:
     label: str
-    server: str
     path: str
     credential: str  # "" (none) or the name of a seeded credential
     samples: list = field(default_factory=list)  # load.Result per round
+    cpu_us: list = field(default_factory=list)  # per round: {"server": µs per request, "database": ..., "redis": ...}
     unmeasured: int = 0  # requests sent by the check and the warm-up
     ratios: list = field(default_factory=list)  # req/s over the same round's control
 
-    def headers(self, creds: dict) -> dict:
+    def headers(self, creds: dict) -> dict | list[dict]:
         value = creds.get(self.credential)
-        if self.credential in ("logged", "limited"):
+        if self.credential == "rotation":
+            return [{"API-Key": raw} for raw in value]
+        if self.credential in LOGGED:
             return {"API-Key": value}
         if self.credential == "hasapikey":
             return {"Authorization": f"Api-Key {value}"}
@@ -77,17 +79,14 @@ class Row:
 def rows() -> list[Row]:
     me = "/api/v1/me"
     return [
-        Row("(a)  control: same stack, no authentication", "default", "/api/v1/bench/control", ""),
-        Row("(b1) Keyhouse key, logging, no limit", "default", me, "logged"),
-        Row("(b2) Keyhouse key, logging, request limit", "default", me, "limited"),
-        Row("(c)  djangorestframework-api-key HasAPIKey", "default", "/api/v1/bench/hasapikey/me", "hasapikey"),
-        Row("(d)  DRF TokenAuthentication", "default", "/api/v1/bench/token/me", "token"),
-        Row("(b1) without key cache", "no key cache", me, "logged"),
-        Row("(b2) without key cache", "no key cache", me, "limited"),
-        Row("(b1) without batched log", "no batching", me, "logged"),
-        Row("(b2) without batched log", "no batching", me, "limited"),
-        Row("(b1) naive: neither lever", "naive", me, "logged"),
-        Row("(b2) naive: neither lever", "naive", me, "limited"),
+        Row("(a)  control: DRF stack, no authentication", "/api/v1/bench/control", ""),
+        Row("(f0) floor: raw WSGI hello", "/bench/hello", ""),
+        Row("(f1) floor: bare Django view", "/api/v1/bench/django", ""),
+        Row(ONE_KEY, me, "logged"),
+        Row(MANY_KEYS, me, "rotation"),
+        Row(LIMITED, me, "limited"),
+        Row("(c)  djangorestframework-api-key HasAPIKey", "/api/v1/bench/hasapikey/me", "hasapikey"),
+        Row("(d)  DRF TokenAuthentication", "/api/v1/bench/token/me", "token"),
     ]
 
 
@@ -96,7 +95,7 @@ def say(*parts) -> None:
 
 
 class Backend:
-    """Where the bench servers keep their data: one seeded database, cloned per server."""
+    """Where the bench server keeps its data: one seeded database."""
 
     title = ""
     cache_url = "locmemcache://keyhouse"
@@ -105,50 +104,46 @@ class Backend:
         self.tmp = tmp
         self.run_id = uuid.uuid4().hex[:8]
 
-    def env(self, server: str) -> dict:
-        env = {k: v for k, v in os.environ.items() if k not in LEVER_SETTINGS}
+    def env(self) -> dict:
+        env = dict(os.environ)
         env.update({
             "DJANGO_SETTINGS_MODULE": "tests.bench.settings",
-            "DATABASE_URL": self.database_url(server),
+            "DATABASE_URL": self.database_url(),
             "CACHE_URL": self.cache_url,
-            "BENCH_CACHE_PREFIX": f"bench{self.run_id}{server.replace(' ', '')}",
+            "BENCH_CACHE_PREFIX": f"bench{self.run_id}",
             "DEBUG": "false",
             "API_KEY_PEPPER": "bench-pepper",
             "HOST": "127.0.0.1",
             "WEB_CONCURRENCY": str(WORKERS),
             "LOG_LEVEL": "WARNING",
-            **SERVERS[server],
+            # /metrics tells when the workers' request-log backlog is written.
+            "METRICS_ALLOWED_IPS": "127.0.0.1",
         })
         return env
 
-    def python(self, server: str, *args: str) -> str:
-        result = subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env(server), capture_output=True,
-                                text=True, timeout=900)
+    def python(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env(), capture_output=True,
+                                text=True, timeout=3600)
         if result.returncode:
             raise RuntimeError(f"{' '.join(args)} failed: {result.stderr[-3000:]}")
         return result.stdout.strip()
 
     def prepare(self) -> dict:
-        """Migrate and seed the default server's database, then clone it for the others."""
-        self.python("default", "manage.py", "migrate", "--noinput", "-v0")
-        creds = json.loads(self.python("default", "-m", "tests.bench.seed", "setup"))
-        for server in SERVERS:
-            if server != "default":
-                self.clone(server)
-        return creds
+        self.python("manage.py", "migrate", "--noinput", "-v0")
+        return json.loads(self.python("-m", "tests.bench.seed", "setup"))
+
+    def database_pids(self) -> list[int]:
+        return []  # SQLite runs inside the workers
+
+    def redis_cpu(self) -> float | None:
+        return None
 
 
 class Sqlite(Backend):
     title = "SQLite (WAL) + per-worker local-memory cache"
 
-    def database_url(self, server: str) -> str:
-        return f"sqlite:///{self.path(server)}"
-
-    def path(self, server: str) -> Path:
-        return self.tmp / f"bench-{server.replace(' ', '-')}.sqlite3"
-
-    def clone(self, server: str) -> None:
-        shutil.copyfile(self.path("default"), self.path(server))
+    def database_url(self) -> str:
+        return f"sqlite:///{self.tmp / 'bench.sqlite3'}"
 
     def cleanup(self) -> None:
         pass  # the temporary directory goes
@@ -164,56 +159,87 @@ class Postgres(Backend):
 
     @staticmethod
     def reachable() -> str:
-        """'' when PostgreSQL and Redis both answer, else why not."""
+        """'' when PostgreSQL and Redis both answer and the bench's Redis database is empty, else why not."""
         try:
             import psycopg
             import redis
 
             psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-            redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping()
+            size = redis.Redis.from_url(REDIS_URL, socket_timeout=3).dbsize()
         except Exception as exc:  # any failure means: no second table
             return f"{type(exc).__name__}: {exc}".strip()
+        if size:
+            return f"{REDIS_URL} holds {size} keys: the bench flushes its database, so it needs one of its own"
         return ""
 
-    def name(self, server: str) -> str:
-        return f"keyhouse_bench_{self.run_id}_{server.replace(' ', '_')}"
+    def name(self) -> str:
+        return f"keyhouse_bench_{self.run_id}"
 
-    def database_url(self, server: str) -> str:
-        return POSTGRES_URL.rsplit("/", 1)[0] + "/" + self.name(server)
+    def database_url(self) -> str:
+        return POSTGRES_URL.rsplit("/", 1)[0] + "/" + self.name()
 
-    def admin(self, sql: str) -> None:
+    def admin(self, sql: str, *params) -> list:
         import psycopg
 
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(sql)
+            cursor = conn.execute(sql, params or None)
+            return cursor.fetchall() if cursor.description else []
 
     def prepare(self) -> dict:
-        self.admin(f'CREATE DATABASE "{self.name("default")}"')
-        self.created.append(self.name("default"))
+        self.admin(f'CREATE DATABASE "{self.name()}"')
+        self.created.append(self.name())
         return super().prepare()
 
-    def clone(self, server: str) -> None:
-        self.admin(f'CREATE DATABASE "{self.name(server)}" TEMPLATE "{self.name("default")}"')
-        self.created.append(self.name(server))
+    def database_pids(self) -> list[int]:
+        return [pid for (pid,) in self.admin("SELECT pid FROM pg_stat_activity WHERE datname = %s", self.name())]
+
+    def redis_cpu(self) -> float:
+        """Redis's own account of its CPU seconds (user + system): it serves every client of
+        this Redis, so on a shared machine this share is an upper bound."""
+        import redis
+
+        info = redis.Redis.from_url(REDIS_URL).info("cpu")
+        return info["used_cpu_user"] + info["used_cpu_sys"]
 
     def cleanup(self) -> None:
         import redis
 
         for name in self.created:
             self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(f"*bench{self.run_id}*"):
-            client.delete(key)
+        redis.Redis.from_url(REDIS_URL).flushdb()  # the bench's own database number only
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used, from /proc; 0 once gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 class Server:
-    def __init__(self, backend: Backend, name: str):
-        self.backend, self.name = backend, name
+    def __init__(self, backend: Backend):
+        self.backend = backend
         self.port = free_port()
-        self.log = open(backend.tmp / f"gunicorn-{name.replace(' ', '-')}.log", "w")
+        self.log = open(backend.tmp / "gunicorn.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "tests/bench/gunicorn_conf.py", "config.wsgi"],
-            cwd=ROOT, env={**backend.env(name), "PORT": str(self.port)}, stdout=self.log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "gunicorn", "--config", "tests/bench/gunicorn_conf.py", "tests.bench.wsgi"],
+            cwd=ROOT, env={**backend.env(), "PORT": str(self.port)}, stdout=self.log, stderr=subprocess.STDOUT,
         )
 
     def wait(self) -> "Server":
@@ -224,10 +250,36 @@ class Server:
                     return self
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"gunicorn ({self.name}) did not start: " + Path(self.log.name).read_text()[-3000:])
+        raise RuntimeError("gunicorn did not start: " + Path(self.log.name).read_text()[-3000:])
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def cpu(self) -> dict:
+        """CPU seconds so far, per process: gunicorn's master and workers, their database backends."""
+        server = {pid: proc_cpu(pid) for pid in [self.process.pid, *children(self.process.pid)]}
+        return {"server": server, "database": {pid: proc_cpu(pid) for pid in self.backend.database_pids()},
+                "redis": self.backend.redis_cpu()}
+
+    def metric(self, name: str) -> float:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith((name + " ", name + "{")))
+
+    def drain(self) -> None:
+        """Wait until every request-log record is written: its cost belongs to this window."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while self.metric("keyhouse_usage_backlog") > 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the request log was not written within {DRAIN_TIMEOUT} s")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """SIGTERM: a graceful stop, so each worker writes its buffered log (worker_exit)."""
@@ -240,167 +292,220 @@ class Server:
         self.log.close()
 
 
+def cpu_used(before: dict, after: dict) -> dict:
+    """CPU seconds between two Server.cpu() readings; a process that appeared meanwhile counts whole."""
+    used = {part: sum(t - before[part].get(pid, 0.0) for pid, t in after[part].items()) for part in ("server", "database")}
+    used["redis"] = None if after["redis"] is None else after["redis"] - before["redis"]
+    return used
+
+
 def check(server: Server, row: Row, creds: dict) -> None:
-    status, _, body = request(server.port, "GET", row.path) if not row.credential else _get(server, row, creds)
+    headers = row.headers(creds)
+    status, _, body = request(server.port, "GET", row.path, headers=headers[0] if isinstance(headers, list) else headers)
     if status != 200:
-        raise RuntimeError(f"{row.label} answered {status} on {server.name}: {body}")
+        raise RuntimeError(f"{row.label} answered {status}: {body}")
 
 
-def _get(server: Server, row: Row, creds: dict):
-    import http.client
+def drive(server: Server, row: Row, creds: dict) -> load.Result:
+    """One window: the load for SECONDS, then until its request log is written; CPU over both."""
+    before = server.cpu()
+    result = load.run(server.url(row.path), row.headers(creds), SECONDS, CONNECTIONS)
+    server.drain()
+    used = cpu_used(before, server.cpu())
+    if result.non2xx or result.errors:
+        raise RuntimeError(f"{row.label}: {result.non2xx} non-2xx answers, {result.errors} socket errors")
+    row.samples.append(result)
+    row.cpu_us.append({part: None if seconds is None else seconds * 1e6 / result.requests
+                       for part, seconds in used.items()})
+    return result
 
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.request("GET", row.path, headers=row.headers(creds))
-        response = conn.getresponse()
-        return response.status, {}, response.read()[:500]
-    finally:
-        conn.close()
 
-
-def measure_throughput(servers: dict, table: list[Row], creds: dict) -> None:
+def measure_throughput(server: Server, table: list[Row], creds: dict) -> None:
     """Each round runs every row once, each between two runs of the control, and a row's ratio
     for the round is its req/s over the mean of the two controls around it: on a shared,
     noisy machine that compares figures taken seconds apart."""
     control, others = table[0], table[1:]
     for row in table:
-        check(servers[row.server], row, creds)
-        warm_up = load.run(servers[row.server].url(row.path), row.headers(creds), 1, CONNECTIONS)
-        row.unmeasured = 1 + warm_up.requests
-
-    def drive(row):
-        result = load.run(servers[row.server].url(row.path), row.headers(creds), SECONDS, CONNECTIONS)
-        if result.non2xx or result.errors:
-            raise RuntimeError(f"{row.label}: {result.non2xx} non-2xx answers, {result.errors} socket errors")
-        row.samples.append(result)
-        return result
-
+        check(server, row, creds)
+        # Until every worker has likely used every key of the row (each request goes to whichever
+        # worker accepted its connection): the rows measure a steady state, not first uses.
+        headers, row.unmeasured = row.headers(creds), 1
+        while row.unmeasured < 2 * WORKERS * (len(headers) if isinstance(headers, list) else 1) + CONNECTIONS:
+            row.unmeasured += load.run(server.url(row.path), headers, 1, CONNECTIONS).requests
+    server.drain()
     for n in range(ROUNDS):
         # Rotate the order each round, so that no row always runs right after another.
         order = others[n % len(others):] + others[:n % len(others)]
-        before = drive(control)
+        before = drive(server, control, creds)
         for row in order:
-            result = drive(row)
-            after = drive(control)
+            result = drive(server, row, creds)
+            after = drive(server, control, creds)
             row.ratios.append(result.rps / ((before.rps + after.rps) / 2))
             before = after
         control.ratios.append(1.0)
-        say(f"  round {n + 1}/{ROUNDS}: " + ", ".join(f"{r.label.split()[0]} {r.ratios[-1]:.2f}"
-                                                       for r in table if r.server == "default"))
+        say(f"  round {n + 1}/{ROUNDS}: " + ", ".join(f"{r.label.split()[0]} {r.ratios[-1]:.2f}" for r in table))
 
 
-def measure_analytics(server: Server, backend: Backend, creds: dict) -> list[tuple]:
-    """p50 latency of each analytics call for the 10k-row key and the 1M-row key, interleaved."""
-    small = json.loads(backend.python("default", "-m", "tests.bench.seed", "log", creds["small_key_id"],
-                                      str(SMALL_ROWS)))
-    big = json.loads(backend.python("default", "-m", "tests.bench.seed", "log", creds["big_key_id"], str(LOG_ROWS)))
-    headers = {"API-Key": creds["analyst"]}
-    p50 = {(call, size): [] for call in ANALYTICS for size in ("small", "big")}
+def deep_cursor(server: Server, creds: dict, size: str) -> tuple[str, int]:
+    """The cursor of usage/requests' page DEEP_PAGES + 1, by following `next` as a client would."""
+    path, cursor, pages = f"/api/v1/api-keys/{creds[size + '_key_id']}/usage/requests?days=90", "", 0
+    while pages < DEEP_PAGES:
+        status, _, body = request(server.port, "GET", path + (f"&cursor={cursor}" if cursor else ""),
+                                  headers={"API-Key": creds[size + "_analyst"]})
+        if status != 200 or not body.get("next"):
+            break
+        cursor, pages = body["next"], pages + 1
+    return cursor, pages
+
+
+def measure_analytics(server: Server, backend: Backend, creds: dict) -> dict:
+    """p50 latency of every analytics call at each log size, interleaved; the ratio of each
+    larger size to the smallest, per round."""
+    sizes = {"small": SMALL_ROWS, "big": LOG_ROWS, **({"huge": HUGE_ROWS} if HUGE_ROWS else {})}
+    seeded = {size: json.loads(backend.python("-m", "tests.bench.seed", "log", creds[size + "_key_id"], str(rows)))
+              for size, rows in sizes.items()}
+    urls, depth = {}, {}
+    for size in sizes:
+        cursor, depth[size] = deep_cursor(server, creds, size)
+        key = f"/api/v1/api-keys/{creds[size + '_key_id']}/"
+        for call in ANALYTICS:
+            if call.startswith("company "):
+                urls[(call, size)] = "/api/v1/" + call.removeprefix("company ")
+            elif "(page" in call:
+                urls[(call, size)] = key + call.split(" ")[0] + f"&cursor={cursor}"
+            else:
+                urls[(call, size)] = key + call
+    p50 = {k: [] for k in urls}
     for _ in range(ANALYTICS_ROUNDS):
         for call in ANALYTICS:
-            for size in ("small", "big"):
-                url = server.url(f"/api/v1/api-keys/{creds[size + '_key_id']}/{call}")
-                result = load.run(url, headers, ANALYTICS_SECONDS, connections=1, threads=1)
+            for size in sizes:
+                result = load.run(server.url(urls[(call, size)]), {"API-Key": creds[size + "_analyst"]},
+                                  ANALYTICS_SECONDS, connections=1, threads=1)
                 if result.non2xx or result.errors or not result.requests:
-                    raise RuntimeError(f"{url}: {result}")
+                    raise RuntimeError(f"{urls[(call, size)]}: {result}")
                 p50[(call, size)].append(result.p50_ms)
-    out = []
-    for call in ANALYTICS:
-        s, b = statistics.median(p50[(call, "small")]), statistics.median(p50[(call, "big")])
-        # Every call asks for 90 days, which the daily rollups answer.
-        out.append((call, small["rows"], big["rows"], small["rollups"]["DailyRollup"], big["rollups"]["DailyRollup"],
-                    s, b, b / s))
-    return out
+    return {"sizes": sizes, "seeded": seeded, "depth": depth, "p50": p50}
 
 
-def logged_rows(backend: Backend, creds: dict) -> int:
-    code = ("import django, json; django.setup(); from usage.models import RequestLog; from keys.models import ApiKey;"
-            "from core.crypto import hash_key;"
-            f"print(RequestLog.objects.filter(api_key__key_hash__in=[hash_key({creds['logged']!r}),"
-            f"hash_key({creds['limited']!r})]).count())")
-    return int(backend.python("default", "-c", code))
+def logged_rows(backend: Backend) -> int:
+    code = ("import django; django.setup(); from usage.models import RequestLog;"
+            "print(RequestLog.objects.filter(company__name='Bench').count())")
+    return int(backend.python("-c", code))
 
 
-def report(backend: Backend, table: list[Row], analytics: list[tuple], sent: int, logged: int) -> dict:
+def spread(values: list) -> str:
+    return f"{min(values):.2f} / {statistics.median(values):.2f}" if values else "not measured"
+
+
+def cpu_figure(row: Row, part: str) -> float | None:
+    values = [c[part] for c in row.cpu_us if c[part] is not None]
+    return statistics.median(values) if values else None
+
+
+def report(backend: Backend, table: list[Row], analytics: dict, sent: int, logged: int) -> dict:
     lines = [f"## {backend.title}", "",
-             f"{WORKERS} gunicorn workers; {load.generator()} -c{CONNECTIONS}, {ROUNDS} interleaved rounds of "
-             f"{SECONDS:g} s, each row between two runs of (a); medians over the rounds; ratio = req/s over the "
-             "mean of the two (a) runs around it", "",
-             f"| {'row':<45} | {'server':<12} | {'req/s':>7} | {'p50 ms':>7} | {'p99 ms':>7} | {'ratio to (a)':>12} |",
-             f"|{'-' * 47}|{'-' * 14}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 14}|"]
-    ratio = {}
+             f"{WORKERS} gunicorn workers (tests/bench/gunicorn_conf.py: the shipped worker class); "
+             f"{load.generator()} -c{CONNECTIONS}; {ROUNDS} interleaved rounds of {SECONDS:g} s windows, each "
+             "ending once its request log is written; each row between two runs of (a); req/s, latency and CPU "
+             "are medians over the rounds; ratio = req/s over the mean of the two (a) runs around it, min / median.",
+             "CPU µs per request over the window: server = gunicorn master + workers, database = their "
+             "PostgreSQL backends, Redis = the whole Redis server's account (an upper bound when shared).", "",
+             f"| {'row':<42} | {'req/s':>6} | {'p50 ms':>6} | {'p99 ms':>6} | {'ratio min / med':>15} "
+             f"| {'server µs':>9} | {'db µs':>5} | {'Redis µs':>8} |",
+             f"|{'-' * 44}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 17}|{'-' * 11}|{'-' * 7}|{'-' * 10}|"]
+
+    def us(value):
+        return "-" if value is None else f"{value:.0f}"
+
     for row in table:
-        ratio[row.label] = statistics.median(row.ratios)
         lines.append(
-            f"| {row.label:<45} | {row.server:<12} | {statistics.median(s.rps for s in row.samples):>7.0f} "
-            f"| {statistics.median(s.p50_ms for s in row.samples):>7.2f} "
-            f"| {statistics.median(s.p99_ms for s in row.samples):>7.2f} | {ratio[row.label]:>12.2f} |")
-    lines += ["", f"Request log (default server, after its graceful stop): {logged} rows for the {sent} keyed "
-              "requests the load generator counted (in-flight requests at each round's end are logged too).", ""]
+            f"| {row.label:<42} | {statistics.median(s.rps for s in row.samples):>6.0f} "
+            f"| {statistics.median(s.p50_ms for s in row.samples):>6.2f} "
+            f"| {statistics.median(s.p99_ms for s in row.samples):>6.2f} | {spread(row.ratios):>15} "
+            f"| {us(cpu_figure(row, 'server')):>9} | {us(cpu_figure(row, 'database')):>5} "
+            f"| {us(cpu_figure(row, 'redis')):>8} |")
+    lines += ["", f"Request log (after the server's graceful stop): {logged} rows for the {sent} keyed requests the "
+              "load generator counted (in-flight requests at each window's end are logged too).", ""]
+    ratios = {}
     if analytics:
-        lines += ["Analytics, p50 of sequential calls, interleaved; ratio = 1M-row key over 10k-row key:", "",
-                  f"| {'call':<26} | {'log rows':>19} | {'daily rollups':>17} | {'ratio 1M / 10k':>14} |",
-                  f"|{'-' * 28}|{'-' * 21}|{'-' * 19}|{'-' * 16}|"]
-        for call, rs, rb, us, ub, _s, _b, r in analytics:
-            lines.append(f"| {call:<26} | {f'{rs:,} vs {rb:,}':>19} | {f'{us:,} vs {ub:,}':>17} | {r:>14.2f} |")
+        sizes = analytics["sizes"]
+        lines += [f"Analytics, p50 ms of sequential calls over {ANALYTICS_ROUNDS} interleaved rounds; "
+                  f"90 days; the deep page is reached by following `next` "
+                  + ", ".join(f"{d} times at {sizes[s]:,} rows" for s, d in analytics["depth"].items())
+                  + "; ratio to the smallest log, min / median over the rounds:", "",
+                  "| call | " + " | ".join(f"{n:,} rows" for n in sizes.values()) + " | "
+                  + " | ".join(f"{sizes[s]:,} / {sizes['small']:,}" for s in sizes if s != "small") + " |",
+                  "|" + "---|" * (1 + 2 * len(sizes) - 1)]
+        for call in ANALYTICS:
+            cells = [f"{statistics.median(analytics['p50'][(call, s)]):.2f}" for s in sizes]
+            for size in (s for s in sizes if s != "small"):
+                per_round = [b / a for a, b in zip(analytics["p50"][(call, "small")], analytics["p50"][(call, size)])]
+                ratios[(call, size)] = per_round
+                cells.append(spread(per_round))
+            lines.append(f"| {call} | " + " | ".join(cells) + " |")
         lines.append("")
     print("\n".join(lines), flush=True)
-    return {"ratio": ratio, "analytics": [a[-1] for a in analytics]}
+    by_label = {row.label: row for row in table}
+    return {"ratio": {label: row.ratios for label, row in by_label.items()},
+            "cpu": {label: [c["server"] + (c["database"] or 0) for c in row.cpu_us] for label, row in by_label.items()},
+            "analytics": ratios, "sizes": analytics.get("sizes", {})}
 
 
 def verdicts(results: dict) -> list[str]:
+    """Each target on its min over the rounds (and the median beside it); a row that did not
+    run is "not measured", never met."""
     out = []
 
-    def line(ok, text):
-        out.append(f"  [{'met' if ok else 'MISSED'}] {text}")
+    def line(values, target, text, at_most=False):
+        if not values:
+            out.append(f"  [not measured] {text}")
+            return
+        worst = max(values) if at_most else min(values)
+        ok = worst <= target if at_most else worst >= target
+        out.append(f"  [{'met' if ok else 'MISSED'}] {text}: {'max' if at_most else 'min'} {worst:.2f}, "
+                   f"median {statistics.median(values):.2f}")
 
-    b1, b2, c = ("(b1) Keyhouse key, logging, no limit", "(b2) Keyhouse key, logging, request limit",
-                 "(c)  djangorestframework-api-key HasAPIKey")
-    for name, res in results.items():
-        r = res["ratio"]
-        line(r[b1] >= 0.75, f"{name}: key + logging, no limit >= 0.75 of (a): {r[b1]:.2f}")
-        line(r[b1] > r[c], f"{name}: key + logging faster than HasAPIKey: {r[b1]:.2f} vs {r[c]:.2f}")
-        if name == "sqlite":
-            out.append(f"  [report] sqlite: key + logging + limit (database counter): {r[b2]:.2f}")
-        else:
-            line(r[b2] >= 0.5, f"{name}: key + logging + limit >= 0.5 of (a) (Redis counter): {r[b2]:.2f}")
-        if res["analytics"]:
-            worst = max(res["analytics"])
-            line(worst < 2, f"{name}: analytics 1M / 10k rows under 2: worst {worst:.2f}")
+    for name in BACKENDS:
+        res = results.get(name, {"ratio": {}, "cpu": {}, "analytics": {}})
+        line(res["ratio"].get(ONE_KEY), 0.85, f"{name}: keyed + logged, one key >= 0.85 of (a)")
+        line(res["ratio"].get(MANY_KEYS), 0.8, f"{name}: keyed + logged, 2,000 keys >= 0.8 of (a)")
+        line(res["ratio"].get(LIMITED), 0.7, f"{name}: keyed + logged + limited >= 0.7 of (a)")
+        sizes = res.get("sizes")
+        logs = f"{sizes['big']:,} / {sizes['small']:,} rows" if sizes else "large / small log"
+        for call in ANALYTICS:
+            line(res["analytics"].get((call, "big")), 1.5, f"{name}: {call}, {logs} <= 1.5", at_most=True)
+        if name == "postgres":
+            line(res["cpu"].get(ONE_KEY), 350, f"{name}: keyed + logged, server + database CPU <= 350 µs per request",
+                 at_most=True)
     return out
 
 
 def bench(backend: Backend) -> dict:
     say(f"{backend.title}: migrating and seeding")
     creds = backend.prepare()
-    servers = {}
+    server = Server(backend)
     try:
-        for name in SERVERS:
-            servers[name] = Server(backend, name)
-        for server in servers.values():
-            server.wait()
+        server.wait()
         table = rows()
         say(f"{backend.title}: {ROUNDS} rounds x {len(table)} rows x {SECONDS:g} s")
-        measure_throughput(servers, table, creds)
-        for name in [n for n in servers if n != "default"]:
-            servers.pop(name).stop()
+        measure_throughput(server, table, creds)
+        analytics = {}
         if LOG_ROWS:
-            say(f"{backend.title}: seeding {SMALL_ROWS:,} and {LOG_ROWS:,} log rows, timing analytics")
-            analytics = measure_analytics(servers["default"], backend, creds)
-        else:
-            analytics = []
-        servers.pop("default").stop()
-        sent = sum(row.unmeasured + sum(s.requests for s in row.samples)
-                   for row in table if row.server == "default" and row.credential in ("logged", "limited"))
-        return report(backend, table, analytics, sent, logged_rows(backend, creds))
+            say(f"{backend.title}: seeding {SMALL_ROWS:,}, {LOG_ROWS:,} {f'and {HUGE_ROWS:,} ' if HUGE_ROWS else ''}"
+                "log rows, timing analytics")
+            analytics = measure_analytics(server, backend, creds)
+        server.stop()
+        sent = sum(row.unmeasured + sum(s.requests for s in row.samples) for row in table if row.credential in LOGGED)
+        return report(backend, table, analytics, sent, logged_rows(backend))
     finally:
-        for server in servers.values():
-            server.stop()
+        server.stop()
 
 
 def main() -> int:
-    print(f"# make bench, {date.today().isoformat()}: {os.cpu_count()} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}, load generator {load.generator()}\n", flush=True)
+    load_average = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"# make bench, {date.today().isoformat()}: {os.cpu_count()} cores, load average {load_average} at the "
+          f"start, {platform.python_implementation()} {platform.python_version()}, load generator "
+          f"{load.generator()}\n", flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="keyhouse-bench-") as tmp:
         for name in BACKENDS:
@@ -409,7 +514,7 @@ def main() -> int:
             elif name == "postgres":
                 why = Postgres.reachable()
                 if why:
-                    print(f"PostgreSQL + Redis not reachable ({why[:200]}); no second table.\n")
+                    print(f"PostgreSQL + Redis not usable ({why[:200]}); no second table.\n")
                     continue
                 backend = Postgres(Path(tmp))
             else:
@@ -418,8 +523,9 @@ def main() -> int:
                 results[name] = bench(backend)
             finally:
                 backend.cleanup()
-    print("Targets (ratios to (a) in the same run):")
+    print("Targets (ratios to (a) in the same run, min over rounds):")
     print("\n".join(verdicts(results)))
+    print(f"Load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

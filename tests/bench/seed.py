@@ -16,6 +16,11 @@ from datetime import timedelta
 import django
 
 BATCH = 50_000
+ROTATION_KEYS = 2_000  # the "many keys" row: more than a worker sees twice a second
+KEYS_PER_MEMBER = 50
+# Log sizes the analytics are timed at; each gets a company of its own, so the company-wide
+# calls read one size too.
+ANALYTICS_SIZES = ("small", "big", "huge")
 LOG_COLUMNS = ("api_key_id", "company_id", "user_id", "created_at", "method", "path", "route", "status_code",
                "error_code", "latency_ms", "client_ip", "user_agent", "domain", "tier", "cost_microcents", "request_id")
 # A mix the analytics group by: three tiers, mostly successes, some refusals.
@@ -41,13 +46,25 @@ def setup() -> dict:
     limited, limited_raw = api_key_create(company=company, owner=owner, name="bench: logging and a limit")
     # Big enough never to refuse: the row measures the counting, not the refusals.
     limits_set(api_key=limited, grantor=OPERATOR, request_limit=MAX_REQUEST_LIMIT, reset_period="monthly")
-    analyst, analyst_raw = api_key_create(company=company, owner=owner, name="bench: reads the analytics")
-    small, _ = api_key_create(company=company, owner=owner, name="bench: 10k log rows")
-    big, _ = api_key_create(company=company, owner=owner, name="bench: 1M log rows")
+    # Spread over members, as many people's scripts would be (and within each one's key cap).
+    rotation = []
+    for n in range(ROTATION_KEYS):
+        if n % KEYS_PER_MEMBER == 0:
+            member = get_user_model().objects.create(username=f"bench-member-{n}")
+            Membership.objects.create(user=member, company=company, role=Role.MEMBER)
+        rotation.append(api_key_create(company=company, owner=member, name=f"bench: rotation {n}")[1])
     _, drf_api_key = APIKey.objects.create_key(name="bench")
     token = Token.objects.create(user=owner)
-    return {"logged": logged_raw, "limited": limited_raw, "hasapikey": drf_api_key, "token": token.key, "analyst": analyst_raw,
-            "small_key_id": str(small.pk), "big_key_id": str(big.pk)}
+    creds = {"logged": logged_raw, "limited": limited_raw, "hasapikey": drf_api_key, "token": token.key,
+             "rotation": rotation}
+    for size in ANALYTICS_SIZES:
+        tenant = Company.objects.create(name=f"Bench analytics {size}")
+        analyst = get_user_model().objects.create(username=f"bench-analyst-{size}")
+        Membership.objects.create(user=analyst, company=tenant, role=Role.OWNER)
+        _, creds[f"{size}_analyst"] = api_key_create(company=tenant, owner=analyst, name="bench: reads the analytics")
+        logged_key, _ = api_key_create(company=tenant, owner=analyst, name=f"bench: {size} log")
+        creds[f"{size}_key_id"] = str(logged_key.pk)
+    return creds
 
 
 def _rows(key, count: int, days: int, now):

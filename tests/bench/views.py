@@ -1,6 +1,7 @@
 """The views `make bench` compares: the same "who am I" answer behind no authentication at
 all (the control), djangorestframework-api-key's HasAPIKey and DRF's TokenAuthentication.
 Row (b) is the real /api/v1/me behind Keyhouse's own key authentication, logging and limits."""
+from django.http import JsonResponse
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -17,6 +18,11 @@ CONTROL_BODY = {
     "authenticated_with": "none",
     "api_key": None,
 }
+
+
+def bare_django(request):
+    """The floor under (a): Django's middleware and URL resolution, no DRF."""
+    return JsonResponse(CONTROL_BODY)
 
 
 class ControlApi(APIView):

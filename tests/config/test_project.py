@@ -65,13 +65,13 @@ def test_error_reports_of_a_crash_during_authentication_carry_no_key(settings, a
     settings.ADMINS = [("Ops", "ops@example.com")]
     reports = []
 
-    def crash(**kwargs):
+    def crash(*args, **kwargs):
         raise RuntimeError("database went away")
 
     def report(sender, request, **kwargs):
         reports.append(ExceptionReporter(request, *sys.exc_info()).get_traceback_html())
 
-    monkeypatch.setattr("keys.authentication.api_key_touch", crash)
+    monkeypatch.setattr("keys.authentication.verify", crash)
     got_request_exception.connect(report)
     try:
         response = Client(raise_request_exception=False).get(

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from keys.models import ApiKey
-from keys.services import api_key_revoke, api_key_touch
+from keys.services import api_key_revoke, api_keys_touch
 from tests.dashboard.conftest import COMPANY_URL, LIST_URL, NEW_URL, key_url, signed_in
 from tests.factories import CompanyFactory, make_key, member
 
@@ -50,7 +50,7 @@ def test_list_shows_only_my_keys_newest_first(alice, bob):
 
 def test_a_row_shows_status_name_prefix_mode_and_dates(alice):
     key, _ = make_key(alice, name="Production Server", mode="test")
-    api_key_touch(key_id=key.pk, now=timezone.now() - timedelta(minutes=3))
+    api_keys_touch(uses={key.pk: timezone.now() - timedelta(minutes=3)})
     key.refresh_from_db()
     [row] = rows(signed_in(alice).get(LIST_URL))
     assert "Active" in row

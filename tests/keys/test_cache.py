@@ -119,7 +119,9 @@ def test_a_worker_s_first_use_of_redis_may_be_the_listener_or_a_script(settings,
 
 
 def redis_commands(url: str) -> int:
-    return redis.Redis.from_url(url).info("stats")["total_commands_processed"]
+    """Commands Redis ran, but the listeners' heartbeat pings and this count's own connection."""
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return sum(s["calls"] for name, s in stats.items() if name not in ("cmdstat_ping", "cmdstat_info", "cmdstat_hello"))
 
 
 def test_a_worker_answers_a_known_key_from_its_own_copy_without_asking_redis(shared, alice_key, redis_url):
@@ -131,6 +133,44 @@ def test_a_worker_answers_a_known_key_from_its_own_copy_without_asking_redis(sha
     response = client.get("/api/v1/me")
     assert response.status_code == 200 and response.json()["api_key"]["id"] == str(key.pk)
     assert redis_commands(redis_url) - before == idle
+
+
+def test_with_the_channel_up_a_copy_outlives_the_local_lifetime(shared, settings, alice_key, redis_url):
+    """2,000 keys in rotation: a key used every few seconds still comes from the worker's
+    memory, since every change to it would be announced."""
+    settings.API_KEY_LOCAL_SECONDS = 0.2
+    key, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200
+    time.sleep(settings.API_KEY_LOCAL_SECONDS * 3)
+    before = redis_commands(redis_url)
+    assert client.get("/api/v1/me").status_code == 200
+    assert redis_commands(redis_url) == before
+
+
+def test_a_worker_whose_channel_stops_answering_serves_no_copy(shared, settings, alice_key, redis_url):
+    """Pings unanswered (Redis paused, a connection dead unnoticed): within API_KEY_LOCAL_SECONDS
+    the copies are no longer served, however live the subscription looks; once answered, again."""
+    key, raw = alice_key
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    assert key_cache.cached_key(key.key_hash)[1] is None  # from the worker's copy
+    redis.Redis.from_url(redis_url).client_pause(1500)
+    time.sleep(settings.API_KEY_LOCAL_SECONDS + invalidation.HEARTBEAT_SECONDS * 2)
+    assert shared.live and not shared.fresh()
+    missed, lookup = key_cache.cached_key(key.key_hash)  # waits for Redis, then answers from it
+    assert lookup is not None and missed is not None
+    assert wait_until(shared.fresh, 5)
+    assert key_cache.cached_key(key.key_hash)[1] is None
+
+
+def test_without_redis_a_copy_lives_the_local_lifetime_only(settings, alice_key):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.API_KEY_LOCAL_SECONDS = 0.2
+    key, raw = alice_key
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    assert key_cache.cached_key(key.key_hash)[1] is None
+    time.sleep(settings.API_KEY_LOCAL_SECONDS + 0.1)
+    assert key_cache.cached_key(key.key_hash)[1] is not None
 
 
 def test_a_row_read_before_a_revocation_is_never_cached_after_it(shared, alice, alice_key,

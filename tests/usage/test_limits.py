@@ -164,3 +164,46 @@ def test_unreachable_counter_store_fails_closed_with_503(alice_key, unreachable_
 
 def test_keys_without_limits_still_work_when_the_cache_is_down(alice_key, unreachable_redis):
     assert key_client(alice_key[1]).get("/api/v1/me").status_code == 200
+
+
+def error_code(response) -> str:
+    return response.json()["error"]["code"]
+
+
+@pytest.fixture
+def own_redis(settings):
+    """The cache, and so the counter store, is a Redis of the test's own."""
+    from keys.cache import REDIS_BACKEND
+    from tests.redis_server import OwnRedis
+
+    server = OwnRedis().start()
+    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": server.url}}
+    yield server
+    server.stop()
+
+
+def test_a_redis_that_forgot_the_counter_script_still_counts_exactly(alice_key, own_redis):
+    """After a Redis restart (its scripts gone) the next check loads the script once and counts."""
+    import redis
+
+    key, raw = alice_key
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=2, reset_period="daily")
+    client = key_client(raw)
+    assert client.get(PRODUCT).status_code == 200
+    redis.Redis.from_url(own_redis.url).script_flush()
+    assert client.get(PRODUCT).status_code == 200
+    refused = client.get(PRODUCT)
+    assert refused.status_code == 429 and error_code(refused) == "request_limit_exceeded"
+    assert refused["RateLimit"].startswith('"requests";r=0;')
+
+
+def test_a_counter_store_that_goes_away_and_comes_back_fails_closed_then_counts_on(alice_key, own_redis):
+    key, raw = alice_key
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=3, reset_period="daily")
+    client = key_client(raw)
+    assert client.get(PRODUCT).status_code == 200
+    own_redis.stop()
+    down = client.get(PRODUCT)
+    assert down.status_code == 503 and error_code(down) == "counter_store_unavailable"
+    own_redis.start()  # a restart: empty, as a Redis without persistence comes back
+    assert [client.get(PRODUCT).status_code for _ in range(4)] == [200, 200, 200, 429]

@@ -2,11 +2,13 @@
 writer thread or a full backlog never stop the log of everyone else's requests."""
 import logging
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from keys.models import ApiKey
 from usage import recorder as recorder_module
 from usage.log_writes import LogRecord
 from usage.models import RequestLog, UsageRollup
@@ -143,3 +145,50 @@ def test_long_headers_are_cut_to_their_columns_not_refused(alice_key):
     key_client(raw).get("/api/v1/me", HTTP_USER_AGENT="é" * 1000, HTTP_ORIGIN="https://" + "a" * 300 + ".example.com")
     logged = RequestLog.objects.get()
     assert logged.user_agent == "é" * 255 and len(logged.domain) == 255
+
+
+def test_a_keyed_request_writes_last_used_at_with_its_log_batch_not_on_its_own(batching, alice_key, other_key,
+                                                                                 monkeypatch):
+    key, raw = alice_key
+    monkeypatch.setattr("usage.middleware.recorder", batching)
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    # Nothing written by the request itself: not the log row, not the key.
+    assert not RequestLog.objects.exists()
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is None
+    later = timezone.now() + timedelta(seconds=5)
+    batching.add(record(other_key, created_at=later))
+    batching.flush()
+    assert RequestLog.objects.count() == 2
+    assert ApiKey.objects.get(pk=other_key.pk).last_used_at == later
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == RequestLog.objects.get(api_key=key).created_at
+
+
+def test_last_used_at_takes_the_latest_use_of_a_batch_and_moves_at_most_once_a_minute(batching, alice_key):
+    key = alice_key[0]
+    start = timezone.now()
+    for seconds in (0, 20, 10):
+        batching.add(record(key, created_at=start + timedelta(seconds=seconds)))
+    batching.flush()
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == start + timedelta(seconds=20)
+    batching.add(record(key, created_at=start + timedelta(seconds=70)))
+    batching.flush()
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == start + timedelta(seconds=20)
+    batching.add(record(key, created_at=start + timedelta(seconds=81)))
+    batching.flush()
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == start + timedelta(seconds=81)
+
+
+@pytest.mark.parametrize("code", ["revoked_api_key", "expired_api_key", "inactive_owner"])
+def test_a_request_refused_for_what_the_key_is_is_not_a_use(batching, alice_key, code):
+    key = alice_key[0]
+    batching.add(record(key, status_code=401, error_code=code))
+    batching.flush()
+    assert RequestLog.objects.get(api_key=key).error_code == code
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is None
+
+
+def test_a_request_refused_for_what_it_asked_is_a_use(batching, alice_key):
+    key = alice_key[0]
+    batching.add(record(key, status_code=429, error_code="request_limit_exceeded"))
+    batching.flush()
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is not None
