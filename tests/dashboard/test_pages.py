@@ -67,11 +67,14 @@ def test_never_used_key_says_never(alice, alice_key):
 
 
 @pytest.mark.parametrize(
-    ("expires_in", "label"),
-    [(timedelta(days=30), "Active"), (timedelta(days=6), "Expiring soon"), (timedelta(hours=2), "Expiring soon")],
+    ("expires_in", "used", "label"),
+    [(timedelta(days=30), True, "Active"), (timedelta(days=30), False, "Active, unused"),
+     (timedelta(days=6), True, "Expiring in 6 days"), (timedelta(hours=2), True, "Expiring in 1 day")],
 )
-def test_status_labels_for_live_keys(alice, expires_in, label):
-    make_key(alice, expires_at=timezone.now() + expires_in)
+def test_status_labels_for_live_keys(alice, expires_in, used, label):
+    key, _ = make_key(alice, expires_at=timezone.now() + expires_in)
+    if used:
+        api_key_touch(key_id=key.pk, now=timezone.now())
     [row] = rows(signed_in(alice).get(LIST_URL))
     assert f"</span>{label}</span>" in row
 
