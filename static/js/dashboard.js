@@ -72,8 +72,12 @@
   function toggleRename(form, editing) {
     var row = form.closest("td");
     var trigger = document.querySelector('[data-rename="' + form.id + '"]');
+    var menu = trigger.closest("details");
     form.hidden = !editing;
     row.querySelector(".key-name").hidden = editing;
+    // The menu closes while the name is edited and opens again on Cancel, so focus returns
+    // to the Rename item the person started from.
+    if (menu) menu.open = !editing;
     if (editing) {
       var input = form.querySelector("input[name=name]");
       input.focus();
@@ -108,7 +112,22 @@
     }
   });
 
+  // One row menu open at a time: opening another, or clicking elsewhere, closes it.
+  document.addEventListener("toggle", function (event) {
+    if (!event.target.matches || !event.target.matches("details.row-menu") || !event.target.open) return;
+    document.querySelectorAll("details.row-menu[open]").forEach(function (menu) {
+      if (menu !== event.target) menu.open = false;
+    });
+  }, true);
+
   document.addEventListener("keydown", function (event) {
+    var menu = event.target.closest && event.target.closest("details.row-menu[open]");
+    if (event.key === "Escape" && menu && !document.querySelector("dialog[open]")) {
+      event.preventDefault();
+      menu.open = false;
+      menu.querySelector("summary").focus();
+      return;
+    }
     var form = event.target.closest && event.target.closest(".rename-form");
     if (event.key === "Escape" && form) {
       event.preventDefault();

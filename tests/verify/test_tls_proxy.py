@@ -178,8 +178,9 @@ def test_sign_in_generate_use_revoke_through_nginx(stack, figures, evidence):
                 assert re.search(rf"^{re.escape(source)} .*\"GET /api/v1/me HTTP/1\.1\" .* rid={rid}$", access_log, re.M)
 
             page.goto("/settings/advanced/api-keys/")
-            page.locator("tr", has=page.get_by_role("link", name="Behind nginx", exact=True)).get_by_role(
-                "link", name="Revoke key").click()
+            behind = page.locator("tr", has=page.get_by_role("link", name="Behind nginx", exact=True))
+            behind.locator("summary").click()
+            behind.get_by_role("link", name="Revoke key").click()
             page.get_by_role("dialog", name="Revoke “Behind nginx”?").get_by_role("button", name="Revoke key").click()
             expect(page.get_by_role("status")).to_contain_text("Revoked “Behind nginx”")
             assert CSRF_REFUSED not in page.content()
