@@ -24,27 +24,53 @@
     dialog.close();  // open without JS as a panel; reopened as a modal that traps focus
     openModal(dialog, document.getElementById("main"), input);
     input.select();
+    // Closing (Escape or the button) before anything was copied asks once more: the key
+    // cannot be shown again. Leaving the page meanwhile asks the browser's question.
+    var warned = false;
+    function unsaved() { return !dialog.dataset.copied && !warned; }
+    function warn(event) {
+      if (!unsaved()) return;
+      event.preventDefault();
+      warned = true;
+      var status = document.getElementById("copy-status");
+      status.classList.add("unsaved");
+      status.textContent = "You have not copied the key, and it cannot be shown again. Copy it, or close again to leave without it.";
+      dialog.querySelector("[data-close-shown]").textContent = "Close without copying";
+      dialog.querySelector("[data-copy]").focus();
+    }
+    function leaving(event) {
+      if (!dialog.dataset.copied) { event.preventDefault(); event.returnValue = ""; }
+    }
+    dialog.addEventListener("cancel", warn);
+    dialog.querySelector("[data-close-shown]").addEventListener("click", warn);
+    dialog.addEventListener("copy", function () { dialog.dataset.copied = "true"; });
+    window.addEventListener("beforeunload", leaving);
     dialog.addEventListener("close", function () {
       if (dialog.open) return;
-      input.value = "";
-      dialog.remove();
+      window.removeEventListener("beforeunload", leaving);
+      dialog.remove();  // the key and the snippets that hold it leave the page
     });
   }
 
   function copy(button) {
-    var input = document.getElementById(button.dataset.copy);
+    var source = document.getElementById(button.dataset.copy);
+    var text = "value" in source ? source.value : source.textContent;
     var status = document.getElementById("copy-status");
     function done() {
+      var dialog = button.closest("dialog");
+      if (dialog) dialog.dataset.copied = "true";
       button.textContent = "Copied";
+      status.classList.remove("unsaved");
       status.textContent = "Copied to the clipboard. Paste it into your app's secret settings now.";
     }
     function fallback() {
-      input.select();
+      if (source.select) source.select();
+      else window.getSelection().selectAllChildren(source);
       if (document.execCommand("copy")) done();
       else status.textContent = "Copying failed: the key is selected, press Ctrl+C (⌘C on a Mac).";
     }
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(input.value).then(done, fallback);
+      navigator.clipboard.writeText(text).then(done, fallback);
     } else {
       fallback();
     }

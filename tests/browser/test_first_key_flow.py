@@ -41,7 +41,7 @@ def test_generate_use_reload_revoke(page, live_server, alice, alices_other_keys)
     expect(shown.get_by_text("select all (Ctrl+A or ⌘A)")).to_be_hidden()  # the no-JavaScript hint
     raw = shown.get_by_label("API key").input_value()
     assert KEY_RE.fullmatch(raw)
-    shown.get_by_role("button", name="Copy").click()
+    shown.get_by_role("button", name="Copy key").click()
     expect(shown.get_by_role("status")).to_contain_text("Copied to the clipboard")
     assert page.evaluate("navigator.clipboard.readText()") == raw
     screenshot(page, "key-shown-once")

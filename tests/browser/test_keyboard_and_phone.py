@@ -37,7 +37,7 @@ def test_create_copy_rename_and_revoke_by_keyboard(page, alice):
     shown = page.get_by_role("dialog", name="Your new API key “Keyboard key”")
     expect(shown.get_by_label("API key")).to_be_focused()
     page.keyboard.press("Tab")
-    expect(shown.get_by_role("button", name="Copy")).to_be_focused()
+    expect(shown.get_by_role("button", name="Copy key")).to_be_focused()
     page.keyboard.press("Enter")
     expect(shown.get_by_role("status")).to_contain_text("Copied")
     page.keyboard.press("Escape")

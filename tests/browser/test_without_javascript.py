@@ -23,7 +23,7 @@ def test_every_action_works_without_javascript(new_page, live_server, alice):
     field = page.get_by_role("textbox", name="API key")
     expect(field).to_be_visible()
     expect(field).to_have_attribute("readonly", "")
-    expect(page.get_by_role("button", name="Copy")).to_be_hidden()  # needs JavaScript
+    expect(page.get_by_role("button", name="Copy key")).to_be_hidden()  # needs JavaScript
     expect(page.get_by_text("select all (Ctrl+A or ⌘A) and copy")).to_be_visible()
     raw = field.input_value()
     assert raw.startswith("sk_test_") and call_me(live_server, raw)[0] == 200

@@ -31,7 +31,7 @@ class TestCreate:
         assert response["Cache-Control"] == "no-store"
         html = response.content.decode()
         [raw] = set(KEY_RE.findall(html))
-        assert f'id="new-key-value" class="key-value" value="{raw}" readonly' in html
+        assert f'id="new-key-value" class="key-value" rows="2" readonly spellcheck="false" autocomplete="off" data-select-all>{raw}</textarea>' in html
         assert "it will not be shown again" in html
         assert me_status(raw) == 200
         key = ApiKey.objects.get(owner=alice)
