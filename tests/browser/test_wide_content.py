@@ -54,6 +54,7 @@ def test_key_tables_fit_with_long_names_a_grace_period_and_many_keys(new_page, m
     page.goto(path)
     expect(row(page, LONG_WORD)).to_contain_text("until")  # the grace-period note is there
     assert_no_sideways_scroll(page, viewport["width"])
+    expect(row(page, "Expiring next week")).to_contain_text("Expiring in 5 days")
 
     for name in (LONG_WORD, LONG_WORDS):
         key_row = row(page, name).first

@@ -7,6 +7,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Role
+from accounts.access import OPERATOR
+from keys.limit_services import limits_set
 from keys.models import ApiKey
 from keys.services import api_key_revoke, api_key_touch
 from tests.dashboard.conftest import COMPANY_URL, LIST_URL, NEW_URL, key_url, signed_in
@@ -77,6 +79,28 @@ def test_status_labels_for_live_keys(alice, expires_in, used, label):
         api_key_touch(key_id=key.pk, now=timezone.now())
     [row] = rows(signed_in(alice).get(LIST_URL))
     assert f"</span>{label}</span>" in row
+
+
+def test_a_key_whose_limit_is_used_up_says_so_until_the_period_ends(alice):
+    key, raw = make_key(alice, name="Busy")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=2, reset_period="daily")
+    caller = Client()
+    statuses = [caller.get("/api/v1/demo/echo", HTTP_API_KEY=raw).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    tomorrow = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%d")
+    client = signed_in(alice)
+    [row] = rows(client.get(LIST_URL))
+    assert 'class="status-limited mode-row-live"' in row
+    assert f"Limit reached until {tomorrow} 00:00 UTC" in row
+    assert f"Limit reached until {tomorrow} 00:00 UTC" in client.get(key_url(key)).content.decode()
+
+
+def test_a_key_under_its_limit_is_active(alice):
+    key, raw = make_key(alice, name="Calm")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=2, reset_period="daily")
+    assert Client().get("/api/v1/demo/echo", HTTP_API_KEY=raw).status_code == 200
+    [row] = rows(signed_in(alice).get(LIST_URL))
+    assert "</span>Active</span>" in row and "Limit reached" not in row
 
 
 def test_expired_key_is_labelled_expired_and_cannot_be_regenerated(alice, alice_key):
