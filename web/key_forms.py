@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from django import forms
 
 from core.errors import ApplicationError
-from keys.models import NAME_MAX_LENGTH, Mode
+from keys.models import NAME_MAX_LENGTH, Mode, key_name_validator
 from keys.restrictions import SCOPES
 from keys.selectors import STATUSES
 from keys.services import MAX_GRACE_SECONDS
@@ -28,6 +28,7 @@ def _name_field() -> forms.CharField:
     return forms.CharField(
         label="Name",
         max_length=NAME_MAX_LENGTH,
+        validators=[key_name_validator],
         help_text=f"What the key is for, so you can tell keys apart later: e.g. {NAME_EXAMPLES}.",
         error_messages={"required": f"Give the key a name, e.g. {NAME_EXAMPLES}."},
         widget=forms.TextInput(attrs={"placeholder": "e.g. Production Server", "autocomplete": "off"}),
