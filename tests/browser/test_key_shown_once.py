@@ -71,3 +71,13 @@ def test_closing_twice_leaves_without_the_key(page, alice):
     expect(shown.get_by_role("status")).to_contain_text("cannot be shown again")
     shown.get_by_role("button", name="Close without copying").click()
     expect(shown).to_have_count(0)
+
+
+def test_a_form_left_open_while_another_tab_reloads_still_makes_its_key(page, alice):
+    sign_in(page, "alice")
+    other_tab = page.context.new_page()
+    for _ in range(21):
+        other_tab.goto("/settings/advanced/api-keys/")
+    other_tab.close()
+    shown = create_key(page, "From the first tab")
+    assert KEY_RE.fullmatch(shown.get_by_label("API key").input_value())
