@@ -247,3 +247,21 @@ class TestCompanySwitcher:
         globex.memberships.all().delete()
         html = client.get("/settings/general/").content.decode()
         assert "<dd>Acme</dd>" in html
+
+
+def test_pages_carry_a_description_an_icon_and_a_way_to_the_api_reference(alice):
+    html = signed_in(alice).get(LIST_URL).content.decode()
+    assert '<meta name="description" content="Keyhouse: create, rotate and revoke' in html
+    assert '<link rel="icon" href="/favicon.ico"' in html
+    assert '<a href="/api/docs/">API reference</a>' in html
+    icon = Client().get("/favicon.ico")
+    assert icon.status_code == 200 and b"".join(icon.streaming_content)[:4] == b"\0\0\1\0"
+
+
+def test_pages_are_compressed_but_never_the_one_showing_a_new_key(alice):
+    client = signed_in(alice)
+    page = client.get(LIST_URL, HTTP_ACCEPT_ENCODING="gzip")
+    assert page["Content-Encoding"] == "gzip"
+    shown = client.post(NEW_URL, {"name": "Fresh", "never_expires": "on", "mode": "live"}, HTTP_ACCEPT_ENCODING="gzip")
+    assert shown.status_code == 200 and shown["Cache-Control"] == "no-store"
+    assert "Content-Encoding" not in shown and b"sk_live_" in shown.content
