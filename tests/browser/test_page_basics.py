@@ -34,3 +34,14 @@ def test_the_list_arrives_compressed_and_links_to_the_api_reference(page, admin)
     assert response.headers.get("content-encoding") == "gzip"
     page.get_by_role("link", name="API reference").click()
     expect(page).to_have_url(re.compile(r"/api/docs/$"))
+
+
+def test_the_expiry_field_shows_its_date_as_every_other_date_is_shown(page, alice):
+    sign_in(page, "alice")
+    page.get_by_role("link", name="Generate New API-key").first.click()
+    field = page.get_by_role("dialog", name="Generate New API-key").get_by_label("Expiration date")
+    # What the person sees is the field's text: ISO, as in the table, not the locale's 02/28/2027.
+    expect(field).to_have_value(re.compile(r"^\d{4}-\d{2}-\d{2}$"))
+    assert field.evaluate("f => f.type") == "text"
+    field.fill("2027-02-28")
+    expect(field).to_have_value("2027-02-28")

@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import KEY_RE, call_me, row, row_action, sign_in
+from tests.browser.helpers import KEY_RE, call_me, row_action, sign_in
 
 pytestmark = pytest.mark.browser
 
