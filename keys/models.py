@@ -12,6 +12,8 @@ from accounts.models import Company, ResetPeriod
 NAME_MAX_LENGTH = 100
 # An active key this close to its expiry is flagged on every surface, so there is time to rotate it.
 EXPIRING_WITHIN = timedelta(days=7)
+# What a new key's expiry defaults to on the dashboard and in admin; "never" is a deliberate choice.
+DEFAULT_LIFETIME = timedelta(days=90)
 # The display prefix of keys imported from the previous system, whose raw value we never saw.
 LEGACY_PREFIX = "legacy"
 

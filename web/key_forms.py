@@ -6,12 +6,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from django import forms
 
 from core.errors import ApplicationError
-from keys.models import NAME_MAX_LENGTH, Mode, key_name_validator
+from keys.models import DEFAULT_LIFETIME, NAME_MAX_LENGTH, Mode, key_name_validator
 from keys.restrictions import SCOPES
 from keys.selectors import STATUSES
 from keys.services import MAX_GRACE_SECONDS
 
-DEFAULT_LIFETIME = timedelta(days=90)
 NAME_EXAMPLES = '"Production Server", "Development Testing" or "Data Pipeline"'
 
 
