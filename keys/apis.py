@@ -14,8 +14,9 @@ from core.serializers import AwareDateTimeField, JsonIntegerField, StrictInputSe
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.limit_services import api_key_issue
+from keys.models import NAME_MAX_LENGTH, ApiKey, Mode, key_name_validator
 from keys.restrictions import SCOPE_NAMES, SCOPES
-from keys.models import NAME_MAX_LENGTH, ApiKey, Mode
+
 
 @extend_schema_field(serializers.ChoiceField(choices=SCOPE_NAMES))
 class ScopeNameField(serializers.CharField):
@@ -53,7 +54,8 @@ class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
 
 
 class ApiKeyCreateInputSerializer(StrictInputSerializer):
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH, help_text="e.g. 'Production Server'.")
+    name = serializers.CharField(max_length=NAME_MAX_LENGTH, validators=[key_name_validator],
+                                 help_text="e.g. 'Production Server'.")
     scopes = serializers.ListField(child=ScopeNameField(max_length=40), required=False, max_length=20,
                                    help_text="API areas the key may call; default: those of the caller's key, "
                                              "or 'all'.")
@@ -69,7 +71,7 @@ class ApiKeyRegenerateInputSerializer(StrictInputSerializer):
 
 
 class ApiKeyUpdateInputSerializer(StrictInputSerializer):
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH, required=False)
+    name = serializers.CharField(max_length=NAME_MAX_LENGTH, validators=[key_name_validator], required=False)
     expires_at = AwareDateTimeField(required=False, allow_null=True)
 
 

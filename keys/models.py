@@ -1,7 +1,9 @@
+import unicodedata
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -10,8 +12,27 @@ from accounts.models import Company, ResetPeriod
 NAME_MAX_LENGTH = 100
 # An active key this close to its expiry is flagged on every surface, so there is time to rotate it.
 EXPIRING_WITHIN = timedelta(days=7)
+# What a new key's expiry defaults to on the dashboard and in admin; "never" is a deliberate choice.
+DEFAULT_LIFETIME = timedelta(days=90)
 # The display prefix of keys imported from the previous system, whose raw value we never saw.
 LEGACY_PREFIX = "legacy"
+
+
+# Characters that change how a name looks without being seen: controls, bidirectional
+# overrides and isolates, zero-width and other format characters, line separators. A name
+# "abc\u202egnp.exe" would read "abcexe.png" in every list.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def key_name_validator(value: str) -> None:
+    """The one rule for a key name's characters: the model field, the API's serializers, the
+    dashboard's forms and keys.services all use it."""
+    for position, char in enumerate(value or "", start=1):
+        if unicodedata.category(char) in INVISIBLE_CATEGORIES:
+            raise ValidationError(
+                "A key name cannot contain control, bidirectional or invisible characters "
+                "(found U+%(code)04X at character %(position)d).",
+                code="invisible_character", params={"code": ord(char), "position": position})
 
 
 def default_scopes() -> list[str]:
@@ -97,7 +118,7 @@ class ApiKey(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    name = models.CharField(max_length=NAME_MAX_LENGTH, help_text="What the key is for, e.g. 'Production Server'.")
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[key_name_validator], help_text="What the key is for, e.g. 'Production Server'.")
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE)
     prefix = models.CharField(max_length=16, help_text="The first characters of the key, for recognising it.")
     key_hash = models.CharField(max_length=HASH_MAX_LENGTH, unique=True, editable=False,

@@ -2,6 +2,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -14,7 +15,7 @@ from core import crypto
 from core.errors import Conflict, NotFound, ValidationFailed
 from keys import cache as key_cache
 from keys.grants import key_grant_check
-from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes
+from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes, key_name_validator
 from keys.restrictions import clean_ips, clean_referrers, clean_scopes
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
@@ -33,6 +34,10 @@ def _clean_name(name: str) -> str:
             f"A key name has at most {NAME_MAX_LENGTH} characters; this one has {len(name)}.",
             details={"name": [f"at most {NAME_MAX_LENGTH} characters"]},
         )
+    try:
+        key_name_validator(name)
+    except DjangoValidationError as error:
+        raise ValidationFailed(error.messages[0], details={"name": error.messages}) from None
     return name
 
 

@@ -125,3 +125,23 @@ def limits_use(api_key, now: datetime | None = None) -> dict | None:
         requests = spend = None
     return {"limit": limit, "period_start": start, "period_end": end, "requests_used": requests,
             "spend_used_microcents": spend}
+
+
+def limits_reached(api_keys, now: datetime | None = None) -> dict:
+    """{key id: when its period ends} for the keys whose request limit or budget for the
+    current period is used up, so their product routes answer 429 until then. Pages show it
+    as the key's status; a green "Active" would contradict the API. One query for the limits,
+    then one counter read per limited key; an unreachable counter store reports none."""
+    now = now or timezone.now()
+    reached = {}
+    for limit in KeyLimit.objects.filter(api_key__in=[key.pk for key in api_keys], enabled=True):
+        start, end = period_bounds(limit.reset_period, now)
+        try:
+            requests, spend = counters.current_use(key_id=limit.counted_with_id or limit.api_key_id,
+                                                   period_start=start)
+        except Exception:  # as in limits_use: the page shows what it can
+            continue
+        if ((limit.request_limit is not None and requests >= limit.request_limit)
+                or (limit.budget_limit_microcents is not None and spend >= limit.budget_limit_microcents)):
+            reached[limit.api_key_id] = end
+    return reached

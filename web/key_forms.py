@@ -6,12 +6,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from django import forms
 
 from core.errors import ApplicationError
-from keys.models import NAME_MAX_LENGTH, Mode
+from keys.models import DEFAULT_LIFETIME, NAME_MAX_LENGTH, Mode, key_name_validator
 from keys.restrictions import SCOPES
 from keys.selectors import STATUSES
 from keys.services import MAX_GRACE_SECONDS
 
-DEFAULT_LIFETIME = timedelta(days=90)
 NAME_EXAMPLES = '"Production Server", "Development Testing" or "Data Pipeline"'
 
 
@@ -28,6 +27,7 @@ def _name_field() -> forms.CharField:
     return forms.CharField(
         label="Name",
         max_length=NAME_MAX_LENGTH,
+        validators=[key_name_validator],
         help_text=f"What the key is for, so you can tell keys apart later: e.g. {NAME_EXAMPLES}.",
         error_messages={"required": f"Give the key a name, e.g. {NAME_EXAMPLES}."},
         widget=forms.TextInput(attrs={"placeholder": "e.g. Production Server", "autocomplete": "off"}),
@@ -45,8 +45,11 @@ class ApiKeyCreateForm(DashboardForm):
     expires_on = forms.DateField(
         label="Expiration date",
         required=False,
-        help_text="Recommended. The key stops working at 00:00 UTC on this date; 90 days from today is suggested.",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Recommended; YYYY-MM-DD. The key stops working at 00:00 UTC on this date; 90 days from today is suggested.",
+        # A text field, not type=date: a date input shows the browser's locale ("02/28/2027")
+        # where every other date on the dashboard is ISO, and keys.services checks the range.
+        widget=forms.DateInput(attrs={"inputmode": "numeric", "pattern": r"\d{4}-\d{2}-\d{2}",
+                                      "placeholder": "YYYY-MM-DD", "autocomplete": "off"}, format="%Y-%m-%d"),
         error_messages={"invalid": "Enter the date as YYYY-MM-DD, e.g. 2027-01-31, or tick “Never expires”."},
     )
     never_expires = forms.BooleanField(
@@ -67,7 +70,6 @@ class ApiKeyCreateForm(DashboardForm):
     def __init__(self, *args, company=None, **kwargs):
         """With the company, the form follows its key policy: no "Never expires" when keys must
         expire, and no date past the longest lifetime (keys.services refuses both anyway)."""
-        today = datetime.now(timezone.utc).date()
         longest = company and company.max_key_lifetime_days
         # A date D means 00:00 UTC on D, so the last date within N days is the date of now + N days.
         self.latest_expiry = (datetime.now(timezone.utc) + timedelta(days=longest)).date() if longest else None
@@ -77,7 +79,6 @@ class ApiKeyCreateForm(DashboardForm):
                              **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
         expires_on = self.fields["expires_on"]
-        expires_on.widget.attrs["min"] = (today + timedelta(days=1)).isoformat()
         if self.expiry_required:
             del self.fields["never_expires"]
             expires_on.required = True
@@ -89,7 +90,6 @@ class ApiKeyCreateForm(DashboardForm):
             expires_on.help_text = "Required by your company's key policy. The key stops working at 00:00 UTC on " \
                                    "this date."
         if self.latest_expiry:
-            expires_on.widget.attrs["max"] = self.latest_expiry.isoformat()
             expires_on.help_text += f" The latest date allowed is {self.latest_expiry:%Y-%m-%d}."
 
     def clean(self):

@@ -71,6 +71,7 @@ def _paged(listed, revoked, query) -> dict:
     kept = query.copy()
     kept.pop("page", None)
     return {"keys": page.object_list, "page": page, "page_query": kept.urlencode(),
+            "limits_reached": usage_selectors.limits_reached(page.object_list),
             "revoked_keys": revoked[:REVOKED_FOLDED], "revoked_total": revoked.count(),
             "revoked_folded": REVOKED_FOLDED}
 
@@ -139,6 +140,7 @@ def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS,
         "tiers": usage_selectors.usage_by_tier(key, days),
         "errors": usage_selectors.usage_errors(key, days),
         "limits": limits,
+        "limits_reached": usage_selectors.limits_reached([key]),
         "may_change_limits": not key.is_revoked and allowed(limits_check_manage, actor, key),
         "acted_for": keys_acted_for(actor, [key]),
         "limits_form": limits_form or KeyLimitsForm.for_limit(limits and limits["limit"]),

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so it compresses what every other middleware produced (web/compression.py).
+    "web.compression.HtmlGZipMiddleware",
     "core.metrics.MetricsMiddleware",
     "core.request_id.RequestIdMiddleware",
     "core.errors.ApiErrorBodyMiddleware",
@@ -156,6 +158,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+# Served at the site's root: browsers ask every page, admin and API docs included, for /favicon.ico.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -24,27 +24,53 @@
     dialog.close();  // open without JS as a panel; reopened as a modal that traps focus
     openModal(dialog, document.getElementById("main"), input);
     input.select();
+    // Closing (Escape or the button) before anything was copied asks once more: the key
+    // cannot be shown again. Leaving the page meanwhile asks the browser's question.
+    var warned = false;
+    function unsaved() { return !dialog.dataset.copied && !warned; }
+    function warn(event) {
+      if (!unsaved()) return;
+      event.preventDefault();
+      warned = true;
+      var status = document.getElementById("copy-status");
+      status.classList.add("unsaved");
+      status.textContent = "You have not copied the key, and it cannot be shown again. Copy it, or close again to leave without it.";
+      dialog.querySelector("[data-close-shown]").textContent = "Close without copying";
+      dialog.querySelector("[data-copy]").focus();
+    }
+    function leaving(event) {
+      if (!dialog.dataset.copied) { event.preventDefault(); event.returnValue = ""; }
+    }
+    dialog.addEventListener("cancel", warn);
+    dialog.querySelector("[data-close-shown]").addEventListener("click", warn);
+    dialog.addEventListener("copy", function () { dialog.dataset.copied = "true"; });
+    window.addEventListener("beforeunload", leaving);
     dialog.addEventListener("close", function () {
       if (dialog.open) return;
-      input.value = "";
-      dialog.remove();
+      window.removeEventListener("beforeunload", leaving);
+      dialog.remove();  // the key and the snippets that hold it leave the page
     });
   }
 
   function copy(button) {
-    var input = document.getElementById(button.dataset.copy);
+    var source = document.getElementById(button.dataset.copy);
+    var text = "value" in source ? source.value : source.textContent;
     var status = document.getElementById("copy-status");
     function done() {
+      var dialog = button.closest("dialog");
+      if (dialog) dialog.dataset.copied = "true";
       button.textContent = "Copied";
+      status.classList.remove("unsaved");
       status.textContent = "Copied to the clipboard. Paste it into your app's secret settings now.";
     }
     function fallback() {
-      input.select();
+      if (source.select) source.select();
+      else window.getSelection().selectAllChildren(source);
       if (document.execCommand("copy")) done();
       else status.textContent = "Copying failed: the key is selected, press Ctrl+C (⌘C on a Mac).";
     }
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(input.value).then(done, fallback);
+      navigator.clipboard.writeText(text).then(done, fallback);
     } else {
       fallback();
     }
@@ -72,8 +98,12 @@
   function toggleRename(form, editing) {
     var row = form.closest("td");
     var trigger = document.querySelector('[data-rename="' + form.id + '"]');
+    var menu = trigger.closest("details");
     form.hidden = !editing;
     row.querySelector(".key-name").hidden = editing;
+    // The menu closes while the name is edited and opens again on Cancel, so focus returns
+    // to the Rename item the person started from.
+    if (menu) menu.open = !editing;
     if (editing) {
       var input = form.querySelector("input[name=name]");
       input.focus();
@@ -108,7 +138,22 @@
     }
   });
 
+  // One row menu open at a time: opening another, or clicking elsewhere, closes it.
+  document.addEventListener("toggle", function (event) {
+    if (!event.target.matches || !event.target.matches("details.row-menu") || !event.target.open) return;
+    document.querySelectorAll("details.row-menu[open]").forEach(function (menu) {
+      if (menu !== event.target) menu.open = false;
+    });
+  }, true);
+
   document.addEventListener("keydown", function (event) {
+    var menu = event.target.closest && event.target.closest("details.row-menu[open]");
+    if (event.key === "Escape" && menu && !document.querySelector("dialog[open]")) {
+      event.preventDefault();
+      menu.open = false;
+      menu.querySelector("summary").focus();
+      return;
+    }
     var form = event.target.closest && event.target.closest(".rename-form");
     if (event.key === "Escape" && form) {
       event.preventDefault();

@@ -1,4 +1,5 @@
 """What a company admin does in Django admin goes through the same services as the API."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -151,3 +152,16 @@ def test_the_status_filter_and_the_status_column_speak_the_dashboards_words(admi
     assert page.status_code == 200 and listed == names
     label = {"active": "Active", "expiring": "Expiring soon", "expired": "Expired", "revoked": "Revoked"}[status]
     assert f'<span class="key-status key-status-{status}">●</span> {label}' in page.content.decode()
+
+
+def test_a_key_added_in_admin_expires_in_90_days_unless_changed(admin_client):
+    html = admin_client.get("/admin/keys/apikey/add/").content.decode()
+    in_ninety_days = (timezone.now() + timedelta(days=90)).date().isoformat()
+    assert re.search(rf'name="expires_at_0"[^>]*value="{in_ninety_days}"', html) or \
+        re.search(rf'value="{in_ninety_days}"[^>]*name="expires_at_0"', html)
+
+
+def test_the_change_page_says_allowed_ips(admin_client, alice_key):
+    key, _ = alice_key
+    html = admin_client.get(f"/admin/keys/apikey/{key.pk}/change/").content.decode()
+    assert '<label for="id_allowed_ips">Allowed IPs:</label>' in html

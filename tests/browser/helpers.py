@@ -36,6 +36,13 @@ def row(page, name: str):
     return page.locator("tr", has=page.get_by_role("link", name=name, exact=True))
 
 
+def row_action(page, name: str, action: str):
+    """Opens the row's Actions menu, as a person does, and gives its `action` item."""
+    key_row = row(page, name)
+    key_row.locator("summary").click()
+    return key_row.get_by_role("link", name=action)
+
+
 def screenshot(page, name: str, *, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")

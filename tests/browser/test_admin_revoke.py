@@ -47,3 +47,20 @@ def test_admin_revokes_a_members_key_with_the_bulk_action(page, live_server, adm
 
     status, body = call_me(live_server, raw)
     assert status == 401 and body["code"] == "revoked_api_key"
+
+
+def test_long_names_shorten_to_one_line_in_the_changelist(new_page, admin, alice):
+    long_name = ("Nightly export to the data warehouse of the European payments team, "
+                 "rotated every quarter by ops")[:100]
+    for owner in (admin, alice):
+        make_key(owner, name=long_name)
+    page = new_page(viewport={"width": 1280, "height": 800})
+    page.goto("/admin/login/?next=/admin/keys/apikey/")
+    page.get_by_label("Username").fill("adam")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name=long_name).first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    # The name column stays at most ~22rem, with the rest of the name behind an ellipsis.
+    assert page.locator("#result_list thead th.column-name").evaluate("th => th.offsetWidth") <= 380
+    expect(page.get_by_role("link", name=long_name).first).to_have_css("text-overflow", "ellipsis")

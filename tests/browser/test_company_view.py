@@ -3,7 +3,7 @@ import pytest
 from playwright.sync_api import expect
 
 from keys.models import ApiKey
-from tests.browser.helpers import call_me, row, sign_in
+from tests.browser.helpers import call_me, row, row_action, sign_in
 from tests.factories import make_key
 
 pytestmark = pytest.mark.browser
@@ -23,7 +23,7 @@ def test_admin_filters_the_company_keys_and_revokes_a_members_key(page, live_ser
     expect(row(page, "Bob's pipeline")).to_be_visible()
     expect(row(page, "Alice's laptop")).to_have_count(0)
 
-    row(page, "Bob's pipeline").get_by_role("link", name="Revoke key").click()
+    row_action(page, "Bob's pipeline", "Revoke key").click()
     page.get_by_role("dialog", name="Revoke “Bob's pipeline”?").get_by_role("button", name="Revoke key").click()
     expect(page.get_by_role("status")).to_contain_text("Revoked “Bob's pipeline”")
     expect(page.get_by_role("heading", name="Company keys")).to_be_visible()  # back where the admin was

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from keys.models import ApiKey
 from keys.services import api_key_revoke
-from tests.browser.helpers import KEY_RE, LIST_URL_RE, call_me, row, screenshot, sign_in
+from tests.browser.helpers import KEY_RE, LIST_URL_RE, call_me, row, row_action, screenshot, sign_in
 from tests.factories import make_key
 
 pytestmark = pytest.mark.browser
@@ -41,7 +41,7 @@ def test_generate_use_reload_revoke(page, live_server, alice, alices_other_keys)
     expect(shown.get_by_text("select all (Ctrl+A or ⌘A)")).to_be_hidden()  # the no-JavaScript hint
     raw = shown.get_by_label("API key").input_value()
     assert KEY_RE.fullmatch(raw)
-    shown.get_by_role("button", name="Copy").click()
+    shown.get_by_role("button", name="Copy key").click()
     expect(shown.get_by_role("status")).to_contain_text("Copied to the clipboard")
     assert page.evaluate("navigator.clipboard.readText()") == raw
     screenshot(page, "key-shown-once")
@@ -61,7 +61,7 @@ def test_generate_use_reload_revoke(page, live_server, alice, alices_other_keys)
     expect(production.locator("td[data-label='Last used']")).to_have_text("now")  # the /me call above
     screenshot(page, "list")
 
-    production.get_by_role("link", name="Revoke key").click()
+    row_action(page, "Production Server", "Revoke key").click()
     confirm = page.get_by_role("dialog", name="Revoke “Production Server”?")
     expect(confirm).to_be_visible()
     expect(confirm).to_contain_text("401 Unauthorized from their next request")

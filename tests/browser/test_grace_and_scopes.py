@@ -32,6 +32,9 @@ def test_regenerate_with_a_grace_period_then_restrict_the_scopes(page, live_serv
     assert KEY_RE.fullmatch(new) and new != old
     expect(shown).to_contain_text(f"The old value {old[:12]}… keeps working until")
     shown.get_by_role("button", name="I have copied it, close").click()
+    # Nothing was copied: the key stays, with a warning, until closed a second time.
+    expect(shown.get_by_role("status")).to_contain_text("You have not copied the key")
+    shown.get_by_role("button", name="Close without copying").click()
     expect(page).to_have_url(re.compile(rf"/api-keys/{key.pk}/$"))
 
     status_old, body_old = call_me(live_server, old)

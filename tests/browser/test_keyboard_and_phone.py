@@ -3,7 +3,7 @@ And the page at a phone's width."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import screenshot, sign_in
+from tests.browser.helpers import row_action, screenshot, sign_in
 from tests.factories import make_key
 
 pytestmark = pytest.mark.browser
@@ -37,14 +37,18 @@ def test_create_copy_rename_and_revoke_by_keyboard(page, alice):
     shown = page.get_by_role("dialog", name="Your new API key “Keyboard key”")
     expect(shown.get_by_label("API key")).to_be_focused()
     page.keyboard.press("Tab")
-    expect(shown.get_by_role("button", name="Copy")).to_be_focused()
+    expect(shown.get_by_role("button", name="Copy key")).to_be_focused()
     page.keyboard.press("Enter")
     expect(shown.get_by_role("status")).to_contain_text("Copied")
     page.keyboard.press("Escape")
     expect(shown).to_have_count(0)  # closed and removed, key and all
 
+    menu = page.locator("summary", has_text="Actions for “Keyboard key”")
+    tab_to(page, menu)
+    page.keyboard.press("Enter")  # opens the row's menu
     rename = page.get_by_role("link", name="Rename “Keyboard key”")
-    tab_to(page, rename)
+    page.keyboard.press("Tab")
+    expect(rename).to_be_focused()
     page.keyboard.press("Enter")
     field = page.get_by_label("New name for “Keyboard key”")
     expect(field).to_be_focused()
@@ -56,6 +60,9 @@ def test_create_copy_rename_and_revoke_by_keyboard(page, alice):
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("Renamed “Keyboard key” to “Keyboard key v2”")
 
+    menu = page.locator("summary", has_text="Actions for “Keyboard key v2”")
+    tab_to(page, menu)
+    page.keyboard.press("Enter")
     revoke = page.get_by_role("link", name="Revoke key “Keyboard key v2”")
     tab_to(page, revoke)
     page.keyboard.press("Enter")
@@ -77,7 +84,7 @@ def test_phone_width_has_no_sideways_scrolling(new_page, alice):
     page = new_page(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     sign_in(page, "alice")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
-    revoke = page.get_by_role("link", name="Revoke key “Production Server”")
+    revoke = row_action(page, "Production Server", "Revoke key “Production Server”")
     revoke.scroll_into_view_if_needed()
     box = revoke.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 375

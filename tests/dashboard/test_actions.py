@@ -4,6 +4,7 @@ import re
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from keys.models import ApiKey
@@ -31,7 +32,7 @@ class TestCreate:
         assert response["Cache-Control"] == "no-store"
         html = response.content.decode()
         [raw] = set(KEY_RE.findall(html))
-        assert f'id="new-key-value" class="key-value" value="{raw}" readonly' in html
+        assert f'id="new-key-value" class="key-value" rows="2" readonly spellcheck="false" autocomplete="off" data-select-all>{raw}</textarea>' in html
         assert "it will not be shown again" in html
         assert me_status(raw) == 200
         key = ApiKey.objects.get(owner=alice)
@@ -52,6 +53,32 @@ class TestCreate:
         fresh = re.search(r'name="form_token" value="([^"]+)"', again.content.decode()).group(1)
         assert client.post(NEW_URL, {**form, "name": "Second", "form_token": fresh}).status_code == 200
         assert ApiKey.objects.filter(owner=alice).count() == 2
+
+    def test_a_form_still_works_after_many_other_tabs_rendered_forms(self, alice):
+        """One tab's form, then the list rendered 25 times elsewhere: the first form makes its key."""
+        client = signed_in(alice)
+        token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+        for _ in range(25):
+            assert client.get(LIST_URL).status_code == 200
+        form = {"name": "First tab", "never_expires": "on", "mode": "live", "form_token": token}
+        response = client.post(NEW_URL, form)
+        assert response.status_code == 200 and KEY_RE.search(response.content.decode())
+        assert ApiKey.objects.filter(owner=alice, name="First tab").count() == 1
+
+    @pytest.mark.parametrize("token", ["made-up", "x:1a2b:c3d4"])
+    def test_a_token_not_signed_here_makes_no_key(self, alice, token):
+        client = signed_in(alice)
+        form = {"name": "Forged", "never_expires": "on", "mode": "live", "form_token": token}
+        assert client.post(NEW_URL, form).status_code == 409
+        assert not ApiKey.objects.exists()
+
+    def test_a_day_old_form_makes_no_key(self, alice):
+        client = signed_in(alice)
+        with time_machine.travel(timezone.now() - timedelta(days=1, minutes=1)):
+            token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+        form = {"name": "Stale", "never_expires": "on", "mode": "live", "form_token": token}
+        assert client.post(NEW_URL, form).status_code == 409
+        assert not ApiKey.objects.exists()
 
     def test_a_form_refused_for_bad_input_can_be_corrected_and_sent(self, alice):
         client = signed_in(alice)

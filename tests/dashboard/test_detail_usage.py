@@ -351,7 +351,7 @@ def test_history_shows_the_latest_twenty_and_says_there_are_more(alice, alice_ke
 def test_history_never_shows_a_secret(alice, alice_key):
     key, _ = alice_key
     response = signed_in(alice).post(key_url(key, "regenerate"), {"from": "detail"})
-    raw = re.search(r'value="(sk_live_[0-9A-Za-z]{38})"', response.content.decode()).group(1)
+    raw = re.search(r'data-select-all>(sk_live_[0-9A-Za-z]{38})<', response.content.decode()).group(1)
     page = signed_in(alice).get(key_url(key)).content.decode()
     key.refresh_from_db()
     assert history(signed_in(alice).get(key_url(key)))[0][1] == "Key regenerated"

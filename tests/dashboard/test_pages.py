@@ -7,6 +7,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Role
+from accounts.access import OPERATOR
+from keys.limit_services import limits_set
 from keys.models import ApiKey
 from keys.services import api_key_revoke, api_keys_touch
 from tests.dashboard.conftest import COMPANY_URL, LIST_URL, NEW_URL, key_url, signed_in
@@ -67,13 +69,38 @@ def test_never_used_key_says_never(alice, alice_key):
 
 
 @pytest.mark.parametrize(
-    ("expires_in", "label"),
-    [(timedelta(days=30), "Active"), (timedelta(days=6), "Expiring soon"), (timedelta(hours=2), "Expiring soon")],
+    ("expires_in", "used", "label"),
+    [(timedelta(days=30), True, "Active"), (timedelta(days=30), False, "Active, unused"),
+     (timedelta(days=6), True, "Expiring in 6 days"), (timedelta(hours=2), True, "Expiring in 1 day")],
 )
-def test_status_labels_for_live_keys(alice, expires_in, label):
-    make_key(alice, expires_at=timezone.now() + expires_in)
+def test_status_labels_for_live_keys(alice, expires_in, used, label):
+    key, _ = make_key(alice, expires_at=timezone.now() + expires_in)
+    if used:
+        api_key_touch(key_id=key.pk, now=timezone.now())
     [row] = rows(signed_in(alice).get(LIST_URL))
     assert f"</span>{label}</span>" in row
+
+
+def test_a_key_whose_limit_is_used_up_says_so_until_the_period_ends(alice):
+    key, raw = make_key(alice, name="Busy")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=2, reset_period="daily")
+    caller = Client()
+    statuses = [caller.get("/api/v1/demo/echo", HTTP_API_KEY=raw).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    tomorrow = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%d")
+    client = signed_in(alice)
+    [row] = rows(client.get(LIST_URL))
+    assert 'class="status-limited mode-row-live"' in row
+    assert f"Limit reached until {tomorrow} 00:00 UTC" in row
+    assert f"Limit reached until {tomorrow} 00:00 UTC" in client.get(key_url(key)).content.decode()
+
+
+def test_a_key_under_its_limit_is_active(alice):
+    key, raw = make_key(alice, name="Calm")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=2, reset_period="daily")
+    assert Client().get("/api/v1/demo/echo", HTTP_API_KEY=raw).status_code == 200
+    [row] = rows(signed_in(alice).get(LIST_URL))
+    assert "</span>Active</span>" in row and "Limit reached" not in row
 
 
 def test_expired_key_is_labelled_expired_and_cannot_be_regenerated(alice, alice_key):
@@ -220,3 +247,21 @@ class TestCompanySwitcher:
         globex.memberships.all().delete()
         html = client.get("/settings/general/").content.decode()
         assert "<dd>Acme</dd>" in html
+
+
+def test_pages_carry_a_description_an_icon_and_a_way_to_the_api_reference(alice):
+    html = signed_in(alice).get(LIST_URL).content.decode()
+    assert '<meta name="description" content="Keyhouse: create, rotate and revoke' in html
+    assert '<link rel="icon" href="/favicon.ico"' in html
+    assert '<a href="/api/docs/">API reference</a>' in html
+    icon = Client().get("/favicon.ico")
+    assert icon.status_code == 200 and b"".join(icon.streaming_content)[:4] == b"\0\0\1\0"
+
+
+def test_pages_are_compressed_but_never_the_one_showing_a_new_key(alice):
+    client = signed_in(alice)
+    page = client.get(LIST_URL, HTTP_ACCEPT_ENCODING="gzip")
+    assert page["Content-Encoding"] == "gzip"
+    shown = client.post(NEW_URL, {"name": "Fresh", "never_expires": "on", "mode": "live"}, HTTP_ACCEPT_ENCODING="gzip")
+    assert shown.status_code == 200 and shown["Cache-Control"] == "no-store"
+    assert "Content-Encoding" not in shown and b"sk_live_" in shown.content

@@ -19,7 +19,7 @@ from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
 from keys.limit_services import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, api_key_issue, limits_check_change,
                                  limits_delete, limits_set)
-from keys.models import RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
+from keys.models import DEFAULT_LIFETIME, RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
 from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
 from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
 
@@ -161,7 +161,7 @@ class LinesField(forms.CharField):
 
 
 class ApiKeyChangeForm(GrantorForm):
-    allowed_ips = LinesField(required=False, help_text="One IP address or CIDR range per line; empty: any address.")
+    allowed_ips = LinesField(label="Allowed IPs", required=False, help_text="One IP address or CIDR range per line; empty: any address.")
     allowed_referrers = LinesField(required=False, help_text="One host or *.example.com pattern per line; empty: any.")
     scopes = forms.MultipleChoiceField(choices=[(k, f"{k}: {v}") for k, v in SCOPES.items()],
                                        widget=forms.CheckboxSelectMultiple)
@@ -210,6 +210,11 @@ class ApiKeyAdmin(CompanyScopedAdmin):
 
     def has_add_permission(self, request, obj=None):
         return True
+
+    def get_changeform_initial_data(self, request):
+        # The dashboard's default lifetime, so a key made here does not silently live forever.
+        midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        return {"expires_at": midnight + DEFAULT_LIFETIME, **super().get_changeform_initial_data(request)}
 
     def has_change_permission(self, request, obj=None):
         # Objects reach here through the scoped queryset, so only revocation is left to check.

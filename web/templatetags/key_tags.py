@@ -1,5 +1,8 @@
 """How a key looks on the dashboard: its status in words, its dates in people's terms and its
 history in a line per event (web.changes)."""
+import math
+from datetime import timedelta
+
 from django import template
 from django.utils import timezone
 
@@ -17,8 +20,28 @@ def key_status(key) -> str:
 
 
 @register.filter
-def status_label(status: str) -> str:
-    return KeyState(status).label
+def status_class(key, limits_reached) -> str:
+    """The state for colouring: a usable key whose limit is used up is shown as refused."""
+    state = key.status
+    if state in (KeyState.ACTIVE, KeyState.EXPIRING) and key.pk in (limits_reached or {}):
+        return "limited"
+    return state
+
+
+@register.filter
+def status_text(key, limits_reached=None) -> str:
+    """The state in the words a person acts on: how many days an expiring key has left, that
+    its limit is used up and until when (usage.selectors.limits_reached), and that an active
+    key has never been used (a candidate to revoke, or a value never deployed)."""
+    state = key.status
+    if state in (KeyState.ACTIVE, KeyState.EXPIRING) and key.pk in (limits_reached or {}):
+        return f"Limit reached until {limits_reached[key.pk]:%Y-%m-%d %H:%M} UTC"
+    if state == KeyState.EXPIRING:
+        days = math.ceil((key.expires_at - timezone.now()) / timedelta(days=1))
+        return f"Expiring in {days} day{'s' if days != 1 else ''}"
+    if state == KeyState.ACTIVE and key.last_used_at is None:
+        return "Active, unused"
+    return state.label
 
 
 @register.filter

@@ -1,0 +1,77 @@
+"""A key's name may not hide what it says: control, bidirectional and zero-width characters
+are refused on every surface (API, dashboard, services), with the field named."""
+import pytest
+
+from core.errors import ValidationFailed
+from keys.models import ApiKey
+from keys.services import api_key_create
+from tests.clients import key_client, session_client
+from tests.dashboard.conftest import NEW_URL, key_url, signed_in
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+HIDDEN = [
+    ("abc\u202egnp.exe", "U+202E"),        # right-to-left override: shows as "abcexe.png"
+    ("Pro\u200bduction", "U+200B"),        # zero-width space
+    ("Deploy\u2066bot\u2069", "U+2066"),   # left-to-right isolate
+    ("Line\u2028break", "U+2028"),          # line separator
+    ("Tab\tseparated", "U+0009"),           # a control character
+    ("Bell\x07", "U+0007"),
+]
+
+
+def error_of(response) -> tuple[str, str]:
+    """(code, the whole body as text): the one place that knows the error body's shape."""
+    body = response.json()
+    return body["code"], str(body)
+
+
+@pytest.mark.parametrize(("name", "codepoint"), HIDDEN)
+def test_the_api_refuses_a_new_key_with_a_hidden_character(alice, name, codepoint):
+    response = session_client(alice).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": name}, format="json")
+    assert response.status_code == 400
+    code, body = error_of(response)
+    assert code == "validation_error"
+    assert "name" in body and codepoint in body
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(("name", "codepoint"), HIDDEN[:2])
+def test_the_api_refuses_a_rename_to_a_hidden_character(alice, name, codepoint):
+    key, raw = make_key(alice, name="Plain")
+    response = key_client(raw).patch(f"/api/v1/api-keys/{key.pk}", {"name": name}, format="json")
+    assert response.status_code == 400
+    assert codepoint in error_of(response)[1]
+    key.refresh_from_db()
+    assert key.name == "Plain"
+
+
+@pytest.mark.parametrize(("name", "codepoint"), HIDDEN[:3])
+def test_the_dashboard_says_which_character_and_makes_no_key(alice, name, codepoint):
+    client = signed_in(alice)
+    html = client.post(NEW_URL, {"name": name, "never_expires": "on", "mode": "live"}).content.decode()
+    assert "cannot contain control, bidirectional or invisible characters" in html and codepoint in html
+    assert not ApiKey.objects.exists()
+
+
+def test_a_dashboard_rename_to_a_hidden_character_changes_nothing(alice):
+    key, _ = make_key(alice, name="Plain")
+    signed_in(alice).post(key_url(key, "rename/"), {"name": "abc\u202egnp.exe"})
+    key.refresh_from_db()
+    assert key.name == "Plain"
+
+
+@pytest.mark.parametrize("name", ["Café ☕ server", "Zürich – München", "日本のサーバー", "Data Pipeline (EU)"])
+def test_visible_letters_and_symbols_of_any_script_are_welcome(alice, name):
+    response = session_client(alice).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": name}, format="json")
+    assert response.status_code == 201
+    assert ApiKey.objects.get().name == name
+
+
+def test_the_service_refuses_it_for_every_other_caller(alice, company):
+    """Commands and the admin reach the service without a serializer or a form in front."""
+    with pytest.raises(ValidationFailed) as refused:
+        api_key_create(company=company, owner=alice, name="abc\u202egnp.exe")
+    assert refused.value.details == {"name": [refused.value.message]} and "U+202E" in refused.value.message
+    assert not ApiKey.objects.exists()
