@@ -76,7 +76,7 @@ def test_never_used_key_says_never(alice, alice_key):
 def test_status_labels_for_live_keys(alice, expires_in, used, label):
     key, _ = make_key(alice, expires_at=timezone.now() + expires_in)
     if used:
-        api_key_touch(key_id=key.pk, now=timezone.now())
+        api_keys_touch(uses={key.pk: timezone.now()})
     [row] = rows(signed_in(alice).get(LIST_URL))
     assert f"</span>{label}</span>" in row
 
