@@ -109,6 +109,8 @@ PROBLEMS: dict[str, Problem] = {
     "request_too_large": Problem(413, "Request too large", "The body is larger than the server accepts."),
     "request_header_too_large": Problem(431, "Request head too large", "The request line and headers are over "
                                         "64 KiB; send fewer or shorter headers."),
+    "length_required": Problem(411, "Length required", "Send the body with a Content-Length header; a chunked "
+                               "body is not read."),
     "unsupported_media_type": Problem(415, "Unsupported media type", "Send the body as application/json."),
     # 429: come back later.
     "request_limit_exceeded": Problem(429, "Request limit reached", "The key has used its requests for the period. "
@@ -291,6 +293,11 @@ class ApiErrorBodyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if _wants_json(request) and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # Django reads a body by its Content-Length: a chunked one would be taken as empty, and a
+            # PUT of limits as "no limits".
+            return problem_response(request, "length_required", "Send the body with a Content-Length header; "
+                                    "a chunked body is not read. Nothing was changed.")
         response = self.get_response(request)
         if (response.status_code in (400, 404, 405, 500) and _wants_json(request)
                 and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)):

@@ -209,3 +209,19 @@ def test_numbers_in_a_json_body_are_json_numbers_or_ascii_digits(owner, value):
     assert not KeyLimit.objects.exists() and ApiKey.objects.get(pk=key.pk).key_hash == key.key_hash
     accepted = client.put(f"/api/v1/api-keys/{key.pk}/limits", {"request_limit": "10"}, format="json")
     assert accepted.status_code == 200 and KeyLimit.objects.get().request_limit == 10
+
+
+def test_a_chunked_body_is_refused_not_read_as_empty(owner, alice_key):
+    """Django reads a body by its Content-Length; a chunked one arrived empty, and a PUT of
+    limits cleared them. Refused with 411, and the limits stay."""
+    from accounts.access import OPERATOR
+    from keys.limit_services import limits_set
+
+    key, _ = alice_key
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=5)
+    response = session_client(owner).generic(
+        "PUT", f"/api/v1/api-keys/{key.pk}/limits", b'{"request_limit": 9}', content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411 and problem(response)["code"] == "length_required"
+    key.limit.refresh_from_db()
+    assert key.limit.request_limit == 5
