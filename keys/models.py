@@ -1,3 +1,4 @@
+import re
 import unicodedata
 import uuid
 from datetime import timedelta
@@ -22,17 +23,27 @@ LEGACY_PREFIX = "legacy"
 # overrides and isolates, zero-width and other format characters, line separators. A name
 # "abc\u202egnp.exe" would read "abcexe.png" in every list.
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Letters and symbols that draw nothing (Hangul fillers, the blank Braille pattern, the
+# combining grapheme joiner, Khmer inherent vowels, Mongolian vowel separator).
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180e")
+# A key pasted as a name would be stored and shown everywhere a name is.
+KEY_SHAPED = re.compile(r"sk_(?:live|test)_[A-Za-z0-9]{16,}")
 
 
 def key_name_validator(value: str) -> None:
     """The one rule for a key name's characters: the model field, the API's serializers, the
     dashboard's forms and keys.services all use it."""
     for position, char in enumerate(value or "", start=1):
-        if unicodedata.category(char) in INVISIBLE_CATEGORIES:
+        if unicodedata.category(char) in INVISIBLE_CATEGORIES or char in BLANK_CHARACTERS:
             raise ValidationError(
                 "A key name cannot contain control, bidirectional or invisible characters "
                 "(found U+%(code)04X at character %(position)d).",
                 code="invisible_character", params={"code": ord(char), "position": position})
+    if value and not any(unicodedata.category(char)[0] in "LNPS" for char in value):
+        raise ValidationError("A key name needs a visible letter, digit or sign.", code="invisible_name")
+    if value and KEY_SHAPED.search(value):
+        raise ValidationError("A key name cannot contain an API key: this looks like one. Treat that key as "
+                              "exposed and regenerate it.", code="key_in_name")
 
 
 def default_scopes() -> list[str]:

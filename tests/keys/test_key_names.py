@@ -18,6 +18,8 @@ HIDDEN = [
     ("Line\u2028break", "U+2028"),          # line separator
     ("Tab\tseparated", "U+0009"),           # a control character
     ("Bell\x07", "U+0007"),
+    ("Hangul\u3164filler", "U+3164"),      # a letter that draws nothing
+    ("\u2800", "U+2800"),                   # the blank Braille pattern
 ]
 
 
@@ -75,3 +77,22 @@ def test_the_service_refuses_it_for_every_other_caller(alice, company):
         api_key_create(company=company, owner=alice, name="abc\u202egnp.exe")
     assert refused.value.details == {"name": [refused.value.message]} and "U+202E" in refused.value.message
     assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("\ufe0f", "needs a visible"), ("\u00a0\u00a0", "may not be blank"),
+    ("prod sk_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ab", "cannot contain an API key"),
+])
+def test_a_name_with_nothing_visible_or_with_a_key_in_it_is_refused(alice, name, says):
+    """A key pasted as a name would be stored and shown wherever names are."""
+    response = session_client(alice).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": name}, format="json")
+    assert response.status_code == 400
+    code, body = error_of(response)
+    assert code == "validation_error" and says in body and "sk_live_AbCd" not in body
+    assert not ApiKey.objects.exists()
+
+
+def test_emoji_with_a_variation_selector_stay_welcome(alice):
+    response = session_client(alice).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": "Prod \u2764\ufe0f"},
+                                          format="json")
+    assert response.status_code == 201 and response.json()["name"] == "Prod \u2764\ufe0f"
