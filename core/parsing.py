@@ -24,7 +24,12 @@ def ascii_int(raw, *, name: str, low: int, high: int = MAX_BIGINT, code: str = "
         value = int(raw)
         if low <= value <= high:
             return value
-    shown = raw[:20] if isinstance(raw, str) else raw
     bounds = f"from {low} to {high}" if high < MAX_BIGINT else f"of at least {low}"
-    message = f"{name} must be a whole number {bounds}, in digits 0-9, got {shown!r}."
+    message = f"{name} must be a whole number {bounds}, in digits 0-9"
+    # A header's value is not repeated: a key pasted into the wrong header would come back in
+    # the answer (and WSGI hands headers over as Latin-1, so anything else would come back garbled).
+    if where == "parameter" and not (isinstance(raw, str) and raw.startswith(("sk_live_", "sk_test_"))):
+        message += f", got {raw[:20] if isinstance(raw, str) else raw!r}."
+    else:
+        message += "."
     raise ValidationFailed(message, code=code, errors=[{where: name, "detail": message}])

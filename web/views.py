@@ -3,12 +3,14 @@ from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 from core.errors import PROBLEMS, handler404, problem_type
 
 
+@csrf_exempt  # read-only: a POST gets the 405 problem, not the CSRF page
 @require_GET
 def problem_page(request, code):
     """What the `type` URL of a problem documents: its title, its status and what to do. Public,

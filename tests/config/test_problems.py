@@ -18,7 +18,7 @@ from tests.clients import key_client, problem, session_client
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 # Codes of Django form and DRF field errors, which never reach an API answer as a problem's code.
-FIELD_CODES = {"invalid", "invalid_login", "invisible_character"}
+FIELD_CODES = {"invalid", "invalid_login", "invisible_character", "invisible_name", "key_in_name"}
 
 
 def codes_in_the_source() -> set[str]:
@@ -165,3 +165,15 @@ def test_the_schema_says_what_the_server_does(schema):
     assert {"type": "null"} in components["Me"]["properties"]["api_key"]["oneOf"]
     assert {"KeyMode", "Scope", "AuditAction"} <= set(components)
     assert not [name for name in components if "Mode" in name and name != "KeyMode"]
+
+
+def test_writing_to_a_problem_page_is_a_405_problem_not_the_csrf_page():
+    response = Client(enforce_csrf_checks=True).post("/api/problems/revoked_api_key")
+    assert response.status_code == 405 and problem(response)["code"] == "method_not_allowed"
+
+
+def test_a_bad_organization_header_is_not_repeated_in_the_answer(alice_key):
+    pasted = alice_key[1]
+    response = key_client(pasted).get("/api/v1/me", HTTP_X_ORGANIZATION_ID=pasted)
+    assert response.status_code == 400 and problem(response)["code"] == "invalid_organization"
+    assert pasted[:12] not in response.content.decode()
