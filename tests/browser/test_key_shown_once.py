@@ -48,6 +48,8 @@ def test_the_whole_key_is_visible_and_the_snippets_work_as_pasted(new_page, live
     assert all(raw not in cookie["value"] for cookie in page.context.cookies())
     shown.get_by_role("button", name="I have copied it, close").click()  # copied: closes at once
     expect(shown).to_have_count(0)
+    # The panel is taken out of the page after it closes: wait for that, then look.
+    page.wait_for_function("raw => !document.documentElement.outerHTML.includes(raw)", arg=raw, timeout=5000)
     assert raw not in page.content()
 
 
