@@ -1,4 +1,3 @@
-import re
 import unicodedata
 import uuid
 from datetime import timedelta
@@ -9,6 +8,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Company, ResetPeriod
+from core.crypto import KEY_PATTERN
 
 NAME_MAX_LENGTH = 100
 # An active key this close to its expiry is flagged on every surface, so there is time to rotate it.
@@ -26,8 +26,6 @@ INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # Letters and symbols that draw nothing (Hangul fillers, the blank Braille pattern, the
 # combining grapheme joiner, Khmer inherent vowels, Mongolian vowel separator).
 BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180e")
-# A key pasted as a name would be stored and shown everywhere a name is.
-KEY_SHAPED = re.compile(r"sk_(?:live|test)_[A-Za-z0-9]{16,}")
 
 
 def key_name_validator(value: str) -> None:
@@ -41,7 +39,7 @@ def key_name_validator(value: str) -> None:
                 code="invisible_character", params={"code": ord(char), "position": position})
     if value and not any(unicodedata.category(char)[0] in "LNPS" for char in value):
         raise ValidationError("A key name needs a visible letter, digit or sign.", code="invisible_name")
-    if value and KEY_SHAPED.search(value):
+    if value and KEY_PATTERN.search(value):  # a key pasted as a name would be shown wherever names are
         raise ValidationError("A key name cannot contain an API key: this looks like one. Treat that key as "
                               "exposed and regenerate it.", code="key_in_name")
 
