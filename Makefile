@@ -62,13 +62,14 @@ redis-server:
 
 # Redocly's linter judges the OpenAPI schema in the tests (tests/config/test_redocly.py): its CLI
 # from npm, pinned by package-lock.json, into node_modules/; installed when missing or changed,
-# with Debian's npm first where none is installed and apt-get can run.
+# with Debian's npm first where none is installed and apt-get can run. From npm's cache when it
+# holds the locked version (its integrity is in the lock file), so an offline rerun does not stall.
 node_modules/.bin/redocly: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 		&& { apt-get install -y -qq npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }; }; } \
 		|| { echo "The schema lint needs npm (Node.js): sudo apt-get install npm" \
 		"(macOS: brew install node), then run make test again." >&2; exit 1; }
-	npm ci --ignore-scripts --no-audit --no-fund
+	npm ci --prefer-offline --ignore-scripts --no-audit --no-fund
 	touch $@
 
 contract-tools: node_modules/.bin/redocly
