@@ -255,13 +255,13 @@ def error_code_of(response) -> str:
     return str(data.get("code", ""))[:50] if isinstance(data, dict) else ""
 
 
-def _wants_json(request) -> bool:
+def wants_json(request) -> bool:
     return request.path.startswith("/api/")
 
 
 def handler400(request, exception=None):
     """Django's own 400s (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a bad Host) as problems."""
-    if _wants_json(request):
+    if wants_json(request):
         if isinstance(exception, RequestDataTooBig):
             return problem_response(request, "request_too_large", "The request body is too large; send at most "
                                     f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
@@ -272,7 +272,7 @@ def handler400(request, exception=None):
 
 
 def handler404(request, exception=None):
-    if _wants_json(request):
+    if wants_json(request):
         from core.crypto import mask_keys
 
         path = mask_keys(request.path)  # a key pasted into the URL is not echoed back whole
@@ -293,13 +293,8 @@ class ApiErrorBodyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _wants_json(request) and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # Django reads a body by its Content-Length: a chunked one would be taken as empty, and a
-            # PUT of limits as "no limits".
-            return problem_response(request, "length_required", "Send the body with a Content-Length header; "
-                                    "a chunked body is not read. Nothing was changed.")
         response = self.get_response(request)
-        if (response.status_code in (400, 404, 405, 500) and _wants_json(request)
+        if (response.status_code in (400, 404, 405, 500) and wants_json(request)
                 and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)):
             if response.status_code == 400:  # DEBUG's page for a body too large or a bad Host
                 length = request.META.get("CONTENT_LENGTH", "")
@@ -315,7 +310,7 @@ class ApiErrorBodyMiddleware:
 
 
 def handler500(request):
-    if _wants_json(request):
+    if wants_json(request):
         return problem_response(request, "server_error", "Something went wrong on our side; it has been logged.")
     from django.views.defaults import server_error
 

@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "core.metrics.MetricsMiddleware",
     "core.request_id.RequestIdMiddleware",
     "core.errors.ApiErrorBodyMiddleware",
+    "core.chunked.ChunkedBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before sessions and CSRF: a locked-out sign-in costs one query, not a page (docs/security.md).
     "accounts.lockout.LockoutGateMiddleware",
