@@ -145,6 +145,7 @@ def _refusal(grant, request, scope: str | None, method: str):
 def restrictions_check(verification, request, scope: str | None, method: str):
     """The verification, refused (403) if the key's restrictions do not allow this request;
     the refusal says what was expected."""
+    verification = verification.scoped(scope)
     refusal = _refusal(verification.grant, request, scope, method)
     if refusal is None:
         return verification

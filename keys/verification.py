@@ -140,6 +140,9 @@ def _partial(model, **values):
     return instance
 
 
+SCOPE_UNKNOWN = "?"
+
+
 @dataclass(frozen=True)
 class Verification:
     """One request's key, as far as it got: each stage replaces it with what it decided."""
@@ -150,6 +153,9 @@ class Verification:
     details: dict | None = None  # extension members of the problem (core.errors)
     charge: tuple[str, int] | None = None  # (tier, microcents) the limit check admitted it at
     quota: object | None = None  # usage.limits.Quota of a limited key
+    # The scope this request needs (keys.restrictions.needed_scope), once the restrictions check
+    # worked it out; None is a scope too ("any key"), so "not worked out" is its own value.
+    scope: str | None = SCOPE_UNKNOWN
 
     @property
     def is_valid(self) -> bool:
@@ -157,6 +163,9 @@ class Verification:
 
     def refused(self, status: KeyStatus, *, details: dict | None = None, **context) -> "Verification":
         return self._with(status=status, context=context, details=details or {})
+
+    def scoped(self, scope: str | None) -> "Verification":
+        return self._with(scope=scope)
 
     def admitted(self, *, charge: tuple[str, int], quota=None) -> "Verification":
         return self._with(charge=charge, quota=quota)

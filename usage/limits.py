@@ -26,6 +26,7 @@ from rest_framework.throttling import BaseThrottle
 from keys.models import Mode
 from core.outcomes import KeyStatus
 from keys.restrictions import needed_scope
+from keys.verification import SCOPE_UNKNOWN
 from usage import counters
 from usage.periods import period_bounds
 
@@ -45,13 +46,13 @@ def price(tier: str, mode: str) -> int:
     return 0 if mode == Mode.TEST else settings.USAGE_TIERS[tier]
 
 
-def is_management(view, method: str) -> bool:
+def is_management(view, scope: str | None) -> bool:
     """Whether a request is Keyhouse managing keys rather than the customer's product traffic:
-    the view's API area is one of Keyhouse's own, or the view says so itself (`/me`, which
-    any key may call, belongs to no area). Anything else, a new host view included, is metered."""
+    the view's API area is one of Keyhouse's own (`scope`, the one the request needs), or the view
+    says so itself (`/me`, which any key may call, belongs to no area). Anything else, a new host
+    view included, is metered."""
     if getattr(view, "management_route", False):
         return True
-    scope = needed_scope(view, method)
     return scope is not None and scope.split(":")[0] in MANAGEMENT_AREAS
 
 
@@ -189,7 +190,11 @@ class KeyLimitThrottle(BaseThrottle):
         if verification is None or not verification.is_valid or request.auth is not verification.grant:
             return True
         tier = tier_of(view)
-        if is_management(view, request.method):
+        # Worked out once, by the restrictions check, unless the view runs without it.
+        scope = verification.scope
+        if scope == SCOPE_UNKNOWN:
+            scope = needed_scope(view, request.method)
+        if is_management(view, scope):
             return self._allow_management(request, verification, tier)
         cost = price(tier, verification.grant.mode)
         quota = quota_consume(verification.grant, cost)

@@ -245,3 +245,22 @@ def test_management_calls_are_logged_free_of_charge(owner_key):
 
 def test_signed_in_answers_are_private_too(alice):
     assert session_client(alice).get("/api/v1/api-keys")["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.parametrize("path", [ECHO, "/api/v1/me"])
+def test_a_keyed_request_works_out_the_scope_it_needs_once(path, alice_key, monkeypatch):
+    """The restrictions check and the limit check both need it: the first hands it to the second."""
+    import keys.restrictions
+    import usage.limits
+
+    worked_out = []
+    real = keys.restrictions.needed_scope
+
+    def counting(view, method):
+        worked_out.append(method)
+        return real(view, method)
+
+    monkeypatch.setattr(keys.restrictions, "needed_scope", counting)
+    monkeypatch.setattr(usage.limits, "needed_scope", counting)
+    assert key_client(alice_key[1]).get(path).status_code == 200
+    assert worked_out == ["GET"]
