@@ -45,6 +45,8 @@ PROBLEMS: dict[str, Problem] = {
                                 "names each one and says what is expected."),
     "invalid_pagination": Problem(400, "Invalid page parameter", "`page` and `page_size` are whole numbers of at "
                                   "least 1, in digits 0-9."),
+    "invalid_cursor": Problem(400, "Invalid cursor", "`cursor` is the `next` of the previous page of the same list, "
+                              "sent with the same filters; leave it out to start from the newest item."),
     "invalid_days": Problem(400, "Invalid days parameter", "`days` is a whole number from 1 to 365."),
     "invalid_organization": Problem(400, "Invalid X-Organization-Id", "X-Organization-Id is a company id: a whole "
                                     "number of at least 1."),

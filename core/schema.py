@@ -94,7 +94,8 @@ PAGE_PARAMETERS = [OpenApiParameter("page", {"type": "integer", "minimum": 1},
                                     description="1-based; pages past the last are empty."), PAGE_SIZE_PARAMETER]
 CURSOR_PARAMETERS = [
     OpenApiParameter("cursor", str, description="The `next` of the previous page; leave it out for the newest "
-                                                 "items. Send the same filters with it."),
+                                                 "items. Send the same filters with it: a cursor of another list, "
+                                                 "or of other filters, is refused (400 `invalid_cursor`)."),
     PAGE_SIZE_PARAMETER,
     OpenApiParameter("page", {"type": "integer", "minimum": 1}, deprecated=True, description=(
         "Deprecated, for one release: page by `cursor`, which repeats and skips nothing while items are added. "
