@@ -4,7 +4,8 @@ this), and the RateLimit header fields that tell a client where it stands.
 Product routes count against the key's limits. Keyhouse's own management routes (who am I,
 keys, limits, restrictions, usage and audit reads) never do: a key that used up its quota, or
 set its own limit to 0, can still read why and lift the limit. They have their own per-key
-abuse limit instead, a fixed one-minute window.
+abuse limit instead, a fixed one-minute window; so does OPTIONS on any route, which runs no
+product code.
 
 The header fields follow draft-ietf-httpapi-ratelimit-headers (-11 and later): one policy
 item per limit, registered parameters (q, qu, w, pk; r, t, pk) and the rest prefixed
@@ -46,12 +47,14 @@ def price(tier: str, mode: str) -> int:
     return 0 if mode == Mode.TEST else settings.USAGE_TIERS[tier]
 
 
-def is_management(view, scope: str | None) -> bool:
+def is_management(view, method: str, scope: str | None) -> bool:
     """Whether a request is Keyhouse managing keys rather than the customer's product traffic:
     the view's API area is one of Keyhouse's own (`scope`, the one the request needs), or the view
-    says so itself (`/me`, which any key may call, belongs to no area). Anything else, a new host
-    view included, is metered."""
-    if getattr(view, "management_route", False):
+    says so itself (`/me`, which any key may call, belongs to no area). OPTIONS only asks what a
+    route accepts, answered from its description without running the product's code, so it spends
+    nothing of the key's quota (and a browser's preflight, which carries no key, never could).
+    Anything else, a new host view included, is metered."""
+    if method == "OPTIONS" or getattr(view, "management_route", False):
         return True
     return scope is not None and scope.split(":")[0] in MANAGEMENT_AREAS
 
@@ -194,7 +197,7 @@ class KeyLimitThrottle(BaseThrottle):
         scope = verification.scope
         if scope == SCOPE_UNKNOWN:
             scope = needed_scope(view, request.method)
-        if is_management(view, scope):
+        if is_management(view, request.method, scope):
             return self._allow_management(request, verification, tier)
         cost = price(tier, verification.grant.mode)
         quota = quota_consume(verification.grant, cost)

@@ -264,3 +264,20 @@ def test_a_keyed_request_works_out_the_scope_it_needs_once(path, alice_key, monk
     monkeypatch.setattr(usage.limits, "needed_scope", counting)
     assert key_client(alice_key[1]).get(path).status_code == 200
     assert worked_out == ["GET"]
+
+
+def test_options_on_a_product_route_spends_nothing_of_the_quota(owner_key):
+    """OPTIONS reads the route's description and runs none of the product: it is logged, free,
+    under the management abuse limit, and the key's one request is still there to spend."""
+    key, raw = owner_key
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=1, budget_limit_microcents=100)
+    client = key_client(raw)
+    answers = [client.options(ECHO) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    policy, _ = fields(answers[-1])
+    assert set(policy) == {"management"}
+    assert client.get(f"/api/v1/api-keys/{key.pk}/limits").json()["limits"]["requests_used"] == 0
+    assert client.get(ECHO).status_code == 200
+    assert client.get(ECHO).status_code == 429
+    logged = list(RequestLog.objects.filter(path=ECHO).values_list("method", "status_code", "cost_microcents"))
+    assert sorted(logged) == sorted([("OPTIONS", 200, 0)] * 3 + [("GET", 200, 100), ("GET", 429, 0)])
