@@ -15,7 +15,6 @@ parameters; a free request is not governed by the budget, so it gets no budget i
 """
 import base64
 import math
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +27,7 @@ from keys.models import Mode
 from core.outcomes import KeyStatus
 from keys.restrictions import needed_scope
 from keys.verification import SCOPE_UNKNOWN
-from usage import counters
+from usage import counters, windows
 from usage.periods import period_bounds
 
 DEFAULT_TIER = "free"
@@ -147,39 +146,17 @@ class ManagementWindow:
         }
 
 
-class _MinuteWindows:
-    """Management requests per key in the current minute, in this worker's memory."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._start = None
-        self._counts: dict = {}
-
-    def count(self, key_id, start: int) -> int:
-        with self._lock:
-            if start != self._start:
-                self._start, self._counts = start, {}
-            self._counts[key_id] = used = self._counts.get(key_id, 0) + 1
-            return used
-
-
-_windows = _MinuteWindows()
-
-
 def management_consume(grant, now: float | None = None) -> ManagementWindow | None:
-    """Count one management request in the key's current minute; None when the limit is off.
-
-    Counted in each worker's memory, not in the shared cache: a cached key then still costs no
-    round trip on these routes either (`/me` is what a script calls to check its key), and there
-    is no store whose outage could lock an owner out of revoking a leaked key or lifting a limit.
-    The price is precision: a key spread over N workers may make up to N times the rate, which
-    still bounds a runaway loop; this is an abuse limit, not a quota."""
+    """Count one management request in the key's current minute; None when the limit is off,
+    or when the counter store did not answer (usage.windows fails open)."""
     limit = settings.MANAGEMENT_REQUESTS_PER_MINUTE
     if not limit:
         return None
     now = time.time() if now is None else now
     start = int(now // MANAGEMENT_WINDOW_SECONDS) * MANAGEMENT_WINDOW_SECONDS
-    used = _windows.count(grant.key_id, start)
+    used = windows.window_count(key_id=grant.key_id, window_start=start, window_seconds=MANAGEMENT_WINDOW_SECONDS)
+    if used is None:
+        return None
     reset = max(1, math.ceil(start + MANAGEMENT_WINDOW_SECONDS - now))
     return ManagementWindow(limit=limit, used=used, reset_seconds=reset, partition=grant.key_id.bytes)
 

@@ -102,3 +102,15 @@ class LimitCounter(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "period_start"], name="one_counter_per_period")]
+
+
+class ManagementCounter(models.Model):
+    """A key's requests to Keyhouse's own routes in its current one-minute window, when the
+    counter store is the database: one row per key, restarted by the first request of a minute."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, **UNCONSTRAINED)
+    window_start = models.BigIntegerField(help_text="Unix time of the window's first second")
+    requests = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key"], name="one_management_counter_per_key")]

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from core.errors import PROBLEMS
 from tests.gunicorn_server import GunicornServer
 
 
@@ -77,3 +78,30 @@ def test_gunicorn_removes_the_metrics_directory_it_made_when_it_stops(tmp_path):
     finally:
         live.stop()
     assert list(scratch.iterdir()) == []
+
+
+def test_the_management_limit_is_one_count_across_workers(tmp_path):
+    """Two workers, a management limit of 5 a minute: 5 of 12 simultaneous /me calls pass, each
+    with its own place in the count, whichever worker answers; the rest get the 429 problem."""
+    quota, sent = 5, 12
+    live = GunicornServer(tmp_path, workers=2, env={"MANAGEMENT_REQUESTS_PER_MINUTE": str(quota)}).start()
+    try:
+        key = live.member_key("alice", "Acme", "member")
+        if time.time() % 60 > 50:  # the window is the clock's minute: keep the burst inside one
+            time.sleep(61 - time.time() % 60)
+        with ThreadPoolExecutor(max_workers=sent) as pool:
+            results = list(pool.map(lambda _: live.request("GET", "/api/v1/me", key), range(sent)))
+    finally:
+        live.stop()
+    admitted = [headers for status, headers, _ in results if status == 200]
+    refused = [(headers, body) for status, headers, body in results if status == 429]
+    assert (len(admitted), len(refused)) == (quota, sent - quota), [r[0] for r in results]
+    remaining = sorted(int(h["RateLimit"].split(";r=")[1].split(";")[0]) for h in admitted)
+    assert remaining == list(range(quota))  # 4, 3, 2, 1, 0: one count, not one per worker
+    assert all(f";q={quota};" in h["RateLimit-Policy"] for h in admitted)
+    for headers, body in refused:
+        assert headers["Content-Type"] == "application/problem+json"
+        assert (body["status"], body["code"]) == (429, "management_rate_limit_exceeded")
+        assert body["type"] == PROBLEMS["management_rate_limit_exceeded"].type_uri and body["instance"]
+        assert body["violated-policies"] == ["management"]
+        assert 0 < int(headers["Retry-After"]) <= 60 and ";r=0;" in headers["RateLimit"]
