@@ -109,8 +109,10 @@ PROBLEMS: dict[str, Problem] = {
     "key_not_recoverable": Problem(410, "Key not recoverable", "Keys are stored hashed and cannot be shown again; "
                                    "regenerate the key instead."),
     "request_too_large": Problem(413, "Request too large", "The body is larger than the server accepts."),
-    "request_header_too_large": Problem(431, "Request head too large", "The request line and headers are over "
-                                        "64 KiB; send fewer or shorter headers."),
+    "uri_too_long": Problem(414, "Request line too long", "The request line (method, path and query string) is "
+                            "over the server's limit; send a shorter URL, or the data in a body."),
+    "request_header_too_large": Problem(431, "Request head too large", "Too many headers, one too long, or the "
+                                        "request line and headers over 64 KiB; send fewer or shorter headers."),
     "length_required": Problem(411, "Length required", "Send the body with a Content-Length header; a chunked "
                                "body is not read."),
     "unsupported_media_type": Problem(415, "Unsupported media type", "Send the body as application/json."),

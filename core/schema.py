@@ -21,11 +21,11 @@ ORGANIZATION_PARAMETER = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Company to act in, for people in several companies (session only; a key acts in its own).",
 )
-# Statuses by what an operation is: any request (406: the API answers JSON only; 431: a head
-# over 64 KiB, refused by the gunicorn worker before Django), a keyed one
+# Statuses by what an operation is: any request (406: the API answers JSON only; 414 and 431: a
+# request line or head over gunicorn's limits, refused before Django), a keyed one
 # (a bad key, a restriction, a limit, a counter store down), one that reads a body, and one
 # that names an object (in the path, or a company in X-Organization-Id).
-RESPONSES_OF_EVERY_OPERATION = (400, 406, 431, 503)
+RESPONSES_OF_EVERY_OPERATION = (400, 406, 414, 431, 503)
 RESPONSES_OF_KEYED_OPERATIONS = (401, 403, 429)
 RESPONSES_OF_BODIES = (413, 415)
 RESPONSES_OF_OBJECTS = (404,)
@@ -64,7 +64,9 @@ def problem_schema(status: int) -> dict:
             "title": {"type": "string"},
             "status": {"type": "integer", "const": status},
             "detail": {"type": "string", "description": "What went wrong here and what to do about it."},
-            "instance": {"type": "string", "description": "The request id, also in the X-Request-Id header."},
+            "instance": {"type": "string", "description": "The request id, also in the X-Request-Id header; for a "
+                         "request refused by the server before the application read it (400, 414, 431), its "
+                         "path when the request line could be read."},
             "code": {"type": "string", "enum": codes_by_status()[status],
                      "description": "Stable snake_case code to branch on."},
             "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ProblemError"},

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from core.crypto import mask_keys
 from core.errors import PROBLEMS
 from tests.gunicorn_server import GunicornServer
 
@@ -106,7 +107,8 @@ def test_a_head_over_64_kib_is_refused_at_once_and_holds_no_thread(server):
         body = json.loads(answer.partition(b"\r\n\r\n")[2])
         row = PROBLEMS["request_header_too_large"]
         assert (body["code"], body["status"], body["title"]) == ("request_header_too_large", row.status, row.title)
-        assert body["type"] == "/api/problems/request_header_too_large"
+        assert body["type"] == "http://127.0.0.1/api/problems/request_header_too_large"
+        assert body["instance"] == "/api/v1/me"
         assert sock.recv(1) == b""  # and closed
     assert answered_at_once(server)
 
@@ -116,3 +118,48 @@ def test_a_head_sent_a_byte_at_a_time_is_still_answered(server):
         for byte in HEAD:
             sock.send(bytes([byte]))
         assert response(sock).split(b" ", 2)[1] == b"401"
+
+
+def problem_of(answer: bytes) -> tuple[int, dict]:
+    """The status of a raw answer and its body, after checking the body is a problem."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"\r\nContent-Type: application/problem+json\r\n" in head, head
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("head, status, code, instance", [
+    (b"NOT A REQUEST LINE AT ALL\r\nHost: {host}\r\n\r\n", 400, "bad_request", ""),
+    (b"GET /api/v1/me HTTP/1.1\r\nHost: {host}\r\nBad\x01Name: x\r\n\r\n", 400, "bad_request", "/api/v1/me"),
+    (b"GET /api/v1/" + b"a" * 5000 + b" HTTP/1.1\r\nHost: {host}\r\n\r\n", 414, "uri_too_long", ""),
+    (b"GET /api/v1/me?q=1 HTTP/1.1\r\nHost: {host}\r\n" + b"X-N: 1\r\n" * 101 + b"\r\n", 431,
+     "request_header_too_large", "/api/v1/me"),
+    (b"GET /api/v1/me HTTP/1.1\r\nHost: {host}\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
+     "request_header_too_large", "/api/v1/me"),
+])
+def test_what_gunicorn_refuses_itself_is_a_problem_too(server, head, status, code, instance):
+    """A request line or header gunicorn cannot parse, or over its limits, is answered before
+    Django: the same problem as every other answer, not gunicorn's HTML page."""
+    with connect(server) as sock:
+        sock.sendall(head.replace(b"{host}", f"127.0.0.1:{server.port}".encode()))
+        answered, body = problem_of(response(sock))
+    row = PROBLEMS[code]
+    assert answered == status == body["status"] == row.status
+    assert (body["code"], body["title"], body["instance"]) == (code, row.title, instance)
+    assert body["type"] == f"http://127.0.0.1:{server.port}/api/problems/{code}" and body["detail"]
+    assert answered_at_once(server)
+
+
+def test_a_problem_answered_before_django_names_no_host_it_does_not_serve(server):
+    """The `type` URL is on the host the request named only when Keyhouse serves that host."""
+    with connect(server) as sock:
+        sock.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: evil.example\r\n" + b"X-N: 1\r\n" * 101 + b"\r\n")
+        _, body = problem_of(response(sock))
+    assert body["type"] == "http://127.0.0.1/api/problems/request_header_too_large"
+
+
+def test_a_key_pasted_into_the_path_is_not_repeated_in_instance(server):
+    key = "sk_live_" + "Ab1" * 13
+    with connect(server) as sock:
+        sock.sendall(f"GET /api/v1/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + b"X-N: 1\r\n" * 101 + b"\r\n")
+        _, body = problem_of(response(sock))
+    assert body["instance"] == "/api/v1/" + mask_keys(key) and key not in json.dumps(body)
