@@ -9,6 +9,7 @@ from core.schema import ORGANIZATION_PARAMETER
 from core.serializers import JsonIntegerField, StrictInputSerializer
 from keys.company_services import MAX_POLICY_DAYS, company_policy_set
 
+
 @extend_schema_field({"$ref": "#/components/schemas/KeyMode"})
 class KeyModeField(serializers.CharField):
     """The key's mode, as the schema's one KeyMode enum (named here: accounts sits below keys)."""

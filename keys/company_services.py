@@ -3,8 +3,15 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, POLICY_FIELDS, Company, Membership, ResetPeriod,
-                             Role)
+from accounts.models import (
+    MAX_BUDGET_MICROCENTS,
+    MAX_REQUEST_LIMIT,
+    POLICY_FIELDS,
+    Company,
+    Membership,
+    ResetPeriod,
+    Role,
+)
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.errors import Conflict, ValidationFailed

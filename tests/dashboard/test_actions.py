@@ -1,7 +1,7 @@
 """Create, rename, revoke and regenerate through the pages, checked by what the database and
 the API say afterwards."""
 import re
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -37,7 +37,7 @@ class TestCreate:
         assert me_status(raw) == 200
         key = ApiKey.objects.get(owner=alice)
         assert (key.name, key.mode, key.created_by) == ("Production Server", "live", alice)
-        assert key.expires_at == datetime.fromisoformat(in_ninety_days()).replace(tzinfo=dt_timezone.utc)
+        assert key.expires_at == datetime.fromisoformat(in_ninety_days()).replace(tzinfo=UTC)
 
     def test_sending_the_same_form_again_creates_no_second_key(self, alice):
         """Without JavaScript, a reload of the "shown once" page offers to send the form again."""

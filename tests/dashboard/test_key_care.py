@@ -3,7 +3,7 @@ the company's key policy, unused keys as candidates to revoke, and the legacy-ke
 Each is checked by what a person sees and what the database and the API say afterwards."""
 import hashlib
 import re
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -361,7 +361,7 @@ class TestCreatingUnderThePolicy:
 
     def test_the_maximum_lifetime_is_the_date_fields_default_and_stated(self, alice, company):
         set_policy(company, max_key_lifetime_days=30)
-        latest = (datetime.now(dt_timezone.utc) + timedelta(days=30)).date().isoformat()
+        latest = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
         html = html_of(signed_in(alice).get(NEW_URL))
         field = expiry_input(html)
         assert f'value="{latest}"' in field and 'placeholder="YYYY-MM-DD"' in field
@@ -370,7 +370,7 @@ class TestCreatingUnderThePolicy:
 
     def test_the_latest_date_allowed_makes_a_key(self, alice, company):
         set_policy(company, max_key_lifetime_days=30)
-        latest = (datetime.now(dt_timezone.utc) + timedelta(days=30)).date()
+        latest = (datetime.now(UTC) + timedelta(days=30)).date()
         response = signed_in(alice).post(NEW_URL, {"name": "CI", "expires_on": latest.isoformat(), "mode": "live"})
         assert response.status_code == 200 and KEY_RE.search(html_of(response))
         assert ApiKey.objects.get(owner=alice).expires_at.date() == latest

@@ -6,13 +6,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Role
 from accounts.access import OPERATOR
+from accounts.models import Role
 from keys.limit_services import limits_set
 from keys.models import ApiKey
 from keys.services import api_key_revoke, api_keys_touch
 from tests.dashboard.conftest import COMPANY_URL, LIST_URL, NEW_URL, key_url, signed_in
-from tests.factories import CompanyFactory, make_key, member
+from tests.factories import CompanyFactory, make_key
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.nginx_server import NginxServer, move_site, nginx_binary
+from tests.nginx_server import NginxServer, move_site
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "deploy.md"

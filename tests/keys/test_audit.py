@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.access import OPERATOR
 from accounts.models import Membership
-from audit.models import AuditEventImmutable, AuditEvent
+from audit.models import AuditEvent, AuditEventImmutable
 from keys.limit_services import limits_set
 from keys.models import ApiKey
 from tests.clients import key_client, session_client

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -79,7 +79,7 @@ def test_counters_reset_with_the_period(alice_key, monkeypatch):
     limits_set(api_key=key, grantor=OPERATOR, request_limit=1, reset_period="daily")
     client = key_client(raw)
     # A day still ahead: Redis expires a period's counter at the period's end by its own clock.
-    next_day = datetime.combine(timezone.now().date() + timedelta(days=2), datetime.min.time(), dt_timezone.utc)
+    next_day = datetime.combine(timezone.now().date() + timedelta(days=2), datetime.min.time(), UTC)
     monkeypatch.setattr(timezone, "now", lambda: next_day - timedelta(seconds=1))
     assert client.get(PRODUCT).status_code == 200
     last_second = client.get(PRODUCT)

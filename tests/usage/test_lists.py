@@ -9,10 +9,10 @@ from django.utils import timezone
 from accounts.access import OPERATOR
 from audit.models import AuditEvent
 from keys.services import api_key_update
-from usage.log_writes import write
-from usage.models import RequestLog
 from tests.clients import key_client, problem, session_client
 from tests.factories import make_key
+from usage.log_writes import write
+from usage.models import RequestLog
 
 pytestmark = pytest.mark.django_db
 

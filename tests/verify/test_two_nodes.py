@@ -76,7 +76,7 @@ def error_code(result) -> str:
     """The code of an answer in the one error shape; fails on any other shape."""
     _, _, status, headers, body = result
     assert headers.get("Content-Type", "") == "application/problem+json", (status, headers)
-    assert PROBLEM_MEMBERS <= set(body) and body["status"] == status, body
+    assert set(body) >= PROBLEM_MEMBERS and body["status"] == status, body
     return body["code"]
 
 

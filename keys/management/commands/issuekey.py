@@ -1,4 +1,4 @@
-from datetime import datetime, time, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -11,12 +11,13 @@ from core.errors import ApplicationError
 from keys.limit_services import api_key_issue
 from keys.models import Mode
 
+
 def parse_expiry(text: str) -> datetime:
     """`30d` from now, a date (midnight UTC that day) or an ISO 8601 time with a zone."""
     if (days := days_in(text)) is not None:
         return timezone.now() + timedelta(days=days)
     if day := parse_date(text):
-        return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+        return datetime.combine(day, time.min, tzinfo=UTC)
     moment = parse_datetime(text)
     if moment is None or timezone.is_naive(moment):
         raise CommandError(f"--expires takes 30d, 2027-01-31 or 2027-01-31T12:00:00Z, not {text!r}.")
