@@ -165,7 +165,9 @@ class AutoSchema(BaseAutoSchema):
                 response["headers"] = {**response.get("headers", {}), **headers}
             if int(status) >= 400:
                 response["description"] = _description(int(status))
-                response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/Problem{status}"}}}
+                response["content"] = {
+                    PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/Problem{status}"}}
+                }
         operation["responses"] = dict(sorted(responses.items()))
         if not self._is_keyed() and not self.get_auth():
             operation["security"] = []

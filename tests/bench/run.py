@@ -294,14 +294,18 @@ class Server:
 
 def cpu_used(before: dict, after: dict) -> dict:
     """CPU seconds between two Server.cpu() readings; a process that appeared meanwhile counts whole."""
-    used = {part: sum(t - before[part].get(pid, 0.0) for pid, t in after[part].items()) for part in ("server", "database")}
+    used = {
+        part: sum(t - before[part].get(pid, 0.0) for pid, t in after[part].items()) for part in ("server", "database")
+    }
     used["redis"] = None if after["redis"] is None else after["redis"] - before["redis"]
     return used
 
 
 def check(server: Server, row: Row, creds: dict) -> None:
     headers = row.headers(creds)
-    status, _, body = request(server.port, "GET", row.path, headers=headers[0] if isinstance(headers, list) else headers)
+    status, _, body = request(
+        server.port, "GET", row.path, headers=headers[0] if isinstance(headers, list) else headers
+    )
     if status != 200:
         raise RuntimeError(f"{row.label} answered {status}: {body}")
 
@@ -439,7 +443,10 @@ def report(backend: Backend, table: list[Row], analytics: dict, sent: int, logge
         for call in ANALYTICS:
             cells = [f"{statistics.median(analytics['p50'][(call, s)]):.2f}" for s in sizes]
             for size in (s for s in sizes if s != "small"):
-                per_round = [b / a for a, b in zip(analytics["p50"][(call, "small")], analytics["p50"][(call, size)])]
+                per_round = [
+                    b / a
+                    for a, b in zip(analytics["p50"][(call, "small")], analytics["p50"][(call, size)], strict=True)
+                ]
                 ratios[(call, size)] = per_round
                 cells.append(spread(per_round))
             lines.append(f"| {call} | " + " | ".join(cells) + " |")

@@ -31,7 +31,7 @@ def console():
     assert handlers, "settings.LOGGING configures no console handler"
     streams = [h.setStream(written) for h in handlers]
     yield written
-    for handler, stream in zip(handlers, streams):
+    for handler, stream in zip(handlers, streams, strict=True):
         handler.setStream(stream)
 
 

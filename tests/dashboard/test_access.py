@@ -41,7 +41,11 @@ def test_roles_by_key_action(request, alice_key, role, refused_status, method, a
     else:
         assert response.status_code == refused_status
         html = response.content.decode()
-        expected = "Only the key&#x27;s owner or a company admin" if refused_status == 403 else "No API key with this id in your company."
+        expected = (
+            "Only the key&#x27;s owner or a company admin"
+            if refused_status == 403
+            else "No API key with this id in your company."
+        )
         assert expected in html
         assert state(key) == before
 
@@ -103,7 +107,12 @@ def test_create_and_switch_without_csrf_token_are_refused(csrf_client, alice):
 @pytest.mark.parametrize("action", ["", "rename", "revoke", "regenerate"])
 def test_every_post_form_carries_a_csrf_token(csrf_client, alice_key, action):
     key, _ = alice_key
-    pages = {"": LIST_URL, "rename": key_url(key, "rename"), "revoke": key_url(key, "revoke"), "regenerate": key_url(key, "regenerate")}
+    pages = {
+        "": LIST_URL,
+        "rename": key_url(key, "rename"),
+        "revoke": key_url(key, "revoke"),
+        "regenerate": key_url(key, "regenerate"),
+    }
     html = csrf_client.get(pages[action]).content.decode()
     forms = re.findall(r'<form method="post".*?</form>', html, flags=re.S)
     assert len(forms) >= 2  # sign out, and the page's own

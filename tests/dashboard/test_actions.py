@@ -32,7 +32,10 @@ class TestCreate:
         assert response["Cache-Control"] == "no-store"
         html = response.content.decode()
         [raw] = set(KEY_RE.findall(html))
-        assert f'id="new-key-value" class="key-value" rows="2" readonly spellcheck="false" autocomplete="off" data-select-all>{raw}</textarea>' in html
+        assert (
+            f'id="new-key-value" class="key-value" rows="2" readonly spellcheck="false" autocomplete="off" data-select-all>{raw}</textarea>'
+            in html
+        )
         assert "it will not be shown again" in html
         assert me_status(raw) == 200
         key = ApiKey.objects.get(owner=alice)
@@ -106,7 +109,10 @@ class TestCreate:
             ({"name": "", "expires_on": "2099-01-01", "mode": "live"}, "Give the key a name, e.g. "),
             ({"name": "   ", "expires_on": "2099-01-01", "mode": "live"}, "Give the key a name, e.g. "),
             ({"name": "x" * 101, "expires_on": "2099-01-01", "mode": "live"}, "at most 100 characters"),
-            ({"name": "CI", "expires_on": "2020-01-01", "mode": "live"}, "That date has passed: pick a date after today"),
+            (
+                {"name": "CI", "expires_on": "2020-01-01", "mode": "live"},
+                "That date has passed: pick a date after today",
+            ),
             ({"name": "CI", "expires_on": "", "mode": "live"}, "Pick an expiration date, or tick “Never expires”"),
             ({"name": "CI", "expires_on": "31/12/2099", "mode": "live"}, "Enter the date as YYYY-MM-DD"),
             ({}, "Give the key a name, e.g. "),
@@ -122,14 +128,18 @@ class TestCreate:
         assert not ApiKey.objects.exists()
 
     def test_never_expires_wins_over_a_date(self, alice):
-        signed_in(alice).post(NEW_URL, {"name": "Cron", "expires_on": "2020-01-01", "never_expires": "on", "mode": "live"})
+        signed_in(alice).post(
+            NEW_URL, {"name": "Cron", "expires_on": "2020-01-01", "never_expires": "on", "mode": "live"}
+        )
         assert ApiKey.objects.get(owner=alice).expires_at is None
 
 
 class TestRename:
     def test_rename_changes_only_the_name_and_returns_to_the_page(self, alice, alice_key):
         key, raw = alice_key
-        response = signed_in(alice).post(key_url(key, "rename"), {"name": "Laptop (old)", "next": key_url(key)}, follow=True)
+        response = signed_in(alice).post(
+            key_url(key, "rename"), {"name": "Laptop (old)", "next": key_url(key)}, follow=True
+        )
         assert response.redirect_chain == [(key_url(key), 302)]
         assert "Renamed “Alice&#x27;s laptop” to “Laptop (old)”" in response.content.decode()
         assert ApiKey.objects.get(pk=key.pk).name == "Laptop (old)"
@@ -194,10 +204,14 @@ class TestRegenerate:
         assert "<h1>Company keys</h1>" in response.content.decode()
         assert KEY_RE.search(response.content.decode())
 
-    @pytest.mark.parametrize(("state", "message"), [("revoked", "This key was revoked on"), ("expired", "This key expired on")])
+    @pytest.mark.parametrize(
+        ("state", "message"), [("revoked", "This key was revoked on"), ("expired", "This key expired on")]
+    )
     def test_a_dead_key_cannot_be_regenerated_and_the_page_says_why(self, alice, alice_key, state, message):
         key, _ = alice_key
-        change = {"revoked_at": timezone.now()} if state == "revoked" else {"expires_at": timezone.now() - timedelta(days=1)}
+        change = (
+            {"revoked_at": timezone.now()} if state == "revoked" else {"expires_at": timezone.now() - timedelta(days=1)}
+        )
         ApiKey.objects.filter(pk=key.pk).update(**change)
         response = signed_in(alice).post(key_url(key, "regenerate"))
         assert response.status_code == 409

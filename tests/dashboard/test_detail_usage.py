@@ -167,7 +167,7 @@ def test_admins_and_owners_set_change_and_remove_limits(request, role, alice_key
     key, _ = alice_key
     person = request.getfixturevalue(role)
     client = signed_in(person)
-    assert 'action="%s"' % key_url(key, "limits") in section(client.get(key_url(key)), "limits")
+    assert f'action="{key_url(key, "limits")}"' in section(client.get(key_url(key)), "limits")
 
     response = client.post(key_url(key, "limits"), LIMITS)
     assert response.status_code == 302 and response["Location"] == key_url(key) + "#limits"
@@ -268,7 +268,9 @@ def test_bad_values_are_400_and_change_nothing(admin, alice_key, field, value, e
 
 def test_limits_need_a_number_or_a_budget(admin, alice_key):
     key, _ = alice_key
-    response = signed_in(admin).post(key_url(key, "limits"), {**LIMITS, "request_limit": "", "budget_limit_microcents": ""})
+    response = signed_in(admin).post(
+        key_url(key, "limits"), {**LIMITS, "request_limit": "", "budget_limit_microcents": ""}
+    )
     assert response.status_code == 400
     assert "Set a request limit, a budget or both." in text(section(response, "limits"))
     assert limit_row(key) is None and not limit_events(key)
@@ -332,8 +334,8 @@ def test_history_lists_the_keys_events_newest_first(admin, alice, alice_key, bob
         assert found[3][4].startswith("name: “Alice's laptop”; mode: live; owner: alice; expires: never")
         assert all(row[0] == "now" for row in found)
         assert "Bob" not in section(response, "history")
-    assert 'title="%s UTC"' % f"{AuditEvent.objects.filter(api_key=key).latest('id').created_at:%Y-%m-%d %H:%M:%S}" \
-        in section(response, "history")
+    latest = AuditEvent.objects.filter(api_key=key).latest("id").created_at
+    assert f'title="{latest:%Y-%m-%d %H:%M:%S} UTC"' in section(response, "history")
 
 
 def test_history_shows_the_latest_twenty_and_says_there_are_more(alice, alice_key):

@@ -212,7 +212,9 @@ class TestRegenerateWithGrace:
             assert (api_status(old)[0], api_status(new)[0]) == (200, 200)
             # Both values on the key's page and its row, as prefixes only; the raw values never again.
             detail = html_of(client.get(key_url(key)))
-            assert f"<dt>Previous value</dt><dd id=\"previous-value\"><code>{old[:12]}…</code> still works until" in detail
+            assert (
+                f'<dt>Previous value</dt><dd id="previous-value"><code>{old[:12]}…</code> still works until' in detail
+            )
             assert until in detail and f"<code>{new[:12]}…</code>" in detail
             row = html_of(client.get(LIST_URL))
             assert f"and <code>{old[:12]}…</code> until" in row
@@ -292,8 +294,10 @@ class TestKeyPolicySettings:
         response = signed_in(owner).post(POLICY_URL, {"max_key_lifetime_days": "90", "require_key_expiry": "on",
                                                       "unused_key_days": "30"}, follow=True)
         assert response.redirect_chain == [(f"{GENERAL_URL}#key-policy", 302)]
-        assert ("Key policy of Acme changed: maximum key lifetime: no maximum → 90 days; expiry required: no → yes; "
-                "unused after: 90 days → 30 days. It applies to keys created or extended from now on.") in html_of(response)
+        assert (
+            "Key policy of Acme changed: maximum key lifetime: no maximum → 90 days; expiry required: no → yes; "
+            "unused after: 90 days → 30 days. It applies to keys created or extended from now on."
+        ) in html_of(response)
         company.refresh_from_db()
         assert (company.max_key_lifetime_days, company.require_key_expiry, company.unused_key_days) == (90, True, 30)
         event = AuditEvent.objects.get(action="company.policy_changed")

@@ -29,7 +29,9 @@ def test_pages_ask_anonymous_visitors_to_sign_in(client, url):
 
 
 def test_front_page_leads_to_the_key_page_after_login(client, alice):
-    response = client.post("/accounts/login/", {"username": "alice", "password": "correct horse battery staple"}, follow=True)
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": "correct horse battery staple"}, follow=True
+    )
     assert response.redirect_chain == [("/", 302), (LIST_URL, 302)]
     assert "<h1>API-keys</h1>" in response.content.decode()
 

@@ -26,7 +26,9 @@ def logged_requests(server, key_id, expected, timeout=15.0) -> int:
     """Records in the request log for the key, once the workers' buffers have been written."""
     deadline = time.monotonic() + timeout
     while True:
-        total = server.request("GET", f"/api/v1/api-keys/{key_id}/usage/requests?page_size=1", server.admin_key)[2]["total"]
+        total = server.request("GET", f"/api/v1/api-keys/{key_id}/usage/requests?page_size=1", server.admin_key)[2][
+            "total"
+        ]
         if total >= expected or time.monotonic() > deadline:
             return total
         time.sleep(0.25)

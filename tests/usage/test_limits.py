@@ -52,7 +52,9 @@ def test_test_mode_keys_are_never_charged(alice):
     key, raw = make_key(alice, mode="test")
     limits_set(api_key=key, grantor=OPERATOR, budget_limit_microcents=150)
     client = key_client(raw)
-    assert [client.post("/api/v1/demo/report", {"title": "a b"}, format="json").status_code for _ in range(3)] == [200] * 3
+    assert [client.post("/api/v1/demo/report", {"title": "a b"}, format="json").status_code for _ in range(3)] == [
+        200
+    ] * 3
     assert set(RequestLog.objects.values_list("cost_microcents", flat=True)) == {0}
 
 

@@ -152,7 +152,12 @@ def test_page_parameters_are_documented_where_they_work(path, names, client):
 
 def test_renamed_collections_are_deprecated_in_the_schema(client):
     schemas = client.get("/api/schema/?format=json").json()["components"]["schemas"]
-    for component, old_name in [("KeyUsageByTier", "tiers"), ("KeyUsageErrors", "errors"),
-                                ("KeyUsageTimeseries", "data"), ("CompanyUsage", "keys"), ("CompanyTimeseries", "data")]:
+    for component, old_name in [
+        ("KeyUsageByTier", "tiers"),
+        ("KeyUsageErrors", "errors"),
+        ("KeyUsageTimeseries", "data"),
+        ("CompanyUsage", "keys"),
+        ("CompanyTimeseries", "data"),
+    ]:
         assert schemas[component]["properties"][old_name]["deprecated"] is True
         assert "deprecated" not in schemas[component]["properties"]["items"]

@@ -60,8 +60,8 @@ def test_a_budget_admits_mixed_costs_up_to_the_budget_and_no_further(server, fig
              ("POST", "/api/v1/demo/report", raw, {"title": "Monthly numbers"}) for _ in range(REQUESTS)]
     results = burst(server, calls, THREADS)
     figures.sent(PART, REQUESTS)
-    admitted = [call for call, r in zip(calls, results) if r[2] == 200]
-    refused = [call for call, r in zip(calls, results) if r[2] == 429]
+    admitted = [call for call, r in zip(calls, results, strict=True) if r[2] == 200]
+    refused = [call for call, r in zip(calls, results, strict=True) if r[2] == 429]
     assert len(admitted) + len(refused) == REQUESTS, {r[2] for r in results}
     spent = sum(PRICES[call[1]] for call in admitted)
     figures.fact(PART, f"budget spent/limit {server.stack}", f"{spent}/{BUDGET}")

@@ -120,7 +120,10 @@ def test_redis_stopped_mid_run_refuses_limited_keys_and_recovers(stack, keys, fi
     server, _, redis = stack
     sent = keys["sent"]
     master = server.process.pid
-    calls = [("limited", "GET", "/api/v1/demo/echo", keys["limited"]), ("unlimited", "GET", "/api/v1/me", keys["unlimited"])]
+    calls = [
+        ("limited", "GET", "/api/v1/demo/echo", keys["limited"]),
+        ("unlimited", "GET", "/api/v1/me", keys["unlimited"]),
+    ]
     assert {r[1] for r in traffic(server, calls, 1, figures, sent)} == {200}
     redis.stop()
     during = traffic(server, calls, 3, figures, sent)

@@ -76,7 +76,7 @@ def test_twenty_thousand_requests_lose_nothing(server, figures, evidence):
     assert len(results) == TOTAL and statuses == {200: TOTAL}, statuses
 
     records_total = 0
-    for index, (raw, kid, method, path, body, price) in enumerate(keys):
+    for index, (_raw, kid, _method, path, _body, price) in enumerate(keys):
         sent = sum(1 for r in results if r[0] == index)
         records = wait_for_log(server, kid, sent)
         records_total += records

@@ -64,8 +64,11 @@ def test_the_counters_add_up_to_the_requests_sent(server, figures, evidence):
     before = settled(server)
     scrapes_before = server.scrapes
     records_before = sql(server, "SELECT COUNT(*) FROM usage_requestlog")[0][0]
-    calls = ([("GET", "/api/v1/demo/echo", limited)] * (LIMIT + OVER) + [("GET", "/api/v1/me", server.admin_key)] * ALLOWED
-             + [("GET", "/api/v1/me", "sk_live_" + "A" * 40)] * UNKNOWN)
+    calls = (
+        [("GET", "/api/v1/demo/echo", limited)] * (LIMIT + OVER)
+        + [("GET", "/api/v1/me", server.admin_key)] * ALLOWED
+        + [("GET", "/api/v1/me", "sk_live_" + "A" * 40)] * UNKNOWN
+    )
     sent = len(calls)
     results = burst(server, calls, 16)
     statuses = [r[2] for r in results]

@@ -77,7 +77,9 @@ def test_poisoned_input_and_deletes_under_load_never_stop_the_log(server, figure
             assert send(server, victim, {"X-Forwarded-For": forwarded, "User-Agent": LONG}) == 200
             sent_forwarded += 1
     time.sleep(0.5)
-    server.manage("shell", "-c", "from django.contrib.auth.models import User; User.objects.get(username='dora').delete()")
+    server.manage(
+        "shell", "-c", "from django.contrib.auth.models import User; User.objects.get(username='dora').delete()"
+    )
     server.manage("shell", "-c", "from accounts.models import Company; Company.objects.get(name='Gonecorp').delete()")
     time.sleep(1.0)  # keep hammering the deleted key and company past any copy a worker keeps
     stop.set()

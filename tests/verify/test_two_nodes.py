@@ -131,7 +131,7 @@ def test_a_request_limit_admits_exactly_its_number_across_both_nodes(nodes, figu
     for node in (nodes.a, nodes.b):
         limits = node.request("GET", f"/api/v1/api-keys/{kid}/limits", node.admin_key)[2]["limits"]
         assert limits["requests_used"] == REQUEST_LIMIT, limits
-    by_node = Counter("A" if call[0] is nodes.a else "B" for call, r in zip(calls, results) if r[2] == 200)
+    by_node = Counter("A" if call[0] is nodes.a else "B" for call, r in zip(calls, results, strict=True) if r[2] == 200)
     figures.fact(PART, "admitted/limit across nodes",
                  f"{statuses.count(200)}/{REQUEST_LIMIT} (A {by_node['A']}, B {by_node['B']}) of {REQUESTS}")
 

@@ -37,9 +37,15 @@ class Command(BaseCommand):
     def handle(self, *args, username, name, company, mode, expires, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise CommandError(f"No user {username!r}; add one with: manage.py addmember {username} --company ... --role member")
+            raise CommandError(
+                f"No user {username!r}; add one with: manage.py addmember {username} --company ... --role member"
+            )
         try:
-            company_id = user.memberships.filter(company__name=company).values_list("company_id", flat=True).first() if company else None
+            company_id = (
+                user.memberships.filter(company__name=company).values_list("company_id", flat=True).first()
+                if company
+                else None
+            )
             if company and company_id is None:
                 raise CommandError(f"{username} is not a member of {company!r}.")
             actor = actor_for(user, company_id)
@@ -49,5 +55,7 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         expiry = f", expires {key.expires_at.isoformat()}" if key.expires_at else ", never expires"
-        self.stderr.write(f"Created key {key.pk} ({key.prefix}…, {mode}{expiry}) for {username} in {actor.company.name}.")
+        self.stderr.write(
+            f"Created key {key.pk} ({key.prefix}…, {mode}{expiry}) for {username} in {actor.company.name}."
+        )
         self.stdout.write(raw)
