@@ -7,7 +7,7 @@ import time
 import pytest
 
 from core.errors import PROBLEMS
-from tests.gunicorn_server import GunicornServer
+from tests.live import live_gunicorn
 
 HEADER_TIMEOUT = 2
 HEAD = b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -15,10 +15,9 @@ HEAD = b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    live = GunicornServer(tmp_path_factory.mktemp("worker"), workers=1, cache_url="")
-    live.env.update(GUNICORN_THREADS="1", GUNICORN_HEADER_TIMEOUT=str(HEADER_TIMEOUT))
-    yield live.start()
-    live.stop()
+    with live_gunicorn(tmp_path_factory.mktemp("worker"), workers=1, cache_url="",
+                       env={"GUNICORN_THREADS": "1", "GUNICORN_HEADER_TIMEOUT": str(HEADER_TIMEOUT)}) as live:
+        yield live
 
 
 def connect(server) -> socket.socket:

@@ -16,7 +16,7 @@ from keys.selectors import api_key_by_hashes
 from keys.services import api_key_revoke
 from keys.verification import KeyGrant
 from tests.clients import key_client
-from tests.gunicorn_server import GunicornServer, request
+from tests.live import live_gunicorn, request
 from tests.redis_server import OwnRedis
 
 pytestmark = pytest.mark.django_db
@@ -234,8 +234,7 @@ def test_a_worker_that_loses_the_channel_drops_its_copies_and_subscribes_again(s
 def test_every_gunicorn_worker_refuses_a_revoked_key_as_soon_as_the_revoke_returns(tmp_path, redis_url):
     """Three workers each answer the key from their own copy; the revoke through the API
     returns only once all have dropped it: no request sent after that is admitted."""
-    server = GunicornServer(tmp_path, workers=3, cache_url=redis_url).start()
-    try:
+    with live_gunicorn(tmp_path, workers=3, cache_url=redis_url) as server:
         admin = server.member_key("olivia", "Acme", "owner")
         raw = server.member_key("carol", "Acme", "member")
         items = server.request("GET", "/api/v1/api-keys?scope=company", admin)[2]["items"]
@@ -258,8 +257,6 @@ def test_every_gunicorn_worker_refuses_a_revoked_key_as_soon_as_the_revoke_retur
         revoked["at"] = time.monotonic()
         for thread in threads:
             thread.join(timeout=30)
-    finally:
-        server.stop()
     assert status == 204
     before = {s for _, answered, s in results if answered < revoking}
     after = [s for sent, _, s in results if sent > revoked["at"]]

@@ -5,15 +5,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.gunicorn_server import GunicornServer
+from tests.live import live_gunicorn
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    live = GunicornServer(tmp_path_factory.mktemp("gunicorn"), workers=4).start()
-    live.admin_key = live.member_key("olivia", "Acme", "owner")
-    yield live
-    live.stop()
+    with live_gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=4) as live:
+        live.admin_key = live.member_key("olivia", "Acme", "owner")
+        yield live
 
 
 def key_id(server, username) -> str:
@@ -72,10 +71,7 @@ def test_gunicorn_removes_the_metrics_directory_it_made_when_it_stops(tmp_path):
     every day must not leave one behind each time."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    live = GunicornServer(tmp_path, workers=1, env={"TMPDIR": str(scratch)}).start()
-    try:
+    with live_gunicorn(tmp_path, workers=1, env={"TMPDIR": str(scratch)}) as live:
         assert [p.name[:17] for p in scratch.iterdir()] == ["keyhouse-metrics-"]
         assert live.request("GET", "/healthz")[0] == 200
-    finally:
-        live.stop()
     assert list(scratch.iterdir()) == []

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.verify.live import STACKS, burst, keep_evidence, key_id, start, timed, wait_for_log
+from tests.verify.live import STACKS, burst, keep_evidence, key_id, serving, timed, wait_for_log
 
 pytestmark = pytest.mark.verify
 PART = "3 concurrency"
@@ -23,11 +23,10 @@ REVOKE_GRACE = {"postgres+redis": 0.0, "sqlite+local-memory": 1.0}
 @pytest.fixture(scope="module", params=STACKS)
 def server(request, tmp_path_factory, evidence, stacks):
     database_url, cache_url = stacks[request.param]
-    live = start(tmp_path_factory.mktemp("concurrency"), database_url, cache_url)
-    live.stack = request.param
-    yield live
-    keep_evidence(live, evidence, f"concurrency {request.param}")
-    live.stop()
+    with serving(tmp_path_factory.mktemp("concurrency"), database_url, cache_url) as live:
+        live.stack = request.param
+        yield live
+        keep_evidence(live, evidence, f"concurrency {request.param}")
 
 
 def limited_key(server, username: str, limits: dict) -> tuple[str, str]:

@@ -19,7 +19,7 @@ import pytest
 from tests.clients import PROBLEM_MEMBERS
 from tests.postgres_server import OwnPostgres
 from tests.redis_server import OwnRedis
-from tests.verify.live import WORKER_ACCESS_LOG, answered_by, keep_evidence, key_id, sql, start, worker_pids
+from tests.verify.live import WORKER_ACCESS_LOG, answered_by, keep_evidence, key_id, serving, sql, worker_pids
 
 pytestmark = pytest.mark.verify
 PART = "5 faults"
@@ -32,17 +32,14 @@ WRITE_SLACK = 0.25
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, evidence):
     postgres, redis = OwnPostgres(), OwnRedis()
-    server = None
     try:
         postgres.start()
         redis.start()
-        server = start(tmp_path_factory.mktemp("faults"), postgres.url, redis.url, workers=2,
-                       env=WORKER_ACCESS_LOG)
-        yield server, postgres, redis
-        keep_evidence(server, evidence, "faults")
+        with serving(tmp_path_factory.mktemp("faults"), postgres.url, redis.url, workers=2,
+                     env=WORKER_ACCESS_LOG) as server:
+            yield server, postgres, redis
+            keep_evidence(server, evidence, "faults")
     finally:
-        if server is not None:
-            server.stop()
         redis.stop()
         postgres.destroy()
 

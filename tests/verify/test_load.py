@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.verify.live import keep_evidence, key_id, sql, start, timed, wait_for_log
+from tests.verify.live import keep_evidence, key_id, serving, sql, timed, wait_for_log
 
 pytestmark = pytest.mark.verify
 PART = "4 load"
@@ -25,10 +25,9 @@ KEYS = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, evidence, stacks):
-    live = start(tmp_path_factory.mktemp("load"), *stacks["postgres+redis"])
-    yield live
-    keep_evidence(live, evidence, "load")
-    live.stop()
+    with serving(tmp_path_factory.mktemp("load"), *stacks["postgres+redis"]) as live:
+        yield live
+        keep_evidence(live, evidence, "load")
 
 
 def test_twenty_thousand_requests_lose_nothing(server, figures, evidence):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.gunicorn_server import GunicornServer
+from tests.live import live_gunicorn
 from tests.verify.live import burst, sql
 from tests.verify.test_concurrency import limited_key
 
@@ -20,13 +20,11 @@ SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, evidence):
-    live = GunicornServer(tmp_path_factory.mktemp("metrics"), workers=2, database_url="", cache_url="")
-    live.env["METRICS_TOKEN"] = TOKEN
-    live.start()
-    live.admin_key = live.member_key("olivia", "Acme", "owner")
-    evidence.secret(live.admin_key)
-    yield live
-    live.stop()
+    with live_gunicorn(tmp_path_factory.mktemp("metrics"), workers=2, database_url="", cache_url="",
+                       env={"METRICS_TOKEN": TOKEN}) as live:
+        live.admin_key = live.member_key("olivia", "Acme", "owner")
+        evidence.secret(live.admin_key)
+        yield live
 
 
 def scrape(server) -> dict[tuple[str, str], float]:

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from tests.gunicorn_server import GunicornServer
-from tests.verify.live import STACKS, keep_evidence, sql
+from tests.verify.live import STACKS, keep_evidence, serving, sql
 
 pytestmark = pytest.mark.verify
 PART = "10 poison"
@@ -21,23 +20,11 @@ LONG = "é" * 5000
 @pytest.fixture(scope="module", params=STACKS)
 def server(request, tmp_path_factory, evidence, stacks):
     database_url, cache_url = stacks[request.param]
-    live = GunicornServer(tmp_path_factory.mktemp("poison"), workers=2, database_url=database_url,
-                          cache_url=cache_url)
-    live.env["TRUSTED_PROXY_COUNT"] = "1"
-    live.start()
-    live.stack = request.param
-    issue = live.member_key
-
-    def member_key(*args):
-        raw = issue(*args)
-        evidence.secret(raw)
-        return raw
-
-    live.member_key = member_key
-    live.admin_key = live.member_key("olivia", "Acme", "owner")
-    yield live
-    keep_evidence(live, evidence, f"poison {request.param}")
-    live.stop()
+    with serving(tmp_path_factory.mktemp("poison"), database_url, cache_url, workers=2,
+                 env={"TRUSTED_PROXY_COUNT": "1"}) as live:
+        live.stack = request.param
+        yield live
+        keep_evidence(live, evidence, f"poison {request.param}")
 
 
 def send(server, key: str, headers: dict) -> int:

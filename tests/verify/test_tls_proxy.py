@@ -29,7 +29,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH
 from tests.browser.helpers import KEY_RE
 from tests.deploy.follow_deploy_md import DOC, ROOT, files_shown, script, stop_everything, write_standins
-from tests.gunicorn_server import PASSWORD, GunicornServer
+from tests.live import PASSWORD, GunicornServer
 from tests.nginx_server import HOST_PLACEHOLDER, SITE, NginxServer, free_port, move_site, self_signed, unverified
 from tests.verify.live import SHARED_POSTGRES, SHARED_REDIS, keep_evidence, sql
 
@@ -56,9 +56,7 @@ def stack(tmp_path_factory, evidence):
     # nginx's workers (nobody, when the master is root) must reach the prefix: not under pytest's 0700 tmp.
     prefix = Path(tempfile.mkdtemp(prefix="keyhouse-nginx-"))
     app = GunicornServer(tmp, workers=2, database_url="", cache_url="", env=PRODUCTION,
-                         ready=("/healthz", 200, {"Host": HOST}))
-    app.manage("collectstatic", "--noinput", "-v0")
-    app.start()
+                         ready=("/healthz", 200, {"Host": HOST}), collectstatic=True).start()
     https_port, http_port = free_port(), free_port()
     self_signed(prefix / "letsencrypt" / "live" / HOST, HOST)
     (prefix / "acme" / ".well-known" / "acme-challenge").mkdir(parents=True)
