@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from tests.html import select_one
 from tests.live import live_gunicorn
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
@@ -60,7 +61,7 @@ class Attacker:
     def run(self, n: int) -> None:
         _, headers, page = call(self.port, "GET", "/accounts/login/", {})
         cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        token = select_one(page, 'input[name="csrfmiddlewaretoken"]')["value"]
         sent = 0
         while not self.stop.is_set():
             username = f"sprayed-{n}-{sent}" if self.mode == "spray" else "victim"

@@ -11,6 +11,7 @@ from keys.models import ApiKey
 from tests.clients import key_client
 from tests.dashboard.conftest import LIST_URL, NEW_URL, key_url, signed_in
 from tests.factories import make_key
+from tests.html import select_one, text
 
 pytestmark = pytest.mark.django_db
 KEY_RE = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{38}")
@@ -24,6 +25,11 @@ def me_status(raw: str) -> int:
     return key_client(raw).get("/api/v1/me").status_code
 
 
+def form_token(response) -> str:
+    """The create form's one-use token, as the browser would send it back."""
+    return select_one(response, 'input[name="form_token"]')["value"]
+
+
 class TestCreate:
     def test_the_key_is_shown_once_in_the_no_store_response_and_works(self, alice):
         client = signed_in(alice)
@@ -32,10 +38,9 @@ class TestCreate:
         assert response["Cache-Control"] == "no-store"
         html = response.content.decode()
         [raw] = set(KEY_RE.findall(html))
-        assert (
-            f'id="new-key-value" class="key-value" rows="2" readonly spellcheck="false" autocomplete="off" data-select-all>{raw}</textarea>'
-            in html
-        )
+        shown = select_one(response, "textarea#new-key-value")
+        assert text(shown) == raw and shown["class"] == ["key-value"] and shown.has_attr("readonly")
+        assert (shown["spellcheck"], shown["autocomplete"]) == ("false", "off") and shown.has_attr("data-select-all")
         assert "it will not be shown again" in html
         assert me_status(raw) == 200
         key = ApiKey.objects.get(owner=alice)
@@ -45,7 +50,7 @@ class TestCreate:
     def test_sending_the_same_form_again_creates_no_second_key(self, alice):
         """Without JavaScript, a reload of the "shown once" page offers to send the form again."""
         client = signed_in(alice)
-        token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+        token = form_token(client.get(LIST_URL))
         form = {"name": "Nightly export", "never_expires": "on", "mode": "live", "form_token": token}
         assert client.post(NEW_URL, form).status_code == 200
         again = client.post(NEW_URL, form)
@@ -53,14 +58,14 @@ class TestCreate:
         assert not KEY_RE.search(again.content.decode())
         assert ApiKey.objects.filter(owner=alice).count() == 1
         # The page it answers with has a fresh form, which makes the next key.
-        fresh = re.search(r'name="form_token" value="([^"]+)"', again.content.decode()).group(1)
+        fresh = form_token(again)
         assert client.post(NEW_URL, {**form, "name": "Second", "form_token": fresh}).status_code == 200
         assert ApiKey.objects.filter(owner=alice).count() == 2
 
     def test_a_form_still_works_after_many_other_tabs_rendered_forms(self, alice):
         """One tab's form, then the list rendered 25 times elsewhere: the first form makes its key."""
         client = signed_in(alice)
-        token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+        token = form_token(client.get(LIST_URL))
         for _ in range(25):
             assert client.get(LIST_URL).status_code == 200
         form = {"name": "First tab", "never_expires": "on", "mode": "live", "form_token": token}
@@ -78,14 +83,14 @@ class TestCreate:
     def test_a_day_old_form_makes_no_key(self, alice):
         client = signed_in(alice)
         with time_machine.travel(timezone.now() - timedelta(days=1, minutes=1)):
-            token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+            token = form_token(client.get(LIST_URL))
         form = {"name": "Stale", "never_expires": "on", "mode": "live", "form_token": token}
         assert client.post(NEW_URL, form).status_code == 409
         assert not ApiKey.objects.exists()
 
     def test_a_form_refused_for_bad_input_can_be_corrected_and_sent(self, alice):
         client = signed_in(alice)
-        token = re.search(r'name="form_token" value="([^"]+)"', client.get(NEW_URL).content.decode()).group(1)
+        token = form_token(client.get(NEW_URL))
         assert client.post(NEW_URL, {"name": "", "mode": "live", "form_token": token}).status_code == 400
         ok = client.post(NEW_URL, {"name": "Fixed", "never_expires": "on", "mode": "live", "form_token": token})
         assert ok.status_code == 200 and ApiKey.objects.filter(owner=alice, name="Fixed").exists()
