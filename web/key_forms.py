@@ -4,6 +4,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
+from django.utils import timezone
 
 from core.errors import ApplicationError
 from keys.models import DEFAULT_LIFETIME, NAME_MAX_LENGTH, Mode, key_name_validator
@@ -15,7 +16,7 @@ NAME_EXAMPLES = '"Production Server", "Development Testing" or "Data Pipeline"'
 
 
 def default_expiry() -> date:
-    return datetime.now(UTC).date() + DEFAULT_LIFETIME
+    return timezone.now().date() + DEFAULT_LIFETIME
 
 
 def expires_at_for(day: date | None) -> datetime | None:
@@ -72,7 +73,7 @@ class ApiKeyCreateForm(DashboardForm):
         expire, and no date past the longest lifetime (keys.services refuses both anyway)."""
         longest = company and company.max_key_lifetime_days
         # A date D means 00:00 UTC on D, so the last date within N days is the date of now + N days.
-        self.latest_expiry = (datetime.now(UTC) + timedelta(days=longest)).date() if longest else None
+        self.latest_expiry = (timezone.now() + timedelta(days=longest)).date() if longest else None
         self.expiry_required = bool(company and (company.require_key_expiry or longest))
         self.policy_note = ""
         kwargs["initial"] = {"expires_on": min(default_expiry(), self.latest_expiry or date.max),

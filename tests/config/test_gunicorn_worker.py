@@ -35,13 +35,26 @@ def response(sock) -> bytes:
     return data
 
 
-def answered_at_once(server) -> bool:
-    """A new connection gets its 401 within the 5 s plain gthread gives a silent connection."""
-    started = time.monotonic()
+def still_waiting(sock) -> bool:
+    """Open and unanswered: the server has neither replied on it nor cut it off."""
+    sock.setblocking(False)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return True
+    finally:
+        sock.settimeout(HEADER_TIMEOUT + 3)
+    return False
+
+
+def answered_while_waiting(server, waiting: list[socket.socket]) -> bool:
+    """A new connection gets its 401 while the connections part way through their head still
+    wait, none cut off. The one thread held by one of them would serve nothing else until the
+    header timeout cut it off; checked by what happened first, not by how long it took."""
     with connect(server) as sock:
         sock.sendall(HEAD)
         status = response(sock).split(b" ", 2)[1]
-    return status == b"401" and time.monotonic() - started < 3
+    return status == b"401" and all(still_waiting(other) for other in waiting)
 
 
 def test_new_connections_part_way_through_their_head_or_silent_hold_no_thread(server):
@@ -50,7 +63,7 @@ def test_new_connections_part_way_through_their_head_or_silent_hold_no_thread(se
     try:
         for sock in slow:
             sock.sendall(HEAD[:10])
-        assert answered_at_once(server)
+        assert answered_while_waiting(server, [*slow, silent])
         for sock in slow:
             sock.sendall(HEAD[10:])
         assert all(response(sock).startswith(b"HTTP/1.1 401") for sock in slow)
@@ -65,7 +78,7 @@ def test_a_kept_alive_connection_sending_its_next_head_slowly_holds_no_thread(se
         assert response(kept).startswith(b"HTTP/1.1 401")
         kept.sendall(HEAD[:10])
         time.sleep(0.2)
-        assert answered_at_once(server)
+        assert answered_while_waiting(server, [kept])
         kept.sendall(HEAD[10:])
         assert response(kept).startswith(b"HTTP/1.1 401")
 
@@ -75,7 +88,7 @@ def test_a_pipelined_request_whose_head_is_cut_short_holds_no_thread(server):
         pipelined.sendall(HEAD + HEAD[:10])
         assert response(pipelined).startswith(b"HTTP/1.1 401")
         time.sleep(0.2)
-        assert answered_at_once(server)
+        assert answered_while_waiting(server, [pipelined])
         pipelined.sendall(HEAD[10:])
         assert response(pipelined).startswith(b"HTTP/1.1 401")
 
@@ -84,9 +97,8 @@ def test_a_head_not_complete_within_the_header_timeout_is_cut_off(server):
     with connect(server) as slow:
         opened = time.monotonic()
         slow.sendall(HEAD[:10])
-        assert slow.recv(1) == b""  # closed by the server
-        # The event loop sweeps once a second.
-        assert HEADER_TIMEOUT <= time.monotonic() - opened < HEADER_TIMEOUT + 2.5
+        assert slow.recv(1) == b""  # closed by the server, before the socket's own timeout
+        assert time.monotonic() - opened >= HEADER_TIMEOUT  # and not before its time
 
 
 def test_a_head_with_a_bare_line_feed_is_refused_without_waiting_for_more(server):
@@ -107,7 +119,7 @@ def test_a_head_over_64_kib_is_refused_at_once_and_holds_no_thread(server):
         assert (body["code"], body["status"], body["title"]) == ("request_header_too_large", row.status, row.title)
         assert body["type"] == "/api/problems/request_header_too_large"
         assert sock.recv(1) == b""  # and closed
-    assert answered_at_once(server)
+    assert answered_while_waiting(server, [])
 
 
 def test_a_head_sent_a_byte_at_a_time_is_still_answered(server):

@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 from django.core.cache import cache
+from prometheus_client import REGISTRY
 
 from keys import cache as key_cache
 from keys import invalidation
@@ -190,6 +191,10 @@ def test_a_row_read_before_a_revocation_is_never_cached_after_it(shared, alice, 
     assert response.status_code == 401 and response.json()["code"] == "revoked_api_key"
 
 
+def timeouts_counted() -> float:
+    return REGISTRY.get_sample_value("keyhouse_invalidation_ack_timeouts_total") or 0.0
+
+
 def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
         shared, settings, alice, alice_key, django_capture_on_commit_callbacks, caplog, redis_url):
     """A subscriber that never confirms (a worker whose connection died unnoticed) delays the
@@ -199,6 +204,7 @@ def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
     silent.subscribe(shared.channel)
     try:
         assert silent.get_message(timeout=2)["type"] == "subscribe"
+        timeouts = timeouts_counted()
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="keys.invalidation"), \
                 django_capture_on_commit_callbacks(execute=True):
@@ -206,15 +212,18 @@ def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
         waited = time.monotonic() - started
     finally:
         silent.close()
-    limit = settings.API_KEY_LOCAL_SECONDS + invalidation.WAIT_MARGIN_SECONDS
-    assert settings.API_KEY_LOCAL_SECONDS <= waited < limit + 0.5, waited
+    # Long enough that the silent worker's copies are gone; then it gives up once for all the
+    # workers left, rather than waiting for each (how long that took is the machine's business).
+    assert waited >= settings.API_KEY_LOCAL_SECONDS, waited
+    assert timeouts_counted() == timeouts + 1
     # Listeners of earlier tests' caches may still be subscribed for a second; they confirm.
     assert re.search(r"1 of \d+ workers did not confirm a key change", caplog.text), caplog.text
 
-    started = time.monotonic()
-    with django_capture_on_commit_callbacks(execute=True):
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="keys.invalidation"), \
+            django_capture_on_commit_callbacks(execute=True):
         key_cache.forget_key(key)
-    assert time.monotonic() - started < settings.API_KEY_LOCAL_SECONDS / 2
+    assert timeouts_counted() == timeouts + 1 and "did not confirm" not in caplog.text  # every worker answered
 
 
 def test_a_worker_that_loses_the_channel_drops_its_copies_and_subscribes_again(shared, alice_key, redis_url):

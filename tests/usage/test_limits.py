@@ -76,17 +76,17 @@ def test_disabled_limits_are_not_enforced_but_kept(alice_key):
     assert "RateLimit" not in client.get(PRODUCT)
 
 
-def test_counters_reset_with_the_period(alice_key, monkeypatch):
+def test_counters_reset_with_the_period(alice_key, time_machine):
     key, raw = alice_key
     limits_set(api_key=key, grantor=OPERATOR, request_limit=1, reset_period="daily")
     client = key_client(raw)
     # A day still ahead: Redis expires a period's counter at the period's end by its own clock.
     next_day = datetime.combine(timezone.now().date() + timedelta(days=2), datetime.min.time(), UTC)
-    monkeypatch.setattr(timezone, "now", lambda: next_day - timedelta(seconds=1))
+    time_machine.move_to(next_day - timedelta(seconds=1), tick=False)
     assert client.get(PRODUCT).status_code == 200
     last_second = client.get(PRODUCT)
     assert last_second.status_code == 429 and last_second["Retry-After"] == "1"
-    monkeypatch.setattr(timezone, "now", lambda: next_day)
+    time_machine.move_to(next_day, tick=False)
     assert client.get(PRODUCT).status_code == 200
 
 

@@ -76,12 +76,13 @@ def test_poisoned_input_and_deletes_under_load_never_stop_the_log(server, figure
     assert 200 in dora_statuses and 401 in dora_statuses and 200 in statuses and 401 in statuses
     figures.sent(PART, len(statuses) + len(dora_statuses) + sent_forwarded)
 
-    # Another company's requests, after all that: every one written within 2 s.
+    # Another company's requests, after all that: every one written (how soon is a figure; the
+    # 30 s only guards against a recorder the poison stopped).
     acme_before = company_records(server, "Acme")
     others = [send(server, server.admin_key, {}) for _ in range(40)]
     answered = time.monotonic()
     assert others == [200] * 40
-    while company_records(server, "Acme") < acme_before + 40 and time.monotonic() - answered < 2:
+    while company_records(server, "Acme") < acme_before + 40 and time.monotonic() - answered < 30:
         time.sleep(0.05)
     written_in = time.monotonic() - answered
     assert company_records(server, "Acme") == acme_before + 40, "another company's requests were not written"
