@@ -57,6 +57,15 @@ def answered_while_waiting(server, waiting: list[socket.socket]) -> bool:
     return status == b"401" and all(still_waiting(other) for other in waiting)
 
 
+def assert_the_cut_short_head_holds_no_thread(server, sock) -> None:
+    """sock's next request has sent the first bytes of its head: another connection is answered
+    meanwhile, and sock's request once the rest of its head comes."""
+    time.sleep(0.2)
+    assert answered_while_waiting(server, [sock])
+    sock.sendall(HEAD[10:])
+    assert response(sock).startswith(b"HTTP/1.1 401")
+
+
 def test_new_connections_part_way_through_their_head_or_silent_hold_no_thread(server):
     slow = [connect(server) for _ in range(5)]
     silent = connect(server)
@@ -77,20 +86,14 @@ def test_a_kept_alive_connection_sending_its_next_head_slowly_holds_no_thread(se
         kept.sendall(HEAD)
         assert response(kept).startswith(b"HTTP/1.1 401")
         kept.sendall(HEAD[:10])
-        time.sleep(0.2)
-        assert answered_while_waiting(server, [kept])
-        kept.sendall(HEAD[10:])
-        assert response(kept).startswith(b"HTTP/1.1 401")
+        assert_the_cut_short_head_holds_no_thread(server, kept)
 
 
 def test_a_pipelined_request_whose_head_is_cut_short_holds_no_thread(server):
     with connect(server) as pipelined:
         pipelined.sendall(HEAD + HEAD[:10])
         assert response(pipelined).startswith(b"HTTP/1.1 401")
-        time.sleep(0.2)
-        assert answered_while_waiting(server, [pipelined])
-        pipelined.sendall(HEAD[10:])
-        assert response(pipelined).startswith(b"HTTP/1.1 401")
+        assert_the_cut_short_head_holds_no_thread(server, pipelined)
 
 
 def test_a_head_not_complete_within_the_header_timeout_is_cut_off(server):
