@@ -8,7 +8,6 @@ headers of keyed operations are declared in one place, keyed_response_headers().
 """
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 
@@ -169,7 +168,9 @@ class AutoSchema(BaseAutoSchema):
                 response["headers"] = {**response.get("headers", {}), **headers}
             if int(status) >= 400:
                 response["description"] = _description(int(status))
-                response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/Problem{status}"}}}
+                response["content"] = {
+                    PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/Problem{status}"}}
+                }
         operation["responses"] = dict(sorted(responses.items()))
         if not self._is_keyed() and not self.get_auth():
             operation["security"] = []

@@ -6,7 +6,6 @@ Every function that holds a raw key is marked @sensitive_variables, so that erro
 which list each frame's variables, show the key as stars."""
 from functools import wraps
 
-from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from rest_framework.authentication import BaseAuthentication

@@ -10,8 +10,8 @@ of it. The rule:
 - nobody acts for a person of a higher rank (accounts.access.person_check_act_for);
 - no key obtains a value of, or grants, scopes beyond its own;
 - a limited key obtains values only of keys limited at least as strictly, changes no limit but
-  the one it set on itself, and a key it creates is limited the same way; without one, a new key gets its company's default
-  limit.
+  the one it set on itself, and a key it creates is limited the same way; without one, a new
+  key gets its company's default limit.
 """
 import dataclasses
 

@@ -11,7 +11,6 @@ from keys.models import ApiKey, KeyLimit, Mode, default_scopes
 from keys.services import api_key_create, api_key_import_legacy
 
 
-
 @transaction.atomic
 def limits_set(*, api_key: ApiKey, grantor, request_limit: int | None = None,
                budget_limit_microcents: int | None = None, reset_period: str = ResetPeriod.MONTHLY,

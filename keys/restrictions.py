@@ -14,8 +14,8 @@ from rest_framework.permissions import BasePermission
 
 from audit.models import AuditAction
 from audit.services import security_event
-from core.errors import ValidationFailed
 from core.errors import PermissionDenied as Forbidden
+from core.errors import ValidationFailed
 from core.network import client_ip, ip_allowed, request_host
 from core.outcomes import OUTCOMES, KeyStatus
 

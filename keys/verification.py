@@ -107,7 +107,9 @@ class KeyGrant:
         if self.revoked_at:
             return KeyStatus.REVOKED, {"revoked_at": self.revoked_at}
         if self.presented_previous and not (self.previous_expires_at and now < self.previous_expires_at):
-            until = f"; it stopped working at {self.previous_expires_at.isoformat()}" if self.previous_expires_at else ""
+            until = (
+                f"; it stopped working at {self.previous_expires_at.isoformat()}" if self.previous_expires_at else ""
+            )
             return KeyStatus.REGENERATED, {"until": until}
         if self.expires_at and self.expires_at <= now:
             return KeyStatus.EXPIRED, {"expired_at": self.expires_at.isoformat()}

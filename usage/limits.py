@@ -23,8 +23,8 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
-from keys.models import Mode
 from core.outcomes import KeyStatus
+from keys.models import Mode
 from keys.restrictions import needed_scope
 from keys.verification import SCOPE_UNKNOWN
 from usage import counters, windows

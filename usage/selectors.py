@@ -102,9 +102,17 @@ def company_usage_by_key(company, days: int) -> list[dict]:
     keys = ApiKey.objects.filter(pk__in=[r["api_key_id"] for r in per_key]).values("pk", "name", "prefix")
     names = {key.pop("pk"): key for key in keys}
     deleted = {"name": None, "prefix": None}
-    return [{"api_key_id": r["api_key_id"], "api_key_name": names.get(r["api_key_id"], deleted)["name"],
-             "prefix": names.get(r["api_key_id"], deleted)["prefix"], "total_requests": r["total"], "failed_requests": r["failed"] or 0,
-             "total_spend_microcents": r["spend"] or 0} for r in per_key]
+    return [
+        {
+            "api_key_id": r["api_key_id"],
+            "api_key_name": names.get(r["api_key_id"], deleted)["name"],
+            "prefix": names.get(r["api_key_id"], deleted)["prefix"],
+            "total_requests": r["total"],
+            "failed_requests": r["failed"] or 0,
+            "total_spend_microcents": r["spend"] or 0,
+        }
+        for r in per_key
+    ]
 
 
 def company_usage(company, days: int) -> dict:

@@ -9,10 +9,10 @@ from django.utils import timezone
 from accounts.access import OPERATOR
 from audit.models import AuditEvent
 from keys.services import api_key_update
-from usage.log_writes import write
-from usage.models import RequestLog
 from tests.clients import key_client, problem, session_client
 from tests.factories import make_key
+from usage.log_writes import write
+from usage.models import RequestLog
 
 pytestmark = pytest.mark.django_db
 
@@ -181,7 +181,12 @@ def test_page_parameters_are_documented_where_they_work(path, names, client):
 
 def test_renamed_collections_are_deprecated_in_the_schema(client):
     schemas = client.get("/api/schema/?format=json").json()["components"]["schemas"]
-    for component, old_name in [("KeyUsageByTier", "tiers"), ("KeyUsageErrors", "errors"),
-                                ("KeyUsageTimeseries", "data"), ("CompanyUsage", "keys"), ("CompanyTimeseries", "data")]:
+    for component, old_name in [
+        ("KeyUsageByTier", "tiers"),
+        ("KeyUsageErrors", "errors"),
+        ("KeyUsageTimeseries", "data"),
+        ("CompanyUsage", "keys"),
+        ("CompanyTimeseries", "data"),
+    ]:
         assert schemas[component]["properties"][old_name]["deprecated"] is True
         assert "deprecated" not in schemas[component]["properties"]["items"]

@@ -9,10 +9,10 @@ from django.utils import timezone
 from accounts.access import OPERATOR
 from keys.limit_services import limits_set
 from keys.models import KeyLimit
-from usage.models import RequestLog
-from usage.periods import period_bounds
 from tests.clients import key_client, session_client
 from tests.factories import make_key
+from usage.models import RequestLog
+from usage.periods import period_bounds
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """API keys and their audit trail in Django admin. Every change goes through keys.services
 and keys.limit_services, like the API's and the dashboard's, so validation, audit events and
 cache invalidation are the same on every surface. The hash is never shown."""
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,8 +17,14 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.errors import PermissionDenied as Forbidden
 from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
-from keys.limit_services import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, api_key_issue, limits_check_change,
-                                 limits_delete, limits_set)
+from keys.limit_services import (
+    MAX_BUDGET_MICROCENTS,
+    MAX_REQUEST_LIMIT,
+    api_key_issue,
+    limits_check_change,
+    limits_delete,
+    limits_set,
+)
 from keys.models import DEFAULT_LIFETIME, RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
 from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
 from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
@@ -328,7 +334,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
         now, days = timezone.now(), form.cleaned_data["days"]
         # A key may expire as late as 9999-12-31 (the dashboard's date picker allows it); adding
         # days to that overflows, so such a key is refused rather than crash the action.
-        latest = datetime.max.replace(tzinfo=dt_timezone.utc) - timedelta(days=days)
+        latest = datetime.max.replace(tzinfo=UTC) - timedelta(days=days)
         extended, refused = [], []
         for key in (k for k in keys if k.expires_at is not None):
             if key.expires_at > latest:

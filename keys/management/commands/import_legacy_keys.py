@@ -36,7 +36,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, **options):
         try:
-            handle = open(file, newline="", encoding="utf-8-sig")
+            # Opened apart from the `with` below so that only open()'s OSError becomes the message.
+            handle = open(file, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed by `with handle`)
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror}") from None
         created = skipped = 0
