@@ -30,8 +30,10 @@ def text(fragment: str) -> str:
 
 
 def section(response, section_id: str) -> str:
-    match = re.search(rf'<section class="card" id="{section_id}".*?</section>', response.content.decode(), re.S)
-    assert match, f"no #{section_id} section"
+    """The page's source for the part with this id, as the server wrote it: a card (#usage,
+    #overview) or a panel (#limits, #history)."""
+    match = re.search(rf'<(section|details) [^>]*\bid="{section_id}".*?</\1>', response.content.decode(), re.S)
+    assert match, f"no #{section_id} on the page"
     return match.group(0)
 
 
@@ -84,10 +86,15 @@ def test_usage_totals_chart_and_tables_for_the_keys_traffic(alice, traffic):
     usage = section(response, "usage")
     assert 'title="1200 microcents"' in usage and "1 cent = 1,000,000 microcents" in usage
 
-    chart, narrow = re.findall(r"<svg.*?</svg>", usage, re.S)  # for desktops and for phones
-    for drawing, name in ((chart, "wide"), (narrow, "narrow")):
-        assert f'class="usage-chart usage-chart-{name}"' in drawing and 'width="100%" role="img"' in drawing
-        assert f'<title id="usage-chart-title-{name}">Requests and spend, last 30 days</title>' in drawing
+    # Requests and spend each on a chart of its own, for desktops and for phones.
+    chart, narrow, spend, narrow_spend = re.findall(r"<svg.*?</svg>", usage, re.S)
+    for drawing, name, metric, title in ((chart, "wide", "requests", "Requests per day"),
+                                         (narrow, "narrow", "requests", "Requests per day"),
+                                         (spend, "wide", "spend", "Spend (US$) per day"),
+                                         (narrow_spend, "narrow", "spend", "Spend (US$) per day")):
+        assert f'class="usage-chart usage-chart-{name} usage-chart-{metric}"' in drawing
+        assert 'width="100%" role="img"' in drawing
+        assert f'<title id="chart-title-{metric}-{name}">{title}, last 30 days</title>' in drawing
         assert "30 days (UTC): 6 in all, 5 successful and 1 failed; spend $0.000012." in text(drawing)
     today = timezone.now()
     bar = re.search(rf"<g><title>{today:%b} {today.day}: 6 requests \(5 successful, 1 failed\), spend \$0.000012"
@@ -96,7 +103,13 @@ def test_usage_totals_chart_and_tables_for_the_keys_traffic(alice, traffic):
     assert bar, "today's bar"
     successful, failed = float(bar.group(1)), float(bar.group(2))
     assert successful == pytest.approx(5 * failed, abs=0.2)  # stacked to scale: 5 successful on 1 failed
-    assert chart.count('<rect class="bar-failed"') == 30 and '<polyline class="spend-line"' in chart
+    assert chart.count('<rect class="bar-failed"') == 30 and "bar-spend" not in chart
+    # Spend is today's real amount, one bar per day, on its own scale: no line rising from zero.
+    assert spend.count('<rect class="bar-spend"') == 30 and "polyline" not in spend
+    heights = [float(h) for h in re.findall(r'<rect class="bar-spend" [^>]*height="([\d.]+)"', spend)]
+    ticks = text(re.search(r'<g class="grid">.*?</g>', spend, re.S).group(0))
+    assert ticks == "$0.00 $0.000005 $0.00001 $0.000015"  # a scale in dollars, from 0 to above today's spend
+    assert heights[:-1] == [0.0] * 29 and heights[-1] == pytest.approx(126 * 12 / 15, abs=0.2)
 
     table = rows(usage, '<table class="data compact" id="usage-table"')
     assert len(table) == 30
@@ -149,7 +162,7 @@ def test_the_page_fetches_nothing_from_elsewhere(alice, traffic):
 
 # Limits -----------------------------------------------------------------------------------
 
-LIMITS = {"request_limit": "1000", "budget_limit_microcents": "50000000", "reset_period": "monthly", "enabled": "on"}
+LIMITS = {"request_limit": "1000", "budget": "0.50", "reset_period": "monthly", "enabled": "on"}
 
 
 def limit_row(key):
@@ -175,8 +188,8 @@ def test_admins_and_owners_set_change_and_remove_limits(request, role, alice_key
     page = client.get(key_url(key))
     assert messages_of(page) == (f"Limits set for “{key.name}”: request limit: 1,000; budget: $0.50; resets: monthly; "
                                  "enforced: yes. They apply from the next request.")
-    shown = text(section(page, "limits"))
-    assert "0 of 1,000 requests this period (0%)" in shown and "$0.00 of $0.50 this period (0%)" in shown
+    shown = text(section(page, "overview"))
+    assert "Requests this period 0 of 1,000 (0%)" in shown and "Spend this period $0.00 of $0.50 (0%)" in shown
 
     changed = {**LIMITS, "request_limit": "500", "reset_period": "weekly", "days": "7"}
     response = client.post(key_url(key, "limits"), changed, follow=True)
@@ -191,7 +204,8 @@ def test_admins_and_owners_set_change_and_remove_limits(request, role, alice_key
     response = client.post(key_url(key, "limits/remove"), follow=True)
     assert limit_row(key) is None
     assert messages_of(response).startswith(f"Removed the limits of “{key.name}” (they were request limit: 500;")
-    assert "No limits: this key may make any number of requests." in text(section(response, "limits"))
+    assert "0 in the last 30 days; no request limit" in text(section(response, "overview"))
+    assert "Remove limits" not in section(response, "limits")
     assert limit_events(key) == [("limits.set", person.username, "dashboard"),
                                  ("limits.changed", person.username, "dashboard"),
                                  ("limits.removed", person.username, "dashboard")]
@@ -203,25 +217,26 @@ def test_admins_and_owners_set_change_and_remove_limits(request, role, alice_key
 
 def test_a_limited_key_shows_this_periods_use(admin, alice_key):
     key, raw = alice_key
-    signed_in(admin).post(key_url(key, "limits"), {"request_limit": "10", "budget_limit_microcents": "1000",
+    signed_in(admin).post(key_url(key, "limits"), {"request_limit": "10", "budget": "0.00001",
                                                    "reset_period": "daily", "enabled": "on"})
     client = key_client(raw)
     for _ in range(3):
         assert client.get("/api/v1/demo/echo").status_code == 200  # 100 µ¢ each
-    limits = section(signed_in(admin).get(key_url(key)), "limits")
-    assert "3 of 10 requests this period (30%)" in text(limits)
-    assert "$0.000003 of $0.00001 this period (30%)" in text(limits)
+    limits = section(signed_in(admin).get(key_url(key)), "overview")
+    assert "Requests this period 3 of 10 (30%)" in text(limits)
+    assert "Spend this period $0.000003 of $0.00001 (30%)" in text(limits)
     assert limits.count('<progress max="100" value="30"') == 2
-    assert "Daily (UTC calendar day); next at" in text(limits)
+    assert "Period resets" in text(limits) and "(daily (utc calendar day))" in text(limits)
 
 
 def test_the_keys_owner_sees_its_limits_but_no_form(alice, alice_key):
     key, _ = alice_key
     limits_set(api_key=key, grantor=OPERATOR, request_limit=100, reset_period="weekly")
-    limits = section(signed_in(alice).get(key_url(key)), "limits")
-    assert "0 of 100 requests this period (0%)" in text(limits)
-    assert "Only company admins and owners change a key's limits." in text(limits)
-    assert "<form" not in limits and "Remove limits" not in limits
+    page = signed_in(alice).get(key_url(key))
+    overview = text(section(page, "overview"))
+    assert "Requests this period 0 of 100 (0%)" in overview
+    assert "Only company admins and owners change a key's limits." in overview
+    assert 'id="limits"' not in page.content.decode() and "Remove limits" not in page.content.decode()
 
 
 @pytest.mark.parametrize(("action", "data"), [("limits", LIMITS), ("limits/remove", {})])
@@ -247,8 +262,11 @@ def test_a_post_by_anyone_else_changes_nothing(request, alice_key, action, data,
     ("request_limit", "1,000", "Enter a whole number without separators, e.g. 1000"),
     ("request_limit", "2.5", "Enter a whole number without separators, e.g. 1000"),
     ("request_limit", str(10**13), "That is more than 1,000,000,000,000; check for extra zeros."),
-    ("budget_limit_microcents", "-5", "Enter 0 or more; leave it empty for no limit."),
-    ("budget_limit_microcents", str(10**16), "That is more than 1,000,000,000,000,000; check for extra zeros."),
+    ("budget", "-5", "Enter 0 or more; leave it empty for no budget."),
+    ("budget", "$5", "Enter dollars and cents without a $ sign or separators, e.g. 12.50, or leave it empty."),
+    ("budget", "1,000.00", "Enter dollars and cents without a $ sign or separators, e.g. 12.50, or leave it empty."),
+    ("budget", str(10**8), "That is more than $10,000,000.00; check for extra zeros."),
+    ("budget", "0.000000001", "Prices go down to a millionth of a cent: at most 8 decimal places."),
     ("reset_period", "yearly", "Select a valid choice. yearly is not one of the available choices."),
     ("reset_period", "", "This field is required."),
 ])
@@ -268,7 +286,7 @@ def test_bad_values_are_400_and_change_nothing(admin, alice_key, field, value, e
 
 def test_limits_need_a_number_or_a_budget(admin, alice_key):
     key, _ = alice_key
-    response = signed_in(admin).post(key_url(key, "limits"), {**LIMITS, "request_limit": "", "budget_limit_microcents": ""})
+    response = signed_in(admin).post(key_url(key, "limits"), {**LIMITS, "request_limit": "", "budget": ""})
     assert response.status_code == 400
     assert "Set a request limit, a budget or both." in text(section(response, "limits"))
     assert limit_row(key) is None and not limit_events(key)
@@ -278,10 +296,10 @@ def test_limits_of_a_revoked_key_are_not_changed(admin, alice_key):
     key, _ = alice_key
     api_key_revoke(api_key=key, revoked_by=admin)
     client = signed_in(admin)
-    assert "Save limits" not in section(client.get(key_url(key)), "limits")
+    assert "Save limits" not in client.get(key_url(key)).content.decode()
     response = client.post(key_url(key, "limits"), LIMITS)
     assert response.status_code == 409
-    assert "is revoked, so its limits no longer matter; nothing changed." in messages_of(response)
+    assert "is revoked, so its limits can no longer be changed; nothing changed." in messages_of(response)
     assert limit_row(key) is None
 
 
@@ -314,7 +332,7 @@ def test_history_lists_the_keys_events_newest_first(admin, alice, alice_key, bob
     bobs_key, _ = make_key(bob, name="Bob's pipeline")
     signed_in(bob).post(key_url(bobs_key, "rename"), {"name": "Bob's secret project"})
     signed_in(alice).post(key_url(key, "rename"), {"name": "Alice's desktop"})
-    signed_in(admin).post(key_url(key, "limits"), {**LIMITS, "budget_limit_microcents": ""})
+    signed_in(admin).post(key_url(key, "limits"), {**LIMITS, "budget": ""})
     assert key_client(raw).delete(f"/api/v1/api-keys/{key.pk}").status_code == 204
 
     for person in (alice, admin):
