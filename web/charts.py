@@ -75,11 +75,19 @@ def _n(number: float) -> str:
     return f"{number:.1f}"
 
 
-def _summary(granularity: str, points: list[dict], days: int) -> str:
+def _summary(granularity: str, points: list[dict], days: int, metric: str = "requests") -> str:
+    unit = "hour" if granularity == "hour" else "day"
+    if metric == "spend":
+        spend = sum(p["spend_microcents"] for p in points)
+        text = f"Spend per {unit} over the last {days} days (UTC): {format_money(spend)} in all."
+        highest = max(points, key=lambda p: p["spend_microcents"], default=None)
+        if highest and highest["spend_microcents"]:
+            text += (f" Highest {unit}: {bucket_label(highest['bucket'], granularity)}, "
+                     f"{format_money(highest['spend_microcents'])}.")
+        return text
     total = sum(p["requests"] for p in points)
     failed = sum(p["failed"] for p in points)
     spend = sum(p["spend_microcents"] for p in points)
-    unit = "hour" if granularity == "hour" else "day"
     text = (f"Requests per {unit} over the last {days} days (UTC): {total:,} in all, {total - failed:,} successful "
             f"and {failed:,} failed; spend {format_money(spend)}.")
     busiest = max(points, key=lambda p: p["requests"], default=None)
@@ -151,11 +159,11 @@ def usage_chart_svg(granularity: str, points: list[dict], days: int, layout: Lay
         '<g class="bars">{bars}</g>'
         '<line x1="{left}" x2="{right}" y1="{base}" y2="{base}" stroke="{text}"/>'
         '<g class="x-labels">{x_labels}</g>'
-        '<text class="axis-title y-title" x="{left}" y="12" text-anchor="end">{axis_title}</text>'
+        '<text class="axis-title y-title" x="2" y="12">{axis_title}</text>'
         '<text class="axis-title x-title" x="{middle}" y="{x_title_y}" text-anchor="middle">{unit} (UTC)</text>'
         '</svg>',
         name=layout.name, metric=metric, w=layout.width, h=layout.height, text=COLOURS["text"], days=days,
-        axis_title=axis_title, unit=unit, unit_lower=unit.lower(), desc=_summary(granularity, points, days),
+        axis_title=axis_title, unit=unit, unit_lower=unit.lower(), desc=_summary(granularity, points, days, metric),
         grid=_grid(ticks, layout, label), bars=format_html_join("", "{}", ((b,) for b in bars)),
         left=left, right=right, base=base, middle=_n(left + layout.plot_width / 2), x_title_y=layout.height - 4,
         x_labels=format_html_join("", "{}", ((label,) for label in x_labels)),

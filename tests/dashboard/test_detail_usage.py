@@ -95,7 +95,9 @@ def test_usage_totals_chart_and_tables_for_the_keys_traffic(alice, traffic):
         assert f'class="usage-chart usage-chart-{name} usage-chart-{metric}"' in drawing
         assert 'width="100%" role="img"' in drawing
         assert f'<title id="chart-title-{metric}-{name}">{title}, last 30 days</title>' in drawing
-        assert "30 days (UTC): 6 in all, 5 successful and 1 failed; spend $0.000012." in text(drawing)
+        summary = ("6 in all, 5 successful and 1 failed; spend $0.000012." if metric == "requests"
+                   else "$0.000012 in all. Highest day: " + f"{timezone.now():%b} {timezone.now().day}, $0.000012.")
+        assert f"per day over the last 30 days (UTC): {summary}" in text(drawing)
     today = timezone.now()
     bar = re.search(rf"<g><title>{today:%b} {today.day}: 6 requests \(5 successful, 1 failed\), spend \$0.000012"
                     r'</title><rect class="bar-successful" [^>]*height="([\d.]+)"[^>]*/>'
@@ -226,7 +228,7 @@ def test_a_limited_key_shows_this_periods_use(admin, alice_key):
     assert "Requests this period 3 of 10 (30%)" in text(limits)
     assert "Spend this period $0.000003 of $0.00001 (30%)" in text(limits)
     assert limits.count('<progress max="100" value="30"') == 2
-    assert "Period resets" in text(limits) and "(daily (utc calendar day))" in text(limits)
+    assert "Period resets" in text(limits) and "(Daily (UTC calendar day))" in text(limits)
 
 
 def test_the_keys_owner_sees_its_limits_but_no_form(alice, alice_key):
