@@ -41,7 +41,7 @@ class Layout:
 
 
 WIDE = Layout("wide", 600, 190)
-NARROW = Layout("narrow", 340, 190, left=62, x_labels=4)
+NARROW = Layout("narrow", 340, 190, left=70, x_labels=4)
 COLOURS = {"successful": "#5b8def", "failed": "#d92d20", "spend": "#1d2330", "grid": "#d9dee7", "text": "#5b6474"}
 
 
