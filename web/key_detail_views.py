@@ -54,15 +54,31 @@ def _refuse_closed(request, actor, key: ApiKey, days: int, what: str):
     return _page(request, actor, key, days=days, status=409)
 
 
-def _say_what_changed(request, key: ApiKey, panel: str, what: str, before, after, change: str,
-                      first: str = "") -> None:
+def _what_changed(key: ApiKey, what: str, before, after, change: str, first: str = "") -> tuple[int, str]:
     if before == after:
-        _say(request, panel, messages.INFO, f"The {what} of “{key.name}” were already these; nothing changed.")
-    elif before is None and first:
-        _say(request, panel, messages.SUCCESS, f"{first} They apply from the next request.")
-    else:
-        _say(request, panel, messages.SUCCESS, f"{what.capitalize()} of “{key.name}” changed: {change}. "
-                                               "They apply from the next request.")
+        return messages.INFO, f"The {what} of “{key.name}” were already these; nothing changed."
+    if before is None and first:
+        return messages.SUCCESS, f"{first} They apply from the next request."
+    return messages.SUCCESS, f"{what.capitalize()} of “{key.name}” changed: {change}. They apply from the next request."
+
+
+def _panel_save(request, actor, key: ApiKey, panel: str, form, save, what: str = ""):
+    """What every panel's form does: refuse a revoked or expired key (409), validate, call
+    `save` (one service call, returning the level and words of the message, or raising
+    ValidationFailed), then say so in the panel and go back to it; or show the page again
+    with the panel open on its errors (400), nothing changed."""
+    days, _ = usage_days(request.POST.get("days", ""))
+    if not _editable(key):
+        return _refuse_closed(request, actor, key, days, what or panel)
+    if form.is_valid():
+        try:
+            level, text = save()
+        except ValidationFailed as error:
+            add_service_error(form, error)
+        else:
+            _say(request, panel, level, text)
+            return redirect(_detail_url(key, days, panel))
+    return _page(request, actor, key, days=days, status=400, open_panel=panel, **{f"{panel}_form": form})
 
 
 def _limits_of(key: ApiKey) -> dict | None:
@@ -86,25 +102,15 @@ def key_detail(request, actor, key_id):
 @dashboard_view
 def key_name_set(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
-    days, _ = usage_days(request.POST.get("days", ""))
-    if not _editable(key):
-        return _refuse_closed(request, actor, key, days, "name")
     old_name = key.name
     form = ApiKeyRenameForm(request.POST)
-    if form.is_valid():
-        try:
-            services.api_key_update(api_key=key, grantor=actor, name=form.cleaned_data["name"])
-        except ValidationFailed as error:
-            add_service_error(form, error)
-        else:
-            if key.name == old_name:
-                _say(request, "name", messages.INFO, f"The name was already “{key.name}”; nothing changed.")
-            else:
-                _say(request, "name", messages.SUCCESS, f"Renamed “{old_name}” to “{key.name}”. The key itself is "
-                                                        "unchanged and keeps working.")
-            return redirect(_detail_url(key, days, "name"))
-    key.name = old_name
-    return _page(request, actor, key, days=days, status=400, open_panel="name", name_form=form)
+
+    def save():
+        services.api_key_update(api_key=key, grantor=actor, name=form.cleaned_data["name"])
+        if key.name == old_name:
+            return messages.INFO, f"The name was already “{key.name}”; nothing changed."
+        return messages.SUCCESS, f"Renamed “{old_name}” to “{key.name}”. The key itself is unchanged and keeps working."
+    return _panel_save(request, actor, key, "name", form, save)
 
 
 @require_POST
@@ -113,27 +119,17 @@ def key_expiry_set(request, actor, key_id):
     """A new expiry, earlier or later, on the person's clock; the service holds it to the
     company's key policy and the grant rule (a later expiry widens what the key may do)."""
     key = selectors.api_key_get(actor, key_id)
-    days, _ = usage_days(request.POST.get("days", ""))
-    if not _editable(key):
-        return _refuse_closed(request, actor, key, days, "expiry")
     before = key.expires_at
     form = KeyExpiryForm(request.POST, company=key.company)
-    if form.is_valid():
-        try:
-            services.api_key_update(api_key=key, grantor=actor, expires_at=form.expires_at)
-        except ValidationFailed as error:
-            add_service_error(form, error)
-        else:
-            if key.expires_at == before:
-                _say(request, "expiry", messages.INFO, f"“{key.name}” already expired then; nothing changed.")
-            elif key.expires_at is None:
-                _say(request, "expiry", messages.SUCCESS, f"“{key.name}” no longer expires.")
-            else:
-                _say(request, "expiry", messages.SUCCESS,
-                     f"“{key.name}” now expires at {form.described()}.")
-            return redirect(_detail_url(key, days, "expiry"))
-    key.expires_at = before
-    return _page(request, actor, key, days=days, status=400, open_panel="expiry", expiry_form=form)
+
+    def save():
+        services.api_key_update(api_key=key, grantor=actor, expires_at=form.expires_at)
+        if key.expires_at == before:
+            return messages.INFO, f"“{key.name}” already expires then; nothing changed."
+        if key.expires_at is None:
+            return messages.SUCCESS, f"“{key.name}” no longer expires."
+        return messages.SUCCESS, f"“{key.name}” now expires at {form.described()}."
+    return _panel_save(request, actor, key, "expiry", form, save)
 
 
 @require_POST
@@ -141,23 +137,15 @@ def key_expiry_set(request, actor, key_id):
 def key_limits_set(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
     limits_check_manage(actor, key)
-    days, _ = usage_days(request.POST.get("days", ""))
-    if not _editable(key):
-        return _refuse_closed(request, actor, key, days, "limits")
     form = KeyLimitsForm(request.POST)
-    if form.is_valid():
+
+    def save():
         before = _limits_of(key)
-        try:
-            limit_services.limits_set(api_key=key, grantor=actor, **form.limits())
-        except ValidationFailed as error:
-            add_service_error(form, error)
-        else:
-            after = _limits_of(key)
-            _say_what_changed(request, key, "limits", "limits", before, after,
-                              before and limits_change(before, after),
-                              first=f"Limits set for “{key.name}”: {limits_summary(after)}.")
-            return redirect(_detail_url(key, days, "limits"))
-    return _page(request, actor, key, days=days, status=400, open_panel="limits", limits_form=form)
+        limit_services.limits_set(api_key=key, grantor=actor, **form.limits())
+        after = _limits_of(key)
+        return _what_changed(key, "limits", before, after, before and limits_change(before, after),
+                             first=f"Limits set for “{key.name}”: {limits_summary(after)}.")
+    return _panel_save(request, actor, key, "limits", form, save)
 
 
 @require_POST
@@ -182,19 +170,11 @@ def key_restrictions_set(request, actor, key_id):
     """The key's owner, company admins and owners (key_check_manage, as for regenerate) replace
     its IP addresses, referrers and scopes; the service validates every entry."""
     key = selectors.api_key_get(actor, key_id)
-    days, _ = usage_days(request.POST.get("days", ""))
-    if not _editable(key):
-        return _refuse_closed(request, actor, key, days, "restrictions")
     form = KeyRestrictionsForm(request.POST)
-    if form.is_valid():
+
+    def save():
         before = _restrictions_of(key)
-        try:
-            services.api_key_set_restrictions(api_key=key, grantor=actor, **form.restrictions())
-        except ValidationFailed as error:
-            add_service_error(form, error)
-        else:
-            after = _restrictions_of(key)
-            _say_what_changed(request, key, "restrictions", "restrictions", before, after,
-                              restrictions_change(before, after))
-            return redirect(_detail_url(key, days, "restrictions"))
-    return _page(request, actor, key, days=days, status=400, open_panel="restrictions", restrictions_form=form)
+        services.api_key_set_restrictions(api_key=key, grantor=actor, **form.restrictions())
+        after = _restrictions_of(key)
+        return _what_changed(key, "restrictions", before, after, restrictions_change(before, after))
+    return _panel_save(request, actor, key, "restrictions", form, save)
