@@ -133,3 +133,17 @@ def test_the_page_loads_its_script_from_the_site(alice, alice_key):
     page = soup(signed_in(alice).get(key_url(key)))
     scripts = [tag.get("src") for tag in page.find_all("script")]
     assert "/static/js/detail.js" in scripts and None not in scripts  # no inline script under the CSP
+
+
+def test_the_overview_counts_what_the_api_enforces_not_every_logged_request(admin, alice_key):
+    """The limit counts product requests from when it is set; /me is free. The overview shows
+    that count, as the 429 would, and says how it differs from the chart."""
+    key, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/demo/echo").status_code == 200  # before any limit: not counted
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=2, reset_period="daily")
+    assert [client.get(path).status_code for path in ("/api/v1/me", "/api/v1/demo/echo")] == [200, 200]
+    page = soup(signed_in(admin).get(key_url(key)))
+    assert words(page.find(id="requests-use")) == "1 of 2 (50%)"
+    assert "calls that manage keys (such as /api/v1/me ) are free" in words(page.find(id="limits-counting"))
+    assert [client.get("/api/v1/demo/echo").status_code for _ in range(2)] == [200, 429]  # 1 + 1 = 2 of 2
