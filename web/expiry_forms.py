@@ -55,6 +55,10 @@ class KeyExpiryForm(DashboardForm):
         label="Never expires", required=False,
         help_text="A leaked key without an expiry works until someone revokes it.")
 
+    # For add_service_error: the service's field, and its words for a past instant, as a person reads them.
+    service_fields = {"expires_at": "expires_on"}
+    service_messages = {"past": "That moment has passed: pick a later date or time."}
+
     def __init__(self, *args, company=None, **kwargs):
         super().__init__(*args, **kwargs)
         longest = company and company.max_key_lifetime_days

@@ -3,6 +3,7 @@ of its own. Each form refuses a revoked or expired key (409), validates, calls o
 says what changed, or that nothing did, inside the panel it was sent from."""
 from django.contrib import messages
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -73,7 +74,7 @@ def _panel_save(request, actor, key: ApiKey, panel: str, form, save, what: str =
     if form.is_valid():
         try:
             level, text = save()
-        except ValidationFailed as error:
+        except (ValidationFailed, ValidationError) as error:  # the services move to Django's ValidationError
             add_service_error(form, error)
         else:
             _say(request, panel, level, text)

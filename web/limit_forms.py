@@ -51,6 +51,8 @@ class KeyLimitsForm(DashboardForm):
     )
     reset_period = forms.ChoiceField(label="Reset period", choices=ResetPeriod.choices, initial=ResetPeriod.MONTHLY,
                                      help_text="Use counts from the start of the period and starts again at its end.")
+    # For add_service_error: the service's name of a field this form names for people.
+    service_fields = {"budget_limit_microcents": "budget"}
     enabled = forms.BooleanField(label="Enforce these limits", required=False, initial=True,
                                  help_text="Untick to keep the numbers but let every request through.")
 

@@ -7,7 +7,6 @@ from accounts.access import OPERATOR
 from audit.models import AuditEvent
 from keys.limit_services import limits_set
 from keys.models import ApiKey, KeyLimit
-from keys.services import api_key_revoke
 from tests.clients import key_client
 from tests.dashboard.conftest import key_url, signed_in
 
@@ -117,7 +116,7 @@ def test_renaming_says_so_in_the_name_panel(alice, alice_key):
 
 def test_a_revoked_key_offers_no_editing_and_refuses_it(alice, alice_key):
     key, _ = alice_key
-    api_key_revoke(api_key=key, revoked_by=alice)
+    assert signed_in(alice).post(key_url(key, "revoke")).status_code == 302
     client = signed_in(alice)
     page = soup(client.get(key_url(key)))
     assert not page.find_all("details", class_="panel", id=PANELS)
