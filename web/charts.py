@@ -1,6 +1,8 @@
-"""The key page's usage chart, drawn on the server as SVG: nothing to fetch, no script, and it
-prints. Successful requests are bars, failed ones are stacked on top in another colour, and
-spend is a line on its own scale at the right. Every text goes through format_html.
+"""The key page's usage charts, drawn on the server as SVG: nothing to fetch, no script, and
+they print. Two charts, each with one scale: requests per period (successful bars, failed ones
+stacked on top in another colour) and spend per period (bars, the real amount of each period:
+a line between periods would draw amounts that were never spent). Every text goes through
+format_html; the page shows the same numbers in a table for screen readers.
 
 An SVG scales its text with its width, so one drawing cannot be legible both across a desktop
 card and on a phone: the page gets a wide and a narrow layout and CSS shows one of them.
@@ -23,10 +25,10 @@ class Layout:
     name: str
     width: int
     height: int
-    left: int = 48
-    right: int = 84
-    top: int = 26
-    bottom: int = 34
+    left: int = 70
+    right: int = 12
+    top: int = 24
+    bottom: int = 40
     x_labels: int = 7
 
     @property
@@ -38,8 +40,8 @@ class Layout:
         return self.height - self.top - self.bottom
 
 
-WIDE = Layout("wide", 600, 260)
-NARROW = Layout("narrow", 340, 240, left=40, right=76, x_labels=4)
+WIDE = Layout("wide", 600, 190)
+NARROW = Layout("narrow", 340, 190, left=70, x_labels=4)
 COLOURS = {"successful": "#5b8def", "failed": "#d92d20", "spend": "#1d2330", "grid": "#d9dee7", "text": "#5b6474"}
 
 
@@ -73,11 +75,19 @@ def _n(number: float) -> str:
     return f"{number:.1f}"
 
 
-def _summary(granularity: str, points: list[dict], days: int) -> str:
+def _summary(granularity: str, points: list[dict], days: int, metric: str = "requests") -> str:
+    unit = "hour" if granularity == "hour" else "day"
+    if metric == "spend":
+        spend = sum(p["spend_microcents"] for p in points)
+        text = f"Spend per {unit} over the last {days} days (UTC): {format_money(spend)} in all."
+        highest = max(points, key=lambda p: p["spend_microcents"], default=None)
+        if highest and highest["spend_microcents"]:
+            text += (f" Highest {unit}: {bucket_label(highest['bucket'], granularity)}, "
+                     f"{format_money(highest['spend_microcents'])}.")
+        return text
     total = sum(p["requests"] for p in points)
     failed = sum(p["failed"] for p in points)
     spend = sum(p["spend_microcents"] for p in points)
-    unit = "hour" if granularity == "hour" else "day"
     text = (f"Requests per {unit} over the last {days} days (UTC): {total:,} in all, {total - failed:,} successful "
             f"and {failed:,} failed; spend {format_money(spend)}.")
     busiest = max(points, key=lambda p: p["requests"], default=None)
@@ -86,62 +96,75 @@ def _summary(granularity: str, points: list[dict], days: int) -> str:
     return text
 
 
-def usage_chart_svg(granularity: str, points: list[dict], days: int, layout: Layout = WIDE) -> SafeString:
-    """`points` as usage.selectors.usage_timeseries returns them, oldest first."""
+def _grid(ticks: list[int], layout: Layout, label) -> SafeString:
+    left, right = layout.left, layout.left + layout.plot_width
+    return format_html_join("", (
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
+        '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
+    ), ((left, right, y, y, COLOURS["grid"], left - 6, y, label(t))
+        for t, y in ((t, _n(_y(t, ticks, layout))) for t in ticks)))
+
+
+def _bars(point: dict, metric: str, ticks: list[int], layout: Layout, x: float, width: float) -> SafeString:
+    base = layout.top + layout.plot_height
+    if metric == "spend":
+        top = _y(point["spend_microcents"], ticks, layout)
+        return format_html('<rect class="bar-spend" x="{}" y="{}" width="{}" height="{}" fill="{}"/>',
+                           _n(x), _n(top), _n(width), _n(base - top), COLOURS["spend"])
+    ok_top = _y(point["successful"], ticks, layout)
+    failed_top = _y(point["requests"], ticks, layout)
+    return format_html(
+        '<rect class="bar-successful" x="{}" y="{}" width="{}" height="{}" fill="{}"/>'
+        '<rect class="bar-failed" x="{}" y="{}" width="{}" height="{}" fill="{}"/>',
+        _n(x), _n(ok_top), _n(width), _n(base - ok_top), COLOURS["successful"],
+        _n(x), _n(failed_top), _n(width), _n(ok_top - failed_top), COLOURS["failed"])
+
+
+CHARTS = {"requests": ("Requests", "requests"), "spend": ("Spend (US$)", "spend_microcents")}
+
+
+def usage_chart_svg(granularity: str, points: list[dict], days: int, layout: Layout = WIDE,
+                    metric: str = "requests") -> SafeString:
+    """`points` as usage.selectors.usage_timeseries returns them, oldest first; `metric`
+    "requests" or "spend", each on its own chart and scale."""
+    axis_title, field = CHARTS[metric]
     count = max(1, len(points))
     slot = layout.plot_width / count
     bar = max(1.0, slot * 0.7)
-    request_ticks = nice_ticks(max((p["requests"] for p in points), default=0))
-    spend_ticks = nice_ticks(max((p["spend_microcents"] for p in points), default=0))
+    ticks = nice_ticks(max((p[field] for p in points), default=0))
+    label = format_money if metric == "spend" else (lambda t: f"{t:,}")
     left, right, base = layout.left, layout.left + layout.plot_width, layout.top + layout.plot_height
+    unit = "Hour" if granularity == "hour" else "Day"
 
-    grid = format_html_join("", (
-        '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
-        '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
-    ), ((left, right, y, y, COLOURS["grid"], left - 6, y, f"{t:,}")
-        for t, y in ((t, _n(_y(t, request_ticks, layout))) for t in request_ticks)))
-    spend_axis = format_html_join("", '<text x="{}" y="{}" dominant-baseline="middle">{}</text>', (
-        (right + 6, _n(_y(t, spend_ticks, layout)), format_money(t)) for t in spend_ticks))
-
-    bars, spend_points, x_labels = [], [], []
+    bars, x_labels = [], []
     every = math.ceil(count / layout.x_labels)
     for i, point in enumerate(points):
         x = left + i * slot + (slot - bar) / 2
-        ok_top = _y(point["successful"], request_ticks, layout)
-        failed_top = _y(point["requests"], request_ticks, layout)
-        label = bucket_label(point["bucket"], granularity)
+        when = bucket_label(point["bucket"], granularity)
         bars.append(format_html(
-            '<g><title>{}: {} requests ({} successful, {} failed), spend {}</title>'
-            '<rect class="bar-successful" x="{}" y="{}" width="{}" height="{}" fill="{}"/>'
-            '<rect class="bar-failed" x="{}" y="{}" width="{}" height="{}" fill="{}"/></g>',
-            label, f"{point['requests']:,}", f"{point['successful']:,}", f"{point['failed']:,}",
-            format_money(point["spend_microcents"]),
-            _n(x), _n(ok_top), _n(bar), _n(base - ok_top), COLOURS["successful"],
-            _n(x), _n(failed_top), _n(bar), _n(ok_top - failed_top), COLOURS["failed"],
-        ))
-        spend_points.append(f"{x + bar / 2:.1f},{_y(point['spend_microcents'], spend_ticks, layout):.1f}")
+            '<g><title>{}: {} requests ({} successful, {} failed), spend {}</title>{}</g>',
+            when, f"{point['requests']:,}", f"{point['successful']:,}", f"{point['failed']:,}",
+            format_money(point["spend_microcents"]), _bars(point, metric, ticks, layout, x, bar)))
         if (count - 1 - i) % every == 0:  # counted from the newest, so today is always labelled
             x_labels.append(format_html('<text x="{}" y="{}" text-anchor="middle">{}</text>',
-                                        _n(x + bar / 2), base + 18, label))
+                                        _n(x + bar / 2), base + 16, when))
 
     return format_html(
-        '<svg class="usage-chart usage-chart-{name}" viewBox="0 0 {w} {h}" width="100%" role="img" '
-        'aria-labelledby="usage-chart-title-{name} usage-chart-desc-{name}" font-size="12" fill="{text}">'
-        '<title id="usage-chart-title-{name}">Requests and spend, last {days} days</title>'
-        '<desc id="usage-chart-desc-{name}">{desc}</desc>'
+        '<svg class="usage-chart usage-chart-{name} usage-chart-{metric}" viewBox="0 0 {w} {h}" width="100%" '
+        'role="img" aria-labelledby="chart-title-{metric}-{name} chart-desc-{metric}-{name}" font-size="12" '
+        'fill="{text}">'
+        '<title id="chart-title-{metric}-{name}">{axis_title} per {unit_lower}, last {days} days</title>'
+        '<desc id="chart-desc-{metric}-{name}">{desc}</desc>'
         '<g class="grid">{grid}</g>'
-        '<g class="spend-axis">{spend_axis}</g>'
         '<g class="bars">{bars}</g>'
-        '<polyline class="spend-line" points="{spend}" fill="none" stroke="{spend_colour}" stroke-width="2" '
-        'stroke-linejoin="round"/>'
         '<line x1="{left}" x2="{right}" y1="{base}" y2="{base}" stroke="{text}"/>'
         '<g class="x-labels">{x_labels}</g>'
-        '<text class="axis-title" x="{left}" y="12" text-anchor="middle">Requests</text>'
-        '<text class="axis-title" x="{spend_x}" y="12">Spend</text>'
+        '<text class="axis-title y-title" x="2" y="12">{axis_title}</text>'
+        '<text class="axis-title x-title" x="{middle}" y="{x_title_y}" text-anchor="middle">{unit} (UTC)</text>'
         '</svg>',
-        name=layout.name, w=layout.width, h=layout.height, text=COLOURS["text"], days=days,
-        desc=_summary(granularity, points, days), grid=grid, spend_axis=spend_axis,
-        bars=format_html_join("", "{}", ((b,) for b in bars)), spend=" ".join(spend_points),
-        spend_colour=COLOURS["spend"], left=left, right=right, base=base, spend_x=right + 6,
+        name=layout.name, metric=metric, w=layout.width, h=layout.height, text=COLOURS["text"], days=days,
+        axis_title=axis_title, unit=unit, unit_lower=unit.lower(), desc=_summary(granularity, points, days, metric),
+        grid=_grid(ticks, layout, label), bars=format_html_join("", "{}", ((b,) for b in bars)),
+        left=left, right=right, base=base, middle=_n(left + layout.plot_width / 2), x_title_y=layout.height - 4,
         x_labels=format_html_join("", "{}", ((label,) for label in x_labels)),
     )

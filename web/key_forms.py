@@ -111,7 +111,7 @@ class ApiKeyRenameForm(DashboardForm):
 
 # The services name fields as the API does; the dashboard's fields are named for people.
 SERVICE_FIELDS = {"name": "name", "expires_at": "expires_on", "mode": "mode", "request_limit": "request_limit",
-                  "budget_limit_microcents": "budget_limit_microcents", "reset_period": "reset_period",
+                  "budget_limit_microcents": "budget", "reset_period": "reset_period",
                   "allowed_ips": "allowed_ips", "allowed_referrers": "allowed_referrers", "scopes": "scopes",
                   "max_key_lifetime_days": "max_key_lifetime_days", "unused_key_days": "unused_key_days",
                   "grace_period_seconds": "grace_period_seconds"}

@@ -24,6 +24,7 @@ from keys.legacy import legacy_notice_mark_shown, legacy_status
 from keys.limit_services import api_key_issue
 from keys.models import ApiKey
 from usage import selectors as usage_selectors
+from web.expiry_forms import KeyExpiryForm
 from web.form_tokens import form_token_issue, form_token_spend, form_token_unspent
 from web.key_forms import (
     ApiKeyCreateForm,
@@ -128,7 +129,10 @@ def usage_days(raw: str) -> tuple[int, str]:
 
 def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS, days_note: str = "",
                     limits_form: KeyLimitsForm | None = None,
-                    restrictions_form: KeyRestrictionsForm | None = None) -> dict:
+                    restrictions_form: KeyRestrictionsForm | None = None, name_form: ApiKeyRenameForm | None = None,
+                    expiry_form: KeyExpiryForm | None = None) -> dict:
+    """The key page; a form given is one sent with errors, shown in its open panel
+    (web.key_detail_views)."""
     granularity, points = usage_selectors.usage_timeseries(days, api_key=key)
     limits = usage_selectors.limits_use(key)
     events = list(audit_events_visible_to(actor, api_key_id=key.pk)
@@ -136,7 +140,8 @@ def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS,
     return {
         "section": "api-keys",
         "key": key,
-        "rename_form": ApiKeyRenameForm(initial={"name": key.name}),
+        "rename_form": name_form or ApiKeyRenameForm(initial={"name": key.name}),
+        "expiry_form": expiry_form or KeyExpiryForm.for_key(key),
         "page_url": reverse("dashboard:key-detail", args=[key.pk]),
         "days": days,
         "days_note": days_note,
@@ -147,6 +152,7 @@ def detail_context(actor: Actor, key: ApiKey, *, days: int = DEFAULT_USAGE_DAYS,
         "errors": usage_selectors.usage_errors(key, days),
         "limits": limits,
         "limits_reached": usage_selectors.limits_reached([key]),
+        "editable": not (key.is_revoked or key.has_expired),
         "may_change_limits": not key.is_revoked and allowed(limits_check_manage, actor, key),
         "acted_for": keys_acted_for(actor, [key]),
         "limits_form": limits_form or KeyLimitsForm.for_limit(limits and limits["limit"]),
@@ -215,14 +221,6 @@ def key_new(request, actor):
             context = {**_list_context(actor), "create_form": _create_form(request, actor)}
             return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
     return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 400)
-
-
-@require_GET
-@dashboard_view
-def key_detail(request, actor, key_id):
-    key = selectors.api_key_get(actor, key_id)
-    days, note = usage_days(request.GET.get("days", ""))
-    return render_page(request, actor, "keys/detail.html", detail_context(actor, key, days=days, days_note=note))
 
 
 @require_http_methods(["GET", "POST"])

@@ -78,7 +78,7 @@
 
   function confirmAction(link) {
     var dialog = document.getElementById("confirm-dialog");
-    dialog.querySelector("form").action = link.href;
+    dialog.querySelector("form").action = link.href || link.form.action;  // a link, or a form's button
     document.getElementById("confirm-title").textContent = link.dataset.confirmTitle;
     document.getElementById("confirm-body").textContent = link.dataset.confirmBody;
     document.getElementById("confirm-submit").textContent = link.dataset.confirmSubmit;

@@ -41,11 +41,12 @@ def test_regenerate_with_a_grace_period_then_restrict_the_scopes(page, live_serv
     status_new, body_new = call_me(live_server, new)
     assert (status_old, status_new) == (200, 200)
     assert body_old["api_key"]["id"] == body_new["api_key"]["id"] == str(key.pk)
-    details = page.get_by_role("region", name="Details")
+    details = page.get_by_role("region", name="Overview")
     expect(details).to_contain_text(f"{new[:12]}…")
     expect(details.locator("#previous-value")).to_contain_text(f"{old[:12]}… still works until")
 
-    restrictions = page.get_by_role("region", name="Restrictions")
+    restrictions = page.locator("details#restrictions")
+    restrictions.get_by_text("Restrictions and scopes").click()  # the panel opens on demand
     restrictions.get_by_role("checkbox", name="all Every API area").uncheck()
     restrictions.get_by_role("checkbox", name="keys:read").check()
     restrictions.get_by_label("Allowed IP addresses").fill("10.0.0.7/24")
@@ -56,7 +57,7 @@ def test_regenerate_with_a_grace_period_then_restrict_the_scopes(page, live_serv
 
     restrictions.get_by_label("Allowed IP addresses").fill("127.0.0.1\n::1")
     restrictions.get_by_role("button", name="Save restrictions").click()
-    expect(page.get_by_role("status")).to_contain_text(
+    expect(restrictions.get_by_role("status")).to_contain_text(
         "Restrictions of “Deploy bot” changed: IP addresses: any → 127.0.0.1, ::1; scopes: all → keys:read.")
     expect(page).to_have_url(re.compile(r"#restrictions$"))
     expect(restrictions.locator("dl")).to_contain_text("Scopes keys:read")
@@ -65,7 +66,7 @@ def test_regenerate_with_a_grace_period_then_restrict_the_scopes(page, live_serv
         status, body = call_me(live_server, raw, "/api/v1/demo/echo")
         assert (status, body["code"]) == (403, "scope_not_allowed")
         assert call_me(live_server, raw)[0] == 200  # /me needs no scope
-    expect(page.get_by_role("region", name="History").get_by_role("row").nth(1)).to_contain_text(
-        "Restrictions changed")
+    page.locator("#history summary").click()
+    expect(page.locator("#history").get_by_role("row").nth(1)).to_contain_text("Restrictions changed")
     restrictions.scroll_into_view_if_needed()
     restrictions.screenshot(path=SCREENSHOTS / "restrictions.png")

@@ -146,7 +146,8 @@ class TestRestrictions:
         response = signed_in(alice).post(key_url(key, "restrictions"), {"scopes": ["demo"], **data})
         assert response.status_code == 400
         html = html_of(response)
-        assert "The restrictions were not saved: <a href=\"#restrictions\">correct the restrictions form</a>" in html
+        panel = html[html.index('<details class="panel" id="restrictions" open>'):]  # opened, with its errors
+        assert "The restrictions were not saved: correct them below; nothing changed." in panel[:panel.index("</details>")]
         assert message in html
         if field != "scopes":
             assert select_one(html, f'textarea[name="{field}"]').get("aria-invalid") == "true"
@@ -160,7 +161,7 @@ class TestRestrictions:
         client = signed_in(alice)
         assert "Save restrictions" not in html_of(client.get(key_url(key)))
         response = client.post(key_url(key, "restrictions"), {"scopes": ["demo"]})
-        assert response.status_code == 409 and "is revoked, so its restrictions no longer matter" in html_of(response)
+        assert response.status_code == 409 and "is revoked, so its restrictions can no longer be changed" in html_of(response)
         assert restrictions(key)[2] == ["all"]
 
     def test_the_form_needs_its_csrf_token(self, alice, alice_key):
@@ -229,7 +230,7 @@ class TestRegenerateWithGrace:
         client.post(key_url(key, "regenerate"), {"grace_period_seconds": "3600"})
         ApiKey.objects.filter(pk=key.pk).update(previous_expires_at=timezone.now() - timedelta(seconds=1))
         html = html_of(client.get(key_url(key)))
-        details = html[html.index('id="details-title"'):html.index("</section>", html.index('id="details-title"'))]
+        details = html[html.index('id="overview"'):html.index("</section>", html.index('id="overview"'))]
         assert "Previous value" not in details and old[:12] not in details
         assert old[:12] not in html_of(client.get(LIST_URL))
         assert api_status(old)[0] == 401

@@ -63,6 +63,8 @@ CALLS = {
     K + "company/": [("get", f"/{K}company/", None)],
     K + "<uuid:key_id>/": [("get", f"/{K}{{key}}/", None)],
     K + "<uuid:key_id>/rename/": [("post", f"/{K}{{key}}/rename/", {"name": "Renamed"})],
+    K + "<uuid:key_id>/name/": [("post", f"/{K}{{key}}/name/", {"name": "Renamed"})],
+    K + "<uuid:key_id>/expiry/": [("post", f"/{K}{{key}}/expiry/", {"expires_on": "2030-01-31", "expires_time": "12:00"})],
     K + "<uuid:key_id>/revoke/": [("post", f"/{K}{{key}}/revoke/", {})],
     K + "<uuid:key_id>/regenerate/": [("post", f"/{K}{{key}}/regenerate/", {})],
     K + "<uuid:key_id>/limits/": [("post", f"/{K}{{key}}/limits/", {"request_limit": "10", "reset_period": "daily"})],
@@ -172,6 +174,8 @@ POST   /settings/advanced/api-keys/new/                           302 400 400 40
 GET    /settings/advanced/api-keys/company/                       302 403 403 200 200 200 302 302 302 302 302 302
 GET    /settings/advanced/api-keys/{key}/                         302 200 403 200 200 404 302 302 302 302 302 302
 POST   /settings/advanced/api-keys/{key}/rename/                  302 302 403 302 302 404 302 302 302 302 302 302
+POST   /settings/advanced/api-keys/{key}/name/                    302 302 403 302 302 404 302 302 302 302 302 302
+POST   /settings/advanced/api-keys/{key}/expiry/                  302 302 403 302 302 404 302 302 302 302 302 302
 POST   /settings/advanced/api-keys/{key}/revoke/                  302 302 403 302 302 404 302 302 302 302 302 302
 POST   /settings/advanced/api-keys/{key}/regenerate/              302 200 403 200 200 404 302 302 302 302 302 302
 POST   /settings/advanced/api-keys/{key}/limits/                  302 403 403 302 302 404 302 302 302 302 302 302

@@ -22,6 +22,6 @@ def share_of(used, limit) -> int:
 
 
 @register.simple_tag
-def usage_chart(series: dict, layout: str = "wide"):
+def usage_chart(series: dict, layout: str = "wide", metric: str = "requests"):
     layout = charts.NARROW if layout == "narrow" else charts.WIDE
-    return charts.usage_chart_svg(series["granularity"], series["points"], series["days"], layout)
+    return charts.usage_chart_svg(series["granularity"], series["points"], series["days"], layout, metric)
