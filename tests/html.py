@@ -29,3 +29,9 @@ def text(node: Tag) -> str:
 
 def texts(page, css: str) -> list[str]:
     return [text(node) for node in select(page, css)]
+
+
+def inline_text(node: Tag) -> str:
+    """The text of a run of inline elements as it reads, nothing added where a tag ends:
+    "<code>all</code>: every area" is "all: every area" (text() would give "all : every area")."""
+    return " ".join(node.get_text().split())

@@ -1,6 +1,5 @@
 """A key's page: usage for 7, 30 or 90 days, its limits (set by admins and owners only) and its
 history. Traffic is made with the key itself, as a script would."""
-import html as html_lib
 import re
 import uuid
 from datetime import timedelta
@@ -17,6 +16,7 @@ from keys.services import api_key_revoke, api_key_update
 from tests.clients import key_client
 from tests.dashboard.conftest import key_url, signed_in
 from tests.factories import make_key
+from tests.html import select, select_one, soup, text, texts
 from usage import log_writes
 from usage.models import RequestLog
 
@@ -25,28 +25,18 @@ pytestmark = pytest.mark.django_db
 
 # Reading what a person sees -------------------------------------------------------------
 
-def text(fragment: str) -> str:
-    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+def section(response, section_id: str):
+    """The part of the page with this id: a card (#usage, #overview) or a panel (#limits, #history)."""
+    return select_one(response, f"section#{section_id}, details#{section_id}")
 
 
-def section(response, section_id: str) -> str:
-    """The page's source for the part with this id, as the server wrote it: a card (#usage,
-    #overview) or a panel (#limits, #history)."""
-    match = re.search(rf'<(section|details) [^>]*\bid="{section_id}".*?</\1>', response.content.decode(), re.S)
-    assert match, f"no #{section_id} on the page"
-    return match.group(0)
-
-
-def rows(fragment: str, table_marker: str = "<table") -> list[list[str]]:
-    table = re.search(rf"{re.escape(table_marker)}.*?</table>", fragment, re.S).group(0)
-    body = re.search(r"<tbody>.*?</tbody>", table, re.S).group(0)
-    return [[text(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
-            for row in re.findall(r"<tr[^>]*>.*?</tr>", body, re.S)]
+def rows(part, table: str = "table") -> list[list[str]]:
+    """The cells' text of each row in the body of the first table the selector names."""
+    return [texts(row, "th, td") for row in select_one(part, table).select("tbody > tr")]
 
 
 def totals(response) -> dict:
-    found = re.findall(r"<div><dt>(.*?)</dt><dd>(.*?)</dd></div>", section(response, "usage"), re.S)
-    return {name: text(value) for name, value in found}
+    return {text(pair.dt): text(pair.dd) for pair in select(section(response, "usage"), "dl.totals > div")}
 
 
 def messages_of(response) -> str:
@@ -84,43 +74,42 @@ def test_usage_totals_chart_and_tables_for_the_keys_traffic(alice, traffic):
     assert response.status_code == 200
     assert totals(response) == {"Requests": "6", "Successful": "5", "Failed": "1", "Spend": "$0.000012"}
     usage = section(response, "usage")
-    assert 'title="1200 microcents"' in usage and "1 cent = 1,000,000 microcents" in usage
+    assert select(usage, '[title="1200 microcents"]') and "1 cent = 1,000,000 microcents" in text(usage)
 
     # Requests and spend each on a chart of its own, for desktops and for phones.
-    chart, narrow, spend, narrow_spend = re.findall(r"<svg.*?</svg>", usage, re.S)
+    chart, narrow, spend, narrow_spend = select(usage, "svg")
     for drawing, name, metric, title in ((chart, "wide", "requests", "Requests per day"),
                                          (narrow, "narrow", "requests", "Requests per day"),
                                          (spend, "wide", "spend", "Spend (US$) per day"),
                                          (narrow_spend, "narrow", "spend", "Spend (US$) per day")):
-        assert f'class="usage-chart usage-chart-{name} usage-chart-{metric}"' in drawing
-        assert 'width="100%" role="img"' in drawing
-        assert f'<title id="chart-title-{metric}-{name}">{title}, last 30 days</title>' in drawing
+        assert drawing["class"] == ["usage-chart", f"usage-chart-{name}", f"usage-chart-{metric}"]
+        assert (drawing["width"], drawing["role"]) == ("100%", "img")
+        assert text(select_one(drawing, f"title#chart-title-{metric}-{name}")) == f"{title}, last 30 days"
         summary = ("6 in all, 5 successful and 1 failed; spend $0.000012." if metric == "requests"
                    else "$0.000012 in all. Highest day: " + f"{timezone.now():%b} {timezone.now().day}, $0.000012.")
         assert f"per day over the last 30 days (UTC): {summary}" in text(drawing)
     today = timezone.now()
-    bar = re.search(rf"<g><title>{today:%b} {today.day}: 6 requests \(5 successful, 1 failed\), spend \$0.000012"
-                    r'</title><rect class="bar-successful" [^>]*height="([\d.]+)"[^>]*/>'
-                    r'<rect class="bar-failed" [^>]*height="([\d.]+)"', chart)
-    assert bar, "today's bar"
-    successful, failed = float(bar.group(1)), float(bar.group(2))
+    [bar] = [day for day in select(chart, "g.bars > g") if text(day.title) == (
+        f"{today:%b} {today.day}: 6 requests (5 successful, 1 failed), spend $0.000012")]
+    assert [rect["class"] for rect in bar.select("rect")] == [["bar-successful"], ["bar-failed"]]
+    successful, failed = (float(rect["height"]) for rect in bar.select("rect"))
     assert successful == pytest.approx(5 * failed, abs=0.2)  # stacked to scale: 5 successful on 1 failed
-    assert chart.count('<rect class="bar-failed"') == 30 and "bar-spend" not in chart
+    assert len(select(chart, "rect.bar-failed")) == 30 and not select(chart, ".bar-spend")
     # Spend is today's real amount, one bar per day, on its own scale: no line rising from zero.
-    assert spend.count('<rect class="bar-spend"') == 30 and "polyline" not in spend
-    heights = [float(h) for h in re.findall(r'<rect class="bar-spend" [^>]*height="([\d.]+)"', spend)]
-    ticks = text(re.search(r'<g class="grid">.*?</g>', spend, re.S).group(0))
+    assert len(select(spend, "rect.bar-spend")) == 30 and not select(spend, "polyline")
+    heights = [float(rect["height"]) for rect in select(spend, "rect.bar-spend")]
+    ticks = text(select_one(spend, "g.grid"))
     assert ticks == "$0.00 $0.000005 $0.00001 $0.000015"  # a scale in dollars, from 0 to above today's spend
     assert heights[:-1] == [0.0] * 29 and heights[-1] == pytest.approx(126 * 12 / 15, abs=0.2)
 
-    table = rows(usage, '<table class="data compact" id="usage-table"')
+    table = rows(usage, "table.data.compact#usage-table")
     assert len(table) == 30
     assert table[-1] == [f"{today:%Y-%m-%d}", "6", "5", "1", "$0.000012"]
     assert all(row[1:] == ["0", "0", "0", "$0.00"] for row in table[:-1])
 
-    assert rows(usage, '<table class="data" aria-labelledby="tiers-title"') == [
+    assert rows(usage, 'table.data[aria-labelledby="tiers-title"]') == [
         ["Free", "3", "$0.00"], ["Premium", "1", "$0.00001"], ["Standard", "2", "$0.000002"]]
-    [error] = rows(usage, '<table class="data" aria-labelledby="errors-title"')
+    [error] = rows(usage, 'table.data[aria-labelledby="errors-title"]')
     assert error[:3] == ["400", "validation_error", "1"] and error[3] == "now"
 
 
@@ -150,16 +139,17 @@ def test_the_period_switch(alice, traffic, query, days, requests, note):
     assert response.status_code == 200
     assert totals(response)["Requests"] == str(requests)
     usage = section(response, "usage")
-    assert f"Usage, last {days} days" in usage
-    assert len(rows(usage, '<table class="data compact" id="usage-table"')) == days
-    assert f'href="?days={days}#usage" aria-current="true">{days} days</a>' in usage
-    assert usage.count('aria-current="true"') == 1
+    assert f"Usage, last {days} days" in text(usage)
+    assert len(rows(usage, "table.data.compact#usage-table")) == days
+    [current] = select(usage, '[aria-current="true"]')
+    assert (current.name, current["href"], text(current)) == ("a", f"?days={days}#usage", f"{days} days")
     assert ("is not a period this page offers (7, 30 or 90 days); showing 30 days." in text(usage)) == note
 
 
 def test_the_page_fetches_nothing_from_elsewhere(alice, traffic):
-    page = signed_in(alice).get(key_url(traffic)).content.decode()
-    assert not re.search(r'(src|href)="(https?:)?//', page)
+    page = signed_in(alice).get(key_url(traffic))
+    addresses = [node[name] for name in ("src", "href") for node in select(page, f"[{name}]")]
+    assert addresses and not [address for address in addresses if re.match(r"(https?:)?//", address)]
 
 
 # Limits -----------------------------------------------------------------------------------
@@ -182,7 +172,7 @@ def test_admins_and_owners_set_change_and_remove_limits(request, role, alice_key
     key, _ = alice_key
     person = request.getfixturevalue(role)
     client = signed_in(person)
-    assert 'action="%s"' % key_url(key, "limits") in section(client.get(key_url(key)), "limits")
+    assert select(section(client.get(key_url(key)), "limits"), f'form[action="{key_url(key, "limits")}"]')
 
     response = client.post(key_url(key, "limits"), LIMITS)
     assert response.status_code == 302 and response["Location"] == key_url(key) + "#limits"
@@ -207,7 +197,7 @@ def test_admins_and_owners_set_change_and_remove_limits(request, role, alice_key
     assert limit_row(key) is None
     assert messages_of(response).startswith(f"Removed the limits of “{key.name}” (they were request limit: 500;")
     assert "0 in the last 30 days; no request limit" in text(section(response, "overview"))
-    assert "Remove limits" not in section(response, "limits")
+    assert "Remove limits" not in text(section(response, "limits"))
     assert limit_events(key) == [("limits.set", person.username, "dashboard"),
                                  ("limits.changed", person.username, "dashboard"),
                                  ("limits.removed", person.username, "dashboard")]
@@ -227,7 +217,7 @@ def test_a_limited_key_shows_this_periods_use(admin, alice_key):
     limits = section(signed_in(admin).get(key_url(key)), "overview")
     assert "Requests this period 3 of 10 (30%)" in text(limits)
     assert "Spend this period $0.000003 of $0.00001 (30%)" in text(limits)
-    assert limits.count('<progress max="100" value="30"') == 2
+    assert [(bar["max"], bar["value"]) for bar in select(limits, "progress")] == [("100", "30")] * 2
     assert "Period resets" in text(limits) and "(Daily (UTC calendar day))" in text(limits)
 
 
@@ -238,13 +228,13 @@ def test_the_keys_owner_sees_its_limits_but_no_form(alice, alice_key):
     overview = text(section(page, "overview"))
     assert "Requests this period 0 of 100 (0%)" in overview
     assert "Only company admins and owners change a key's limits." in overview
-    assert 'id="limits"' not in page.content.decode() and "Remove limits" not in page.content.decode()
+    assert not select(page, "#limits") and "Remove limits" not in page.content.decode()
 
 
 @pytest.mark.parametrize(("action", "data"), [("limits", LIMITS), ("limits/remove", {})])
 @pytest.mark.parametrize(("person", "status", "message"), [
-    ("alice", 403, "Only company admins and owners may change a key&#x27;s limits."),
-    ("bob", 403, "Only the key&#x27;s owner or a company admin may manage this key."),
+    ("alice", 403, "Only company admins and owners may change a key's limits."),
+    ("bob", 403, "Only the key's owner or a company admin may manage this key."),
     ("outsider_admin", 404, "No API key with this id in your company."),
 ])
 def test_a_post_by_anyone_else_changes_nothing(request, alice_key, action, data, person, status, message):
@@ -253,7 +243,7 @@ def test_a_post_by_anyone_else_changes_nothing(request, alice_key, action, data,
     events = AuditEvent.objects.count()
     response = signed_in(request.getfixturevalue(person)).post(key_url(key, action), data)
     assert response.status_code == status
-    assert message in response.content.decode()
+    assert message in text(soup(response))
     assert limit_row(key) == (100, None, "weekly", True)
     assert AuditEvent.objects.count() == events
 
@@ -281,7 +271,7 @@ def test_bad_values_are_400_and_change_nothing(admin, alice_key, field, value, e
     assert "The limits were not saved" in response.content.decode()
     limits = section(response, "limits")
     assert error in text(limits)
-    assert f'value="{html_lib.escape(value)}"' in limits or field == "reset_period"  # what was typed stays
+    assert field == "reset_period" or select_one(limits, f'[name="{field}"]')["value"] == value  # what was typed stays
     assert limit_row(key) == (100, None, "weekly", True)
     assert AuditEvent.objects.count() == events
 
@@ -310,8 +300,8 @@ def test_limits_forms_need_their_csrf_token(admin, alice_key):
     limits_set(api_key=key, grantor=OPERATOR, request_limit=100, reset_period="weekly")
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
-    forms = re.findall(r'<form method="post".*?</form>', section(client.get(key_url(key)), "limits"), re.S)
-    assert len(forms) == 2 and all('name="csrfmiddlewaretoken"' in form for form in forms)
+    forms = select(section(client.get(key_url(key)), "limits"), 'form[method="post"]')
+    assert len(forms) == 2 and all(form.select_one('input[name="csrfmiddlewaretoken"]') for form in forms)
     assert client.post(key_url(key, "limits"), {**LIMITS, "request_limit": "1"}).status_code == 403
     assert client.post(key_url(key, "limits/remove")).status_code == 403
     assert limit_row(key) == (100, None, "weekly", True)
@@ -351,9 +341,9 @@ def test_history_lists_the_keys_events_newest_first(admin, alice, alice_key, bob
         assert found[2][4] == "name: “Alice's laptop” → “Alice's desktop”"
         assert found[3][4].startswith("name: “Alice's laptop”; mode: live; owner: alice; expires: never")
         assert all(row[0] == "now" for row in found)
-        assert "Bob" not in section(response, "history")
-    assert 'title="%s UTC"' % f"{AuditEvent.objects.filter(api_key=key).latest('id').created_at:%Y-%m-%d %H:%M:%S}" \
-        in section(response, "history")
+        assert "Bob" not in text(section(response, "history"))
+    latest = AuditEvent.objects.filter(api_key=key).latest("id").created_at
+    assert f"{latest:%Y-%m-%d %H:%M:%S} UTC" in [when["title"] for when in select(section(response, "history"), "time")]
 
 
 def test_history_shows_the_latest_twenty_and_says_there_are_more(alice, alice_key):
@@ -371,7 +361,8 @@ def test_history_shows_the_latest_twenty_and_says_there_are_more(alice, alice_ke
 def test_history_never_shows_a_secret(alice, alice_key):
     key, _ = alice_key
     response = signed_in(alice).post(key_url(key, "regenerate"), {"from": "detail"})
-    raw = re.search(r'data-select-all>(sk_live_[0-9A-Za-z]{38})<', response.content.decode()).group(1)
+    raw = text(select_one(response, "[data-select-all]"))
+    assert re.fullmatch(r"sk_live_[0-9A-Za-z]{38}", raw)
     page = signed_in(alice).get(key_url(key)).content.decode()
     key.refresh_from_db()
     assert history(signed_in(alice).get(key_url(key)))[0][1] == "Key regenerated"
@@ -399,5 +390,5 @@ def test_a_period_typed_into_the_address_is_shown_escaped(alice, alice_key):
     key, _ = alice_key
     response = signed_in(alice).get(key_url(key) + "?days=%3Cb%3Ebold")
     assert response.status_code == 200
-    assert "“&lt;b&gt;bold” is not a period this page offers" in section(response, "usage")
+    assert "“<b>bold” is not a period this page offers" in text(section(response, "usage"))
     assert "<b>bold" not in response.content.decode()
