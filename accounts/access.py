@@ -5,8 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 
 from accounts.models import KEY_ADMIN_ROLES, Company, Membership, Role
-from core.errors import NotFound, ValidationFailed
-from core.errors import PermissionDenied as Forbidden
+from core.errors import ApplicationError, Forbidden, NotFound
 from core.parsing import ascii_int
 
 User = get_user_model()
@@ -85,7 +84,7 @@ def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
             code="no_company",
         )
     if len(found) > 1:
-        raise ValidationFailed(
+        raise ApplicationError(
             f"You belong to several companies: name one with the {ORGANIZATION_HEADER} header.",
             code="organization_required",
             extra={"companies": [{"id": m.company_id, "name": m.company.name} for m in memberships]},

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, member_check_access
-from core.errors import Gone, NotFound, ValidationFailed
+from core.errors import BadParameter, Gone, NotFound
 from core.pagination import PagePagination
 from core.parsing import ascii_int
 from core.schema import ORGANIZATION_PARAMETER, PAGE_PARAMETERS, paginated, problems
@@ -153,7 +153,7 @@ class ApiKeysApi(APIView):
         for name, allowed in (("scope", ("mine", "company")), ("status", selectors.STATUSES), ("mode", Mode.values)):
             if params.get(name) and params[name] not in allowed:
                 message = f"{name} must be one of {', '.join(allowed)}."
-                raise ValidationFailed(message, errors=[{"parameter": name, "detail": message}])
+                raise BadParameter(message, name=name)
         owner_id = actor.user.pk
         if params.get("user"):
             owner_id = member_check_access(actor, ascii_int(params["user"], name="user", low=1)).pk

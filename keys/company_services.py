@@ -7,7 +7,7 @@ from accounts.models import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, POLICY_FI
                              Role)
 from audit.models import AuditAction
 from audit.services import audit_record
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, invalid
 from keys.services import api_key_revoke
 
 User = get_user_model()
@@ -15,8 +15,9 @@ User = get_user_model()
 
 def company_get_or_create(*, name: str) -> Company:
     name = name.strip()
-    if not name or len(name) > 100:
-        raise ValidationFailed("A company name needs 1 to 100 characters.", details={"name": name[:100]})
+    longest = Company._meta.get_field("name").max_length
+    if not name or len(name) > longest:
+        raise invalid("name", f"A company name needs 1 to {longest} characters.", "max_length")
     company, _ = Company.objects.get_or_create(name=name)
     return company
 
@@ -26,7 +27,7 @@ def user_create(*, username: str, password: str, email: str = "") -> User:
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        raise ValidationFailed("The password is too weak: " + " ".join(exc.messages), code="weak_password") from None
+        raise invalid("password", "The password is too weak: " + " ".join(exc.messages), code="weak_password") from None
     user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
@@ -51,7 +52,7 @@ def _check_owner_remains(membership: Membership) -> None:
 def membership_set(*, user: User, company: Company, role: str, actor_user=None) -> Membership:
     """Add the user to the company with this role, or change the role they already have."""
     if role not in Role.values:
-        raise ValidationFailed(f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")
+        raise invalid("role", f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")
     membership, created = Membership.objects.get_or_create(user=user, company=company, defaults={"role": role})
     if not created and role != Role.OWNER:
         _check_owner_remains(membership)
@@ -89,11 +90,10 @@ def _check_policy(policy: dict) -> None:
     for name, low, high, unit in bounds:
         value = policy[name]
         if value is not None and not low <= value <= high:
-            raise ValidationFailed(f"{name} must be between {low:,} and {high:,} {unit}.",
-                                   details={name: [f"{low} to {high}"]})
+            raise invalid(name, f"{name} must be between {low:,} and {high:,} {unit}.", "out_of_range")
     if policy["default_limit_period"] not in ResetPeriod.values:
-        raise ValidationFailed(f"default_limit_period must be one of {', '.join(ResetPeriod.values)}.",
-                               details={"default_limit_period": [str(policy["default_limit_period"])[:20]]})
+        raise invalid("default_limit_period", f"default_limit_period must be one of {', '.join(ResetPeriod.values)}.",
+                      "invalid_choice")
 
 
 @transaction.atomic

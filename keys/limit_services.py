@@ -1,3 +1,5 @@
+"""Every write to a key's limits, and issuing a key with the limit it inherits."""
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
@@ -5,11 +7,10 @@ from accounts.access import Operator, limits_check_manage, role_of
 from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from audit.models import AuditAction
 from audit.services import audit_record
-from core.errors import ValidationFailed
+from core.errors import invalid
 from keys.grants import company_default_limit, grant_check, inherited_limit, limits_grant_check
 from keys.models import ApiKey, KeyLimit, Mode, default_scopes
 from keys.services import api_key_create, api_key_import_legacy
-
 
 
 @transaction.atomic
@@ -34,12 +35,8 @@ def limits_check_change(grantor, api_key: ApiKey) -> None:
 
 def _limits_write(*, api_key: ApiKey, actor_user, request_limit, budget_limit_microcents, reset_period,
                   enabled=True, counted_with_id=None, set_by_itself=False) -> KeyLimit:
-    for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
-                              ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
-        if value is not None and not 0 <= value <= most:
-            raise ValidationFailed(f"{name} must be between 0 and {most:,}.", details={name: [f"0 to {most}"]})
-    if reset_period not in ResetPeriod.values:
-        raise ValidationFailed("reset_period must be daily, weekly or monthly.", details={"reset_period": [reset_period]})
+    limits_check_values(request_limit=request_limit, budget_limit_microcents=budget_limit_microcents,
+                        reset_period=reset_period)
     before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
     after = {"request_limit": request_limit, "budget_limit_microcents": budget_limit_microcents,
              "reset_period": reset_period, "enabled": enabled}
@@ -52,6 +49,20 @@ def _limits_write(*, api_key: ApiKey, actor_user, request_limit, budget_limit_mi
                      company=api_key.company_id, api_key=api_key, actor_user=actor_user,
                      changes={"before": before, "after": after})
     return limit
+
+
+def limits_check_values(*, request_limit, budget_limit_microcents, reset_period) -> None:
+    """Whole numbers within their bounds, a known period, and at least one number: a limit of
+    nothing is no limit, and lifting limits is limits_delete's (so `{}` never clears them)."""
+    for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
+                              ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most):
+            raise invalid(name, f"{name} must be a whole number from 0 to {most:,}.", "out_of_range")
+    if reset_period not in ResetPeriod.values:
+        raise invalid("reset_period", "reset_period must be daily, weekly or monthly.", "invalid_choice")
+    if request_limit is None and budget_limit_microcents is None:
+        raise ValidationError("Set a request limit, a budget or both. To let the key make any number of requests, "
+                              "remove its limits instead.", code="no_limit")
 
 
 def _as_dict(limit: KeyLimit | None) -> dict | None:
@@ -84,7 +95,8 @@ def api_key_issue(*, grantor, company, owner, name: str, mode: str = Mode.LIVE, 
     if scopes is None:
         scopes = list(grant.scopes) if grant is not None else default_scopes()
     limit = inherited_limit(grantor, company)
-    grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk), scopes=scopes, obtains=limit)
+    grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk), scopes=scopes, obtains=limit,
+                mode=mode)
     key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
                               created_by=grantor.user, scopes=scopes,
                               created_with_key_id=grant.key_id if grant is not None else None)

@@ -2,7 +2,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -12,11 +12,11 @@ from accounts.models import Company, Membership
 from audit.models import AuditAction
 from audit.services import audit_record
 from core import crypto
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, invalid
 from keys import cache as key_cache
 from keys.grants import key_grant_check
 from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes, key_name_validator
-from keys.restrictions import clean_ips, clean_referrers, clean_scopes
+from keys.restrictions import clean_scopes, restrictions_clean
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
 # each keyed read into a write, so it is refreshed at most this often per key.
@@ -28,16 +28,14 @@ UNSET = object()
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise ValidationFailed("Give the key a name, e.g. 'Production Server'.", details={"name": ["required"]})
+        raise invalid("name", "Give the key a name, e.g. 'Production Server'.", "required")
     if len(name) > NAME_MAX_LENGTH:
-        raise ValidationFailed(
-            f"A key name has at most {NAME_MAX_LENGTH} characters; this one has {len(name)}.",
-            details={"name": [f"at most {NAME_MAX_LENGTH} characters"]},
-        )
+        raise invalid("name", f"A key name has at most {NAME_MAX_LENGTH} characters; this one has {len(name)}.",
+                      "max_length")
     try:
         key_name_validator(name)
-    except DjangoValidationError as error:
-        raise ValidationFailed(error.messages[0], details={"name": error.messages}) from None
+    except ValidationError as error:
+        raise ValidationError({"name": error.error_list}) from None
     return name
 
 
@@ -45,27 +43,21 @@ def _check_policy(company: Company, expires_at: datetime | None) -> None:
     """The company's key policy, for keys created or given a new expiry."""
     longest = company.max_key_lifetime_days
     if expires_at is None and (company.require_key_expiry or longest):
-        raise ValidationFailed(
-            f"{company.name} requires every key to expire"
-            + (f" within {longest} days" if longest else "") + "; set expires_at.",
-            code="policy_violation", details={"expires_at": ["required by the company's key policy"]})
-    if longest and expires_at > timezone.now() + timedelta(days=longest):
-        raise ValidationFailed(
-            f"{company.name} allows keys to live at most {longest} days; pick an expiry on or before "
-            f"{(timezone.now() + timedelta(days=longest)):%Y-%m-%d}.",
-            code="policy_violation", details={"expires_at": [f"at most {longest} days ahead"]})
+        raise invalid("expires_at", f"{company.name} requires every key to expire"
+                      + (f" within {longest} days" if longest else "") + "; set expires_at.", code="policy_violation")
+    if longest and expires_at is not None and expires_at > timezone.now() + timedelta(days=longest):
+        raise invalid("expires_at", f"{company.name} allows keys to live at most {longest} days; pick an expiry on "
+                      f"or before {(timezone.now() + timedelta(days=longest)):%Y-%m-%d}.", code="policy_violation")
 
 
 def _clean_expires_at(expires_at: datetime | None) -> datetime | None:
     if expires_at is None:
         return None
     if timezone.is_naive(expires_at):
-        raise ValidationFailed("expires_at needs a timezone, e.g. 2027-01-31T00:00:00Z.", details={"expires_at": ["naive"]})
+        raise invalid("expires_at", "expires_at needs a timezone, e.g. 2027-01-31T00:00:00Z.", "naive")
     if expires_at <= timezone.now():
-        raise ValidationFailed(
-            "expires_at must be in the future; leave it out for a key that does not expire.",
-            details={"expires_at": ["in the past"]},
-        )
+        raise invalid("expires_at", "expires_at must be in the future; leave it out for a key that does not expire.",
+                      "past")
     return expires_at
 
 
@@ -114,7 +106,7 @@ def api_key_create(
     Surfaces call keys.limit_services.api_key_issue, which asks the grant rule (keys.grants) and
     gives the key its inherited limit; this is the insert beneath it."""
     if mode not in Mode.values:
-        raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})
+        raise invalid("mode", "mode must be 'live' or 'test'.", "invalid_choice")
     if not Membership.objects.filter(user=owner, company=company).exists():
         raise NotFound(f"{owner} is not a member of {company}.", code="user_not_found")
     _check_key_count(company=company, owner=owner)
@@ -200,8 +192,8 @@ def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 
     so a deployment can roll over without downtime. A value older than that dies at once.
     The grantor receives the new value, so the grant rule decides (keys.grants)."""
     if not 0 <= grace_period_seconds <= MAX_GRACE_SECONDS:
-        raise ValidationFailed(f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days).",
-                               details={"grace_period_seconds": [f"0 to {MAX_GRACE_SECONDS}"]})
+        raise invalid("grace_period_seconds", f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} "
+                      "(7 days).", "out_of_range")
     key = ApiKey.objects.select_for_update(of=("self",)).select_related("limit").get(pk=api_key.pk)
     key_grant_check(grantor, key, obtains_value=True)
     if key.is_revoked:
@@ -248,14 +240,9 @@ def api_keys_touch(*, uses: dict) -> None:
 def api_key_set_restrictions(*, api_key: ApiKey, grantor, allowed_ips=UNSET, allowed_referrers=UNSET,
                              scopes=UNSET) -> ApiKey:
     """Replace the given restrictions; entries are validated and normalised, the offending one
-    named. Lifting a restriction widens the key, so the grant rule decides (keys.grants)."""
-    wanted = {}
-    if allowed_ips is not UNSET:
-        wanted["allowed_ips"] = clean_ips(allowed_ips)
-    if allowed_referrers is not UNSET:
-        wanted["allowed_referrers"] = clean_referrers(allowed_referrers)
-    if scopes is not UNSET:
-        wanted["scopes"] = clean_scopes(scopes)
+    named (every one at once). Lifting a restriction widens the key, so the grant rule decides (keys.grants)."""
+    given = {"allowed_ips": allowed_ips, "allowed_referrers": allowed_referrers, "scopes": scopes}
+    wanted = restrictions_clean(**{field: value for field, value in given.items() if value is not UNSET})
     before = {field: getattr(api_key, field) for field in wanted}
     if before != wanted:
         key_grant_check(grantor, api_key, scopes=wanted.get("scopes"))

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, limits_check_manage
-from core.errors import ValidationFailed
+from core.errors import BadParameter
 from core.pagination import CursorPagination
 from core.parsing import ascii_int
 from core.schema import CURSOR_PARAMETERS, ORGANIZATION_PARAMETER, cursor_paginated, deprecating
@@ -194,7 +194,7 @@ class KeyUsageRequestsApi(APIView):
         status = request.query_params.get("status")
         if status not in (None, "", "success", "failed"):
             message = "status must be success or failed."
-            raise ValidationFailed(message, errors=[{"parameter": "status", "detail": message}])
+            raise BadParameter(message, name="status")
         log = selectors.usage_requests(key, days, status=status, tier=request.query_params.get("tier"),
                                        domain=request.query_params.get("domain"))
         return CursorPagination().response(request, log, RequestLogSerializer, api_key_id=key.pk)

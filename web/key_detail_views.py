@@ -1,12 +1,12 @@
 """The forms of a key's page that change its limits and restrictions. Each refuses a revoked
 key (409), validates, calls one service and says what changed, or that nothing did."""
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.access import limits_check_manage
-from core.errors import ValidationFailed
 from keys import limit_services, selectors, services
 from keys.models import RESTRICTION_FIELDS, ApiKey, KeyLimit
 from web.changes import limits_change, limits_summary, restrictions_change
@@ -58,7 +58,7 @@ def key_limits_set(request, actor, key_id):
         before = _limits_of(key)
         try:
             limit_services.limits_set(api_key=key, grantor=actor, **form.cleaned_data)
-        except ValidationFailed as error:
+        except ValidationError as error:
             add_service_error(form, error)
         else:
             after = _limits_of(key)
@@ -97,7 +97,7 @@ def key_restrictions_set(request, actor, key_id):
         before = _restrictions_of(key)
         try:
             services.api_key_set_restrictions(api_key=key, grantor=actor, **form.restrictions())
-        except ValidationFailed as error:
+        except ValidationError as error:
             add_service_error(form, error)
         else:
             after = _restrictions_of(key)

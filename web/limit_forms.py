@@ -36,12 +36,3 @@ class KeyLimitsForm(DashboardForm):
         if limit is None:
             return cls()
         return cls(initial={name: getattr(limit, name) for name in cls.base_fields})
-
-    def clean(self):
-        data = super().clean()
-        if not self.errors and data.get("request_limit") is None and data.get("budget_limit_microcents") is None:
-            raise forms.ValidationError(
-                "Set a request limit, a budget or both. To let the key make any number of requests, "
-                "use “Remove limits”."
-            )
-        return data

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from accounts.access import companies_administered_by, companies_owned_by
 from accounts.models import POLICY_FIELDS, Company, Membership
-from core.errors import Conflict, ValidationFailed
+from core.errors import BadParameter, Conflict
 from core.parsing import ascii_int
 from keys.company_services import company_policy_set, membership_remove, membership_set
 from web.admin_site import may_use_admin
@@ -50,7 +50,7 @@ class DateDrillDownChangeList(ChangeList):
             if raw is not None:
                 try:
                     ascii_int(raw, name=part, low=1, high=high)
-                except ValidationFailed as error:
+                except BadParameter as error:
                     raise IncorrectLookupParameters(error.message) from None
         return super().get_filters(request)
 

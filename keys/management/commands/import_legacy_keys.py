@@ -2,6 +2,7 @@ import csv
 import re
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -49,6 +50,9 @@ class Command(BaseCommand):
             for line, row in enumerate(reader, start=2):
                 try:
                     key = self._import(row)
+                except ValidationError as error:
+                    rejected.append(f"line {line}: {' '.join(error.messages)}")
+                    continue
                 except (ValueError, ApplicationError) as error:
                     rejected.append(f"line {line}: {getattr(error, 'message', error)}")
                     continue
