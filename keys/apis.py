@@ -126,7 +126,7 @@ class UserApiKeyRevokeApi(APIView):
         key = selectors.api_key_get(actor, key_id)
         if key.owner_id != user_id:
             raise NotFound(f"User {user_id} has no API key with this id.", code="api_key_not_found")
-        services.api_key_revoke(api_key=key, revoked_by=actor.user)
+        services.api_key_revoke(api_key=key, actor_user=actor.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -189,7 +189,7 @@ class ApiKeyDetailApi(APIView):
     @extend_schema(operation_id="api_key_revoke", parameters=[ORGANIZATION_PARAMETER], responses={204: None})
     def delete(self, request, key_id):
         actor = actor_from_request(request)
-        services.api_key_revoke(api_key=selectors.api_key_get(actor, key_id), revoked_by=actor.user)
+        services.api_key_revoke(api_key=selectors.api_key_get(actor, key_id), actor_user=actor.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -73,7 +73,7 @@ def membership_remove(*, membership: Membership, actor_user=None) -> None:
     its owner's access."""
     _check_owner_remains(membership)
     for key in membership.user.api_keys.filter(company=membership.company, revoked_at__isnull=True):
-        api_key_revoke(api_key=key, revoked_by=actor_user)
+        api_key_revoke(api_key=key, actor_user=actor_user)
     audit_record(action=AuditAction.MEMBERSHIP_REMOVED, company=membership.company, target_user=membership.user,
                  actor_user=actor_user, changes={"user": membership.user.get_username(), "role": membership.role})
     membership.delete()

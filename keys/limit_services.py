@@ -98,7 +98,7 @@ def api_key_issue(*, grantor, company, owner, name: str, mode: str = Mode.LIVE, 
     grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk), scopes=scopes, obtains=limit,
                 mode=mode)
     key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
-                              created_by=grantor.user, scopes=scopes,
+                              actor_user=grantor.user, scopes=scopes,
                               created_with_key_id=grant.key_id if grant is not None else None)
     _limits_start(key, limit, actor_user=grantor.user)
     return key, raw

@@ -98,7 +98,7 @@ def api_key_create(
     name: str,
     mode: str = Mode.LIVE,
     expires_at: datetime | None = None,
-    created_by=None,
+    actor_user=None,
     scopes: list[str] | None = None,
     created_with_key_id=None,
 ) -> tuple[ApiKey, str]:
@@ -115,7 +115,7 @@ def api_key_create(
     key = ApiKey.objects.create(
         company=company,
         owner=owner,
-        created_by=created_by or owner,
+        created_by=actor_user or owner,
         name=_clean_name(name),
         mode=mode,
         prefix=crypto.parse_key(raw).display_prefix,
@@ -124,7 +124,7 @@ def api_key_create(
         scopes=clean_scopes(scopes) if scopes is not None else default_scopes(),
         created_with_key_id=created_with_key_id,
     )
-    audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor_user=created_by,
+    audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor_user=actor_user,
                  changes={"name": key.name, "mode": mode, "owner": owner.get_username(),
                           "expires_at": _iso(key.expires_at), "scopes": key.scopes})
     return key, raw
@@ -159,15 +159,15 @@ def api_key_update(*, api_key: ApiKey, grantor, name=UNSET, expires_at=UNSET) ->
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor_user=None) -> ApiKey:
     """Revocation is final and idempotent: revoking twice keeps the first date and actor."""
     # A bulk update, so it forgets the key from every cache (ApiKeyQuerySet.update).
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoked_by=revoked_by
+        revoked_at=timezone.now(), revoked_by=actor_user
     )
     api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
     if revoked:
-        audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor_user=revoked_by)
+        audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor_user=actor_user)
     return api_key
 
 

@@ -246,7 +246,7 @@ def key_revoke(request, actor, key_id):
     if request.method == "GET":
         return render_page(request, actor, "keys/confirm_revoke.html", {"section": "api-keys", "key": key})
     was_revoked = key.is_revoked
-    services.api_key_revoke(api_key=key, revoked_by=actor.user)
+    services.api_key_revoke(api_key=key, actor_user=actor.user)
     if was_revoked:
         messages.info(request, f"“{key.name}” was already revoked on {key.revoked_at:%Y-%m-%d}; nothing changed.")
     else:

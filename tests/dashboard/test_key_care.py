@@ -169,7 +169,7 @@ class TestRestrictions:
 
     def test_a_revoked_keys_restrictions_are_not_offered_or_changed(self, alice, alice_key):
         key, _ = alice_key
-        api_key_revoke(api_key=key, revoked_by=alice)
+        api_key_revoke(api_key=key, actor_user=alice)
         client = signed_in(alice)
         assert "Save restrictions" not in html_of(client.get(key_url(key)))
         response = client.post(key_url(key, "restrictions"), {"scopes": ["demo"]})
@@ -429,7 +429,7 @@ def unused_keys(company, alice, bob):
         "revoked": aged(alice, "Old revoked", created_days_ago=100),
         "bob": aged(bob, "Bob idle", created_days_ago=60),
     }
-    api_key_revoke(api_key=keys["revoked"], revoked_by=alice)
+    api_key_revoke(api_key=keys["revoked"], actor_user=alice)
     return keys
 
 

@@ -317,7 +317,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
                 "title": "Revoke these API keys?", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             })
         for key in keys:
-            services.api_key_revoke(api_key=key, revoked_by=request.user)
+            services.api_key_revoke(api_key=key, actor_user=request.user)
         self.message_user(request, f"Revoked {len(keys)} key(s); they are refused from the next request on.",
                           messages.SUCCESS)
         return None
