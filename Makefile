@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test verify install install-dev browser redis-server nginx lock schema clean contract-tools
+.PHONY: run test verify install install-dev browser redis-server nginx lock schema clean contract-tools lint
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ node_modules/.bin/redocly: package.json package-lock.json
 	touch $@
 
 contract-tools: node_modules/.bin/redocly
+
+# Types: mypy with django-stubs and djangorestframework-stubs ([tool.mypy] in pyproject.toml),
+# strict on the services, the selectors and the verification core.
+lint: install-dev
+	$(VENV)/bin/mypy
 
 test: install-dev browser redis-server contract-tools
 	$(VENV)/bin/lint-imports

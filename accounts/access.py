@@ -3,6 +3,7 @@ functions, so the three surfaces can never disagree."""
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
 
 from accounts.models import KEY_ADMIN_ROLES, Company, Membership, Role
 from core.errors import ApplicationError, Forbidden, NotFound
@@ -17,7 +18,7 @@ MAX_ID = 2**63 - 1
 class Actor:
     """A person (or a key acting for its owner) inside one company."""
 
-    user: User
+    user: AbstractUser
     company: Company
     role: str
     api_key: object | None = None
@@ -36,7 +37,7 @@ class Operator:
     """The deployment's operator: a management command, or a superuser in Django admin (`user`,
     for the audit trail). Acts in any company and is bound by no role (keys.grants)."""
 
-    user: User | None = None
+    user: AbstractUser | None = None
     api_key = None
 
 
@@ -45,7 +46,7 @@ OPERATOR = Operator()
 ROLE_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
 
 
-def _parse_company_id(raw: str) -> int:
+def _parse_company_id(raw: str | int) -> int:
     # The header, or the int the dashboard's switcher keeps in the session. Beyond a 64-bit id
     # the database refuses the lookup itself, hence MAX_ID.
     text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,7 +23,7 @@ def company_get_or_create(*, name: str) -> Company:
     return company
 
 
-def user_create(*, username: str, password: str, email: str = "") -> User:
+def user_create(*, username: str, password: str, email: str = "") -> AbstractUser:
     user = User(username=username, email=email)
     try:
         validate_password(password, user)
@@ -49,7 +50,8 @@ def _check_owner_remains(membership: Membership) -> None:
 
 
 @transaction.atomic
-def membership_set(*, user: User, company: Company, role: str, actor_user=None) -> Membership:
+def membership_set(*, user: AbstractUser, company: Company, role: str,
+                   actor_user: AbstractUser | None = None) -> Membership:
     """Add the user to the company with this role, or change the role they already have."""
     if role not in Role.values:
         raise invalid("role", f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")

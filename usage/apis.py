@@ -16,7 +16,7 @@ from keys.selectors import api_key_get
 from keys import limit_services as services
 from usage import selectors
 from usage.models import RequestLog
-from accounts.models import ResetPeriod
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 
 MAX_DAYS = 365
 DAYS = OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}, description=(
@@ -55,9 +55,9 @@ class KeyLimitsOutputSerializer(serializers.Serializer):
 
 class KeyLimitsInputSerializer(StrictInputSerializer):
     request_limit = JsonIntegerField(required=False, allow_null=True, min_value=0,
-                                     max_value=services.MAX_REQUEST_LIMIT, help_text="Requests per period.")
+                                     max_value=MAX_REQUEST_LIMIT, help_text="Requests per period.")
     budget_limit_microcents = JsonIntegerField(required=False, allow_null=True, min_value=0,
-                                                       max_value=services.MAX_BUDGET_MICROCENTS,
+                                                       max_value=MAX_BUDGET_MICROCENTS,
                                                        help_text="Spend per period in microcents (1/1,000,000 cent).")
     reset_period = serializers.ChoiceField(choices=ResetPeriod.values, default=ResetPeriod.MONTHLY)
     enabled = serializers.BooleanField(default=True)

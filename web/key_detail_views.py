@@ -38,7 +38,7 @@ def _say_what_changed(request, key: ApiKey, what: str, before, after, change: st
 
 def _limits_of(key: ApiKey) -> dict | None:
     limit = KeyLimit.objects.filter(api_key=key).first()
-    return limit and {name: getattr(limit, name) for name in KeyLimitsForm.base_fields}
+    return None if limit is None else {name: getattr(limit, name) for name in KeyLimitsForm.base_fields}
 
 
 def _restrictions_of(key: ApiKey) -> dict:

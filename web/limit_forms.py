@@ -1,8 +1,7 @@
 """The dashboard's limits form: the shape of what a person typed; keys.limit_services keeps the rules."""
 from django import forms
 
-from accounts.models import ResetPeriod
-from keys.limit_services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from web.key_forms import DashboardForm
 
 

@@ -12,14 +12,14 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import admin_actor, role_of
-from accounts.models import Membership
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Membership
 from audit.models import AuditEvent
 from core.durations import days_in
 from core.errors import Conflict, Forbidden, NotFound
 from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
-from keys.limit_services import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, api_key_issue, limits_check_change,
-                                 limits_check_values, limits_delete, limits_set)
+from keys.limit_services import (api_key_issue, limits_check_change, limits_check_values, limits_delete,
+                                 limits_set)
 from keys.models import DEFAULT_LIFETIME, RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
 from keys.restrictions import SCOPES, restrictions_clean
 from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
@@ -47,7 +47,7 @@ class ExpiryFilter(admin.SimpleListFilter):
         if self.value() == "never":
             return queryset.filter(expires_at__isnull=True)
         if self.value() in ("30d", "90d"):
-            return queryset.filter(expires_at__lte=timezone.now() + timedelta(days=days_in(self.value())))
+            return queryset.filter(expires_at__lte=timezone.now() + timedelta(days=days_in(self.value()) or 0))
         return queryset
 
 

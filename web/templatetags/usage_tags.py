@@ -23,5 +23,5 @@ def share_of(used, limit) -> int:
 
 @register.simple_tag
 def usage_chart(series: dict, layout: str = "wide"):
-    layout = charts.NARROW if layout == "narrow" else charts.WIDE
-    return charts.usage_chart_svg(series["granularity"], series["points"], series["days"], layout)
+    shape = charts.NARROW if layout == "narrow" else charts.WIDE
+    return charts.usage_chart_svg(series["granularity"], series["points"], series["days"], shape)

@@ -1,5 +1,6 @@
 import csv
 import re
+from datetime import timezone as dt_timezone
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -24,7 +25,7 @@ def _moment(text: str, column: str, required: bool):
     moment = parse_datetime(text.strip())
     if moment is None:
         raise ValueError(f"{column} {text!r} is not an ISO 8601 time")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, dt_timezone.utc)
 
 
 class Command(BaseCommand):
