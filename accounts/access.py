@@ -43,7 +43,7 @@ class Operator:
 
 OPERATOR = Operator()
 # Who may act for whom: everyone for themselves, admins for members, owners for everyone.
-ROLE_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+ROLE_RANK: dict[str, int] = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
 
 
 def _parse_company_id(raw: str | int) -> int:
@@ -144,7 +144,7 @@ def person_check_act_for(actor, owner_id: int, owner_role: str | None) -> None:
     higher rank, so no one gains, through someone else's key, what their own role withholds."""
     if isinstance(actor, Operator) or owner_id == actor.user.pk or actor.role == Role.OWNER:
         return
-    if actor.role == Role.ADMIN and ROLE_RANK.get(owner_role, 0) < ROLE_RANK[Role.ADMIN]:
+    if actor.role == Role.ADMIN and ROLE_RANK.get(owner_role or "", 0) < ROLE_RANK[Role.ADMIN]:
         return
     who = "an owner's or another admin's" if actor.role == Role.ADMIN else "another member's"
     raise Forbidden(

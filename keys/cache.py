@@ -121,7 +121,7 @@ def _keep_copy(key_hash: str, key, lookup: Lookup) -> None:
             _local[key_hash] = (lookup.deadline, key)
 
 
-def cached_key(key_hash: str) -> tuple[object | None, Lookup]:
+def cached_key(key_hash: str) -> tuple[object | None, Lookup | None]:
     """(the cached KeyGrant or None, the lookup). On a miss, pass the lookup to remember()
     with the snapshot made from the row read after it."""
     from keys.verification import KeyGrant

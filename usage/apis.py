@@ -248,7 +248,8 @@ class CompanyTimeseriesSerializer(serializers.Serializer):
     days = serializers.IntegerField()
     granularity = serializers.ChoiceField(choices=["hour", "day"])
     items = UsagePointSerializer(many=True)
-    data = UsagePointSerializer(many=True, help_text="Deprecated: the same list as `items`, for one release.")
+    data = UsagePointSerializer(  # type: ignore[assignment]  # the body's field, not Serializer.data
+        many=True, help_text="Deprecated: the same list as `items`, for one release.")
     keys = KeyBreakdownSerializer(many=True, help_text="Per key, most requests first: what the chart adds up.")
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 from keys.models import Mode
+from keys.verification import LimitSnapshot
 from core.outcomes import KeyStatus
 from keys.restrictions import needed_scope
 from usage import counters
@@ -71,7 +72,7 @@ def sf_item(name: str, params: dict) -> str:
 
 @dataclass(frozen=True)
 class Quota:
-    limit: object  # keys.verification.LimitSnapshot
+    limit: LimitSnapshot
     used: counters.Consumption
     period_start: datetime
     period_end: datetime

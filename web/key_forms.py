@@ -164,7 +164,7 @@ assert max(seconds for seconds, _ in GRACE_CHOICES) <= MAX_GRACE_SECONDS
 class ApiKeyRegenerateForm(DashboardForm):
     grace_period_seconds = forms.TypedChoiceField(
         label="When should the current value stop working?", choices=GRACE_CHOICES, coerce=int, initial=0,
-        required=False, empty_value=0, widget=forms.RadioSelect,
+        required=False, empty_value=0, widget=forms.RadioSelect,  # type: ignore[arg-type]  # an int, as coerce gives
         help_text="Until then both the current and the new value work, so your apps can switch without downtime.",
         error_messages={"invalid_choice": "Choose now, in 1 hour, in 24 hours or in 7 days."},
     )
