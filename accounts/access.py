@@ -3,7 +3,7 @@ functions, so the three surfaces can never disagree."""
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User as AuthUser
 
 from accounts.models import KEY_ADMIN_ROLES, Company, Membership, Role
 from core.errors import ApplicationError, Forbidden, NotFound
@@ -18,7 +18,7 @@ MAX_ID = 2**63 - 1
 class Actor:
     """A person (or a key acting for its owner) inside one company."""
 
-    user: AbstractUser
+    user: AuthUser
     company: Company
     role: str
     api_key: object | None = None
@@ -37,7 +37,7 @@ class Operator:
     """The deployment's operator: a management command, or a superuser in Django admin (`user`,
     for the audit trail). Acts in any company and is bound by no role (keys.grants)."""
 
-    user: AbstractUser | None = None
+    user: AuthUser | None = None
     api_key = None
 
 

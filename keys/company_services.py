@@ -1,5 +1,7 @@
+from typing import Any
+
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User as AuthUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,14 +18,14 @@ User = get_user_model()
 
 def company_get_or_create(*, name: str) -> Company:
     name = name.strip()
-    longest = Company._meta.get_field("name").max_length
+    longest = Company._meta.get_field("name").max_length or 0
     if not name or len(name) > longest:
         raise invalid("name", f"A company name needs 1 to {longest} characters.", "max_length")
     company, _ = Company.objects.get_or_create(name=name)
     return company
 
 
-def user_create(*, username: str, password: str, email: str = "") -> AbstractUser:
+def user_create(*, username: str, password: str, email: str = "") -> AuthUser:
     user = User(username=username, email=email)
     try:
         validate_password(password, user)
@@ -50,8 +52,8 @@ def _check_owner_remains(membership: Membership) -> None:
 
 
 @transaction.atomic
-def membership_set(*, user: AbstractUser, company: Company, role: str,
-                   actor_user: AbstractUser | None = None) -> Membership:
+def membership_set(*, user: AuthUser, company: Company, role: str,
+                   actor_user: AuthUser | None = None) -> Membership:
     """Add the user to the company with this role, or change the role they already have."""
     if role not in Role.values:
         raise invalid("role", f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")
@@ -70,7 +72,7 @@ def membership_set(*, user: AbstractUser, company: Company, role: str,
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, actor_user=None) -> None:
+def membership_remove(*, membership: Membership, actor_user: AuthUser | None = None) -> None:
     """Remove someone from a company. Their keys in it are revoked: a key must not outlive
     its owner's access."""
     _check_owner_remains(membership)
@@ -82,10 +84,10 @@ def membership_remove(*, membership: Membership, actor_user=None) -> None:
 
 
 MAX_POLICY_DAYS = 3650
-UNCHANGED = object()
+UNCHANGED: Any = object()  # an argument not given, where None means "none"
 
 
-def _check_policy(policy: dict) -> None:
+def _check_policy(policy: dict[str, Any]) -> None:
     bounds = (("max_key_lifetime_days", 1, MAX_POLICY_DAYS, "days"), ("unused_key_days", 1, MAX_POLICY_DAYS, "days"),
               ("default_request_limit", 0, MAX_REQUEST_LIMIT, "requests"),
               ("default_budget_limit_microcents", 0, MAX_BUDGET_MICROCENTS, "microcents"))
@@ -100,8 +102,9 @@ def _check_policy(policy: dict) -> None:
 
 @transaction.atomic
 def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, require_key_expiry: bool,
-                       unused_key_days: int, default_request_limit=UNCHANGED, default_budget_limit_microcents=UNCHANGED,
-                       default_limit_period=UNCHANGED, actor_user=None) -> Company:
+                       unused_key_days: int, default_request_limit: int | None = UNCHANGED,
+                       default_budget_limit_microcents: int | None = UNCHANGED, default_limit_period: str = UNCHANGED,
+                       actor_user: AuthUser | None = None) -> Company:
     """The company's key policy. It applies to keys created or extended from now on; the default
     limits are those every new key starts with (keys.grants), left as they are when not given."""
     before = {field: getattr(company, field) for field in POLICY_FIELDS}

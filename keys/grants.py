@@ -29,7 +29,7 @@ from keys.verification import KeyGrant, LimitSnapshot
 Grantor = Actor | Operator
 
 
-def _grant_of(grantor: Grantor) -> KeyGrant | None:
+def grant_of(grantor: Grantor) -> KeyGrant | None:
     """The key a grantor acts with (accounts sits below keys, so Actor types it loosely)."""
     return cast(KeyGrant | None, grantor.api_key)
 
@@ -53,7 +53,7 @@ def inherited_limit(grantor: Grantor, company: Company) -> LimitSnapshot | None:
     """The limit a new key starts with: that of the limited key creating it, counted on the same
     counter (so that making keys never makes quota), else the company's default for new keys,
     else none."""
-    grant = _grant_of(grantor)
+    grant = grant_of(grantor)
     if grant is not None and grant.limit is not None and grant.limit.is_enforced:
         return dataclasses.replace(grant.limit, counter_key_id=grant.limit.counter_key_id or grant.key_id)
     return company_default_limit(company)
@@ -66,7 +66,7 @@ def grant_check(grantor: Grantor, *, owner_id: int, owner_role: str | None, scop
     when no value changes hands; `mode`: that key's mode."""
     if isinstance(grantor, Operator):
         return
-    grant = _grant_of(grantor)
+    grant = grant_of(grantor)
     if grant is not None and grant.presented_previous:
         until = grant.previous_expires_at.isoformat() if grant.previous_expires_at else "the end of its grace period"
         raise Forbidden(
@@ -107,7 +107,7 @@ def limits_grant_check(grantor: Grantor, key: ApiKey) -> None:
     out for good. A limited key changes no other limit (it could make a key, which inherits its
     limit, lift that and hold the value of an unlimited key), and no key loosens a limit a
     person set on it, even one they disabled for now."""
-    grant = _grant_of(grantor)
+    grant = grant_of(grantor)
     if grant is None:
         return
     own: KeyLimit | None = getattr(key, "limit", None) if grant.key_id == key.pk else None

@@ -1,7 +1,10 @@
 """Every write to an API key. The API, the dashboard, admin and the commands all call these."""
+import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -14,7 +17,7 @@ from audit.services import audit_record
 from core import crypto
 from core.errors import Conflict, NotFound, invalid
 from keys import cache as key_cache
-from keys.grants import key_grant_check
+from keys.grants import Grantor, key_grant_check
 from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes, key_name_validator
 from keys.restrictions import clean_scopes, restrictions_clean
 
@@ -22,7 +25,7 @@ from keys.restrictions import clean_scopes, restrictions_clean
 # each keyed read into a write, so it is refreshed at most this often per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_GRACE_SECONDS = 7 * 24 * 3600
-UNSET = object()
+UNSET: Any = object()  # an argument not given, where None means "none"
 
 
 def _clean_name(name: str) -> str:
@@ -61,7 +64,8 @@ def _clean_expires_at(expires_at: datetime | None) -> datetime | None:
     return expires_at
 
 
-def api_key_check(*, name=UNSET, expires_at=UNSET, company=None, owner=None) -> None:
+def api_key_check(*, name: str = UNSET, expires_at: datetime | None = UNSET, company: Company | None = None,
+                  owner: User | None = None) -> None:
     """The field rules of create and update, for forms that show errors before saving; with a
     company and an owner, also the cap on their active keys (in the form's transaction, whose
     lock then holds until the key is saved)."""
@@ -74,7 +78,7 @@ def api_key_check(*, name=UNSET, expires_at=UNSET, company=None, owner=None) -> 
 
 
 @transaction.atomic
-def _check_key_count(*, company: Company, owner) -> None:
+def _check_key_count(*, company: Company, owner: User) -> None:
     """At most API_KEYS_PER_USER active keys per person and company. The owner's membership row
     is locked first (until the caller's transaction ends), so two creates at once are counted
     one after the other rather than both taking the last place."""
@@ -94,13 +98,13 @@ def _check_key_count(*, company: Company, owner) -> None:
 def api_key_create(
     *,
     company: Company,
-    owner,
+    owner: User,
     name: str,
     mode: str = Mode.LIVE,
     expires_at: datetime | None = None,
-    actor_user=None,
+    actor_user: User | None = None,
     scopes: list[str] | None = None,
-    created_with_key_id=None,
+    created_with_key_id: uuid.UUID | None = None,
 ) -> tuple[ApiKey, str]:
     """Insert a key and return it with its raw value, which exists only in this return value.
     Surfaces call keys.limit_services.api_key_issue, which asks the grant rule (keys.grants) and
@@ -135,10 +139,11 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 @transaction.atomic
-def api_key_update(*, api_key: ApiKey, grantor, name=UNSET, expires_at=UNSET) -> ApiKey:
+def api_key_update(*, api_key: ApiKey, grantor: Grantor, name: str = UNSET,
+                   expires_at: datetime | None = UNSET) -> ApiKey:
     """Rename or change expiry; one audit event for each thing that really changed. A new
     expiry can keep a key alive longer, so it is the grant rule's to allow (keys.grants)."""
-    changed = []
+    changed: list[tuple[str, str, Any, Any]] = []
     actor_user = grantor.user
     if name is not UNSET and _clean_name(name) != api_key.name:
         changed.append((AuditAction.KEY_RENAMED, "name", api_key.name, _clean_name(name)))
@@ -159,7 +164,7 @@ def api_key_update(*, api_key: ApiKey, grantor, name=UNSET, expires_at=UNSET) ->
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, actor_user=None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor_user: User | None = None) -> ApiKey:
     """Revocation is final and idempotent: revoking twice keeps the first date and actor."""
     # A bulk update, so it forgets the key from every cache (ApiKeyQuerySet.update).
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
@@ -172,7 +177,7 @@ def api_key_revoke(*, api_key: ApiKey, actor_user=None) -> ApiKey:
 
 
 @transaction.atomic
-def api_key_end_grace(*, api_key: ApiKey, actor_user=None) -> ApiKey:
+def api_key_end_grace(*, api_key: ApiKey, actor_user: User | None = None) -> ApiKey:
     """Stop the old value of a regenerated key now (it was leaked, say); the current value
     keeps working."""
     ended = ApiKey.objects.filter(pk=api_key.pk, previous_key_hash__isnull=False).update(
@@ -186,7 +191,7 @@ def api_key_end_grace(*, api_key: ApiKey, actor_user=None) -> ApiKey:
 
 @sensitive_variables("raw")
 @transaction.atomic
-def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 0) -> tuple[ApiKey, str]:
+def api_key_regenerate(*, api_key: ApiKey, grantor: Grantor, grace_period_seconds: int = 0) -> tuple[ApiKey, str]:
     """A new secret for the same key: same id, name, owner and settings. The old value stops
     working as this transaction commits, or, with a grace period, at now + grace to the second,
     so a deployment can roll over without downtime. A value older than that dies at once.
@@ -225,7 +230,7 @@ def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 
     return key, raw
 
 
-def api_keys_touch(*, uses: dict) -> None:
+def api_keys_touch(*, uses: dict[uuid.UUID, datetime]) -> None:
     """Record when keys were used (`uses`: key id -> its latest use). The request log's writer
     calls it in the transaction of each batch, so a keyed request writes nothing itself. Each
     key at most once per LAST_USED_RESOLUTION per worker, by one conditional UPDATE (which also
@@ -237,10 +242,10 @@ def api_keys_touch(*, uses: dict) -> None:
 
 
 @transaction.atomic
-def api_key_set_restrictions(*, api_key: ApiKey, grantor, allowed_ips=UNSET, allowed_referrers=UNSET,
-                             scopes=UNSET) -> ApiKey:
-    """Replace the given restrictions; entries are validated and normalised, the offending one
-    named (every one at once). Lifting a restriction widens the key, so the grant rule decides (keys.grants)."""
+def api_key_set_restrictions(*, api_key: ApiKey, grantor: Grantor, allowed_ips: list[str] = UNSET,
+                             allowed_referrers: list[str] = UNSET, scopes: list[str] = UNSET) -> ApiKey:
+    """Replace the given restrictions; entries are validated and normalised, and every bad one
+    named at once. Lifting a restriction widens the key, so the grant rule decides (keys.grants)."""
     given = {"allowed_ips": allowed_ips, "allowed_referrers": allowed_referrers, "scopes": scopes}
     wanted = restrictions_clean(**{field: value for field, value in given.items() if value is not UNSET})
     before = {field: getattr(api_key, field) for field in wanted}
@@ -256,7 +261,7 @@ def api_key_set_restrictions(*, api_key: ApiKey, grantor, allowed_ips=UNSET, all
 
 
 @transaction.atomic
-def api_key_import_legacy(*, company: Company, owner, name: str, sha256_of_key: str, created_at: datetime,
+def api_key_import_legacy(*, company: Company, owner: User, name: str, sha256_of_key: str, created_at: datetime,
                           expires_at: datetime | None) -> ApiKey | None:
     """A key of the system we replace, known only by the SHA-256 of its value. It authenticates
     as it did there, flagged legacy until it is regenerated. None when it was imported before."""
