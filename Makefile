@@ -79,7 +79,7 @@ contract-tools: node_modules/.bin/redocly
 lint: install-dev
 	$(VENV)/bin/mypy
 
-test: install-dev browser redis-server contract-tools
+test: install-dev browser redis-server contract-tools lint
 	$(VENV)/bin/lint-imports
 	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest
 
