@@ -87,7 +87,8 @@ MAX_POLICY_DAYS = 3650
 UNCHANGED: Any = object()  # an argument not given, where None means "none"
 
 
-def _check_policy(policy: dict[str, Any]) -> None:
+def company_policy_check(policy: dict[str, Any]) -> None:
+    """company_policy_set's bounds, for forms that refuse before saving."""
     bounds = (("max_key_lifetime_days", 1, MAX_POLICY_DAYS, "days"), ("unused_key_days", 1, MAX_POLICY_DAYS, "days"),
               ("default_request_limit", 0, MAX_REQUEST_LIMIT, "requests"),
               ("default_budget_limit_microcents", 0, MAX_BUDGET_MICROCENTS, "microcents"))
@@ -112,7 +113,7 @@ def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, r
         max_key_lifetime_days, require_key_expiry, unused_key_days, default_request_limit,
         default_budget_limit_microcents, default_limit_period))}
     after = {field: before[field] if value is UNCHANGED else value for field, value in after.items()}
-    _check_policy(after)
+    company_policy_check(after)
     if before != after:
         for field, value in after.items():
             setattr(company, field, value)

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from core.errors import Forbidden, invalid
 from core.network import client_ip, ip_allowed, request_host
 from core.outcomes import OUTCOMES, KeyStatus
+from keys.models import RESTRICTION_FIELDS
 
 ALL_SCOPES = "all"
 SCOPES = {
@@ -97,7 +98,7 @@ def clean_scopes(values) -> list[str]:
 def restrictions_clean(**wanted) -> dict:
     """Each given restriction (allowed_ips, allowed_referrers, scopes) cleaned; every bad entry
     of every field refused at once."""
-    cleaners = {"allowed_ips": clean_ips, "allowed_referrers": clean_referrers, "scopes": clean_scopes}
+    cleaners = dict(zip(RESTRICTION_FIELDS, (clean_ips, clean_referrers, clean_scopes), strict=True))
     cleaned, refused = {}, {}
     for field, values in wanted.items():
         try:

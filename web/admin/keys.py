@@ -177,7 +177,7 @@ class ApiKeyChangeForm(GrantorForm):
 
     class Meta:
         model = ApiKey
-        fields = ["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes"]
+        fields = ["name", "expires_at", *RESTRICTION_FIELDS]
 
     def clean(self):
         data = super().clean()
@@ -234,7 +234,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["company", "owner", "name", "mode", "expires_at"]
-        return ["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes", "prefix_display", "mode", "owner",
+        return ["name", "expires_at", *RESTRICTION_FIELDS, "prefix_display", "mode", "owner",
                 "company", "status_display", "created_at", "created_by", "last_used_at", "revoked_at", "revoked_by"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -242,7 +242,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
             return []
         readonly = ["prefix_display", "mode", "owner", "company", "status_display", "created_at", "created_by",
                     "last_used_at", "revoked_at", "revoked_by"]
-        return readonly + (["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes"] if obj.is_revoked else [])
+        return readonly + (["name", "expires_at", *RESTRICTION_FIELDS] if obj.is_revoked else [])
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
