@@ -59,7 +59,7 @@ def legacy_state_forget() -> None:
 
 
 def api_key_get(actor: Actor, key_id: uuid.UUID | str) -> ApiKey:
-    """A key the actor may manage, or NotFound / PermissionDenied by the one access rule."""
+    """A key the actor may manage, or NotFound / Forbidden by the one access rule."""
     key = ApiKey.objects.select_related("owner").filter(pk=key_id).first()
     if key is None:
         raise NotFound("No API key with this id in your company.", code="api_key_not_found")
