@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test verify install install-dev browser redis-server nginx lock schema clean contract-tools lint
+# lint: ruff, mypy and the import contracts; `make test` (so CI) runs it first.
+.PHONY: run lint test verify install install-dev browser redis-server nginx lock schema clean contract-tools
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,13 +75,14 @@ node_modules/.bin/redocly: package.json package-lock.json
 
 contract-tools: node_modules/.bin/redocly
 
-# Types: mypy with django-stubs and djangorestframework-stubs ([tool.mypy] in pyproject.toml),
-# strict on the services, the selectors and the verification core.
+# ruff; mypy with django-stubs and djangorestframework-stubs ([tool.mypy] in pyproject.toml),
+# strict on the services, the selectors and the verification core; the import contracts.
 lint: install-dev
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-
-test: install-dev browser redis-server contract-tools lint
 	$(VENV)/bin/lint-imports
+
+test: lint install-dev browser redis-server contract-tools
 	CHROMIUM_PATH="$$(cat var/chromium-path)" $(PY) -m pytest
 
 # The verify suite's live parts start a PostgreSQL of their own (tests/postgres_server.py) where

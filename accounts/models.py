@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models, transaction
-from django.dispatch import Signal
 from django.db.models.functions import Length
+from django.dispatch import Signal
 
 models.CharField.register_lookup(Length)
 

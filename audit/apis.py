@@ -29,15 +29,20 @@ class AuditEventSerializer(serializers.ModelSerializer):
     def get_actor(self, event) -> dict:
         return {"user_id": event.actor_user_id, "label": event.actor_label, "api_key_id": event.actor_key_id}
 
-    @extend_schema_field(inline_serializer("AuditKey", {"id": serializers.UUIDField(), "label": serializers.CharField()},
-                                           allow_null=True))
+    @extend_schema_field(
+        inline_serializer(
+            "AuditKey", {"id": serializers.UUIDField(), "label": serializers.CharField()}, allow_null=True
+        )
+    )
     def get_api_key(self, event) -> dict | None:
         return {"id": event.api_key_id, "label": event.api_key_label} if event.api_key_id else None
 
 
 class AuditFilterSerializer(serializers.Serializer):
     key = serializers.UUIDField(required=False, help_text="Only events about this key.")
-    actor = AsciiIntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Only events by this user id.")
+    actor = AsciiIntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="Only events by this user id."
+    )
     action = serializers.ChoiceField(choices=AuditAction.values, required=False)
     since = AwareDateTimeField(required=False, help_text="From this time (inclusive), ISO 8601 with a zone.")
     until = AwareDateTimeField(required=False, help_text="Before this time, ISO 8601 with a zone.")

@@ -62,8 +62,15 @@ class AuditEvent(models.Model):
     surface = models.CharField(max_length=10, choices=Surface.choices)
     actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
                                    null=True, blank=True, related_name="+")
-    actor_key = models.ForeignKey("keys.ApiKey", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
-                                  related_name="+", help_text="The key the actor authenticated with, if any.")
+    actor_key = models.ForeignKey(
+        "keys.ApiKey",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The key the actor authenticated with, if any.",
+    )
     actor_label = models.CharField(max_length=150, blank=True)
     api_key = models.ForeignKey("keys.ApiKey", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
                                 related_name="audit_events")

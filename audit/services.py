@@ -56,7 +56,9 @@ def audit_record(*, action: str, company: Any, api_key: Any = None, target_user:
     actor_user = actor_user or origin["user"]
     key = origin["key"]
     if label is None:
-        label = actor_user.get_username() if actor_user else ("operator" if origin["surface"] == Surface.COMMAND else "")
+        label = (
+            actor_user.get_username() if actor_user else ("operator" if origin["surface"] == Surface.COMMAND else "")
+        )
     return AuditEvent.objects.create(
         company_id=getattr(company, "pk", company),
         action=action,

@@ -13,10 +13,12 @@ import os
 import re
 import selectors
 import socket
+import threading
 import time
 from collections import deque
 from functools import partial
 
+from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 # A head ends at a blank line; a bare LF breaks it, and gunicorn's parser answers 400 at once.
@@ -26,16 +28,22 @@ HEAD_END = re.compile(rb"\r\n\r\n|(?<!\r)\n")
 # 64 MiB per worker). Handed to the parser, its rest would be read by a thread, blocking.
 MAX_HEAD_BYTES = 64 * 1024
 READ_BYTES = 64 * 1024
-# The API's problem shape (core.errors; its row of PROBLEMS gives the same title), written
-# here as bytes: this answer goes out before Django sees a request, so there is no Host to make
-# the `type` URL absolute (a reference relative to the server, as RFC 9457 allows) and no
-# request id for `instance` (empty).
-TOO_LARGE_BODY = (b'{"type": "/api/problems/request_header_too_large", "title": "Request head too large", '
-                  b'"status": 431, "detail": "The request head is over 64 KiB: send fewer or shorter headers.", '
-                  b'"instance": "", "code": "request_header_too_large"}')
-TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-             b"Content-Type: application/problem+json\r\nContent-Length: %d\r\n\r\n%s"
-             % (len(TOO_LARGE_BODY), TOO_LARGE_BODY))
+TOO_LARGE_DETAIL = "The request head is over 64 KiB: send fewer or shorter headers."
+_handling = threading.local()  # the head of the request this pool thread is handling
+
+
+class _Written:
+    """Stands in for the socket while gunicorn's handle_error writes its HTML answer, keeping it:
+    the status it chose is read from it, and only the body is replaced."""
+
+    def __init__(self):
+        self.data = b""
+
+    def gettimeout(self):
+        return 0.0
+
+    def sendall(self, data):
+        self.data += data
 
 
 class HeadReadingWorker(ThreadWorker):
@@ -77,18 +85,19 @@ class HeadReadingWorker(ThreadWorker):
         self.reading_conns.remove(conn)
         if not complete:  # the client went away, or the head is too large
             if chunk:
-                self.refuse_too_large(conn.sock)
+                self.refuse_too_large(conn.sock, bytes(conn.head))
             self.nr_conns -= 1
             conn.close()
             return
         super().enqueue_req(conn)
 
-    @staticmethod
-    def refuse_too_large(sock) -> None:
+    def refuse_too_large(self, sock, head: bytes) -> None:
         """Answer 431, then read what the client already sent: closing with unread bytes would
         reset the connection, and the client might lose the answer with it."""
+        from config.gunicorn_problems import problem_answer  # Django's, loaded by the worker, not the arbiter
+
         try:
-            sock.send(TOO_LARGE)
+            sock.send(problem_answer(431, head, self.cfg, TOO_LARGE_DETAIL))
             sock.shutdown(socket.SHUT_WR)
             for _ in range(16):
                 if not sock.recv(READ_BYTES):
@@ -102,7 +111,26 @@ class HeadReadingWorker(ThreadWorker):
             conn.sock.setblocking(True)
             conn.init()
             conn.parser.unreader.unread(bytes(head))
-        return super().handle(conn)
+        _handling.head = bytes(head) if head else None
+        try:
+            return super().handle(conn)
+        finally:
+            _handling.head = None
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's own answers (a request line or header it cannot parse, a request line or
+        headers over its limits) as the API's problems rather than HTML: gunicorn still logs
+        and picks the status, config.gunicorn_problems writes the body."""
+        from config.gunicorn_problems import problem_answer
+
+        written = _Written()
+        super().handle_error(req, written, addr, exc)
+        status = int(written.data.split(b" ", 2)[1]) if written.data.startswith(b"HTTP/") else 500
+        answer = problem_answer(status, getattr(_handling, "head", None), self.cfg) or written.data
+        try:
+            util.write_nonblock(client, answer)
+        except Exception:  # the client is gone: nothing to tell it
+            self.log.debug("Failed to send error message.")
 
     def murder_pending(self):
         super().murder_pending()

@@ -40,7 +40,7 @@ KEY_LENGTH = len(LIVE_PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 VISIBLE_CHARS = 4
 # A key anywhere in text, without word boundaries: in a URL, a log line or a file a key may
 # follow a letter or digit ('/x' + key, '%20' + key, 'Bearer' + key) or run into the next word.
-KEY_PATTERN = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{%d}" % (RANDOM_LENGTH + CHECKSUM_LENGTH), re.ASCII)
+KEY_PATTERN = re.compile(rf"sk_(?:live|test)_[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}", re.ASCII)
 
 
 class MalformedKey(ValueError):

@@ -45,6 +45,8 @@ PROBLEMS: dict[str, Problem] = {
                                 "names each one and says what is expected."),
     "invalid_pagination": Problem(400, "Invalid page parameter", "`page` and `page_size` are whole numbers of at "
                                   "least 1, in digits 0-9."),
+    "invalid_cursor": Problem(400, "Invalid cursor", "`cursor` is the `next` of the previous page of the same list, "
+                              "sent with the same filters; leave it out to start from the newest item."),
     "invalid_days": Problem(400, "Invalid days parameter", "`days` is a whole number from 1 to 365."),
     "invalid_organization": Problem(400, "Invalid X-Organization-Id", "X-Organization-Id is a company id: a whole "
                                     "number of at least 1."),
@@ -107,8 +109,10 @@ PROBLEMS: dict[str, Problem] = {
     "key_not_recoverable": Problem(410, "Key not recoverable", "Keys are stored hashed and cannot be shown again; "
                                    "regenerate the key instead."),
     "request_too_large": Problem(413, "Request too large", "The body is larger than the server accepts."),
-    "request_header_too_large": Problem(431, "Request head too large", "The request line and headers are over "
-                                        "64 KiB; send fewer or shorter headers."),
+    "uri_too_long": Problem(414, "Request line too long", "The request line (method, path and query string) is "
+                            "over the server's limit; send a shorter URL, or the data in a body."),
+    "request_header_too_large": Problem(431, "Request head too large", "Too many headers, one too long, or the "
+                                        "request line and headers over 64 KiB; send fewer or shorter headers."),
     "length_required": Problem(411, "Length required", "Send the body with a Content-Length header; a chunked "
                                "body is not read."),
     "unsupported_media_type": Problem(415, "Unsupported media type", "Send the body as application/json."),
@@ -270,13 +274,13 @@ def error_code_of(response) -> str:
     return str(data.get("code", ""))[:50] if isinstance(data, dict) else ""
 
 
-def _wants_json(request) -> bool:
+def wants_json(request) -> bool:
     return request.path.startswith("/api/")
 
 
 def handler400(request, exception=None):
     """Django's own 400s (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a bad Host) as problems."""
-    if _wants_json(request):
+    if wants_json(request):
         if isinstance(exception, RequestDataTooBig):
             return problem_response(request, "request_too_large", "The request body is too large; send at most "
                                     f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
@@ -287,7 +291,7 @@ def handler400(request, exception=None):
 
 
 def handler404(request, exception=None):
-    if _wants_json(request):
+    if wants_json(request):
         from core.crypto import mask_keys
 
         path = mask_keys(request.path)  # a key pasted into the URL is not echoed back whole
@@ -308,13 +312,8 @@ class ApiErrorBodyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _wants_json(request) and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # Django reads a body by its Content-Length: a chunked one would be taken as empty, and a
-            # PUT of limits as "no limits".
-            return problem_response(request, "length_required", "Send the body with a Content-Length header; "
-                                    "a chunked body is not read. Nothing was changed.")
         response = self.get_response(request)
-        if (response.status_code in (400, 404, 405, 500) and _wants_json(request)
+        if (response.status_code in (400, 404, 405, 500) and wants_json(request)
                 and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)):
             if response.status_code == 400:  # DEBUG's page for a body too large or a bad Host
                 length = request.META.get("CONTENT_LENGTH", "")
@@ -330,7 +329,7 @@ class ApiErrorBodyMiddleware:
 
 
 def handler500(request):
-    if _wants_json(request):
+    if wants_json(request):
         return problem_response(request, "server_error", "Something went wrong on our side; it has been logged.")
     from django.views.defaults import server_error
 

@@ -7,8 +7,14 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import (PROBLEMS, ApplicationError, application_error_response, field_error, json_pointer,
-                         problem_response)
+from core.errors import (
+    PROBLEMS,
+    ApplicationError,
+    application_error_response,
+    field_error,
+    json_pointer,
+    problem_response,
+)
 
 _DRF_CODES = {
     drf.NotAuthenticated: "missing_api_key",

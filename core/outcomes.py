@@ -1,6 +1,7 @@
 """Every way a presented key can end, in one table: the error code a script branches on and the
-message a person acts on; the code's status and title are its row of core.errors.PROBLEMS. Authentication, restrictions and limits raise `KeyRefused(status,
-**context)`; the exception handler renders it like any other error.
+message a person acts on; the code's status and title are its row of core.errors.PROBLEMS.
+Authentication, restrictions and limits raise `KeyRefused(status, **context)`; the exception
+handler renders it like any other error.
 """
 from dataclasses import dataclass
 from enum import StrEnum

@@ -2,7 +2,8 @@
 
 Lists that grow while they are read (audit events, the request log) page by cursor instead:
 {items, has_more, next}, where `next` is an opaque cursor naming the last item returned, and
-the next page starts strictly after it in the list's order (created_at, id), newest first. A
+the next page starts strictly after it in the list's order (created_at, id), newest first; it
+is signed for its list and filters, and any other list refuses it (400 `invalid_cursor`). A
 row added meanwhile sorts before the cursor, so no item is repeated or skipped, as page numbers
 did when a new event pushed every item one place down. `page` still works there for one release
 (its answer carries `next` too, to switch over), but not together with `cursor`: which should
@@ -12,7 +13,9 @@ import base64
 import binascii
 import math
 from datetime import datetime
+from urllib.parse import urlencode
 
+from django.core import signing
 from django.db.models import Q
 from rest_framework.response import Response
 
@@ -58,25 +61,39 @@ class PagePagination:
         return Response({**extra, **page})
 
 
-def cursor_encode(item) -> str:
+# Query parameters that move through a list rather than choose it.
+PAGING_PARAMETERS = frozenset({"cursor", "page", "page_size"})
+
+
+def _signer(request) -> signing.Signer:
+    """Signs cursors for one list: its path (the route and the object it lists) and its filters
+    are the salt, so a cursor of another list, or of this one with other filters, or edited,
+    fails the check instead of being read as a position in this list."""
+    filters = sorted((name, value) for name, values in request.query_params.lists() if name not in PAGING_PARAMETERS
+                     for value in values)
+    return signing.Signer(salt=f"core.pagination.cursor|{request.path}|{urlencode(filters)}", sep=".")
+
+
+def cursor_encode(request, item) -> str:
     raw = f"{item.created_at.isoformat()}|{item.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _signer(request).sign(base64.urlsafe_b64encode(raw).decode().rstrip("="))
 
 
-def cursor_decode(cursor: str) -> tuple[datetime, int]:
+def cursor_decode(request, cursor: str) -> tuple[datetime, int]:
     try:
         if len(cursor) > MAX_CURSOR_LENGTH:
             raise ValueError
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        value = _signer(request).unsign(cursor)
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         moment, _, pk = raw.partition("|")
         created_at = datetime.fromisoformat(moment)
         if created_at.tzinfo is None or not pk.isascii() or not pk.isdigit():
             raise ValueError
         return created_at, int(pk)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise BadParameter("cursor is not one this list gave out: pass the `next` of the previous page, or "
-                           "leave it out to start from the newest item.", code="invalid_pagination",
-                           name="cursor", detail="not a cursor of this list") from None
+    except (ValueError, UnicodeDecodeError, binascii.Error, signing.BadSignature):
+        raise BadParameter("cursor is not one this list gave out with these filters: pass the `next` of the "
+                           "previous page with the same filters, or leave it out to start from the newest "
+                           "item.", code="invalid_cursor", name="cursor", detail="not a cursor of this list") from None
 
 
 class CursorPagination:
@@ -96,10 +113,10 @@ class CursorPagination:
             items, has_more = page["items"], page["page"] * page_size < page["total"]
             body = {**page, "items": serializer_class(items, many=True).data}
         else:
-            created_at, pk = cursor_decode(cursor)
+            created_at, pk = cursor_decode(request, cursor)
             after = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
             items = list(after[: page_size + 1])
             has_more, items = len(items) > page_size, items[:page_size]
             body = {"items": serializer_class(items, many=True).data, "page_size": page_size}
-        body.update(has_more=has_more, next=cursor_encode(items[-1]) if has_more and items else None)
+        body.update(has_more=has_more, next=cursor_encode(request, items[-1]) if has_more and items else None)
         return Response({**extra, **body})

@@ -10,7 +10,7 @@ import re
 from core.errors import BadParameter
 
 MAX_BIGINT = 2**63 - 1  # the largest id a database column holds
-_DIGITS = re.compile(r"[0-9]{1,%d}" % len(str(MAX_BIGINT)))
+_DIGITS = re.compile(rf"[0-9]{{1,{len(str(MAX_BIGINT))}}}")
 # A whole number where a sign may stand and the range is checked after (a page, a JSON body):
 # ASCII digits only, and not so long that reading it costs anything.
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")

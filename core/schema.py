@@ -8,7 +8,6 @@ headers of keyed operations are declared in one place, keyed_response_headers().
 """
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 
@@ -21,11 +20,11 @@ ORGANIZATION_PARAMETER = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Company to act in, for people in several companies (session only; a key acts in its own).",
 )
-# Statuses by what an operation is: any request (406: the API answers JSON only; 431: a head
-# over 64 KiB, refused by the gunicorn worker before Django), a keyed one
+# Statuses by what an operation is: any request (406: the API answers JSON only; 414 and 431: a
+# request line or head over gunicorn's limits, refused before Django), a keyed one
 # (a bad key, a restriction, a limit, a counter store down), one that reads a body, and one
 # that names an object (in the path, or a company in X-Organization-Id).
-RESPONSES_OF_EVERY_OPERATION = (400, 406, 431, 503)
+RESPONSES_OF_EVERY_OPERATION = (400, 406, 414, 431, 503)
 RESPONSES_OF_KEYED_OPERATIONS = (401, 403, 429)
 RESPONSES_OF_BODIES = (413, 415)
 RESPONSES_OF_OBJECTS = (404,)
@@ -64,7 +63,9 @@ def problem_schema(status: int) -> dict:
             "title": {"type": "string"},
             "status": {"type": "integer", "const": status},
             "detail": {"type": "string", "description": "What went wrong here and what to do about it."},
-            "instance": {"type": "string", "description": "The request id, also in the X-Request-Id header."},
+            "instance": {"type": "string", "description": "The request id, also in the X-Request-Id header; for a "
+                         "request refused by the server before the application read it (400, 414, 431), its "
+                         "path when the request line could be read."},
             "code": {"type": "string", "enum": codes_by_status()[status],
                      "description": "Stable snake_case code to branch on."},
             "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ProblemError"},
@@ -94,7 +95,8 @@ PAGE_PARAMETERS = [OpenApiParameter("page", {"type": "integer", "minimum": 1},
                                     description="1-based; pages past the last are empty."), PAGE_SIZE_PARAMETER]
 CURSOR_PARAMETERS = [
     OpenApiParameter("cursor", str, description="The `next` of the previous page; leave it out for the newest "
-                                                 "items. Send the same filters with it."),
+                                                 "items. Send the same filters with it: a cursor of another list, "
+                                                 "or of other filters, is refused (400 `invalid_cursor`)."),
     PAGE_SIZE_PARAMETER,
     OpenApiParameter("page", {"type": "integer", "minimum": 1}, deprecated=True, description=(
         "Deprecated, for one release: page by `cursor`, which repeats and skips nothing while items are added. "
@@ -166,7 +168,9 @@ class AutoSchema(BaseAutoSchema):
                 response["headers"] = {**response.get("headers", {}), **headers}
             if int(status) >= 400:
                 response["description"] = _description(int(status))
-                response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/Problem{status}"}}}
+                response["content"] = {
+                    PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/Problem{status}"}}
+                }
         operation["responses"] = dict(sorted(responses.items()))
         if not self._is_keyed() and not self.get_auth():
             operation["security"] = []

@@ -1,6 +1,6 @@
 """Input-serializer building blocks shared by every app's API."""
 import re
-from datetime import timezone as dt_timezone
+from datetime import UTC
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -96,7 +96,7 @@ class AwareDateTimeField(serializers.DateTimeField):
         if timezone.is_naive(parsed):
             self.fail("naive")
         try:
-            utc = parsed.astimezone(dt_timezone.utc)
+            utc = parsed.astimezone(UTC)
         except OverflowError:
             self.fail("range")
         if not EARLIEST_YEAR <= utc.year <= LATEST_YEAR:

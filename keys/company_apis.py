@@ -9,6 +9,7 @@ from core.schema import ORGANIZATION_PARAMETER
 from core.serializers import JsonIntegerField, StrictInputSerializer
 from keys.company_services import MAX_POLICY_DAYS, company_policy_set
 
+
 @extend_schema_field({"$ref": "#/components/schemas/KeyMode"})
 class KeyModeField(serializers.CharField):
     """The key's mode, as the schema's one KeyMode enum (named here: accounts sits below keys)."""
@@ -53,8 +54,12 @@ class MeApi(APIView):
 
 
 class PolicySerializer(StrictInputSerializer):
-    max_key_lifetime_days = JsonIntegerField(allow_null=True, min_value=1, max_value=MAX_POLICY_DAYS,
-                                                     help_text="Keys must expire within this many days; null: no maximum.")
+    max_key_lifetime_days = JsonIntegerField(
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_POLICY_DAYS,
+        help_text="Keys must expire within this many days; null: no maximum.",
+    )
     require_key_expiry = serializers.BooleanField(help_text="Refuse keys that never expire.")
     unused_key_days = JsonIntegerField(min_value=1, max_value=MAX_POLICY_DAYS,
                                                help_text="Keys unused this long are listed as candidates to revoke.")

@@ -6,8 +6,15 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import (MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, POLICY_FIELDS, Company, Membership, ResetPeriod,
-                             Role)
+from accounts.models import (
+    MAX_BUDGET_MICROCENTS,
+    MAX_REQUEST_LIMIT,
+    POLICY_FIELDS,
+    Company,
+    Membership,
+    ResetPeriod,
+    Role,
+)
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.errors import Conflict, invalid
@@ -111,7 +118,7 @@ def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, r
     before = {field: getattr(company, field) for field in POLICY_FIELDS}
     after = {field: value for field, value in zip(POLICY_FIELDS, (
         max_key_lifetime_days, require_key_expiry, unused_key_days, default_request_limit,
-        default_budget_limit_microcents, default_limit_period))}
+        default_budget_limit_microcents, default_limit_period), strict=True)}
     after = {field: before[field] if value is UNCHANGED else value for field, value in after.items()}
     company_policy_check(after)
     if before != after:

@@ -13,7 +13,7 @@ from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Company, R
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.errors import invalid
-from keys.grants import Grantor, grant_of, company_default_limit, grant_check, inherited_limit, limits_grant_check
+from keys.grants import Grantor, company_default_limit, grant_check, grant_of, inherited_limit, limits_grant_check
 from keys.models import ApiKey, KeyLimit, Mode, default_scopes
 from keys.services import api_key_create, api_key_import_legacy
 from keys.verification import LimitSnapshot

@@ -128,7 +128,11 @@ class ApiKey(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[key_name_validator], help_text="What the key is for, e.g. 'Production Server'.")
+    name = models.CharField(
+        max_length=NAME_MAX_LENGTH,
+        validators=[key_name_validator],
+        help_text="What the key is for, e.g. 'Production Server'.",
+    )
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE)
     prefix = models.CharField(max_length=16, help_text="The first characters of the key, for recognising it.")
     key_hash = models.CharField(max_length=HASH_MAX_LENGTH, unique=True, editable=False,
@@ -151,7 +155,9 @@ class ApiKey(models.Model):
     previous_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_legacy = models.BooleanField(default=False, editable=False,
                                     help_text="Imported from an older system: its value has that system's format.")
-    legacy_import_ref = models.CharField(
+    # NULL, not "", for a key that was not imported: keys.services looks refs up with
+    # legacy_import_ref__in, and NULL can never match a ref where "" might one day.
+    legacy_import_ref = models.CharField(  # noqa: DJ001 (see above)
         max_length=HASH_MAX_LENGTH, null=True, blank=True, editable=False, db_index=True,
         help_text="For an imported key: a keyed hash of the SHA-256 it was imported with, so that importing "
                   "the same file again never brings back a key regenerated or revoked since.")
@@ -219,6 +225,9 @@ class ExpiryNotice(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "expires_at"], name="one_notice_per_expiry")]
 
+    def __str__(self) -> str:
+        return f"Expiry notice for key {self.api_key_id} expiring {self.expires_at:%Y-%m-%d}"
+
 
 class KeyLimitQuerySet(models.QuerySet["KeyLimit"]):
     def update(self, **kwargs: Any) -> int:
@@ -261,6 +270,9 @@ class KeyLimit(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(reset_period__in=ResetPeriod.values), name="limit_period_valid")
         ]
+
+    def __str__(self) -> str:
+        return f"Limit of key {self.api_key_id}: {self.request_limit} requests, {self.reset_period}"
 
     @property
     def is_enforced(self) -> bool:

@@ -10,12 +10,11 @@ until someone decides where it belongs.
 import ipaddress
 import re
 
+from django.core.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 
 from audit.models import AuditAction
 from audit.services import security_event
-from django.core.exceptions import ValidationError
-
 from core.errors import Forbidden, invalid
 from core.network import client_ip, ip_allowed, request_host
 from core.outcomes import OUTCOMES, KeyStatus
@@ -88,7 +87,8 @@ def clean_referrers(values) -> list[str]:
 def clean_scopes(values) -> list[str]:
     scopes = _entries("scopes", values)
     if not scopes:
-        raise invalid("scopes", "[] names no scope: name at least one, or 'all' for every area.", code="invalid_restriction")
+        raise invalid("scopes", "[] names no scope: name at least one, or 'all' for every area.",
+                      code="invalid_restriction")
     refused = [_bad(scope, f"is not a scope; choose from {', '.join(SCOPES)}") for scope in scopes
                if scope not in SCOPES]
     _cleaned("scopes", scopes, refused)
@@ -168,6 +168,7 @@ def _refusal(grant, request, scope: str | None, method: str):
 def restrictions_check(verification, request, scope: str | None, method: str):
     """The verification, refused (403) if the key's restrictions do not allow this request;
     the refusal says what was expected."""
+    verification = verification.scoped(scope)
     refusal = _refusal(verification.grant, request, scope, method)
     if refusal is None:
         return verification

@@ -8,7 +8,11 @@ urlpatterns = [
     path("me", company_apis.MeApi.as_view(), name="me"),
     path("company/policy", company_apis.CompanyPolicyApi.as_view(), name="company-policy"),
     path("users/<int:user_id>/api-keys", apis.UserApiKeysApi.as_view(), name="user-api-keys"),
-    path("users/<int:user_id>/api-keys/<uuid:key_id>/revoke", apis.UserApiKeyRevokeApi.as_view(), name="user-api-key-revoke"),
+    path(
+        "users/<int:user_id>/api-keys/<uuid:key_id>/revoke",
+        apis.UserApiKeyRevokeApi.as_view(),
+        name="user-api-key-revoke",
+    ),
     path("api-keys", apis.ApiKeysApi.as_view(), name="api-keys"),
     path("api-keys/legacy-status", apis.LegacyStatusApi.as_view(), name="api-keys-legacy-status"),
     path("api-keys/legacy-notice-shown", apis.LegacyNoticeShownApi.as_view(), name="api-keys-legacy-notice-shown"),

@@ -114,7 +114,9 @@ class KeyGrant:
         if self.revoked_at:
             return KeyStatus.REVOKED, {"revoked_at": self.revoked_at}
         if self.presented_previous and not (self.previous_expires_at and now < self.previous_expires_at):
-            until = f"; it stopped working at {self.previous_expires_at.isoformat()}" if self.previous_expires_at else ""
+            until = (
+                f"; it stopped working at {self.previous_expires_at.isoformat()}" if self.previous_expires_at else ""
+            )
             return KeyStatus.REGENERATED, {"until": until}
         if self.expires_at and self.expires_at <= now:
             return KeyStatus.EXPIRED, {"expired_at": self.expires_at.isoformat()}
@@ -147,6 +149,9 @@ def _partial(model: type[M], **values: Any) -> M:
     return instance
 
 
+SCOPE_UNKNOWN = "?"
+
+
 @dataclass(frozen=True)
 class Verification:
     """One request's key, as far as it got: each stage replaces it with what it decided."""
@@ -157,6 +162,9 @@ class Verification:
     details: dict[str, Any] | None = None  # extension members of the problem (core.errors)
     charge: tuple[str, int] | None = None  # (tier, microcents) the limit check admitted it at
     quota: object | None = None  # usage.limits.Quota of a limited key
+    # The scope this request needs (keys.restrictions.needed_scope), once the restrictions check
+    # worked it out; None is a scope too ("any key"), so "not worked out" is its own value.
+    scope: str | None = SCOPE_UNKNOWN
 
     @property
     def is_valid(self) -> bool:
@@ -165,6 +173,9 @@ class Verification:
     def refused(self, status: KeyStatus, *, details: dict[str, Any] | None = None,
                 **context: Any) -> "Verification":
         return self._with(status=status, context=context, details=details or {})
+
+    def scoped(self, scope: str | None) -> "Verification":
+        return self._with(scope=scope)
 
     def admitted(self, *, charge: tuple[str, int], quota: object | None = None) -> "Verification":
         return self._with(charge=charge, quota=quota)

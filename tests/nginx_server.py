@@ -112,7 +112,16 @@ class NginxServer:
         self.conf.write_text(MAIN_CONF.format(prefix=self.prefix, sites=self.sites, modules=modules))
 
     def command(self, *extra: str) -> list[str]:
-        return [nginx_binary(), "-p", f"{self.prefix}/", "-e", str(self.prefix / "error.log"), "-c", str(self.conf), *extra]
+        return [
+            nginx_binary(),
+            "-p",
+            f"{self.prefix}/",
+            "-e",
+            str(self.prefix / "error.log"),
+            "-c",
+            str(self.conf),
+            *extra,
+        ]
 
     def start(self) -> "NginxServer":
         self.prefix.mkdir(parents=True, exist_ok=True)
@@ -122,17 +131,17 @@ class NginxServer:
         check = subprocess.run(self.command("-t"), capture_output=True, text=True, timeout=30)
         if check.returncode:
             raise RuntimeError(f"nginx -t refused the configuration:\n{check.stderr}")
-        self.process = subprocess.Popen(self.command("-g", "daemon off;"), stdout=subprocess.DEVNULL,
-                                        stderr=open(self.prefix / "stderr.log", "w"))
+        with open(self.prefix / "stderr.log", "w") as stderr:  # nginx keeps its own copy
+            self.process = subprocess.Popen(self.command("-g", "daemon off;"), stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 15
         context = unverified()
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
             try:
-                with socket.create_connection(("127.0.0.1", self.https_port), timeout=1) as raw:
-                    with context.wrap_socket(raw):
-                        return self
+                with (socket.create_connection(("127.0.0.1", self.https_port), timeout=1) as raw,
+                      context.wrap_socket(raw)):
+                    return self
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("nginx did not start: " + (self.prefix / "error.log").read_text(errors="replace")[-2000:])

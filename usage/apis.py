@@ -1,22 +1,21 @@
 """Per-key limits and usage analytics, and company-wide usage."""
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
-from rest_framework.status import HTTP_204_NO_CONTENT
 from rest_framework.response import Response
+from rest_framework.status import HTTP_204_NO_CONTENT
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, limits_check_manage
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from core.errors import BadParameter
 from core.pagination import CursorPagination
 from core.parsing import ascii_int
 from core.schema import CURSOR_PARAMETERS, ORGANIZATION_PARAMETER, cursor_paginated, deprecating
 from core.serializers import JsonIntegerField, StrictInputSerializer
-from keys.selectors import api_key_get
 from keys import limit_services as services
+from keys.selectors import api_key_get
 from usage import selectors
 from usage.models import RequestLog
-from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 
 MAX_DAYS = 365
 DAYS = OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}, description=(

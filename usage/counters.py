@@ -43,7 +43,7 @@ def _redis_key(key_id, period_start: datetime) -> str:
     return f"keyhouse:quota:{key_id}:{int(period_start.timestamp())}"
 
 
-def _bulk(value) -> bytes:
+def bulk(value) -> bytes:
     data = value if isinstance(value, bytes) else str(value).encode()
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
@@ -52,7 +52,7 @@ def _bulk(value) -> bytes:
 # (argument encoding, the pool, retries, response callbacks) cost about 160 µs of a worker's
 # CPU per request, several times the round trip itself.
 CONSUME_SHA = hashlib.sha1(CONSUME_SCRIPT.encode()).hexdigest()
-EVALSHA_HEAD = b"*8\r\n" + _bulk(b"EVALSHA") + _bulk(CONSUME_SHA.encode()) + _bulk(b"1")
+EVALSHA_HEAD = b"*8\r\n" + bulk(b"EVALSHA") + bulk(CONSUME_SHA.encode()) + bulk(b"1")
 _own = threading.local()  # each thread's own connection for the counter: no pool, no lock
 
 
@@ -63,7 +63,7 @@ def _connection(client):
     return _own.connection
 
 
-def _evalsha(client, packed: bytes):
+def evalsha(client, packed: bytes, script: str = CONSUME_SCRIPT):
     """Send and read on this thread's connection; after a Redis restart, load the script once
     and send again. A broken connection is closed on the error and reopened on the next send."""
     import redis
@@ -77,18 +77,18 @@ def _evalsha(client, packed: bytes):
     try:
         return send()
     except redis.exceptions.NoScriptError:
-        client.script_load(CONSUME_SCRIPT)
+        client.script_load(script)
     return send()
 
 
 def _consume_redis(key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
     import redis
 
-    packed = EVALSHA_HEAD + b"".join(_bulk(value) for value in (
+    packed = EVALSHA_HEAD + b"".join(bulk(value) for value in (
         _redis_key(key_id, period_start), cost, "" if request_limit is None else request_limit,
         "" if budget is None else budget, int(period_end.timestamp()) + 3600))
     try:
-        admitted, requests, spend, refused = _evalsha(redis_client(), packed)
+        admitted, requests, spend, refused = evalsha(redis_client(), packed)
     except redis.RedisError as exc:
         raise ServiceUnavailable("The usage counter store is unreachable; retry shortly.",
                                  code="counter_store_unavailable") from exc

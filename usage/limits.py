@@ -4,7 +4,8 @@ this), and the RateLimit header fields that tell a client where it stands.
 Product routes count against the key's limits. Keyhouse's own management routes (who am I,
 keys, limits, restrictions, usage and audit reads) never do: a key that used up its quota, or
 set its own limit to 0, can still read why and lift the limit. They have their own per-key
-abuse limit instead, a fixed one-minute window.
+abuse limit instead, a fixed one-minute window; so does OPTIONS on any route, which runs no
+product code.
 
 The header fields follow draft-ietf-httpapi-ratelimit-headers (-11 and later): one policy
 item per limit, registered parameters (q, qu, w, pk; r, t, pk) and the rest prefixed
@@ -14,7 +15,6 @@ parameters; a free request is not governed by the budget, so it gets no budget i
 """
 import base64
 import math
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +23,11 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
-from keys.models import Mode
-from keys.verification import LimitSnapshot
 from core.outcomes import KeyStatus
+from keys.models import Mode
 from keys.restrictions import needed_scope
-from usage import counters
+from keys.verification import SCOPE_UNKNOWN, LimitSnapshot
+from usage import counters, windows
 from usage.periods import period_bounds
 
 DEFAULT_TIER = "free"
@@ -46,13 +46,15 @@ def price(tier: str, mode: str) -> int:
     return 0 if mode == Mode.TEST else settings.USAGE_TIERS[tier]
 
 
-def is_management(view, method: str) -> bool:
+def is_management(view, method: str, scope: str | None) -> bool:
     """Whether a request is Keyhouse managing keys rather than the customer's product traffic:
-    the view's API area is one of Keyhouse's own, or the view says so itself (`/me`, which
-    any key may call, belongs to no area). Anything else, a new host view included, is metered."""
-    if getattr(view, "management_route", False):
+    the view's API area is one of Keyhouse's own (`scope`, the one the request needs), or the view
+    says so itself (`/me`, which any key may call, belongs to no area). OPTIONS only asks what a
+    route accepts, answered from its description without running the product's code, so it spends
+    nothing of the key's quota (and a browser's preflight, which carries no key, never could).
+    Anything else, a new host view included, is metered."""
+    if method == "OPTIONS" or getattr(view, "management_route", False):
         return True
-    scope = needed_scope(view, method)
     return scope is not None and scope.split(":")[0] in MANAGEMENT_AREAS
 
 
@@ -144,39 +146,17 @@ class ManagementWindow:
         }
 
 
-class _MinuteWindows:
-    """Management requests per key in the current minute, in this worker's memory."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._start = None
-        self._counts: dict = {}
-
-    def count(self, key_id, start: int) -> int:
-        with self._lock:
-            if start != self._start:
-                self._start, self._counts = start, {}
-            self._counts[key_id] = used = self._counts.get(key_id, 0) + 1
-            return used
-
-
-_windows = _MinuteWindows()
-
-
 def management_consume(grant, now: float | None = None) -> ManagementWindow | None:
-    """Count one management request in the key's current minute; None when the limit is off.
-
-    Counted in each worker's memory, not in the shared cache: a cached key then still costs no
-    round trip on these routes either (`/me` is what a script calls to check its key), and there
-    is no store whose outage could lock an owner out of revoking a leaked key or lifting a limit.
-    The price is precision: a key spread over N workers may make up to N times the rate, which
-    still bounds a runaway loop; this is an abuse limit, not a quota."""
+    """Count one management request in the key's current minute; None when the limit is off,
+    or when the counter store did not answer (usage.windows fails open)."""
     limit = settings.MANAGEMENT_REQUESTS_PER_MINUTE
     if not limit:
         return None
     now = time.time() if now is None else now
     start = int(now // MANAGEMENT_WINDOW_SECONDS) * MANAGEMENT_WINDOW_SECONDS
-    used = _windows.count(grant.key_id, start)
+    used = windows.window_count(key_id=grant.key_id, window_start=start, window_seconds=MANAGEMENT_WINDOW_SECONDS)
+    if used is None:
+        return None
     reset = max(1, math.ceil(start + MANAGEMENT_WINDOW_SECONDS - now))
     return ManagementWindow(limit=limit, used=used, reset_seconds=reset, partition=grant.key_id.bytes)
 
@@ -190,7 +170,11 @@ class KeyLimitThrottle(BaseThrottle):
         if verification is None or not verification.is_valid or request.auth is not verification.grant:
             return True
         tier = tier_of(view)
-        if is_management(view, request.method):
+        # Worked out once, by the restrictions check, unless the view runs without it.
+        scope = verification.scope
+        if scope == SCOPE_UNKNOWN:
+            scope = needed_scope(view, request.method)
+        if is_management(view, request.method, scope):
             return self._allow_management(request, verification, tier)
         cost = price(tier, verification.grant.mode)
         quota = quota_consume(verification.grant, cost)

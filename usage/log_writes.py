@@ -51,7 +51,8 @@ def _upsert_rollups(model, rows: list[tuple]) -> None:
         "ON CONFLICT (api_key_id, bucket, tier, status_code, error_code) DO UPDATE SET "
         f"requests = {table}.requests + excluded.requests, "
         f"spend_microcents = {table}.spend_microcents + excluded.spend_microcents, "
-        f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen THEN excluded.last_seen ELSE {table}.last_seen END"
+        f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen "
+        f"THEN excluded.last_seen ELSE {table}.last_seen END"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -73,15 +74,15 @@ def _insert_log(records) -> None:
     if connection.vendor == "postgresql":
         # On the driver's own cursor, so its errors are wrapped here: the recorder keeps a batch
         # back only on Django's OperationalError (the database is unreachable).
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for record in records:
-                    copy.write_row(_values(record))
+        with (connection.cursor() as cursor, connection.wrap_database_errors,
+              cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy):
+            for record in records:
+                copy.write_row(_values(record))
         return
     db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it looks the connection up on every use
-    prepare = [None if (getattr(f, "target_field") if f.is_relation else f).get_internal_type() in PLAIN_TYPES
+    prepare = [None if (f.target_field if f.is_relation else f).get_internal_type() in PLAIN_TYPES  # type: ignore[attr-defined]
                else f.get_db_prep_save for f in LOG_FIELDS]
-    rows = [[value if p is None else p(value, db) for p, value in zip(prepare, _values(record))]
+    rows = [[value if p is None else p(value, db) for p, value in zip(prepare, _values(record), strict=True)]
             for record in records]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(LOG_FIELDS))})", rows)

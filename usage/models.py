@@ -45,6 +45,9 @@ class RequestLog(models.Model):
             models.Index(fields=["created_at"], name="requestlog_time_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status_code} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
     @property
     def outcome(self) -> str:
         return "success" if is_success(self.status_code) else "failed"
@@ -66,6 +69,9 @@ class Rollup(models.Model):
 
     class Meta:
         abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.requests} requests of key {self.api_key_id} from {self.bucket:%Y-%m-%d %H:%M}"
 
 
 class UsageRollup(Rollup):
@@ -104,3 +110,21 @@ class LimitCounter(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "period_start"], name="one_counter_per_period")]
+
+    def __str__(self) -> str:
+        return f"{self.requests} requests of key {self.api_key_id} since {self.period_start:%Y-%m-%d %H:%M}"
+
+
+class ManagementCounter(models.Model):
+    """A key's requests to Keyhouse's own routes in its current one-minute window, when the
+    counter store is the database: one row per key, restarted by the first request of a minute."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, **UNCONSTRAINED)
+    window_start = models.BigIntegerField(help_text="Unix time of the window's first second")
+    requests = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key"], name="one_management_counter_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.requests} management requests of key {self.api_key_id} in window {self.window_start}"

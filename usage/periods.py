@@ -1,12 +1,12 @@
 """Limit periods in UTC: calendar days, ISO weeks starting Monday, calendar months."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from accounts.models import ResetPeriod
 
 
 def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
     """[start, end) of the period that contains `now`."""
-    day = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if period == ResetPeriod.DAILY:
         return day, day + timedelta(days=1)
     if period == ResetPeriod.WEEKLY:
@@ -18,8 +18,8 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
 
 
 def hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def day_of(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

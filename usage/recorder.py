@@ -63,7 +63,9 @@ class Recorder:
 
     def alive(self) -> bool:
         """False only when this worker's writer thread has died (the next record restarts it)."""
-        return self.interval <= 0 or self._pid != os.getpid() or (self._thread is not None and self._thread.is_alive()) or self._closing.is_set()
+        thread = self._thread
+        return (self.interval <= 0 or self._pid != os.getpid() or (thread is not None and thread.is_alive())
+                or self._closing.is_set())
 
     def _ensure_thread(self) -> None:
         # A forked gunicorn worker inherits the object but not the thread; a thread that died

@@ -108,9 +108,17 @@ def company_usage_by_key(company: Company, days: int) -> list[dict[str, Any]]:
     keys = ApiKey.objects.filter(pk__in=[r["api_key_id"] for r in per_key]).values_list("pk", "name", "prefix")
     names = {pk: {"name": name, "prefix": prefix} for pk, name, prefix in keys}
     deleted: dict[str, str | None] = {"name": None, "prefix": None}
-    return [{"api_key_id": r["api_key_id"], "api_key_name": names.get(r["api_key_id"], deleted)["name"],
-             "prefix": names.get(r["api_key_id"], deleted)["prefix"], "total_requests": r["total"], "failed_requests": r["failed"] or 0,
-             "total_spend_microcents": r["spend"] or 0} for r in per_key]
+    return [
+        {
+            "api_key_id": r["api_key_id"],
+            "api_key_name": names.get(r["api_key_id"], deleted)["name"],
+            "prefix": names.get(r["api_key_id"], deleted)["prefix"],
+            "total_requests": r["total"],
+            "failed_requests": r["failed"] or 0,
+            "total_spend_microcents": r["spend"] or 0,
+        }
+        for r in per_key
+    ]
 
 
 def company_usage(company: Company, days: int) -> dict[str, Any]:

@@ -10,7 +10,9 @@ def usage_prune(*, before: datetime, batch_size: int = 5000, progress: Callable[
     """Delete raw log rows older than `before` in batches (rollups stay); returns the count."""
     deleted = 0
     while True:
-        ids = list(RequestLog.objects.filter(created_at__lt=before).order_by("id").values_list("id", flat=True)[:batch_size])
+        ids = list(
+            RequestLog.objects.filter(created_at__lt=before).order_by("id").values_list("id", flat=True)[:batch_size]
+        )
         if not ids:
             return deleted
         with transaction.atomic():

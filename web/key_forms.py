@@ -1,10 +1,11 @@
 """The dashboard's forms: they check the shape of what a person typed; the rules stay in
 keys.services, whose ValidationError is put back on the form by `add_service_error`."""
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils import timezone
 
 from core.errors import ApplicationError
 from keys.models import DEFAULT_LIFETIME, NAME_MAX_LENGTH, Mode, key_name_validator
@@ -16,12 +17,12 @@ NAME_EXAMPLES = '"Production Server", "Development Testing" or "Data Pipeline"'
 
 
 def default_expiry() -> date:
-    return datetime.now(timezone.utc).date() + DEFAULT_LIFETIME
+    return timezone.now().date() + DEFAULT_LIFETIME
 
 
 def expires_at_for(day: date | None) -> datetime | None:
     """A key given a date stops working at 00:00 UTC on that date, as the form says."""
-    return None if day is None else datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return None if day is None else datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _name_field() -> forms.CharField:
@@ -77,7 +78,7 @@ class ApiKeyCreateForm(DashboardForm):
         expire, and no date past the longest lifetime (keys.services refuses both anyway)."""
         longest = company and company.max_key_lifetime_days
         # A date D means 00:00 UTC on D, so the last date within N days is the date of now + N days.
-        self.latest_expiry = (datetime.now(timezone.utc) + timedelta(days=longest)).date() if longest else None
+        self.latest_expiry = (timezone.now() + timedelta(days=longest)).date() if longest else None
         self.expiry_required = bool(company and (company.require_key_expiry or longest))
         self.policy_note = ""
         kwargs["initial"] = {"expires_on": min(default_expiry(), self.latest_expiry or date.max),

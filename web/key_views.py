@@ -26,8 +26,14 @@ from keys.limit_services import api_key_issue
 from keys.models import ApiKey
 from usage import selectors as usage_selectors
 from web.form_tokens import form_token_issue, form_token_spend, form_token_unspent
-from web.key_forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
-                        KeyRestrictionsForm, add_service_error)
+from web.key_forms import (
+    ApiKeyCreateForm,
+    ApiKeyRegenerateForm,
+    ApiKeyRenameForm,
+    CompanyKeyFilterForm,
+    KeyRestrictionsForm,
+    add_service_error,
+)
 from web.limit_forms import KeyLimitsForm
 from web.settings_views import dashboard_view, safe_next
 

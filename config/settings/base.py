@@ -1,11 +1,11 @@
 """Settings shared by every environment; each value comes from the environment with a safe
 development default. production.py refuses to start without the secrets."""
-from typing import Any
 import ipaddress
 import tomllib
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 from csp.constants import NONE, SELF
 
@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "core.metrics.MetricsMiddleware",
     "core.request_id.RequestIdMiddleware",
     "core.errors.ApiErrorBodyMiddleware",
+    "core.chunked.ChunkedBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before sessions and CSRF: a locked-out sign-in costs one query, not a page (docs/security.md).
     "accounts.lockout.LockoutGateMiddleware",

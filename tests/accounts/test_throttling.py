@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tests.clients import key_client
 from tests.factories import PASSWORD, UserFactory
-from tests.gunicorn_server import ROOT
+from tests.live import ROOT
 
 pytestmark = pytest.mark.django_db
 

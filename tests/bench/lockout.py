@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.gunicorn_server import GunicornServer
+from tests.html import select_one
+from tests.live import live_gunicorn
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 ATTACKERS = int(os.environ.get("BENCH_ATTACKERS", "4"))
@@ -60,7 +61,7 @@ class Attacker:
     def run(self, n: int) -> None:
         _, headers, page = call(self.port, "GET", "/accounts/login/", {})
         cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        token = select_one(page, 'input[name="csrfmiddlewaretoken"]')["value"]
         sent = 0
         while not self.stop.is_set():
             username = f"sprayed-{n}-{sent}" if self.mode == "spray" else "victim"
@@ -115,18 +116,14 @@ SCENARIOS = [("no attack", None), ("page views", "views"), ("locked out", "locke
 
 def main() -> None:
     rounds: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        server = GunicornServer(Path(tmp), workers=2, cache_url="")
-        server.manage("collectstatic", "--noinput", "-v0")  # the sign-in page names its files by hash
-        server.start()
-        try:
-            key = server.member_key("reader", "Bench", "member")
-            server.manage("addmember", "victim", "--company", "Bench", "--role", "member")
-            client(server.port, key, 2)  # warm-up: workers, key cache, connections
-            for _ in range(ROUNDS):  # interleaved, so that the machine's noise falls on every row alike
-                rounds.append({label: scenario(server.port, key, mode) for label, mode in SCENARIOS})
-        finally:
-            server.stop()
+    # collectstatic: the sign-in page names its files by hash
+    with (tempfile.TemporaryDirectory() as tmp,
+          live_gunicorn(Path(tmp), workers=2, cache_url="", collectstatic=True) as server):
+        key = server.member_key("reader", "Bench", "member")
+        server.manage("addmember", "victim", "--company", "Bench", "--role", "member")
+        client(server.port, key, 2)  # warm-up: workers, key cache, connections
+        for _ in range(ROUNDS):  # interleaved, so that the machine's noise falls on every row alike
+            rounds.append({label: scenario(server.port, key, mode) for label, mode in SCENARIOS})
 
     print(f"{ATTACKERS} attacking connections, 1 keyed client, {ROUNDS} rounds of {SECONDS:.0f} s per scenario, "
           f"gunicorn 2 workers of 4 threads, Argon2, {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f})")

@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 from tests.bench import load
-from tests.gunicorn_server import free_port, request
+from tests.live import GunicornServer, request
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -232,28 +232,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
-class Server:
-    def __init__(self, backend: Backend):
-        self.backend = backend
-        self.port = free_port()
-        self.log = open(backend.tmp / "gunicorn.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "tests/bench/gunicorn_conf.py", "tests.bench.wsgi"],
-            cwd=ROOT, env={**backend.env(), "PORT": str(self.port)}, stdout=self.log, stderr=subprocess.STDOUT,
-        )
+class Server(GunicornServer):
+    """tests.live's gunicorn with the bench's own config, app and settings, on the backend's
+    database (migrated and seeded by Backend.prepare)."""
 
-    def wait(self) -> "Server":
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if request(self.port, "GET", "/api/v1/bench/control", timeout=2)[0] == 200:
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start: " + Path(self.log.name).read_text()[-3000:])
+    def __init__(self, backend: Backend):
+        super().__init__(backend.tmp, workers=WORKERS, database_url=backend.database_url(), new_database=False,
+                         base_env=backend.env(), ready=("/api/v1/bench/control", 200, {}),
+                         config="tests/bench/gunicorn_conf.py", app="tests.bench.wsgi", start_timeout=60)
+        self.backend = backend
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return self.base_url + path
 
     def cpu(self) -> dict:
         """CPU seconds so far, per process: gunicorn's master and workers, their database backends."""
@@ -281,27 +271,22 @@ class Server:
                 raise RuntimeError(f"the request log was not written within {DRAIN_TIMEOUT} s")
             time.sleep(0.05)
 
-    def stop(self) -> None:
-        """SIGTERM: a graceful stop, so each worker writes its buffered log (worker_exit)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
 
 
 def cpu_used(before: dict, after: dict) -> dict:
     """CPU seconds between two Server.cpu() readings; a process that appeared meanwhile counts whole."""
-    used = {part: sum(t - before[part].get(pid, 0.0) for pid, t in after[part].items()) for part in ("server", "database")}
+    used = {
+        part: sum(t - before[part].get(pid, 0.0) for pid, t in after[part].items()) for part in ("server", "database")
+    }
     used["redis"] = None if after["redis"] is None else after["redis"] - before["redis"]
     return used
 
 
 def check(server: Server, row: Row, creds: dict) -> None:
     headers = row.headers(creds)
-    status, _, body = request(server.port, "GET", row.path, headers=headers[0] if isinstance(headers, list) else headers)
+    status, _, body = request(
+        server.port, "GET", row.path, headers=headers[0] if isinstance(headers, list) else headers
+    )
     if status != 200:
         raise RuntimeError(f"{row.label} answered {status}: {body}")
 
@@ -439,7 +424,10 @@ def report(backend: Backend, table: list[Row], analytics: dict, sent: int, logge
         for call in ANALYTICS:
             cells = [f"{statistics.median(analytics['p50'][(call, s)]):.2f}" for s in sizes]
             for size in (s for s in sizes if s != "small"):
-                per_round = [b / a for a, b in zip(analytics["p50"][(call, "small")], analytics["p50"][(call, size)])]
+                per_round = [
+                    b / a
+                    for a, b in zip(analytics["p50"][(call, "small")], analytics["p50"][(call, size)], strict=True)
+                ]
                 ratios[(call, size)] = per_round
                 cells.append(spread(per_round))
             lines.append(f"| {call} | " + " | ".join(cells) + " |")
@@ -485,7 +473,7 @@ def bench(backend: Backend) -> dict:
     creds = backend.prepare()
     server = Server(backend)
     try:
-        server.wait()
+        server.start()
         table = rows()
         say(f"{backend.title}: {ROUNDS} rounds x {len(table)} rows x {SECONDS:g} s")
         measure_throughput(server, table, creds)

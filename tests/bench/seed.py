@@ -36,8 +36,8 @@ def setup() -> dict:
 
     from accounts.access import OPERATOR
     from accounts.models import Company, Membership, Role
-    from keys.services import api_key_create
     from keys.limit_services import MAX_REQUEST_LIMIT, limits_set
+    from keys.services import api_key_create
 
     company = Company.objects.create(name="Bench")
     owner = get_user_model().objects.create(username="bench", email="bench@example.com")

@@ -4,6 +4,7 @@ The browser is Debian's `chromium` (or whichever CHROMIUM_PATH `make test` found
 downloaded by `playwright install`: CI has no internet access. A missing browser fails the
 run with instructions instead of skipping the tests.
 """
+import contextlib
 import os
 from pathlib import Path
 
@@ -77,10 +78,8 @@ def new_page(chromium, live_server, transactional_db, csp_violations):
     yield open_page
     for context in contexts:
         for opened in context.pages:
-            try:
+            with contextlib.suppress(Exception):  # a page that crashed or closed has nothing more to say
                 opened.evaluate("0")  # reports already sent arrive before this answer
-            except Exception:  # a page that crashed or closed has nothing more to say
-                pass
         context.close()
     if csp_violations:
         pytest.fail("Content-Security-Policy violations:\n" + "\n".join(map(str, csp_violations)), pytrace=False)

@@ -4,8 +4,6 @@ that causes one, on every page the browser tests visit)."""
 import re
 
 import pytest
-from axes.models import AccessAttempt
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.factories import PASSWORD, UserFactory, make_key

@@ -8,7 +8,7 @@ from sentry_sdk.transport import Transport
 
 from core.sentry import sentry_init
 from tests.clients import key_client
-from tests.gunicorn_server import ROOT
+from tests.live import ROOT
 
 
 class Captured(Transport):

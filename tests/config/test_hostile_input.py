@@ -6,7 +6,7 @@ and str.isdigit() passes '²', which int() then refuses with an exception. Numbe
 parameters and headers are read by core.parsing.ascii_int only. A signature header is
 compared as bytes, since hmac.compare_digest raises on a non-ASCII str. A time has ASCII
 digits, an offset under 24 hours and a year in range, so it never overflows."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.apps import apps
@@ -14,7 +14,6 @@ from django.test import Client
 
 from keys.models import ApiKey
 from tests.clients import named_inputs, problem, session_client
-from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 from tests.factories import make_key
 from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 
@@ -174,7 +173,7 @@ def test_admin_date_drilldown_with_a_bad_date_is_the_bad_filter_page(changelist,
 
 def test_admin_extends_a_key_expiring_at_the_end_of_time_no_further(browser, alice_key):
     key, _ = alice_key
-    last = datetime(9999, 12, 31, tzinfo=timezone.utc)
+    last = datetime(9999, 12, 31, tzinfo=UTC)
     ApiKey.objects.filter(pk=key.pk).update(expires_at=last)  # the dashboard accepts 9999-12-31
     response = browser.post("/admin/keys/apikey/", {"action": "extend_expiry", "days": "30",
                                                     "_selected_action": [str(key.pk)]}, follow=True)
@@ -196,9 +195,9 @@ def test_dashboard_refuses_junk_dates_without_crashing(expires_on, browser):
 @pytest.mark.django_db
 @pytest.mark.parametrize("value", ["١٠", "1_0", " 1 0", "+-1", True, "10.5"])
 def test_numbers_in_a_json_body_are_json_numbers_or_ascii_digits(owner, value):
+    from keys.models import KeyLimit
     from tests.clients import session_client
     from tests.factories import make_key
-    from keys.models import KeyLimit
 
     key, _ = make_key(owner)
     client = session_client(owner)

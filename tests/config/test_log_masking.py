@@ -13,7 +13,7 @@ from django.utils.log import log_response
 
 from core import crypto
 from tests.clients import problem
-from tests.gunicorn_server import GunicornServer
+from tests.live import live_gunicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def console():
     assert handlers, "settings.LOGGING configures no console handler"
     streams = [h.setStream(written) for h in handlers]
     yield written
-    for handler, stream in zip(handlers, streams):
+    for handler, stream in zip(handlers, streams, strict=True):
         handler.setStream(stream)
 
 
@@ -89,9 +89,8 @@ def test_every_handler_django_logs_through_masks_keys():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    live = GunicornServer(tmp_path_factory.mktemp("gunicorn-log"), workers=1).start()
-    yield live
-    live.stop()
+    with live_gunicorn(tmp_path_factory.mktemp("gunicorn-log"), workers=1) as live:
+        yield live
 
 
 def test_gunicorn_access_log_shows_a_key_in_the_path_masked(server):
@@ -101,7 +100,7 @@ def test_gunicorn_access_log_shows_a_key_in_the_path_masked(server):
     status, _, body = server.request("GET", f"/api/v1/{raw}")
     assert status == 404 and raw not in str(body)
     access_line = f'"GET /api/v1/{masked(raw)}" 404'
-    log_file = server.tmp_path / "gunicorn.log"
+    log_file = server.log_path
     deadline = time.monotonic() + 10
     while access_line not in log_file.read_text(errors="replace") and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -101,7 +101,10 @@ def test_a_django_validation_error_from_a_service_is_a_problem_with_pointers():
     body = json.loads(response.content)
     assert response["Content-Type"] == "application/problem+json"
     assert (response.status_code, body["status"], body["code"]) == (400, 400, "validation_error")
-    assert body["errors"] == [{"pointer": "/name", "detail": "Too long."}, {"pointer": "", "detail": "Pick another name."}]
+    assert body["errors"] == [
+        {"pointer": "/name", "detail": "Too long."},
+        {"pointer": "", "detail": "Pick another name."},
+    ]
 
 
 @pytest.mark.parametrize("debug", [False, True])

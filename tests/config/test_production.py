@@ -5,10 +5,15 @@ import sys
 import pytest
 
 from tests.factories import PASSWORD
-from tests.gunicorn_server import ROOT
+from tests.live import ROOT
 
-SECRETS = {"DJANGO_SECRET_KEY": "kH3v9-pQ2xW7mZ4rT8nB1yC6fD0gJ5sL-aE2uV9iO3wX7qR4tY8pZ1cM6bN0", "API_KEY_PEPPER": "p" * 32, "ALLOWED_HOSTS": "keys.example.com",
-           "PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite://:memory:"}
+SECRETS = {
+    "DJANGO_SECRET_KEY": "kH3v9-pQ2xW7mZ4rT8nB1yC6fD0gJ5sL-aE2uV9iO3wX7qR4tY8pZ1cM6bN0",
+    "API_KEY_PEPPER": "p" * 32,
+    "ALLOWED_HOSTS": "keys.example.com",
+    "PATH": "/usr/bin:/bin",
+    "DATABASE_URL": "sqlite://:memory:",
+}
 
 
 def python(code: str, **env) -> subprocess.CompletedProcess:

@@ -111,7 +111,7 @@ def test_production_settings_start_with_secrets():
 def test_the_schema_carries_the_package_version(client):
     import tomllib
 
-    from tests.gunicorn_server import ROOT
+    from tests.live import ROOT
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert client.get("/api/schema/?format=json").json()["info"]["version"] == version

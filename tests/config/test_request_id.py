@@ -45,7 +45,6 @@ def test_every_log_line_of_a_request_carries_its_id(client, caplog):
 def test_json_log_lines_carry_the_request_id_and_no_key(client, alice_key):
     """The console handler as production configures it (LOG_FORMAT=json), on a request that logs."""
     from django.conf import settings
-
     from django.utils.module_loading import import_string
 
     from core.logging import KeyMaskingFilter

@@ -1,6 +1,5 @@
 """Every role against every key page and action, and CSRF on every form. The rule itself is
 accounts.access.key_check_manage; these tests show the dashboard applies it everywhere."""
-import re
 import uuid
 
 import pytest
@@ -8,6 +7,7 @@ from django.test import Client
 
 from keys.models import ApiKey
 from tests.dashboard.conftest import COMPANY_URL, LIST_URL, NEW_URL, key_url, signed_in
+from tests.html import select
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,11 @@ def test_roles_by_key_action(request, alice_key, role, refused_status, method, a
     else:
         assert response.status_code == refused_status
         html = response.content.decode()
-        expected = "Only the key&#x27;s owner or a company admin" if refused_status == 403 else "No API key with this id in your company."
+        expected = (
+            "Only the key&#x27;s owner or a company admin"
+            if refused_status == 403
+            else "No API key with this id in your company."
+        )
         assert expected in html
         assert state(key) == before
 
@@ -103,11 +107,16 @@ def test_create_and_switch_without_csrf_token_are_refused(csrf_client, alice):
 @pytest.mark.parametrize("action", ["", "rename", "revoke", "regenerate"])
 def test_every_post_form_carries_a_csrf_token(csrf_client, alice_key, action):
     key, _ = alice_key
-    pages = {"": LIST_URL, "rename": key_url(key, "rename"), "revoke": key_url(key, "revoke"), "regenerate": key_url(key, "regenerate")}
+    pages = {
+        "": LIST_URL,
+        "rename": key_url(key, "rename"),
+        "revoke": key_url(key, "revoke"),
+        "regenerate": key_url(key, "regenerate"),
+    }
     html = csrf_client.get(pages[action]).content.decode()
-    forms = re.findall(r'<form method="post".*?</form>', html, flags=re.S)
+    forms = select(html, 'form[method="post"]')
     assert len(forms) >= 2  # sign out, and the page's own
-    assert all('name="csrfmiddlewaretoken"' in form for form in forms)
+    assert all(form.select_one('input[name="csrfmiddlewaretoken"]') for form in forms)
 
 
 def test_a_form_with_its_token_goes_through(csrf_client, alice_key):

@@ -1,7 +1,7 @@
 """Create, rename, revoke and regenerate through the pages, checked by what the database and
 the API say afterwards."""
 import re
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -11,6 +11,7 @@ from keys.models import ApiKey
 from tests.clients import key_client
 from tests.dashboard.conftest import LIST_URL, NEW_URL, key_url, signed_in
 from tests.factories import make_key
+from tests.html import select_one, text
 
 pytestmark = pytest.mark.django_db
 KEY_RE = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{38}")
@@ -24,6 +25,11 @@ def me_status(raw: str) -> int:
     return key_client(raw).get("/api/v1/me").status_code
 
 
+def form_token(response) -> str:
+    """The create form's one-use token, as the browser would send it back."""
+    return select_one(response, 'input[name="form_token"]')["value"]
+
+
 class TestCreate:
     def test_the_key_is_shown_once_in_the_no_store_response_and_works(self, alice):
         client = signed_in(alice)
@@ -32,17 +38,19 @@ class TestCreate:
         assert response["Cache-Control"] == "no-store"
         html = response.content.decode()
         [raw] = set(KEY_RE.findall(html))
-        assert f'id="new-key-value" class="key-value" rows="2" readonly spellcheck="false" autocomplete="off" data-select-all>{raw}</textarea>' in html
+        shown = select_one(response, "textarea#new-key-value")
+        assert text(shown) == raw and shown["class"] == ["key-value"] and shown.has_attr("readonly")
+        assert (shown["spellcheck"], shown["autocomplete"]) == ("false", "off") and shown.has_attr("data-select-all")
         assert "it will not be shown again" in html
         assert me_status(raw) == 200
         key = ApiKey.objects.get(owner=alice)
         assert (key.name, key.mode, key.created_by) == ("Production Server", "live", alice)
-        assert key.expires_at == datetime.fromisoformat(in_ninety_days()).replace(tzinfo=dt_timezone.utc)
+        assert key.expires_at == datetime.fromisoformat(in_ninety_days()).replace(tzinfo=UTC)
 
     def test_sending_the_same_form_again_creates_no_second_key(self, alice):
         """Without JavaScript, a reload of the "shown once" page offers to send the form again."""
         client = signed_in(alice)
-        token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+        token = form_token(client.get(LIST_URL))
         form = {"name": "Nightly export", "never_expires": "on", "mode": "live", "form_token": token}
         assert client.post(NEW_URL, form).status_code == 200
         again = client.post(NEW_URL, form)
@@ -50,14 +58,14 @@ class TestCreate:
         assert not KEY_RE.search(again.content.decode())
         assert ApiKey.objects.filter(owner=alice).count() == 1
         # The page it answers with has a fresh form, which makes the next key.
-        fresh = re.search(r'name="form_token" value="([^"]+)"', again.content.decode()).group(1)
+        fresh = form_token(again)
         assert client.post(NEW_URL, {**form, "name": "Second", "form_token": fresh}).status_code == 200
         assert ApiKey.objects.filter(owner=alice).count() == 2
 
     def test_a_form_still_works_after_many_other_tabs_rendered_forms(self, alice):
         """One tab's form, then the list rendered 25 times elsewhere: the first form makes its key."""
         client = signed_in(alice)
-        token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+        token = form_token(client.get(LIST_URL))
         for _ in range(25):
             assert client.get(LIST_URL).status_code == 200
         form = {"name": "First tab", "never_expires": "on", "mode": "live", "form_token": token}
@@ -75,14 +83,14 @@ class TestCreate:
     def test_a_day_old_form_makes_no_key(self, alice):
         client = signed_in(alice)
         with time_machine.travel(timezone.now() - timedelta(days=1, minutes=1)):
-            token = re.search(r'name="form_token" value="([^"]+)"', client.get(LIST_URL).content.decode()).group(1)
+            token = form_token(client.get(LIST_URL))
         form = {"name": "Stale", "never_expires": "on", "mode": "live", "form_token": token}
         assert client.post(NEW_URL, form).status_code == 409
         assert not ApiKey.objects.exists()
 
     def test_a_form_refused_for_bad_input_can_be_corrected_and_sent(self, alice):
         client = signed_in(alice)
-        token = re.search(r'name="form_token" value="([^"]+)"', client.get(NEW_URL).content.decode()).group(1)
+        token = form_token(client.get(NEW_URL))
         assert client.post(NEW_URL, {"name": "", "mode": "live", "form_token": token}).status_code == 400
         ok = client.post(NEW_URL, {"name": "Fixed", "never_expires": "on", "mode": "live", "form_token": token})
         assert ok.status_code == 200 and ApiKey.objects.filter(owner=alice, name="Fixed").exists()
@@ -106,7 +114,10 @@ class TestCreate:
             ({"name": "", "expires_on": "2099-01-01", "mode": "live"}, "Give the key a name, e.g. "),
             ({"name": "   ", "expires_on": "2099-01-01", "mode": "live"}, "Give the key a name, e.g. "),
             ({"name": "x" * 101, "expires_on": "2099-01-01", "mode": "live"}, "at most 100 characters"),
-            ({"name": "CI", "expires_on": "2020-01-01", "mode": "live"}, "That date has passed: pick a date after today"),
+            (
+                {"name": "CI", "expires_on": "2020-01-01", "mode": "live"},
+                "That date has passed: pick a date after today",
+            ),
             ({"name": "CI", "expires_on": "", "mode": "live"}, "Pick an expiration date, or tick “Never expires”"),
             ({"name": "CI", "expires_on": "31/12/2099", "mode": "live"}, "Enter the date as YYYY-MM-DD"),
             ({}, "Give the key a name, e.g. "),
@@ -122,14 +133,18 @@ class TestCreate:
         assert not ApiKey.objects.exists()
 
     def test_never_expires_wins_over_a_date(self, alice):
-        signed_in(alice).post(NEW_URL, {"name": "Cron", "expires_on": "2020-01-01", "never_expires": "on", "mode": "live"})
+        signed_in(alice).post(
+            NEW_URL, {"name": "Cron", "expires_on": "2020-01-01", "never_expires": "on", "mode": "live"}
+        )
         assert ApiKey.objects.get(owner=alice).expires_at is None
 
 
 class TestRename:
     def test_rename_changes_only_the_name_and_returns_to_the_page(self, alice, alice_key):
         key, raw = alice_key
-        response = signed_in(alice).post(key_url(key, "rename"), {"name": "Laptop (old)", "next": key_url(key)}, follow=True)
+        response = signed_in(alice).post(
+            key_url(key, "rename"), {"name": "Laptop (old)", "next": key_url(key)}, follow=True
+        )
         assert response.redirect_chain == [(key_url(key), 302)]
         assert "Renamed “Alice&#x27;s laptop” to “Laptop (old)”" in response.content.decode()
         assert ApiKey.objects.get(pk=key.pk).name == "Laptop (old)"
@@ -194,10 +209,14 @@ class TestRegenerate:
         assert "<h1>Company keys</h1>" in response.content.decode()
         assert KEY_RE.search(response.content.decode())
 
-    @pytest.mark.parametrize(("state", "message"), [("revoked", "This key was revoked on"), ("expired", "This key expired on")])
+    @pytest.mark.parametrize(
+        ("state", "message"), [("revoked", "This key was revoked on"), ("expired", "This key expired on")]
+    )
     def test_a_dead_key_cannot_be_regenerated_and_the_page_says_why(self, alice, alice_key, state, message):
         key, _ = alice_key
-        change = {"revoked_at": timezone.now()} if state == "revoked" else {"expires_at": timezone.now() - timedelta(days=1)}
+        change = (
+            {"revoked_at": timezone.now()} if state == "revoked" else {"expires_at": timezone.now() - timedelta(days=1)}
+        )
         ApiKey.objects.filter(pk=key.pk).update(**change)
         response = signed_in(alice).post(key_url(key, "regenerate"))
         assert response.status_code == 409

@@ -1,5 +1,4 @@
 """The admins' view of every key of the company, with its filters."""
-import re
 from datetime import timedelta
 
 import pytest
@@ -9,6 +8,7 @@ from keys.models import ApiKey
 from keys.services import api_key_revoke
 from tests.dashboard.conftest import COMPANY_URL, signed_in
 from tests.factories import make_key
+from tests.html import select, select_one, text, texts
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def keys(alice, bob):
 
 
 def names(html: str) -> set[str]:
-    return set(re.findall(r'class="key-name" href="[^"]+">([^<]+)</a>', html))
+    return set(texts(html, "a.key-name[href]"))
 
 
 @pytest.mark.parametrize(
@@ -53,8 +53,8 @@ def test_without_a_status_filter_revoked_keys_are_folded(admin, keys):
 
 def test_owner_column_names_each_keys_owner(admin, keys):
     html = signed_in(admin).get(COMPANY_URL, {"status": "active"}).content.decode()
-    row = re.search(r'<tr id="key-.*?bob-live.*?</tr>', html, flags=re.S).group()
-    assert '<td data-label="Owner">bob</td>' in row
+    [row] = [row for row in select(html, 'tr[id^="key-"]') if "bob-live" in texts(row, "a.key-name")]
+    assert text(select_one(row, 'td[data-label="Owner"]')) == "bob"
 
 
 @pytest.mark.parametrize("query", [{"owner": "999999"}, {"owner": "x"}, {"status": "lost"}, {"mode": "prod"}])

@@ -1,7 +1,5 @@
 """A key's page: usage for 7, 30 or 90 days, its limits (set by admins and owners only) and its
 history. Traffic is made with the key itself, as a script would."""
-import html as html_lib
-import re
 import uuid
 from datetime import timedelta
 
@@ -17,6 +15,7 @@ from keys.services import api_key_revoke, api_key_update
 from tests.clients import key_client
 from tests.dashboard.conftest import key_url, signed_in
 from tests.factories import make_key
+from tests.html import select, select_one, text
 from usage import log_writes
 from usage.models import RequestLog
 
@@ -25,26 +24,17 @@ pytestmark = pytest.mark.django_db
 
 # Reading what a person sees -------------------------------------------------------------
 
-def text(fragment: str) -> str:
-    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+def section(response, section_id: str):
+    return select_one(response, f"section.card#{section_id}")
 
 
-def section(response, section_id: str) -> str:
-    match = re.search(rf'<section class="card" id="{section_id}".*?</section>', response.content.decode(), re.S)
-    assert match, f"no #{section_id} section"
-    return match.group(0)
-
-
-def rows(fragment: str, table_marker: str = "<table") -> list[list[str]]:
-    table = re.search(rf"{re.escape(table_marker)}.*?</table>", fragment, re.S).group(0)
-    body = re.search(r"<tbody>.*?</tbody>", table, re.S).group(0)
-    return [[text(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
-            for row in re.findall(r"<tr[^>]*>.*?</tr>", body, re.S)]
+def rows(fragment, table: str = "table") -> list[list[str]]:
+    """The cells' text of each row of the table's body."""
+    return [[text(cell) for cell in row.select("th, td")] for row in select_one(fragment, table).select("tbody tr")]
 
 
 def totals(response) -> dict:
-    found = re.findall(r"<div><dt>(.*?)</dt><dd>(.*?)</dd></div>", section(response, "usage"), re.S)
-    return {name: text(value) for name, value in found}
+    return {text(pair.dt): text(pair.dd) for pair in select(section(response, "usage"), "dl > div")}
 
 
 def messages_of(response) -> str:
@@ -82,30 +72,30 @@ def test_usage_totals_chart_and_tables_for_the_keys_traffic(alice, traffic):
     assert response.status_code == 200
     assert totals(response) == {"Requests": "6", "Successful": "5", "Failed": "1", "Spend": "$0.000012"}
     usage = section(response, "usage")
-    assert 'title="1200 microcents"' in usage and "1 cent = 1,000,000 microcents" in usage
+    assert select_one(usage, '[title="1200 microcents"]') and "1 cent = 1,000,000 microcents" in text(usage)
 
-    chart, narrow = re.findall(r"<svg.*?</svg>", usage, re.S)  # for desktops and for phones
+    chart, narrow = usage.select("svg")  # for desktops and for phones
     for drawing, name in ((chart, "wide"), (narrow, "narrow")):
-        assert f'class="usage-chart usage-chart-{name}"' in drawing and 'width="100%" role="img"' in drawing
-        assert f'<title id="usage-chart-title-{name}">Requests and spend, last 30 days</title>' in drawing
+        assert drawing["class"] == ["usage-chart", f"usage-chart-{name}"]
+        assert drawing["width"] == "100%" and drawing["role"] == "img"
+        assert text(select_one(drawing, f"title#usage-chart-title-{name}")) == "Requests and spend, last 30 days"
         assert "30 days (UTC): 6 in all, 5 successful and 1 failed; spend $0.000012." in text(drawing)
     today = timezone.now()
-    bar = re.search(rf"<g><title>{today:%b} {today.day}: 6 requests \(5 successful, 1 failed\), spend \$0.000012"
-                    r'</title><rect class="bar-successful" [^>]*height="([\d.]+)"[^>]*/>'
-                    r'<rect class="bar-failed" [^>]*height="([\d.]+)"', chart)
-    assert bar, "today's bar"
-    successful, failed = float(bar.group(1)), float(bar.group(2))
+    today_title = f"{today:%b} {today.day}: 6 requests (5 successful, 1 failed), spend $0.000012"
+    [bar] = [g for g in chart.select("g") if g.title and text(g.title) == today_title]
+    successful = float(select_one(bar, "rect.bar-successful")["height"])
+    failed = float(select_one(bar, "rect.bar-failed")["height"])
     assert successful == pytest.approx(5 * failed, abs=0.2)  # stacked to scale: 5 successful on 1 failed
-    assert chart.count('<rect class="bar-failed"') == 30 and '<polyline class="spend-line"' in chart
+    assert len(chart.select("rect.bar-failed")) == 30 and select_one(chart, "polyline.spend-line")
 
-    table = rows(usage, '<table class="data compact" id="usage-table"')
+    table = rows(usage, "table#usage-table")
     assert len(table) == 30
     assert table[-1] == [f"{today:%Y-%m-%d}", "6", "5", "1", "$0.000012"]
     assert all(row[1:] == ["0", "0", "0", "$0.00"] for row in table[:-1])
 
-    assert rows(usage, '<table class="data" aria-labelledby="tiers-title"') == [
+    assert rows(usage, 'table[aria-labelledby="tiers-title"]') == [
         ["Free", "3", "$0.00"], ["Premium", "1", "$0.00001"], ["Standard", "2", "$0.000002"]]
-    [error] = rows(usage, '<table class="data" aria-labelledby="errors-title"')
+    [error] = rows(usage, 'table[aria-labelledby="errors-title"]')
     assert error[:3] == ["400", "validation_error", "1"] and error[3] == "now"
 
 
@@ -135,16 +125,17 @@ def test_the_period_switch(alice, traffic, query, days, requests, note):
     assert response.status_code == 200
     assert totals(response)["Requests"] == str(requests)
     usage = section(response, "usage")
-    assert f"Usage, last {days} days" in usage
-    assert len(rows(usage, '<table class="data compact" id="usage-table"')) == days
-    assert f'href="?days={days}#usage" aria-current="true">{days} days</a>' in usage
-    assert usage.count('aria-current="true"') == 1
+    assert f"Usage, last {days} days" in text(usage)
+    assert len(rows(usage, "table#usage-table")) == days
+    [current] = usage.select('[aria-current="true"]')
+    assert current.name == "a" and current["href"] == f"?days={days}#usage" and text(current) == f"{days} days"
     assert ("is not a period this page offers (7, 30 or 90 days); showing 30 days." in text(usage)) == note
 
 
 def test_the_page_fetches_nothing_from_elsewhere(alice, traffic):
-    page = signed_in(alice).get(key_url(traffic)).content.decode()
-    assert not re.search(r'(src|href)="(https?:)?//', page)
+    page = signed_in(alice).get(key_url(traffic))
+    addresses = [node.get(attribute) for node in select(page, "[src], [href]") for attribute in ("src", "href")]
+    assert addresses and not [a for a in addresses if a and a.startswith(("http:", "https:", "//"))]
 
 
 # Limits -----------------------------------------------------------------------------------
@@ -167,7 +158,7 @@ def test_admins_and_owners_set_change_and_remove_limits(request, role, alice_key
     key, _ = alice_key
     person = request.getfixturevalue(role)
     client = signed_in(person)
-    assert 'action="%s"' % key_url(key, "limits") in section(client.get(key_url(key)), "limits")
+    assert select(section(client.get(key_url(key)), "limits"), f'form[action="{key_url(key, "limits")}"]')
 
     response = client.post(key_url(key, "limits"), LIMITS)
     assert response.status_code == 302 and response["Location"] == key_url(key) + "#limits"
@@ -211,7 +202,7 @@ def test_a_limited_key_shows_this_periods_use(admin, alice_key):
     limits = section(signed_in(admin).get(key_url(key)), "limits")
     assert "3 of 10 requests this period (30%)" in text(limits)
     assert "$0.000003 of $0.00001 this period (30%)" in text(limits)
-    assert limits.count('<progress max="100" value="30"') == 2
+    assert len(limits.select('progress[max="100"][value="30"]')) == 2
     assert "Daily (UTC calendar day); next at" in text(limits)
 
 
@@ -221,7 +212,7 @@ def test_the_keys_owner_sees_its_limits_but_no_form(alice, alice_key):
     limits = section(signed_in(alice).get(key_url(key)), "limits")
     assert "0 of 100 requests this period (0%)" in text(limits)
     assert "Only company admins and owners change a key's limits." in text(limits)
-    assert "<form" not in limits and "Remove limits" not in limits
+    assert not limits.select("form") and "Remove limits" not in text(limits)
 
 
 @pytest.mark.parametrize(("action", "data"), [("limits", LIMITS), ("limits/remove", {})])
@@ -261,14 +252,16 @@ def test_bad_values_are_400_and_change_nothing(admin, alice_key, field, value, e
     assert "The limits were not saved" in response.content.decode()
     limits = section(response, "limits")
     assert error in text(limits)
-    assert f'value="{html_lib.escape(value)}"' in limits or field == "reset_period"  # what was typed stays
+    assert field == "reset_period" or select_one(limits, f'[name="{field}"]')["value"] == value  # what was typed stays
     assert limit_row(key) == (100, None, "weekly", True)
     assert AuditEvent.objects.count() == events
 
 
 def test_limits_need_a_number_or_a_budget(admin, alice_key):
     key, _ = alice_key
-    response = signed_in(admin).post(key_url(key, "limits"), {**LIMITS, "request_limit": "", "budget_limit_microcents": ""})
+    response = signed_in(admin).post(
+        key_url(key, "limits"), {**LIMITS, "request_limit": "", "budget_limit_microcents": ""}
+    )
     assert response.status_code == 400
     assert "Set a request limit, a budget or both." in text(section(response, "limits"))
     assert limit_row(key) is None and not limit_events(key)
@@ -278,7 +271,7 @@ def test_limits_of_a_revoked_key_are_not_changed(admin, alice_key):
     key, _ = alice_key
     api_key_revoke(api_key=key, actor_user=admin)
     client = signed_in(admin)
-    assert "Save limits" not in section(client.get(key_url(key)), "limits")
+    assert "Save limits" not in text(section(client.get(key_url(key)), "limits"))
     response = client.post(key_url(key, "limits"), LIMITS)
     assert response.status_code == 409
     assert "is revoked, so its limits no longer matter; nothing changed." in messages_of(response)
@@ -290,8 +283,8 @@ def test_limits_forms_need_their_csrf_token(admin, alice_key):
     limits_set(api_key=key, grantor=OPERATOR, request_limit=100, reset_period="weekly")
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
-    forms = re.findall(r'<form method="post".*?</form>', section(client.get(key_url(key)), "limits"), re.S)
-    assert len(forms) == 2 and all('name="csrfmiddlewaretoken"' in form for form in forms)
+    forms = section(client.get(key_url(key)), "limits").select('form[method="post"]')
+    assert len(forms) == 2 and all(form.select_one('input[name="csrfmiddlewaretoken"]') for form in forms)
     assert client.post(key_url(key, "limits"), {**LIMITS, "request_limit": "1"}).status_code == 403
     assert client.post(key_url(key, "limits/remove")).status_code == 403
     assert limit_row(key) == (100, None, "weekly", True)
@@ -331,9 +324,9 @@ def test_history_lists_the_keys_events_newest_first(admin, alice, alice_key, bob
         assert found[2][4] == "name: “Alice's laptop” → “Alice's desktop”"
         assert found[3][4].startswith("name: “Alice's laptop”; mode: live; owner: alice; expires: never")
         assert all(row[0] == "now" for row in found)
-        assert "Bob" not in section(response, "history")
-    assert 'title="%s UTC"' % f"{AuditEvent.objects.filter(api_key=key).latest('id').created_at:%Y-%m-%d %H:%M:%S}" \
-        in section(response, "history")
+        assert "Bob" not in str(section(response, "history"))
+    latest = AuditEvent.objects.filter(api_key=key).latest("id").created_at
+    assert select(section(response, "history"), f'[title="{latest:%Y-%m-%d %H:%M:%S} UTC"]')
 
 
 def test_history_shows_the_latest_twenty_and_says_there_are_more(alice, alice_key):
@@ -351,7 +344,8 @@ def test_history_shows_the_latest_twenty_and_says_there_are_more(alice, alice_ke
 def test_history_never_shows_a_secret(alice, alice_key):
     key, _ = alice_key
     response = signed_in(alice).post(key_url(key, "regenerate"), {"from": "detail"})
-    raw = re.search(r'data-select-all>(sk_live_[0-9A-Za-z]{38})<', response.content.decode()).group(1)
+    raw = text(select_one(response, "textarea[data-select-all]"))
+    assert raw.startswith("sk_live_")
     page = signed_in(alice).get(key_url(key)).content.decode()
     key.refresh_from_db()
     assert history(signed_in(alice).get(key_url(key)))[0][1] == "Key regenerated"
@@ -379,5 +373,6 @@ def test_a_period_typed_into_the_address_is_shown_escaped(alice, alice_key):
     key, _ = alice_key
     response = signed_in(alice).get(key_url(key) + "?days=%3Cb%3Ebold")
     assert response.status_code == 200
-    assert "“&lt;b&gt;bold” is not a period this page offers" in section(response, "usage")
+    usage = section(response, "usage")
+    assert "“<b>bold” is not a period this page offers" in text(usage) and not usage.select("b")
     assert "<b>bold" not in response.content.decode()

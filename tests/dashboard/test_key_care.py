@@ -3,7 +3,7 @@ the company's key policy, unused keys as candidates to revoke, and the legacy-ke
 Each is checked by what a person sees and what the database and the API say afterwards."""
 import hashlib
 import re
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -17,6 +17,7 @@ from keys.services import api_key_import_legacy, api_key_revoke
 from tests.clients import key_client
 from tests.dashboard.conftest import COMPANY_URL, LIST_URL, NEW_URL, key_url, signed_in
 from tests.factories import make_key
+from tests.html import select, select_one, soup, text, texts
 
 pytestmark = pytest.mark.django_db
 KEY_RE = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{38}")
@@ -46,8 +47,8 @@ def csrf_client(user) -> Client:
     return client
 
 
-def post_forms(html: str) -> list[str]:
-    return re.findall(r'<form method="post".*?</form>', html, flags=re.S)
+def post_forms(html: str) -> list:
+    return select(html, 'form[method="post"]')
 
 
 class TestRestrictions:
@@ -61,8 +62,8 @@ class TestRestrictions:
         assert '<textarea name="allowed_ips"' in section and '<textarea name="allowed_referrers"' in section
         for scope, description in SCOPES.items():
             assert f'value="{scope}"' in section and description in section
-        assert re.search(r'value="all" id="[^"]+" checked', section)
-        assert len(re.findall(r'type="checkbox" name="scopes"[^>]* checked', section)) == 1
+        page = select_one(html, "#restrictions")
+        assert [box["value"] for box in page.select('input[type="checkbox"][name="scopes"][checked]')] == ["all"]
 
     @pytest.mark.parametrize(("role", "refused_status"), ROLES)
     def test_who_may_change_them(self, request, alice_key, role, refused_status):
@@ -148,7 +149,7 @@ class TestRestrictions:
         assert "The restrictions were not saved: <a href=\"#restrictions\">correct the restrictions form</a>" in html
         assert message in html
         if field != "scopes":
-            assert re.search(rf'<textarea name="{field}"[^>]*aria-invalid="true"', html)
+            assert select_one(html, f'textarea[name="{field}"]').get("aria-invalid") == "true"
         assert restrictions(key) == before
         assert not AuditEvent.objects.filter(action="restrictions.changed").exists()
         assert api_status(raw, "/api/v1/api-keys")[0] == 200
@@ -180,8 +181,8 @@ class TestRestrictions:
         key, _ = alice_key
         client = csrf_client(alice)
         forms = post_forms(html_of(client.get(key_url(key))))
-        assert any(key_url(key, "restrictions") in form for form in forms)
-        assert all('name="csrfmiddlewaretoken"' in form for form in forms)
+        assert any(form.get("action") == key_url(key, "restrictions") for form in forms)
+        assert all(form.select_one('input[name="csrfmiddlewaretoken"]') for form in forms)
         assert client.post(key_url(key, "restrictions"), {"scopes": ["demo"]}).status_code == 403
         assert restrictions(key)[2] == ["all"]
 
@@ -198,10 +199,10 @@ class TestRegenerateWithGrace:
         key, _ = alice_key
         html = html_of(signed_in(alice).get(key_url(key, "regenerate")))
         assert "<legend>When should the current value stop working?</legend>" in html
-        labels = re.findall(r'name="grace_period_seconds" value="(\d+)"[^>]*>\s*([^<]+)</label>', html)
-        assert [(value, label.strip()) for value, label in labels] == [
+        choices = select(html, 'input[name="grace_period_seconds"]')
+        assert [(choice["value"], text(choice.parent)) for choice in choices] == [
             ("0", "Now"), ("3600", "In 1 hour"), ("86400", "In 24 hours"), ("604800", "In 7 days")]
-        assert re.search(r'value="0" id="[^"]+" checked', html)
+        assert [choice["value"] for choice in choices if choice.has_attr("checked")] == ["0"]
 
     @pytest.mark.parametrize(("grace", "lasts"), GRACES)
     def test_the_old_value_works_for_the_chosen_time(self, alice, alice_key, grace, lasts):
@@ -226,7 +227,9 @@ class TestRegenerateWithGrace:
             assert (api_status(old)[0], api_status(new)[0]) == (200, 200)
             # Both values on the key's page and its row, as prefixes only; the raw values never again.
             detail = html_of(client.get(key_url(key)))
-            assert f"<dt>Previous value</dt><dd id=\"previous-value\"><code>{old[:12]}…</code> still works until" in detail
+            assert (
+                f'<dt>Previous value</dt><dd id="previous-value"><code>{old[:12]}…</code> still works until' in detail
+            )
             assert until in detail and f"<code>{new[:12]}…</code>" in detail
             row = html_of(client.get(LIST_URL))
             assert f"and <code>{old[:12]}…</code> until" in row
@@ -272,10 +275,10 @@ class TestRegenerateWithGrace:
         html = html_of(signed_in(request.getfixturevalue(user)).get(url or key_url(key)))
         assert '<fieldset id="confirm-grace" class="grace" hidden disabled>' in html
         assert 'name="grace_period_seconds" value="3600"' in html
-        regenerate_links = re.findall(r'<a [^>]*/regenerate/[^>]*>', html)
-        revoke_links = re.findall(r'<a [^>]*/revoke/[^>]*>', html)
-        assert regenerate_links and all("data-confirm-grace" in link for link in regenerate_links)
-        assert revoke_links and not any("data-confirm-grace" in link for link in revoke_links)
+        regenerate_links = select(html, 'a[href*="/regenerate/"]')
+        revoke_links = select(html, 'a[href*="/revoke/"]')
+        assert regenerate_links and all(link.has_attr("data-confirm-grace") for link in regenerate_links)
+        assert revoke_links and not any(link.has_attr("data-confirm-grace") for link in revoke_links)
 
 
 def set_policy(company, **policy):
@@ -288,9 +291,10 @@ class TestKeyPolicySettings:
         html = html_of(signed_in(owner).get(GENERAL_URL))
         form = html[html.index('id="key-policy"'):]
         assert f'action="{POLICY_URL}"' in form and 'name="csrfmiddlewaretoken"' in form
-        assert re.search(r'name="max_key_lifetime_days" value="90"', form)
-        assert re.search(r'name="require_key_expiry"[^>]* checked', form)
-        assert re.search(r'name="unused_key_days" value="60"', form)
+        policy = soup(form)
+        assert select_one(policy, '[name="max_key_lifetime_days"]')["value"] == "90"
+        assert select_one(policy, '[name="require_key_expiry"]').has_attr("checked")
+        assert select_one(policy, '[name="unused_key_days"]')["value"] == "60"
 
     @pytest.mark.parametrize("role", ["admin", "alice"])
     def test_admins_and_members_see_it_read_only(self, request, company, role):
@@ -306,8 +310,10 @@ class TestKeyPolicySettings:
         response = signed_in(owner).post(POLICY_URL, {"max_key_lifetime_days": "90", "require_key_expiry": "on",
                                                       "unused_key_days": "30"}, follow=True)
         assert response.redirect_chain == [(f"{GENERAL_URL}#key-policy", 302)]
-        assert ("Key policy of Acme changed: maximum key lifetime: no maximum → 90 days; expiry required: no → yes; "
-                "unused after: 90 days → 30 days. It applies to keys created or extended from now on.") in html_of(response)
+        assert (
+            "Key policy of Acme changed: maximum key lifetime: no maximum → 90 days; expiry required: no → yes; "
+            "unused after: 90 days → 30 days. It applies to keys created or extended from now on."
+        ) in html_of(response)
         company.refresh_from_db()
         assert (company.max_key_lifetime_days, company.require_key_expiry, company.unused_key_days) == (90, True, 30)
         event = AuditEvent.objects.get(action="company.policy_changed")
@@ -356,14 +362,14 @@ class TestKeyPolicySettings:
         assert Company.objects.get(pk=company.pk).unused_key_days == 90
 
 
-def expiry_input(html: str) -> str:
-    return re.search(r'<input type="text" name="expires_on"[^>]*>', html).group(0)
+def expiry_input(html: str):
+    return select_one(html, 'input[type="text"][name="expires_on"]')
 
 
 class TestCreatingUnderThePolicy:
     def test_without_a_policy_never_expires_is_offered_and_any_later_date(self, alice):
         html = html_of(signed_in(alice).get(NEW_URL))
-        assert "Never expires" in html and " max=" not in expiry_input(html)
+        assert "Never expires" in html and not expiry_input(html).has_attr("max")
 
     @pytest.mark.parametrize("url", [NEW_URL, LIST_URL])
     def test_a_required_expiry_removes_never_expires(self, alice, company, url):
@@ -371,20 +377,20 @@ class TestCreatingUnderThePolicy:
         html = html_of(signed_in(alice).get(url))
         assert "Never expires" not in html and 'name="never_expires"' not in html
         assert "Acme&#x27;s key policy: every key expires on a date." in html
-        assert " max=" not in expiry_input(html)
+        assert not expiry_input(html).has_attr("max")
 
     def test_the_maximum_lifetime_is_the_date_fields_default_and_stated(self, alice, company):
         set_policy(company, max_key_lifetime_days=30)
-        latest = (datetime.now(dt_timezone.utc) + timedelta(days=30)).date().isoformat()
+        latest = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
         html = html_of(signed_in(alice).get(NEW_URL))
         field = expiry_input(html)
-        assert f'value="{latest}"' in field and 'placeholder="YYYY-MM-DD"' in field
+        assert field["value"] == latest and field["placeholder"] == "YYYY-MM-DD"
         assert "Never expires" not in html and f"The latest date allowed is {latest}." in html
         assert "every key expires within 30 days" in html
 
     def test_the_latest_date_allowed_makes_a_key(self, alice, company):
         set_policy(company, max_key_lifetime_days=30)
-        latest = (datetime.now(dt_timezone.utc) + timedelta(days=30)).date()
+        latest = (datetime.now(UTC) + timedelta(days=30)).date()
         response = signed_in(alice).post(NEW_URL, {"name": "CI", "expires_on": latest.isoformat(), "mode": "live"})
         assert response.status_code == 200 and KEY_RE.search(html_of(response))
         assert ApiKey.objects.get(owner=alice).expires_at.date() == latest
@@ -397,7 +403,7 @@ class TestCreatingUnderThePolicy:
         assert response.status_code == 400
         html = html_of(response)
         assert f"Acme allows keys to live at most 30 days; pick an expiry on or before {latest:%Y-%m-%d}." in html
-        assert re.search(r'name="expires_on"[^>]*aria-invalid="true"', html)
+        assert expiry_input(html).get("aria-invalid") == "true"
         assert not ApiKey.objects.exists()
 
     @pytest.mark.parametrize("policy", [{"require_key_expiry": True}, {"max_key_lifetime_days": 30}])
@@ -434,11 +440,7 @@ def unused_keys(company, alice, bob):
 
 
 def candidates(html: str) -> list[str]:
-    if 'id="unused"' not in html:
-        return []
-    section = html[html.index('id="unused"'):]
-    section = section[:section.index("</section>")]
-    return re.findall(r'<td data-label="Name"><a href="[^"]+">([^<]+)</a>', section)
+    return texts(html, '#unused td[data-label="Name"] > a[href]')
 
 
 class TestUnusedKeys:
@@ -522,8 +524,8 @@ class TestLegacyKeys:
     def test_dismissing_needs_a_post_with_its_csrf_token(self, alice, legacy_key):
         assert signed_in(alice).get(DISMISS_URL).status_code == 405
         client = csrf_client(alice)
-        forms = [form for form in post_forms(html_of(client.get(LIST_URL))) if DISMISS_URL in form]
-        assert len(forms) == 1 and 'name="csrfmiddlewaretoken"' in forms[0]
+        forms = [form for form in post_forms(html_of(client.get(LIST_URL))) if form.get("action") == DISMISS_URL]
+        assert len(forms) == 1 and forms[0].select_one('input[name="csrfmiddlewaretoken"]')
         assert client.post(DISMISS_URL).status_code == 403
         assert not notice_shown(alice)
 

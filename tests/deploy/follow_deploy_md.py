@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.nginx_server import NginxServer, move_site, nginx_binary
+from tests.nginx_server import NginxServer, move_site
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "deploy.md"
@@ -108,8 +108,10 @@ def write_standins(root: Path, settings: dict) -> Path:
         (bin_dir / name).write_text("#!/bin/sh\n" + body.format(root=root, **settings) + "\n")
     for name in PY_STANDINS:
         # -P: this module from this checkout, whatever directory the page has cd'd into.
-        (bin_dir / name).write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} '
-                                    f'-P -m tests.deploy.follow_deploy_md {shlex.quote(str(root))} {name} "$@"\n')
+        (bin_dir / name).write_text(
+            f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} "
+            f'-P -m tests.deploy.follow_deploy_md {shlex.quote(str(root))} {name} "$@"\n'
+        )
     for path in bin_dir.iterdir():
         path.chmod(0o755)
     return bin_dir
@@ -268,9 +270,10 @@ def _start(root: Path, name: str) -> int:
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(str(notify_path))
         env["NOTIFY_SOCKET"] = str(notify_path)
-    process = subprocess.Popen(shlex.split(service("ExecStart")), cwd=service("WorkingDirectory", "/"), env=env,
-                               stdin=subprocess.DEVNULL, stdout=open(root / "journal" / f"{name}.log", "a"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    with open(root / "journal" / f"{name}.log", "a") as journal:  # the service keeps its own copy
+        process = subprocess.Popen(shlex.split(service("ExecStart")), cwd=service("WorkingDirectory", "/"), env=env,
+                                   stdin=subprocess.DEVNULL, stdout=journal, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     (run / f"{name}.pid").write_text(str(process.pid))
     if notify is None:
         say(f"started {name} (pid {process.pid})")
@@ -311,7 +314,9 @@ def _reload(root: Path, name: str) -> int:
     if not pid:
         say(f"{name} is not running")
         return 1
-    command = unit_file(root, name)["Service.ExecReload"][-1].replace("${MAINPID}", str(pid)).replace("$MAINPID", str(pid))
+    command = (
+        unit_file(root, name)["Service.ExecReload"][-1].replace("${MAINPID}", str(pid)).replace("$MAINPID", str(pid))
+    )
     return subprocess.run(shlex.split(command)).returncode
 
 

@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.access import OPERATOR
 from accounts.models import Membership
-from audit.models import AuditEventImmutable, AuditEvent
+from audit.models import AuditEvent, AuditEventImmutable
 from keys.limit_services import limits_set
 from keys.models import ApiKey
 from tests.clients import key_client, session_client
@@ -33,31 +33,74 @@ def admin_client(user) -> Client:
 
 # (surface, action, how) — `how(ctx)` performs the change as `ctx["actor"]` on `ctx["key"]`.
 CHANGES = {
-    "api create": ("api", "key.created", lambda c: session_client(c["alice"]).post(
-        "/api/v1/api-keys", {"name": "New"}, format="json")),
-    "api rename": ("api", "key.renamed", lambda c: session_client(c["alice"]).patch(
-        f"/api/v1/api-keys/{c['key'].pk}", {"name": "Renamed"}, format="json")),
-    "api expiry": ("api", "key.expiry_changed", lambda c: session_client(c["alice"]).patch(
-        f"/api/v1/api-keys/{c['key'].pk}", {"expires_at": "2099-01-01T00:00:00Z"}, format="json")),
-    "api regenerate by key": ("api", "key.regenerated", lambda c: key_client(c["raw"]).post(
-        f"/api/v1/api-keys/{c['key'].pk}/regenerate")),
-    "api revoke": ("api", "key.revoked", lambda c: session_client(c["alice"]).delete(
-        f"/api/v1/api-keys/{c['key'].pk}")),
-    "api limits set": ("api", "limits.set", lambda c: session_client(c["admin"]).put(
-        f"/api/v1/api-keys/{c['key'].pk}/limits", {"request_limit": 5}, format="json")),
-    "dashboard create": ("dashboard", "key.created", lambda c: signed_in(c["alice"]).post(
-        NEW_URL, {"name": "From the page", "mode": "test", "never_expires": "on"})),
-    "dashboard rename": ("dashboard", "key.renamed", lambda c: signed_in(c["alice"]).post(
-        key_url(c["key"], "rename"), {"name": "Renamed"})),
+    "api create": (
+        "api",
+        "key.created",
+        lambda c: session_client(c["alice"]).post("/api/v1/api-keys", {"name": "New"}, format="json"),
+    ),
+    "api rename": (
+        "api",
+        "key.renamed",
+        lambda c: session_client(c["alice"]).patch(
+            f"/api/v1/api-keys/{c['key'].pk}", {"name": "Renamed"}, format="json"
+        ),
+    ),
+    "api expiry": (
+        "api",
+        "key.expiry_changed",
+        lambda c: session_client(c["alice"]).patch(
+            f"/api/v1/api-keys/{c['key'].pk}", {"expires_at": "2099-01-01T00:00:00Z"}, format="json"
+        ),
+    ),
+    "api regenerate by key": (
+        "api",
+        "key.regenerated",
+        lambda c: key_client(c["raw"]).post(f"/api/v1/api-keys/{c['key'].pk}/regenerate"),
+    ),
+    "api revoke": (
+        "api",
+        "key.revoked",
+        lambda c: session_client(c["alice"]).delete(f"/api/v1/api-keys/{c['key'].pk}"),
+    ),
+    "api limits set": (
+        "api",
+        "limits.set",
+        lambda c: session_client(c["admin"]).put(
+            f"/api/v1/api-keys/{c['key'].pk}/limits", {"request_limit": 5}, format="json"
+        ),
+    ),
+    "dashboard create": (
+        "dashboard",
+        "key.created",
+        lambda c: signed_in(c["alice"]).post(NEW_URL, {"name": "From the page", "mode": "test", "never_expires": "on"}),
+    ),
+    "dashboard rename": (
+        "dashboard",
+        "key.renamed",
+        lambda c: signed_in(c["alice"]).post(key_url(c["key"], "rename"), {"name": "Renamed"}),
+    ),
     "dashboard revoke": ("dashboard", "key.revoked", lambda c: signed_in(c["alice"]).post(key_url(c["key"], "revoke"))),
-    "dashboard regenerate": ("dashboard", "key.regenerated", lambda c: signed_in(c["alice"]).post(
-        key_url(c["key"], "regenerate"))),
-    "admin rename": ("admin", "key.renamed", lambda c: admin_client(c["admin"]).post(
-        f"/admin/keys/apikey/{c['key'].pk}/change/", {"name": "Renamed", "expires_at_0": "", "expires_at_1": "", "scopes": ["all"],
-                                                      **EMPTY_LIMIT_INLINE})),
-    "admin revoke action": ("admin", "key.revoked", lambda c: admin_client(c["admin"]).post(
-        "/admin/keys/apikey/", {"action": "revoke_selected", "_selected_action": [str(c["key"].pk)],
-                                "confirmed": "yes"})),
+    "dashboard regenerate": (
+        "dashboard",
+        "key.regenerated",
+        lambda c: signed_in(c["alice"]).post(key_url(c["key"], "regenerate")),
+    ),
+    "admin rename": (
+        "admin",
+        "key.renamed",
+        lambda c: admin_client(c["admin"]).post(
+            f"/admin/keys/apikey/{c['key'].pk}/change/",
+            {"name": "Renamed", "expires_at_0": "", "expires_at_1": "", "scopes": ["all"], **EMPTY_LIMIT_INLINE},
+        ),
+    ),
+    "admin revoke action": (
+        "admin",
+        "key.revoked",
+        lambda c: admin_client(c["admin"]).post(
+            "/admin/keys/apikey/",
+            {"action": "revoke_selected", "_selected_action": [str(c["key"].pk)], "confirmed": "yes"},
+        ),
+    ),
 }
 EMPTY_LIMIT_INLINE = {"limit-TOTAL_FORMS": "0", "limit-INITIAL_FORMS": "0", "limit-MIN_NUM_FORMS": "0",
                       "limit-MAX_NUM_FORMS": "1"}
@@ -98,8 +141,9 @@ def test_limits_changed_and_removed(admin, alice_key):
     client.put(url, {"request_limit": 5}, format="json")  # no change, no event
     client.put(url, {"request_limit": 9}, format="json")
     client.delete(url)
-    assert list(AuditEvent.objects.filter(action__startswith="limits").order_by("id").values_list("action", flat=True)) \
-        == ["limits.set", "limits.changed", "limits.removed"]
+    assert list(
+        AuditEvent.objects.filter(action__startswith="limits").order_by("id").values_list("action", flat=True)
+    ) == ["limits.set", "limits.changed", "limits.removed"]
     assert only_event(action="limits.changed").changes["after"]["request_limit"] == 9
 
 
@@ -186,9 +230,9 @@ def test_events_cannot_be_changed_or_deleted_through_the_orm(alice_key):
 def test_the_database_refuses_to_change_events_on_postgresql(alice_key):
     """On PostgreSQL a trigger refuses even raw SQL; SQLite has the model guard only."""
     table = AuditEvent._meta.db_table
-    with pytest.raises(DatabaseError) if connection.vendor == "postgresql" else _no_error():
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET action = 'key.revoked'")
+    refused = pytest.raises(DatabaseError) if connection.vendor == "postgresql" else _no_error()
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET action = 'key.revoked'")
     expected = "key.created" if connection.vendor == "postgresql" else "key.revoked"
     assert AuditEvent.objects.get().action == expected
 

@@ -76,12 +76,12 @@ def test_well_formed_but_unknown_key_is_invalid(alice):
     }
 
 
-def test_key_stops_working_at_expires_at_to_the_second(alice, monkeypatch):
+def test_key_stops_working_at_expires_at_to_the_second(alice, time_machine):
     expires = timezone.now() + timedelta(hours=1)
     _, raw = make_key(alice, expires_at=expires)
-    monkeypatch.setattr(timezone, "now", lambda: expires - timedelta(microseconds=1))
+    time_machine.move_to(expires - timedelta(microseconds=1), tick=False)
     assert key_client(raw).get("/api/v1/me").status_code == 200
-    monkeypatch.setattr(timezone, "now", lambda: expires)
+    time_machine.move_to(expires, tick=False)
     response = key_client(raw).get("/api/v1/me")
     assert response.status_code == 401
     assert _error(response)["code"] == "expired_api_key"
@@ -122,17 +122,17 @@ def test_key_of_deactivated_owner_is_refused(alice, alice_key):
     assert _error(response)["code"] == "inactive_owner"
 
 
-def test_last_used_at_is_written_at_most_once_a_minute(alice_key, monkeypatch):
+def test_last_used_at_is_written_at_most_once_a_minute(alice_key, time_machine):
     key, raw = alice_key
     start = timezone.now()
     client = key_client(raw)
-    monkeypatch.setattr(timezone, "now", lambda: start)
+    time_machine.move_to(start, tick=False)
     client.get("/api/v1/me")
     assert ApiKey.objects.get(pk=key.pk).last_used_at == start
-    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=59))
+    time_machine.move_to(start + timedelta(seconds=59), tick=False)
     client.get("/api/v1/me")
     assert ApiKey.objects.get(pk=key.pk).last_used_at == start
-    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=61))
+    time_machine.move_to(start + timedelta(seconds=61), tick=False)
     client.get("/api/v1/me")
     assert ApiKey.objects.get(pk=key.pk).last_used_at == start + timedelta(seconds=61)
 

@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 from django.core.cache import cache
+from prometheus_client import REGISTRY
 
 from keys import cache as key_cache
 from keys import invalidation
@@ -16,7 +17,7 @@ from keys.selectors import api_key_by_hashes
 from keys.services import api_key_revoke
 from keys.verification import KeyGrant
 from tests.clients import key_client
-from tests.gunicorn_server import GunicornServer, request
+from tests.live import live_gunicorn, request
 from tests.redis_server import OwnRedis
 
 pytestmark = pytest.mark.django_db
@@ -190,6 +191,10 @@ def test_a_row_read_before_a_revocation_is_never_cached_after_it(shared, alice, 
     assert response.status_code == 401 and response.json()["code"] == "revoked_api_key"
 
 
+def timeouts_counted() -> float:
+    return REGISTRY.get_sample_value("keyhouse_invalidation_ack_timeouts_total") or 0.0
+
+
 def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
         shared, settings, alice, alice_key, django_capture_on_commit_callbacks, caplog, redis_url):
     """A subscriber that never confirms (a worker whose connection died unnoticed) delays the
@@ -199,6 +204,7 @@ def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
     silent.subscribe(shared.channel)
     try:
         assert silent.get_message(timeout=2)["type"] == "subscribe"
+        timeouts = timeouts_counted()
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="keys.invalidation"), \
                 django_capture_on_commit_callbacks(execute=True):
@@ -206,15 +212,18 @@ def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
         waited = time.monotonic() - started
     finally:
         silent.close()
-    limit = settings.API_KEY_LOCAL_SECONDS + invalidation.WAIT_MARGIN_SECONDS
-    assert settings.API_KEY_LOCAL_SECONDS <= waited < limit + 0.5, waited
+    # Long enough that the silent worker's copies are gone; then it gives up once for all the
+    # workers left, rather than waiting for each (how long that took is the machine's business).
+    assert waited >= settings.API_KEY_LOCAL_SECONDS, waited
+    assert timeouts_counted() == timeouts + 1
     # Listeners of earlier tests' caches may still be subscribed for a second; they confirm.
     assert re.search(r"1 of \d+ workers did not confirm a key change", caplog.text), caplog.text
 
-    started = time.monotonic()
-    with django_capture_on_commit_callbacks(execute=True):
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="keys.invalidation"), \
+            django_capture_on_commit_callbacks(execute=True):
         key_cache.forget_key(key)
-    assert time.monotonic() - started < settings.API_KEY_LOCAL_SECONDS / 2
+    assert timeouts_counted() == timeouts + 1 and "did not confirm" not in caplog.text  # every worker answered
 
 
 def test_a_worker_that_loses_the_channel_drops_its_copies_and_subscribes_again(shared, alice_key, redis_url):
@@ -234,8 +243,7 @@ def test_a_worker_that_loses_the_channel_drops_its_copies_and_subscribes_again(s
 def test_every_gunicorn_worker_refuses_a_revoked_key_as_soon_as_the_revoke_returns(tmp_path, redis_url):
     """Three workers each answer the key from their own copy; the revoke through the API
     returns only once all have dropped it: no request sent after that is admitted."""
-    server = GunicornServer(tmp_path, workers=3, cache_url=redis_url).start()
-    try:
+    with live_gunicorn(tmp_path, workers=3, cache_url=redis_url) as server:
         admin = server.member_key("olivia", "Acme", "owner")
         raw = server.member_key("carol", "Acme", "member")
         items = server.request("GET", "/api/v1/api-keys?scope=company", admin)[2]["items"]
@@ -258,8 +266,6 @@ def test_every_gunicorn_worker_refuses_a_revoked_key_as_soon_as_the_revoke_retur
         revoked["at"] = time.monotonic()
         for thread in threads:
             thread.join(timeout=30)
-    finally:
-        server.stop()
     assert status == 204
     before = {s for _, answered, s in results if answered < revoking}
     after = [s for sent, _, s in results if sent > revoked["at"]]

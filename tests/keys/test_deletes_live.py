@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.gunicorn_server import GunicornServer, request
+from tests.live import live_gunicorn, request
 
 pytestmark = pytest.mark.django_db(transaction=False)
 WORKERS = 3
@@ -30,9 +30,8 @@ ALLOWED_LATENESS = 0.0 if SHARED else 1.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    live = GunicornServer(tmp_path_factory.mktemp("deletes"), workers=WORKERS).start()
-    yield live
-    live.stop()
+    with live_gunicorn(tmp_path_factory.mktemp("deletes"), workers=WORKERS) as live:
+        yield live
 
 
 @pytest.mark.parametrize("what", list(DELETES))

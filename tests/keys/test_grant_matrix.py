@@ -10,9 +10,9 @@ cannot slip past the matrix."""
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 import pytest
 from django.conf import settings

@@ -74,10 +74,18 @@ def test_an_admin_obtains_no_value_of_an_owners_key(owner, admin, how):
 def test_an_admin_still_manages_members_and_an_owner_everyone(owner, admin, alice):
     alice_key, _ = make_key(alice)
     admin_key, _ = make_key(admin, name="Admin's")
-    assert session_client(admin).post(f"/api/v1/api-keys/{alice_key.pk}/regenerate", {}, format="json").status_code == 200
-    assert session_client(admin).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": "For Alice"},
-                                      format="json").status_code == 201
-    assert session_client(owner).post(f"/api/v1/api-keys/{admin_key.pk}/regenerate", {}, format="json").status_code == 200
+    assert (
+        session_client(admin).post(f"/api/v1/api-keys/{alice_key.pk}/regenerate", {}, format="json").status_code == 200
+    )
+    assert (
+        session_client(admin)
+        .post(f"/api/v1/users/{alice.pk}/api-keys", {"name": "For Alice"}, format="json")
+        .status_code
+        == 201
+    )
+    assert (
+        session_client(owner).post(f"/api/v1/api-keys/{admin_key.pk}/regenerate", {}, format="json").status_code == 200
+    )
     # An admin cannot lift a limit an owner put on the admin's own key.
     limits_set(api_key=admin_key, grantor=OPERATOR, request_limit=10)
     refused(session_client(admin).delete(f"/api/v1/api-keys/{admin_key.pk}/limits"), 403, "permission_denied")

@@ -1,8 +1,8 @@
 """A key's name may not hide what it says: control, bidirectional and zero-width characters
 are refused on every surface (API, dashboard, services), with the field named."""
 import pytest
-
 from django.core.exceptions import ValidationError
+
 from keys.models import ApiKey
 from keys.services import api_key_create
 from tests.clients import key_client, session_client

@@ -73,8 +73,12 @@ def test_signed_report_revokes_active_keys_and_tells_the_owner(scanner, alice, a
     alice.email = "alice@example.com"
     alice.save()
     unknown = "sk_live_" + "x" * 38
-    response = post_leaks([{"token": raw, "type": "keyhouse_api_key", "url": "https://gist.example/1", "source": "gist"},
-                           {"token": unknown, "type": "keyhouse_api_key", "url": "https://gist.example/2"}])
+    response = post_leaks(
+        [
+            {"token": raw, "type": "keyhouse_api_key", "url": "https://gist.example/1", "source": "gist"},
+            {"token": unknown, "type": "keyhouse_api_key", "url": "https://gist.example/2"},
+        ]
+    )
     assert response.status_code == 200
     body = response.json()
     assert [r["label"] for r in body] == ["true_positive", "false_positive"]

@@ -174,8 +174,8 @@ def test_invalid_restrictions_are_400_naming_the_entry(payload, offending, alice
 
 def test_every_bad_entry_is_named_at_once_and_nothing_is_saved(alice, alice_key):
     key, _ = alice_key
-    payload = {"allowed_ips": ["1.2.3.4", "bad", "10.0.0.0/99", "worse"], "allowed_referrers": ["ok.example.com", "a/b"],
-               "scopes": ["demo", "nope"]}
+    payload = {"allowed_ips": ["1.2.3.4", "bad", "10.0.0.0/99", "worse"],
+               "allowed_referrers": ["ok.example.com", "a/b"], "scopes": ["demo", "nope"]}
     error = problem(session_client(alice).put(f"/api/v1/api-keys/{key.pk}/restrictions", payload, format="json"))
     assert error["code"] == "invalid_restriction"
     named = [(entry["pointer"], entry["detail"].split()[0]) for entry in error["errors"]]

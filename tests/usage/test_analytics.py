@@ -4,11 +4,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from usage.models import DailyRollup, RequestLog, UsageRollup
-from usage.periods import day_of, hour_of
-from usage.log_writes import write
 from tests.clients import key_client, session_client
 from tests.factories import make_key
+from usage.log_writes import write
+from usage.models import DailyRollup, RequestLog, UsageRollup
+from usage.periods import day_of, hour_of
 
 pytestmark = pytest.mark.django_db
 

@@ -5,15 +5,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.gunicorn_server import GunicornServer
+from core.errors import PROBLEMS
+from tests.live import live_gunicorn
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    live = GunicornServer(tmp_path_factory.mktemp("gunicorn"), workers=4).start()
-    live.admin_key = live.member_key("olivia", "Acme", "owner")
-    yield live
-    live.stop()
+    with live_gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=4) as live:
+        live.admin_key = live.member_key("olivia", "Acme", "owner")
+        yield live
 
 
 def key_id(server, username) -> str:
@@ -26,7 +26,9 @@ def logged_requests(server, key_id, expected, timeout=15.0) -> int:
     """Records in the request log for the key, once the workers' buffers have been written."""
     deadline = time.monotonic() + timeout
     while True:
-        total = server.request("GET", f"/api/v1/api-keys/{key_id}/usage/requests?page_size=1", server.admin_key)[2]["total"]
+        total = server.request("GET", f"/api/v1/api-keys/{key_id}/usage/requests?page_size=1", server.admin_key)[2][
+            "total"
+        ]
         if total >= expected or time.monotonic() > deadline:
             return total
         time.sleep(0.25)
@@ -70,10 +72,31 @@ def test_gunicorn_removes_the_metrics_directory_it_made_when_it_stops(tmp_path):
     every day must not leave one behind each time."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    live = GunicornServer(tmp_path, workers=1, env={"TMPDIR": str(scratch)}).start()
-    try:
+    with live_gunicorn(tmp_path, workers=1, env={"TMPDIR": str(scratch)}) as live:
         assert [p.name[:17] for p in scratch.iterdir()] == ["keyhouse-metrics-"]
         assert live.request("GET", "/healthz")[0] == 200
-    finally:
-        live.stop()
     assert list(scratch.iterdir()) == []
+
+
+def test_the_management_limit_is_one_count_across_workers(tmp_path):
+    """Two workers, a management limit of 5 a minute: 5 of 12 simultaneous /me calls pass, each
+    with its own place in the count, whichever worker answers; the rest get the 429 problem."""
+    quota, sent = 5, 12
+    with live_gunicorn(tmp_path, workers=2, env={"MANAGEMENT_REQUESTS_PER_MINUTE": str(quota)}) as live:
+        key = live.member_key("alice", "Acme", "member")
+        if time.time() % 60 > 50:  # the window is the clock's minute: keep the burst inside one
+            time.sleep(61 - time.time() % 60)
+        with ThreadPoolExecutor(max_workers=sent) as pool:
+            results = list(pool.map(lambda _: live.request("GET", "/api/v1/me", key), range(sent)))
+    admitted = [headers for status, headers, _ in results if status == 200]
+    refused = [(headers, body) for status, headers, body in results if status == 429]
+    assert (len(admitted), len(refused)) == (quota, sent - quota), [r[0] for r in results]
+    remaining = sorted(int(h["RateLimit"].split(";r=")[1].split(";")[0]) for h in admitted)
+    assert remaining == list(range(quota))  # 4, 3, 2, 1, 0: one count, not one per worker
+    assert all(f";q={quota};" in h["RateLimit-Policy"] for h in admitted)
+    for headers, body in refused:
+        assert headers["Content-Type"] == "application/problem+json"
+        assert (body["status"], body["code"]) == (429, "management_rate_limit_exceeded")
+        assert body["type"] == PROBLEMS["management_rate_limit_exceeded"].type_uri and body["instance"]
+        assert body["violated-policies"] == ["management"]
+        assert 0 < int(headers["Retry-After"]) <= 60 and ";r=0;" in headers["RateLimit"]

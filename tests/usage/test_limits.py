@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -52,7 +52,9 @@ def test_test_mode_keys_are_never_charged(alice):
     key, raw = make_key(alice, mode="test")
     limits_set(api_key=key, grantor=OPERATOR, budget_limit_microcents=150)
     client = key_client(raw)
-    assert [client.post("/api/v1/demo/report", {"title": "a b"}, format="json").status_code for _ in range(3)] == [200] * 3
+    assert [client.post("/api/v1/demo/report", {"title": "a b"}, format="json").status_code for _ in range(3)] == [
+        200
+    ] * 3
     assert set(RequestLog.objects.values_list("cost_microcents", flat=True)) == {0}
 
 
@@ -74,17 +76,17 @@ def test_disabled_limits_are_not_enforced_but_kept(alice_key):
     assert "RateLimit" not in client.get(PRODUCT)
 
 
-def test_counters_reset_with_the_period(alice_key, monkeypatch):
+def test_counters_reset_with_the_period(alice_key, time_machine):
     key, raw = alice_key
     limits_set(api_key=key, grantor=OPERATOR, request_limit=1, reset_period="daily")
     client = key_client(raw)
     # A day still ahead: Redis expires a period's counter at the period's end by its own clock.
-    next_day = datetime.combine(timezone.now().date() + timedelta(days=2), datetime.min.time(), dt_timezone.utc)
-    monkeypatch.setattr(timezone, "now", lambda: next_day - timedelta(seconds=1))
+    next_day = datetime.combine(timezone.now().date() + timedelta(days=2), datetime.min.time(), UTC)
+    time_machine.move_to(next_day - timedelta(seconds=1), tick=False)
     assert client.get(PRODUCT).status_code == 200
     last_second = client.get(PRODUCT)
     assert last_second.status_code == 429 and last_second["Retry-After"] == "1"
-    monkeypatch.setattr(timezone, "now", lambda: next_day)
+    time_machine.move_to(next_day, tick=False)
     assert client.get(PRODUCT).status_code == 200
 
 

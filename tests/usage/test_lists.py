@@ -9,10 +9,10 @@ from django.utils import timezone
 from accounts.access import OPERATOR
 from audit.models import AuditEvent
 from keys.services import api_key_update
-from usage.log_writes import write
-from usage.models import RequestLog
 from tests.clients import key_client, problem, session_client
 from tests.factories import make_key
+from usage.log_writes import write
+from usage.models import RequestLog
 
 pytestmark = pytest.mark.django_db
 
@@ -83,14 +83,14 @@ def test_page_numbers_still_work_for_one_release_and_hand_over_to_the_cursor(ali
     assert "total" not in second  # a cursor page counts nothing
 
 
-@pytest.mark.parametrize("query, field", [
-    ("cursor={cursor}&page=2", "cursor"),
-    ("cursor=bm90LWEtY3Vyc29y", "cursor"),
-    ("cursor=%E2%98%83", "cursor"),
-    ("cursor=" + "A" * 300, "cursor"),
-    ("page_size=0", None),
+@pytest.mark.parametrize("query, code, field", [
+    ("cursor={cursor}&page=2", "invalid_pagination", "cursor"),
+    ("cursor=bm90LWEtY3Vyc29y", "invalid_cursor", "cursor"),
+    ("cursor=%E2%98%83", "invalid_cursor", "cursor"),
+    ("cursor=" + "A" * 300, "invalid_cursor", "cursor"),
+    ("page_size=0", "invalid_pagination", None),
 ])
-def test_a_bad_cursor_or_a_mix_with_page_is_400_invalid_pagination(query, field, admin, alice_key):
+def test_a_bad_cursor_or_a_mix_with_page_is_a_400(query, code, field, admin, alice_key):
     key, _ = alice_key
     log_rows(key, 3, timezone.now() - timedelta(hours=1))
     client = session_client(admin)
@@ -99,9 +99,38 @@ def test_a_bad_cursor_or_a_mix_with_page_is_400_invalid_pagination(query, field,
         response = client.get(f"{url}?{query.format(cursor=cursor)}")
         assert response.status_code == 400, url
         error = problem(response)
-        assert error["code"] == "invalid_pagination"
+        assert error["code"] == code
         if field:
             assert field in {e.get("parameter") for e in error["errors"]}, error
+
+
+def test_a_cursor_is_good_only_for_the_list_and_filters_that_gave_it_out(admin, alice, alice_key):
+    """Two request logs, a filtered one and the audit events: a cursor moves through its own list
+    only; elsewhere, or edited, it is a 400 and no page of the other list."""
+    key, _ = alice_key
+    other, _ = make_key(alice, name="Other")
+    log_rows(key, 3, timezone.now() - timedelta(hours=1))
+    log_rows(other, 3, timezone.now() - timedelta(hours=1))
+    for n in range(3):
+        api_key_update(api_key=key, grantor=OPERATOR, name=f"Rename {n}")
+    client = session_client(admin)
+    own = f"/api/v1/api-keys/{key.pk}/usage/requests?page_size=1"
+    log_cursor = client.get(own).json()["next"]
+    audit_cursor = client.get("/api/v1/audit-events?page_size=1").json()["next"]
+    assert client.get(f"{own}&cursor={log_cursor}").status_code == 200
+    assert client.get(f"/api/v1/audit-events?page_size=1&cursor={audit_cursor}").status_code == 200
+    value, _, signature = log_cursor.rpartition(".")
+    tampered = value[:-1] + ("A" if value[-1] != "A" else "B") + "." + signature
+    for url in (f"/api/v1/api-keys/{other.pk}/usage/requests?page_size=1&cursor={log_cursor}",
+                f"{own}&status=success&cursor={log_cursor}",
+                f"/api/v1/audit-events?page_size=1&cursor={log_cursor}",
+                f"{own}&cursor={audit_cursor}",
+                f"{own}&cursor={tampered}"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        error = problem(response)
+        assert error["code"] == "invalid_cursor" and "items" not in error
+        assert error["errors"] == [{"parameter": "cursor", "detail": "not a cursor of this list"}]
 
 
 LISTS = [
@@ -152,7 +181,12 @@ def test_page_parameters_are_documented_where_they_work(path, names, client):
 
 def test_renamed_collections_are_deprecated_in_the_schema(client):
     schemas = client.get("/api/schema/?format=json").json()["components"]["schemas"]
-    for component, old_name in [("KeyUsageByTier", "tiers"), ("KeyUsageErrors", "errors"),
-                                ("KeyUsageTimeseries", "data"), ("CompanyUsage", "keys"), ("CompanyTimeseries", "data")]:
+    for component, old_name in [
+        ("KeyUsageByTier", "tiers"),
+        ("KeyUsageErrors", "errors"),
+        ("KeyUsageTimeseries", "data"),
+        ("CompanyUsage", "keys"),
+        ("CompanyTimeseries", "data"),
+    ]:
         assert schemas[component]["properties"][old_name]["deprecated"] is True
         assert "deprecated" not in schemas[component]["properties"]["items"]

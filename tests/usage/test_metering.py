@@ -9,10 +9,10 @@ from django.utils import timezone
 from accounts.access import OPERATOR
 from keys.limit_services import limits_set
 from keys.models import KeyLimit
-from usage.models import RequestLog
-from usage.periods import period_bounds
 from tests.clients import key_client, session_client
 from tests.factories import make_key
+from usage.models import RequestLog
+from usage.periods import period_bounds
 
 pytestmark = pytest.mark.django_db
 
@@ -245,3 +245,39 @@ def test_management_calls_are_logged_free_of_charge(owner_key):
 
 def test_signed_in_answers_are_private_too(alice):
     assert session_client(alice).get("/api/v1/api-keys")["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.parametrize("path", [ECHO, "/api/v1/me"])
+def test_a_keyed_request_works_out_the_scope_it_needs_once(path, alice_key, monkeypatch):
+    """The restrictions check and the limit check both need it: the first hands it to the second."""
+    import keys.restrictions
+    import usage.limits
+
+    worked_out = []
+    real = keys.restrictions.needed_scope
+
+    def counting(view, method):
+        worked_out.append(method)
+        return real(view, method)
+
+    monkeypatch.setattr(keys.restrictions, "needed_scope", counting)
+    monkeypatch.setattr(usage.limits, "needed_scope", counting)
+    assert key_client(alice_key[1]).get(path).status_code == 200
+    assert worked_out == ["GET"]
+
+
+def test_options_on_a_product_route_spends_nothing_of_the_quota(owner_key):
+    """OPTIONS reads the route's description and runs none of the product: it is logged, free,
+    under the management abuse limit, and the key's one request is still there to spend."""
+    key, raw = owner_key
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=1, budget_limit_microcents=100)
+    client = key_client(raw)
+    answers = [client.options(ECHO) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    policy, _ = fields(answers[-1])
+    assert set(policy) == {"management"}
+    assert client.get(f"/api/v1/api-keys/{key.pk}/limits").json()["limits"]["requests_used"] == 0
+    assert client.get(ECHO).status_code == 200
+    assert client.get(ECHO).status_code == 429
+    logged = list(RequestLog.objects.filter(path=ECHO).values_list("method", "status_code", "cost_microcents"))
+    assert sorted(logged) == sorted([("OPTIONS", 200, 0)] * 3 + [("GET", 200, 100), ("GET", 429, 0)])

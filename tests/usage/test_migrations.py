@@ -1,5 +1,5 @@
 """Upgrading a database that already has usage: the daily rollups start complete."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -27,7 +27,7 @@ def migrate(targets):
 def test_the_upgrade_fills_daily_rollups_from_the_hourly_ones(alice_key):
     key, _ = alice_key
     hourly = migrate(BEFORE).get_model("usage", "UsageRollup")
-    day = datetime(2026, 2, 28, tzinfo=timezone.utc)
+    day = datetime(2026, 2, 28, tzinfo=UTC)
 
     def rollup(at, tier, requests, spend):
         hourly.objects.create(api_key_id=key.pk, company_id=key.company_id, bucket=at, tier=tier, status_code=200,

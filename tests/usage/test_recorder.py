@@ -9,12 +9,12 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from keys.models import ApiKey
+from tests.clients import key_client
+from tests.factories import make_key
 from usage import recorder as recorder_module
 from usage.log_writes import LogRecord
 from usage.models import RequestLog, UsageRollup
 from usage.recorder import Recorder
-from tests.clients import key_client
-from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
 

@@ -6,6 +6,7 @@ SECRETS, so that test_secrets (which runs last) can show no key was ever written
 but the one response that created it. The table printed at the end is also written to
 var/verify-figures.json, where docs/reliability.md takes its numbers from.
 """
+import contextlib
 import json
 import logging
 import time
@@ -91,10 +92,8 @@ class _Capture(logging.Handler):
     """Every log line of the run, formatted with its traceback, for the secrets scan."""
 
     def emit(self, record):
-        try:
+        with contextlib.suppress(Exception):  # a log line we cannot format is still no reason to fail a request
             EVIDENCE.text(f"log {record.name}", self.format(record))
-        except Exception:  # a log line we cannot format is still no reason to fail a request
-            pass
 
 
 _capture = _Capture(level=logging.DEBUG)
@@ -181,7 +180,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("make verify: summary")
     header = ("part", "cases", "failed", "requests", "seconds", "figures")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
-    line = lambda r: " | ".join(str(v).ljust(w) for v, w in zip(r[:5], widths)) + " | " + str(r[5])  # noqa: E731
+    line = lambda r: " | ".join(str(v).ljust(w) for v, w in zip(r[:5], widths, strict=True)) + " | " + str(r[5])  # noqa: E731
     write(line(header))
     write("-+-".join("-" * w for w in widths) + "-+-" + "-" * 20)
     for row in rows:
@@ -191,4 +190,4 @@ def pytest_terminal_summary(terminalreporter):
     out = ROOT / "var" / "verify-figures.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "parts": [dict(zip(header, r)) for r in rows]}, indent=2))
+                               "parts": [dict(zip(header, r, strict=True)) for r in rows]}, indent=2))

@@ -7,11 +7,12 @@ import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from tests.gunicorn_server import GunicornServer, request
+from tests.live import GunicornServer, live_gunicorn, request
 from tests.postgres_server import OwnPostgres
 from tests.redis_server import OwnRedis
 
@@ -56,23 +57,25 @@ def shared_services():
             postgres.destroy()
 
 
-def start(tmp_path, database_url: str, cache_url: str, workers: int = 4, owner: str = "olivia",
-          **options) -> GunicornServer:
-    """options: GunicornServer's own (env)."""
+@contextmanager
+def serving(tmp_path, database_url: str, cache_url: str, workers: int = 4, owner: str = "olivia",
+            **options) -> Iterator[GunicornServer]:
+    """tests.live.live_gunicorn, whose keys the secrets scan knows, with an owner's key as
+    admin_key. options: GunicornServer's own (env)."""
     from tests.verify.conftest import EVIDENCE
 
-    server = GunicornServer(tmp_path, workers=workers, database_url=database_url, cache_url=cache_url,
-                            **options).start()
-    issue = server.member_key
+    with live_gunicorn(tmp_path, workers=workers, database_url=database_url, cache_url=cache_url,
+                       **options) as server:
+        issue = server.member_key
 
-    def member_key(*args):
-        raw = issue(*args)
-        EVIDENCE.secret(raw)  # printed once by issuekey, the operator's "response" that created it
-        return raw
+        def member_key(*args):
+            raw = issue(*args)
+            EVIDENCE.secret(raw)  # printed once by issuekey, the operator's "response" that created it
+            return raw
 
-    server.member_key = member_key
-    server.admin_key = server.member_key(owner, "Acme", "owner")
-    return server
+        server.member_key = member_key
+        server.admin_key = server.member_key(owner, "Acme", "owner")
+        yield server
 
 
 def sql(server, query: str, params=()) -> list[tuple]:

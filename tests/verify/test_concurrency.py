@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.verify.live import STACKS, burst, keep_evidence, key_id, start, timed, wait_for_log
+from tests.verify.live import STACKS, burst, keep_evidence, key_id, serving, timed, wait_for_log
 
 pytestmark = pytest.mark.verify
 PART = "3 concurrency"
@@ -23,11 +23,10 @@ REVOKE_GRACE = {"postgres+redis": 0.0, "sqlite+local-memory": 1.0}
 @pytest.fixture(scope="module", params=STACKS)
 def server(request, tmp_path_factory, evidence, stacks):
     database_url, cache_url = stacks[request.param]
-    live = start(tmp_path_factory.mktemp("concurrency"), database_url, cache_url)
-    live.stack = request.param
-    yield live
-    keep_evidence(live, evidence, f"concurrency {request.param}")
-    live.stop()
+    with serving(tmp_path_factory.mktemp("concurrency"), database_url, cache_url) as live:
+        live.stack = request.param
+        yield live
+        keep_evidence(live, evidence, f"concurrency {request.param}")
 
 
 def limited_key(server, username: str, limits: dict) -> tuple[str, str]:
@@ -60,8 +59,8 @@ def test_a_budget_admits_mixed_costs_up_to_the_budget_and_no_further(server, fig
              ("POST", "/api/v1/demo/report", raw, {"title": "Monthly numbers"}) for _ in range(REQUESTS)]
     results = burst(server, calls, THREADS)
     figures.sent(PART, REQUESTS)
-    admitted = [call for call, r in zip(calls, results) if r[2] == 200]
-    refused = [call for call, r in zip(calls, results) if r[2] == 429]
+    admitted = [call for call, r in zip(calls, results, strict=True) if r[2] == 200]
+    refused = [call for call, r in zip(calls, results, strict=True) if r[2] == 429]
     assert len(admitted) + len(refused) == REQUESTS, {r[2] for r in results}
     spent = sum(PRICES[call[1]] for call in admitted)
     figures.fact(PART, f"budget spent/limit {server.stack}", f"{spent}/{BUDGET}")

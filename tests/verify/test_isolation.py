@@ -75,35 +75,54 @@ CALLS = {
     A + "autocomplete/": [("get", "/admin/autocomplete/?app_label=keys&model_name=apikey&field_name=api_key", None)],
     A + "jsi18n/": [("get", "/admin/jsi18n/", None)],
     A + "r/<path:content_type_id>/<path:object_id>/": [("get", "/admin/r/{ct}/{key}/", None)],
-    A + "^(?P<app_label>auth|django_tasks_database|accounts|axes|keys|usage)/$": [("get", "/admin/keys/", None), ("get", "/admin/axes/", None)],
+    A + "^(?P<app_label>auth|django_tasks_database|accounts|axes|keys|usage)/$": [
+        ("get", "/admin/keys/", None),
+        ("get", "/admin/axes/", None),
+    ],
     A + "(?P<url>.*)$": [("get", "/admin/no-such-page/", None)],
     A + "auth/user/<id>/password/": [("get", "/admin/auth/user/{user}/password/", None)],
     "api/v1/me": [("get", "/api/v1/me", None)],
-    "api/v1/company/policy": [("get", "/api/v1/company/policy", None),
-                              ("put", "/api/v1/company/policy", {"max_key_lifetime_days": None,
-                                                                 "require_key_expiry": False, "unused_key_days": 30})],
-    "api/v1/users/<int:user_id>/api-keys": [("get", "/api/v1/users/{user}/api-keys", None),
-                                            ("post", "/api/v1/users/{user}/api-keys", {"name": "New"})],
+    "api/v1/company/policy": [
+        ("get", "/api/v1/company/policy", None),
+        (
+            "put",
+            "/api/v1/company/policy",
+            {"max_key_lifetime_days": None, "require_key_expiry": False, "unused_key_days": 30},
+        ),
+    ],
+    "api/v1/users/<int:user_id>/api-keys": [
+        ("get", "/api/v1/users/{user}/api-keys", None),
+        ("post", "/api/v1/users/{user}/api-keys", {"name": "New"}),
+    ],
     "api/v1/users/<int:user_id>/api-keys/<uuid:key_id>/revoke": [
-        ("post", "/api/v1/users/{user}/api-keys/{key}/revoke", None)],
-    "api/v1/api-keys": [("get", "/api/v1/api-keys", None), ("get", "/api/v1/api-keys?scope=company", None),
-                        ("get", "/api/v1/api-keys?user={user}", None), ("post", "/api/v1/api-keys", {"name": "New"})],
+        ("post", "/api/v1/users/{user}/api-keys/{key}/revoke", None)
+    ],
+    "api/v1/api-keys": [
+        ("get", "/api/v1/api-keys", None),
+        ("get", "/api/v1/api-keys?scope=company", None),
+        ("get", "/api/v1/api-keys?user={user}", None),
+        ("post", "/api/v1/api-keys", {"name": "New"}),
+    ],
     "api/v1/api-keys/legacy-status": [("get", "/api/v1/api-keys/legacy-status", None)],
     "api/v1/api-keys/legacy-notice-shown": [("post", "/api/v1/api-keys/legacy-notice-shown", None)],
-    "api/v1/api-keys/<uuid:key_id>": [("get", "/api/v1/api-keys/{key}", None),
-                                      ("patch", "/api/v1/api-keys/{key}", {"name": "Renamed"}),
-                                      ("delete", "/api/v1/api-keys/{key}", None)],
+    "api/v1/api-keys/<uuid:key_id>": [
+        ("get", "/api/v1/api-keys/{key}", None),
+        ("patch", "/api/v1/api-keys/{key}", {"name": "Renamed"}),
+        ("delete", "/api/v1/api-keys/{key}", None),
+    ],
     "api/v1/api-keys/<uuid:key_id>/regenerate": [("post", "/api/v1/api-keys/{key}/regenerate", None)],
     "api/v1/api-keys/<uuid:key_id>/decrypt": [("get", "/api/v1/api-keys/{key}/decrypt", None)],
     "api/v1/api-keys/<uuid:key_id>/restrictions": [
         ("get", "/api/v1/api-keys/{key}/restrictions", None),
-        ("put", "/api/v1/api-keys/{key}/restrictions", {"allowed_ips": ["10.0.0.0/8"]})],
+        ("put", "/api/v1/api-keys/{key}/restrictions", {"allowed_ips": ["10.0.0.0/8"]}),
+    ],
     "api/v1/leaks": [("post", "/api/v1/leaks", [{"token": "sk_live_x", "type": "keyhouse"}])],
     "api/v1/audit-events": [("get", "/api/v1/audit-events", None)],
     "api/v1/api-keys/<uuid:key_id>/limits": [
         ("get", "/api/v1/api-keys/{key}/limits", None),
         ("put", "/api/v1/api-keys/{key}/limits", {"request_limit": 50, "reset_period": "daily"}),
-        ("delete", "/api/v1/api-keys/{key}/limits", None)],
+        ("delete", "/api/v1/api-keys/{key}/limits", None),
+    ],
     "api/v1/api-keys/<uuid:key_id>/usage": [("get", "/api/v1/api-keys/{key}/usage", None)],
     "api/v1/api-keys/<uuid:key_id>/usage/by-tier": [("get", "/api/v1/api-keys/{key}/usage/by-tier", None)],
     "api/v1/api-keys/<uuid:key_id>/usage/errors": [("get", "/api/v1/api-keys/{key}/usage/errors", None)],
@@ -268,7 +287,7 @@ EXPECT = {}
 for _line in EXPECTED.strip().splitlines():
     _method, _path, *_codes = _line.split()
     assert len(_codes) == len(CALLERS), _line
-    EXPECT[(_method.lower(), _path)] = dict(zip(CALLERS, map(int, _codes)))
+    EXPECT[(_method.lower(), _path)] = dict(zip(CALLERS, map(int, _codes), strict=True))
 
 
 def test_every_route_has_an_entry(figures):
@@ -344,10 +363,8 @@ def test_route_by_caller(route, method, path, body, caller, world, figures):
     client = world["clients"][caller]
     before = snapshot()
     is_api = url.startswith("/api/v1/")
-    if is_api:
-        response = getattr(client, method)(url, body, format="json")
-    else:
-        response = getattr(client, method)(url, body or {})
+    send = getattr(client, method)
+    response = send(url, body, format="json") if is_api else send(url, body or {})
     figures.sent(PART)
     expected = EXPECT[(method, path)][caller]
     assert response.status_code == expected, (caller, url, response.status_code, response.content[:300])
@@ -356,7 +373,9 @@ def test_route_by_caller(route, method, path, body, caller, world, figures):
         problem(response)
     if response.status_code >= 400 or "login" in response.get("Location", ""):
         assert snapshot() == before, "a refused request changed the keys"
-    if response.status_code < 300 and not url.startswith(("/api/problems/", "/api/schema/", "/api/docs/", "/api/redoc/")):
+    if response.status_code < 300 and not url.startswith(
+        ("/api/problems/", "/api/schema/", "/api/docs/", "/api/redoc/")
+    ):
         text = response.content.decode("utf-8", "replace")
         leaked = [m for m in world["markers"][world["company_of"][caller]] if m in text]
         assert not leaked, f"{caller} saw another company's {leaked} at {url}"

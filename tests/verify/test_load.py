@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.verify.live import keep_evidence, key_id, sql, start, timed, wait_for_log
+from tests.verify.live import keep_evidence, key_id, serving, sql, timed, wait_for_log
 
 pytestmark = pytest.mark.verify
 PART = "4 load"
@@ -25,10 +25,9 @@ KEYS = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, evidence, stacks):
-    live = start(tmp_path_factory.mktemp("load"), *stacks["postgres+redis"])
-    yield live
-    keep_evidence(live, evidence, "load")
-    live.stop()
+    with serving(tmp_path_factory.mktemp("load"), *stacks["postgres+redis"]) as live:
+        yield live
+        keep_evidence(live, evidence, "load")
 
 
 def test_twenty_thousand_requests_lose_nothing(server, figures, evidence):
@@ -76,7 +75,7 @@ def test_twenty_thousand_requests_lose_nothing(server, figures, evidence):
     assert len(results) == TOTAL and statuses == {200: TOTAL}, statuses
 
     records_total = 0
-    for index, (raw, kid, method, path, body, price) in enumerate(keys):
+    for index, (_raw, kid, _method, path, _body, price) in enumerate(keys):
         sent = sum(1 for r in results if r[0] == index)
         records = wait_for_log(server, kid, sent)
         records_total += records

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.gunicorn_server import GunicornServer
+from tests.live import live_gunicorn
 from tests.verify.live import burst, sql
 from tests.verify.test_concurrency import limited_key
 
@@ -20,13 +20,11 @@ SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, evidence):
-    live = GunicornServer(tmp_path_factory.mktemp("metrics"), workers=2, database_url="", cache_url="")
-    live.env["METRICS_TOKEN"] = TOKEN
-    live.start()
-    live.admin_key = live.member_key("olivia", "Acme", "owner")
-    evidence.secret(live.admin_key)
-    yield live
-    live.stop()
+    with live_gunicorn(tmp_path_factory.mktemp("metrics"), workers=2, database_url="", cache_url="",
+                       env={"METRICS_TOKEN": TOKEN}) as live:
+        live.admin_key = live.member_key("olivia", "Acme", "owner")
+        evidence.secret(live.admin_key)
+        yield live
 
 
 def scrape(server) -> dict[tuple[str, str], float]:
@@ -64,8 +62,11 @@ def test_the_counters_add_up_to_the_requests_sent(server, figures, evidence):
     before = settled(server)
     scrapes_before = server.scrapes
     records_before = sql(server, "SELECT COUNT(*) FROM usage_requestlog")[0][0]
-    calls = ([("GET", "/api/v1/demo/echo", limited)] * (LIMIT + OVER) + [("GET", "/api/v1/me", server.admin_key)] * ALLOWED
-             + [("GET", "/api/v1/me", "sk_live_" + "A" * 40)] * UNKNOWN)
+    calls = (
+        [("GET", "/api/v1/demo/echo", limited)] * (LIMIT + OVER)
+        + [("GET", "/api/v1/me", server.admin_key)] * ALLOWED
+        + [("GET", "/api/v1/me", "sk_live_" + "A" * 40)] * UNKNOWN
+    )
     sent = len(calls)
     results = burst(server, calls, 16)
     statuses = [r[2] for r in results]

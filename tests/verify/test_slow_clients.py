@@ -13,7 +13,7 @@ import time
 import pytest
 
 from config.gunicorn_worker import HeadReadingWorker
-from tests.verify.live import STACKS, keep_evidence, start, timed
+from tests.verify.live import STACKS, keep_evidence, serving, timed
 
 pytestmark = pytest.mark.verify
 PART = "8 slow clients"
@@ -77,11 +77,10 @@ class SlowClients:
 
 @pytest.fixture(scope="module", params=STACKS)
 def server(request, tmp_path_factory, evidence, stacks):
-    live = start(tmp_path_factory.mktemp("slow"), *stacks[request.param], workers=WORKERS)
-    live.stack = request.param
-    yield live
-    keep_evidence(live, evidence, f"slow clients {request.param}")
-    live.stop()
+    with serving(tmp_path_factory.mktemp("slow"), *stacks[request.param], workers=WORKERS) as live:
+        live.stack = request.param
+        yield live
+        keep_evidence(live, evidence, f"slow clients {request.param}")
 
 
 def keyed_requests(server, key: str, count: int) -> list[tuple[int, float]]:
@@ -149,4 +148,4 @@ def test_twenty_slow_connections_cost_the_others_nothing(server, figures):
     # of the event loop's sweep and a second of this client's polling to spare.
     assert len(lifetimes) >= SLOW_CONNECTIONS, lifetimes
     assert max(lifetimes) < HeadReadingWorker.header_timeout + 3, lifetimes
-    assert "WORKER TIMEOUT" not in (server.tmp_path / "gunicorn.log").read_text()
+    assert "WORKER TIMEOUT" not in server.log_path.read_text()

@@ -29,7 +29,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH
 from tests.browser.helpers import KEY_RE
 from tests.deploy.follow_deploy_md import DOC, ROOT, files_shown, script, stop_everything, write_standins
-from tests.gunicorn_server import PASSWORD, GunicornServer
+from tests.live import PASSWORD, GunicornServer
 from tests.nginx_server import HOST_PLACEHOLDER, SITE, NginxServer, free_port, move_site, self_signed, unverified
 from tests.verify.live import SHARED_POSTGRES, SHARED_REDIS, keep_evidence, sql
 
@@ -56,9 +56,7 @@ def stack(tmp_path_factory, evidence):
     # nginx's workers (nobody, when the master is root) must reach the prefix: not under pytest's 0700 tmp.
     prefix = Path(tempfile.mkdtemp(prefix="keyhouse-nginx-"))
     app = GunicornServer(tmp, workers=2, database_url="", cache_url="", env=PRODUCTION,
-                         ready=("/healthz", 200, {"Host": HOST}))
-    app.manage("collectstatic", "--noinput", "-v0")
-    app.start()
+                         ready=("/healthz", 200, {"Host": HOST}), collectstatic=True).start()
     https_port, http_port = free_port(), free_port()
     self_signed(prefix / "letsencrypt" / "live" / HOST, HOST)
     (prefix / "acme" / ".well-known" / "acme-challenge").mkdir(parents=True)
@@ -175,8 +173,10 @@ def test_sign_in_generate_use_revoke_through_nginx(stack, figures, evidence):
                 time.sleep(0.25)
             assert rows == [("127.0.0.2", ids[0], 200, ""), ("127.0.0.3", ids[1], 403, "ip_not_allowed")]
             access_log = (proxy.prefix / "keyhouse.access.log").read_text()
-            for source, rid in zip(("127.0.0.2", "127.0.0.3"), ids):
-                assert re.search(rf"^{re.escape(source)} .*\"GET /api/v1/me HTTP/1\.1\" .* rid={rid}$", access_log, re.M)
+            for source, rid in zip(("127.0.0.2", "127.0.0.3"), ids, strict=True):
+                assert re.search(
+                    rf"^{re.escape(source)} .*\"GET /api/v1/me HTTP/1\.1\" .* rid={rid}$", access_log, re.M
+                )
 
             page.goto("/settings/advanced/api-keys/")
             behind = page.locator("tr", has=page.get_by_role("link", name="Behind nginx", exact=True))
@@ -237,20 +237,32 @@ def test_deploy_md_followed_on_a_clean_clone(wheelhouse, figures, evidence):
     standins = write_standins(root, {"host": HOST, **ports})
     # The repository as it stands (uncommitted changes of tracked files included), to clone from.
     snapshot = _git("stash", "create") or _git("rev-parse", "HEAD")
-    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(root / "keyhouse.git")], check=True)
+    subprocess.run(
+        ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(root / "keyhouse.git")], check=True
+    )
     _git("push", "--quiet", str(root / "keyhouse.git"), f"{snapshot}:refs/heads/main")
     database = f"keyhouse_deploy_{uuid.uuid4().hex[:10]}"
     database_url = SHARED_POSTGRES.rsplit("/", 1)[0] + "/" + database
     rewrites = {
         "export KEYHOUSE_HOST=keys.example.com": f"export KEYHOUSE_HOST={HOST}",
-        "export KEYHOUSE_REPO=https://git.example.com/you/keyhouse.git": f"export KEYHOUSE_REPO={root / 'keyhouse.git'}",
+        "export KEYHOUSE_REPO=https://git.example.com/you/keyhouse.git":
+            f"export KEYHOUSE_REPO={root / 'keyhouse.git'}",
         "DATABASE_URL=postgres:///keyhouse": f"DATABASE_URL={database_url}",
         "CACHE_URL=redis://127.0.0.1:6379/0": f"CACHE_URL={SHARED_REDIS}",
         "PORT=8000": f"PORT={ports['app_port']}",
     }
     (root / "deploy.sh").write_text(script(doc, root, rewrites))
     runnable = sum(1 for line in (root / "deploy.sh").read_text().splitlines() if line.startswith("echo '### "))
-    hidden = ("DJANGO_", "PYTEST_", "KEYHOUSE_", "DATABASE_URL", "CACHE_URL", "PYTHONPATH", "VIRTUAL_ENV", "CHROMIUM_PATH")
+    hidden = (
+        "DJANGO_",
+        "PYTEST_",
+        "KEYHOUSE_",
+        "DATABASE_URL",
+        "CACHE_URL",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "CHROMIUM_PATH",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(hidden)}
     env.update(PATH=f"{standins}:{os.environ['PATH']}", PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse),
                KEYHOUSE_PASSWORD=PASSWORD)

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.clients import PROBLEM_MEMBERS
-from tests.gunicorn_server import GunicornServer
-from tests.verify.live import SHARED_POSTGRES, keep_evidence, key_id, sql, start, timed
+from tests.live import GunicornServer, live_gunicorn
+from tests.verify.live import SHARED_POSTGRES, keep_evidence, key_id, serving, sql, timed
 
 pytestmark = pytest.mark.verify
 PART = "9 two nodes"
@@ -47,19 +47,13 @@ class Deployment:
 def nodes(tmp_path_factory, evidence, stacks, figures):
     database_url, cache_url = stacks["postgres+redis"]
     figures.fact(PART, "services", "the machine's" if database_url == SHARED_POSTGRES else "the run's own")
-    a = start(tmp_path_factory.mktemp("node-a"), database_url, cache_url, workers=WORKERS)
-    b = None
-    try:
-        b = GunicornServer(tmp_path_factory.mktemp("node-b"), workers=WORKERS, database_url=a.database_url,
-                           cache_url=cache_url, new_database=False).start()
+    with (serving(tmp_path_factory.mktemp("node-a"), database_url, cache_url, workers=WORKERS) as a,
+          live_gunicorn(tmp_path_factory.mktemp("node-b"), workers=WORKERS, database_url=a.database_url,
+                        cache_url=cache_url, new_database=False) as b):
         b.admin_key = a.admin_key
         yield Deployment(a, b)
         keep_evidence(a, evidence, "two nodes")  # the tables are both nodes'
-        evidence.text("two nodes: node B gunicorn log", (b.tmp_path / "gunicorn.log").read_text(errors="replace"))
-    finally:
-        if b is not None:
-            b.stop()
-        a.stop()
+        evidence.text("two nodes: node B gunicorn log", b.log_path.read_text(errors="replace"))
 
 
 def member_key(nodes, username: str, limits: dict | None = None) -> tuple[str, str]:
@@ -76,7 +70,7 @@ def error_code(result) -> str:
     """The code of an answer in the one error shape; fails on any other shape."""
     _, _, status, headers, body = result
     assert headers.get("Content-Type", "") == "application/problem+json", (status, headers)
-    assert PROBLEM_MEMBERS <= set(body) and body["status"] == status, body
+    assert set(body) >= PROBLEM_MEMBERS and body["status"] == status, body
     return body["code"]
 
 
@@ -131,7 +125,7 @@ def test_a_request_limit_admits_exactly_its_number_across_both_nodes(nodes, figu
     for node in (nodes.a, nodes.b):
         limits = node.request("GET", f"/api/v1/api-keys/{kid}/limits", node.admin_key)[2]["limits"]
         assert limits["requests_used"] == REQUEST_LIMIT, limits
-    by_node = Counter("A" if call[0] is nodes.a else "B" for call, r in zip(calls, results) if r[2] == 200)
+    by_node = Counter("A" if call[0] is nodes.a else "B" for call, r in zip(calls, results, strict=True) if r[2] == 200)
     figures.fact(PART, "admitted/limit across nodes",
                  f"{statuses.count(200)}/{REQUEST_LIMIT} (A {by_node['A']}, B {by_node['B']}) of {REQUESTS}")
 

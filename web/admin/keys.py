@@ -1,11 +1,11 @@
 """API keys and their audit trail in Django admin. Every change goes through keys.services
 and keys.limit_services, like the API's and the dashboard's, so validation, audit events and
 cache invalidation are the same on every surface. The hash is never shown."""
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -18,8 +18,13 @@ from core.durations import days_in
 from core.errors import Conflict, Forbidden, NotFound
 from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
-from keys.limit_services import (api_key_issue, limits_check_change, limits_check_values, limits_delete,
-                                 limits_set)
+from keys.limit_services import (
+    api_key_issue,
+    limits_check_change,
+    limits_check_values,
+    limits_delete,
+    limits_set,
+)
 from keys.models import DEFAULT_LIFETIME, RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
 from keys.restrictions import SCOPES, restrictions_clean
 from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
@@ -334,7 +339,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
         now, days = timezone.now(), form.cleaned_data["days"]
         # A key may expire as late as 9999-12-31 (the dashboard's date picker allows it); adding
         # days to that overflows, so such a key is refused rather than crash the action.
-        latest = datetime.max.replace(tzinfo=dt_timezone.utc) - timedelta(days=days)
+        latest = datetime.max.replace(tzinfo=UTC) - timedelta(days=days)
         extended, refused = [], []
         for key in (k for k in keys if k.expires_at is not None):
             if key.expires_at > latest:

@@ -1,6 +1,6 @@
 import csv
 import re
-from datetime import timezone as dt_timezone
+from datetime import UTC
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -25,7 +25,7 @@ def _moment(text: str, column: str, required: bool):
     moment = parse_datetime(text.strip())
     if moment is None:
         raise ValueError(f"{column} {text!r} is not an ISO 8601 time")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, dt_timezone.utc)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
 class Command(BaseCommand):
@@ -38,7 +38,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, **options):
         try:
-            handle = open(file, newline="", encoding="utf-8-sig")
+            # Opened apart from the `with` below so that only open()'s OSError becomes the message.
+            handle = open(file, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed by `with handle`)
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror}") from None
         created = skipped = 0

@@ -1,4 +1,4 @@
-from datetime import datetime, time, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -12,12 +12,13 @@ from core.errors import ApplicationError
 from keys.limit_services import api_key_issue
 from keys.models import Mode
 
+
 def parse_expiry(text: str) -> datetime:
     """`30d` from now, a date (midnight UTC that day) or an ISO 8601 time with a zone."""
     if (days := days_in(text)) is not None:
         return timezone.now() + timedelta(days=days)
     if day := parse_date(text):
-        return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+        return datetime.combine(day, time.min, tzinfo=UTC)
     moment = parse_datetime(text)
     if moment is None or timezone.is_naive(moment):
         raise CommandError(f"--expires takes 30d, 2027-01-31 or 2027-01-31T12:00:00Z, not {text!r}.")
@@ -37,9 +38,15 @@ class Command(BaseCommand):
     def handle(self, *args, username, name, company, mode, expires, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise CommandError(f"No user {username!r}; add one with: manage.py addmember {username} --company ... --role member")
+            raise CommandError(
+                f"No user {username!r}; add one with: manage.py addmember {username} --company ... --role member"
+            )
         try:
-            company_id = user.memberships.filter(company__name=company).values_list("company_id", flat=True).first() if company else None
+            company_id = (
+                user.memberships.filter(company__name=company).values_list("company_id", flat=True).first()
+                if company
+                else None
+            )
             if company and company_id is None:
                 raise CommandError(f"{username} is not a member of {company!r}.")
             actor = actor_for(user, company_id)
@@ -51,5 +58,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         expiry = f", expires {key.expires_at.isoformat()}" if key.expires_at else ", never expires"
-        self.stderr.write(f"Created key {key.pk} ({key.prefix}…, {mode}{expiry}) for {username} in {actor.company.name}.")
+        self.stderr.write(
+            f"Created key {key.pk} ({key.prefix}…, {mode}{expiry}) for {username} in {actor.company.name}."
+        )
         self.stdout.write(raw)

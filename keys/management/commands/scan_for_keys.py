@@ -79,7 +79,9 @@ class Command(BaseCommand):
         for text, places in found.items():
             key, was_previous = leaked_value_find(text)
             if key is None:
-                self.stdout.write(f"unknown key (valid checksum, not issued here or regenerated) at {', '.join(places)}")
+                self.stdout.write(
+                    f"unknown key (valid checksum, not issued here or regenerated) at {', '.join(places)}"
+                )
                 continue
             issued += 1
             leak = leaked_value_disable(key, was_previous, disable=revoke)

@@ -31,4 +31,6 @@ class Command(BaseCommand):
             password = password_file.read_text().strip()
             self.stdout.write(f"Demo sign-in: user '{DEMO_USER}', password '{password}' (company {DEMO_COMPANY}).")
         else:
-            self.stdout.write(f"Demo user '{DEMO_USER}' exists; set a password with: manage.py changepassword {DEMO_USER}")
+            self.stdout.write(
+                f"Demo user '{DEMO_USER}' exists; set a password with: manage.py changepassword {DEMO_USER}"
+            )
