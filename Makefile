@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-# lint: ruff and the import contracts; `make test` (so CI) runs it first.
+# lint: ruff, mypy and the import contracts; `make test` (so CI) runs it first.
 .PHONY: run lint test verify install install-dev browser redis-server nginx lock schema clean contract-tools
 
 $(VENV)/bin/python:
@@ -75,8 +75,11 @@ node_modules/.bin/redocly: package.json package-lock.json
 
 contract-tools: node_modules/.bin/redocly
 
+# ruff; mypy with django-stubs and djangorestframework-stubs ([tool.mypy] in pyproject.toml),
+# strict on the services, the selectors and the verification core; the import contracts.
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 test: lint install-dev browser redis-server contract-tools

@@ -3,10 +3,10 @@ functions, so the three surfaces can never disagree."""
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User as AuthUser
 
 from accounts.models import KEY_ADMIN_ROLES, Company, Membership, Role
-from core.errors import NotFound, ValidationFailed
-from core.errors import PermissionDenied as Forbidden
+from core.errors import ApplicationError, Forbidden, NotFound
 from core.parsing import ascii_int
 
 User = get_user_model()
@@ -18,7 +18,7 @@ MAX_ID = 2**63 - 1
 class Actor:
     """A person (or a key acting for its owner) inside one company."""
 
-    user: User
+    user: AuthUser
     company: Company
     role: str
     api_key: object | None = None
@@ -37,16 +37,16 @@ class Operator:
     """The deployment's operator: a management command, or a superuser in Django admin (`user`,
     for the audit trail). Acts in any company and is bound by no role (keys.grants)."""
 
-    user: User | None = None
+    user: AuthUser | None = None
     api_key = None
 
 
 OPERATOR = Operator()
 # Who may act for whom: everyone for themselves, admins for members, owners for everyone.
-ROLE_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+ROLE_RANK: dict[str, int] = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
 
 
-def _parse_company_id(raw: str) -> int:
+def _parse_company_id(raw: str | int) -> int:
     # The header, or the int the dashboard's switcher keeps in the session. Beyond a 64-bit id
     # the database refuses the lookup itself, hence MAX_ID.
     text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
@@ -85,7 +85,7 @@ def actor_for(user, company_id: str | int | None = None, api_key=None) -> Actor:
             code="no_company",
         )
     if len(found) > 1:
-        raise ValidationFailed(
+        raise ApplicationError(
             f"You belong to several companies: name one with the {ORGANIZATION_HEADER} header.",
             code="organization_required",
             extra={"companies": [{"id": m.company_id, "name": m.company.name} for m in memberships]},
@@ -144,7 +144,7 @@ def person_check_act_for(actor, owner_id: int, owner_role: str | None) -> None:
     higher rank, so no one gains, through someone else's key, what their own role withholds."""
     if isinstance(actor, Operator) or owner_id == actor.user.pk or actor.role == Role.OWNER:
         return
-    if actor.role == Role.ADMIN and ROLE_RANK.get(owner_role, 0) < ROLE_RANK[Role.ADMIN]:
+    if actor.role == Role.ADMIN and ROLE_RANK.get(owner_role or "", 0) < ROLE_RANK[Role.ADMIN]:
         return
     who = "an owner's or another admin's" if actor.role == Role.ADMIN else "another member's"
     raise Forbidden(

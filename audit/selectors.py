@@ -1,11 +1,15 @@
+import uuid
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from accounts.access import Actor
 from audit.models import AuditEvent
 
 
-def audit_events_visible_to(actor: Actor, *, api_key_id=None, actor_user_id=None, action=None, since=None,
-                            until=None) -> QuerySet:
+def audit_events_visible_to(actor: Actor, *, api_key_id: uuid.UUID | None = None, actor_user_id: int | None = None,
+                            action: str | None = None, since: datetime | None = None,
+                            until: datetime | None = None) -> QuerySet[AuditEvent]:
     """Admins and owners see their company's events; members the events of their own keys."""
     events = AuditEvent.objects.filter(company=actor.company)
     if not actor.manages_company_keys:

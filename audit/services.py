@@ -4,24 +4,28 @@ being served (or "command" outside a request), and who acted.
 The middleware keeps the current request in a context variable so that services, which never
 take request objects, can still say where a change came from.
 """
+from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
 
 from audit.models import AuditEvent, Surface
 from core.network import client_ip
 
-_current_request = ContextVar("audit_request", default=None)
+_current_request: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=None)
 SURFACE_PREFIXES = (("/api/", Surface.API), ("/admin/", Surface.ADMIN))
 # A revoked key hammering the API should not write an event per request.
 SECURITY_EVENT_INTERVAL = 60
 
 
 class AuditContextMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         token = _current_request.set(request)
         try:
             return self.get_response(request)
@@ -29,7 +33,7 @@ class AuditContextMiddleware:
             _current_request.reset(token)
 
 
-def _origin() -> dict:
+def _origin() -> dict[str, Any]:
     request = _current_request.get()
     if request is None:
         return {"surface": Surface.COMMAND, "ip": None, "user_agent": "", "user": None, "key": None}
@@ -43,8 +47,9 @@ def _origin() -> dict:
     }
 
 
-def audit_record(*, action: str, company, api_key=None, target_user=None, changes: dict | None = None,
-                 actor_user=None, label: str | None = None) -> AuditEvent:
+def audit_record(*, action: str, company: Any, api_key: Any = None, target_user: User | None = None,
+                 changes: dict[str, Any] | None = None, actor_user: User | None = None,
+                 label: str | None = None) -> AuditEvent:
     """One event. `actor_user` defaults to the signed-in person, or the owner of the key in use.
     `company` is a Company or its id; `api_key` an ApiKey or a KeyGrant (keys.verification)."""
     origin = _origin()
@@ -70,7 +75,7 @@ def audit_record(*, action: str, company, api_key=None, target_user=None, change
     )
 
 
-def security_event(*, action: str, api_key, details: dict | None = None) -> None:
+def security_event(*, action: str, api_key: Any, details: dict[str, Any] | None = None) -> None:
     """A refused use of a known key (an ApiKey or a KeyGrant), recorded at most once a minute
     per key and action. The person presenting it is unknown, so no user is named as the actor."""
     try:

@@ -44,7 +44,7 @@ class KeyMaskingLogger(Logger):
 logger_class = KeyMaskingLogger
 
 
-_made_metrics_dir = []  # the directory on_starting made, which on_exit removes
+_made_metrics_dir: list[str] = []  # the directory on_starting made, which on_exit removes
 
 
 def on_starting(server):

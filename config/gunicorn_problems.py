@@ -42,7 +42,7 @@ def head_request(head: bytes, *, secure: bool) -> tuple[HttpRequest, str]:
     that may be cut short or malformed."""
     request = HttpRequest()
     request.META.update(SERVER_NAME="", SERVER_PORT="443" if secure else "80")
-    request._get_scheme = lambda: "https" if secure else "http"
+    request._get_scheme = lambda: "https" if secure else "http"  # type: ignore[attr-defined]  # no WSGI environ here
     lines = LINE_BREAK.split(head)
     for line in lines[1:MAX_HEADER_LINES + 1]:
         name, colon, value = line.decode("latin-1").partition(":")

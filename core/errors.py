@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost, RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, ValidationError
 from django.http import JsonResponse
 from django.views.debug import SafeExceptionReporterFilter
 
@@ -144,32 +144,41 @@ def codes_by_status() -> dict[int, list[str]]:
 
 
 class ApplicationError(Exception):
-    """An error a service raises; its status is its code's row of PROBLEMS.
+    """An error a service raises for what is not bad input: its status is its code's row of
+    PROBLEMS (403, 404, 409, 429, 503). Bad input in a body is Django's ValidationError, with
+    field keys and codes (core.exception_handler); a query parameter or header, BadParameter.
 
-    `details` names the body fields at fault ({"expires_at": ...}: `errors` with pointers);
-    `errors` gives ready entries (a query parameter or a header); `extra` adds extension
-    members at the top level of the problem (`{"companies": [...]}`, `{"violated-policies": ...}`).
+    `errors` gives ready `errors` entries; `extra` adds extension members at the top level of
+    the problem (`{"companies": [...]}`, `{"violated-policies": ...}`).
     """
 
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None,
-                 errors: list[dict] | None = None, extra: dict | None = None, headers: dict | None = None):
+    def __init__(self, message: str, *, code: str | None = None, errors: list[dict] | None = None,
+                 extra: dict | None = None, headers: dict | None = None):
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.status = PROBLEMS[self.code].status
-        self.details = details or {}
-        self.errors = [*(errors or []), *(field_error(field, message) for field in self.details)]
+        self.errors = list(errors or [])
         self.extra = extra or {}
         self.headers = headers or {}
 
 
-class ValidationFailed(ApplicationError):
+class BadParameter(ApplicationError):
+    """A query parameter or header the API cannot read: its `errors` entry names it as one
+    ({"parameter": "days"} or {"header": "X-Organization-Id"}), where a body field has a pointer."""
+
     code = "validation_error"
 
+    def __init__(self, message: str, *, name: str, detail: str | None = None, where: str = "parameter",
+                 code: str | None = None, errors: list[dict] | None = None):
+        super().__init__(message, code=code, errors=errors or [{where: name, "detail": detail or message}])
 
-class PermissionDenied(ApplicationError):
+
+class Forbidden(ApplicationError):
+    """403. Not named PermissionDenied, which is Django's (django.core.exceptions)."""
+
     code = "permission_denied"
 
 
@@ -189,6 +198,12 @@ class ServiceUnavailable(ApplicationError):
     """A store we depend on is down: refuse (fail closed) rather than serve unmetered."""
 
     code = "database_unavailable"
+
+
+def invalid(field: str, message: str, code: str = "invalid") -> ValidationError:
+    """Bad input in one field, as Django's forms and admin take it and core.exception_handler
+    answers it; a code that is a 400 row of PROBLEMS (`policy_violation`) is the problem's code."""
+    return ValidationError({field: ValidationError(message, code=code)})
 
 
 def json_pointer(*parts) -> str:

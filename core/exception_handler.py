@@ -7,7 +7,14 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import ApplicationError, application_error_response, field_error, json_pointer, problem_response
+from core.errors import (
+    PROBLEMS,
+    ApplicationError,
+    application_error_response,
+    field_error,
+    json_pointer,
+    problem_response,
+)
 
 _DRF_CODES = {
     drf.NotAuthenticated: "missing_api_key",
@@ -39,17 +46,23 @@ def _pointer_errors(detail, path=()) -> list[dict]:
     return [{"pointer": json_pointer(*path), "detail": str(detail)}]
 
 
-def _django_errors(exc: DjangoValidationError) -> list[dict]:
-    if hasattr(exc, "error_dict"):
-        return [field_error(field, message) for field, messages in exc.message_dict.items() for message in messages]
-    return [field_error("__all__", message) for message in exc.messages]
+def _django_errors(exc: DjangoValidationError) -> tuple[str, list[dict]]:
+    """A service's ValidationError as the problem's code and `errors`: one entry per message,
+    pointing at its field. The code is the first error code that is a 400 row of PROBLEMS
+    (`invalid_restriction`, `policy_violation`), else `validation_error`."""
+    fields = exc.error_dict.items() if hasattr(exc, "error_dict") else [("__all__", exc.error_list)]
+    found = [(field, error) for field, errors in fields for error in errors]
+    errors = [field_error(field, message) for field, error in found for message in error.messages]
+    code = next((error.code for _, error in found if error.code in PROBLEMS and PROBLEMS[error.code].status == 400),
+                "validation_error")
+    return code, errors
 
 
-def _invalid(request, errors: list[dict]):
+def _invalid(request, errors: list[dict], code: str = "validation_error"):
     first = errors[0] if errors else {"pointer": "", "detail": "invalid"}
     where = first["pointer"].lstrip("/")
     message = "The request is not valid: " + (f"{where}: " if where else "") + first["detail"]
-    return problem_response(request, "validation_error", message, errors=errors)
+    return problem_response(request, code, message, errors=errors)
 
 
 def exception_handler(exc, context):
@@ -59,7 +72,8 @@ def exception_handler(exc, context):
     if isinstance(exc, (OperationalError, InterfaceError)):
         return problem_response(request, "database_unavailable", "The database is unreachable; retry shortly.")
     if isinstance(exc, DjangoValidationError):
-        return _invalid(request, _django_errors(exc))
+        code, errors = _django_errors(exc)
+        return _invalid(request, errors, code)
     if isinstance(exc, Http404):
         exc = drf.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

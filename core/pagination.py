@@ -19,7 +19,7 @@ from django.core import signing
 from django.db.models import Q
 from rest_framework.response import Response
 
-from core.errors import ValidationFailed
+from core.errors import BadParameter
 from core.parsing import ascii_int
 
 DEFAULT_PAGE_SIZE = 50
@@ -91,10 +91,9 @@ def cursor_decode(request, cursor: str) -> tuple[datetime, int]:
             raise ValueError
         return created_at, int(pk)
     except (ValueError, UnicodeDecodeError, binascii.Error, signing.BadSignature):
-        raise ValidationFailed("cursor is not one this list gave out with these filters: pass the `next` of the "
-                               "previous page with the same filters, or leave it out to start from the newest "
-                               "item.", code="invalid_cursor",
-                               errors=[{"parameter": "cursor", "detail": "not a cursor of this list"}]) from None
+        raise BadParameter("cursor is not one this list gave out with these filters: pass the `next` of the "
+                           "previous page with the same filters, or leave it out to start from the newest "
+                           "item.", code="invalid_cursor", name="cursor", detail="not a cursor of this list") from None
 
 
 class CursorPagination:
@@ -104,10 +103,10 @@ class CursorPagination:
         params = request.query_params
         cursor = params.get("cursor", "")
         if cursor and params.get("page", "") != "":
-            raise ValidationFailed("Send either cursor or page, not both: cursor continues where the previous "
-                                   "page ended, page counts from the newest item.", code="invalid_pagination",
-                                   errors=[{"parameter": "cursor", "detail": "not together with page"},
-                                           {"parameter": "page", "detail": "not together with cursor"}])
+            raise BadParameter("Send either cursor or page, not both: cursor continues where the previous "
+                               "page ended, page counts from the newest item.", code="invalid_pagination",
+                               name="cursor", errors=[{"parameter": "cursor", "detail": "not together with page"},
+                                                      {"parameter": "page", "detail": "not together with cursor"}])
         page_size = _page_size(request)
         if not cursor:
             page = PagePagination().paginate(request, queryset)

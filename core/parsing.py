@@ -7,7 +7,7 @@ ASCII digits 0-9 and nothing else, so '+2' and '٢' are a clear 400, never compa
 """
 import re
 
-from core.errors import ValidationFailed
+from core.errors import BadParameter
 
 MAX_BIGINT = 2**63 - 1  # the largest id a database column holds
 _DIGITS = re.compile(rf"[0-9]{{1,{len(str(MAX_BIGINT))}}}")
@@ -18,7 +18,7 @@ WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 
 def ascii_int(raw, *, name: str, low: int, high: int = MAX_BIGINT, code: str = "validation_error",
               where: str = "parameter") -> int:
-    """`raw` as a number from `low` to `high`, else ValidationFailed with `code`, naming `name`
+    """`raw` as a number from `low` to `high`, else BadParameter with `code`, naming `name`
     as a query `parameter` or a `header` (the problem's `errors` entry)."""
     if isinstance(raw, str) and _DIGITS.fullmatch(raw):
         value = int(raw)
@@ -32,4 +32,4 @@ def ascii_int(raw, *, name: str, low: int, high: int = MAX_BIGINT, code: str = "
         message += f", got {raw[:20] if isinstance(raw, str) else raw!r}."
     else:
         message += "."
-    raise ValidationFailed(message, code=code, errors=[{where: name, "detail": message}])
+    raise BadParameter(message, name=name, where=where, code=code)

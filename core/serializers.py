@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from core.errors import ValidationFailed
+from core.errors import BadParameter
 from core.parsing import MAX_BIGINT, WHOLE_NUMBER, ascii_int
 
 EARLIEST_YEAR, LATEST_YEAR = 1970, 9999
@@ -36,8 +36,8 @@ def query_parameters(serializer: serializers.Serializer) -> dict:
         return serializer.validated_data
     errors = [{"parameter": name, "detail": str(message)} for name, messages in serializer.errors.items()
               for message in messages]
-    raise ValidationFailed(f"The request is not valid: {errors[0]['parameter']}: {errors[0]['detail']}",
-                           errors=errors)
+    raise BadParameter(f"The request is not valid: {errors[0]['parameter']}: {errors[0]['detail']}",
+                       name=errors[0]["parameter"], errors=errors)
 
 
 class AsciiIntegerField(serializers.IntegerField):
@@ -49,16 +49,17 @@ class AsciiIntegerField(serializers.IntegerField):
         high = self.max_value if self.max_value is not None else MAX_BIGINT
         try:
             return ascii_int(data, name=self.field_name, low=low, high=high)
-        except ValidationFailed as error:
+        except BadParameter as error:
             raise serializers.ValidationError(error.message, code="invalid") from None
 
 
 class JsonIntegerField(serializers.IntegerField):
-    """A whole number in a JSON body: a JSON number, or a string of ASCII digits. DRF's own
-    reads int(str(data)), which takes '١٠' as 10, and true as 1."""
+    """A whole number in a JSON body: a JSON integer, or a string of ASCII digits. DRF's own
+    reads int(str(data)), which takes '١٠' as 10, true as 1 and 1e2 (a float) as 100."""
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or (isinstance(data, str) and not WHOLE_NUMBER.fullmatch(data.strip())):
+        if (isinstance(data, (bool, float)) or not isinstance(data, (int, str))
+                or (isinstance(data, str) and not WHOLE_NUMBER.fullmatch(data.strip()))):
             self.fail("invalid")
         return super().to_internal_value(data)
 

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, member_check_access
-from core.errors import Gone, NotFound, ValidationFailed
+from core.errors import BadParameter, Gone, NotFound
 from core.pagination import PagePagination
 from core.parsing import ascii_int
 from core.schema import ORGANIZATION_PARAMETER, PAGE_PARAMETERS, paginated, problems
@@ -126,7 +126,7 @@ class UserApiKeyRevokeApi(APIView):
         key = selectors.api_key_get(actor, key_id)
         if key.owner_id != user_id:
             raise NotFound(f"User {user_id} has no API key with this id.", code="api_key_not_found")
-        services.api_key_revoke(api_key=key, revoked_by=actor.user)
+        services.api_key_revoke(api_key=key, actor_user=actor.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -153,7 +153,7 @@ class ApiKeysApi(APIView):
         for name, allowed in (("scope", ("mine", "company")), ("status", selectors.STATUSES), ("mode", Mode.values)):
             if params.get(name) and params[name] not in allowed:
                 message = f"{name} must be one of {', '.join(allowed)}."
-                raise ValidationFailed(message, errors=[{"parameter": name, "detail": message}])
+                raise BadParameter(message, name=name)
         owner_id = actor.user.pk
         if params.get("user"):
             owner_id = member_check_access(actor, ascii_int(params["user"], name="user", low=1)).pk
@@ -189,7 +189,7 @@ class ApiKeyDetailApi(APIView):
     @extend_schema(operation_id="api_key_revoke", parameters=[ORGANIZATION_PARAMETER], responses={204: None})
     def delete(self, request, key_id):
         actor = actor_from_request(request)
-        services.api_key_revoke(api_key=selectors.api_key_get(actor, key_id), revoked_by=actor.user)
+        services.api_key_revoke(api_key=selectors.api_key_get(actor, key_id), actor_user=actor.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

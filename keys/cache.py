@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
@@ -37,13 +38,16 @@ from django.db import transaction
 from core.metrics import KEY_CACHE_LOOKUPS
 from keys import invalidation
 
+if TYPE_CHECKING:
+    from keys.verification import KeyGrant
+
 logger = logging.getLogger(__name__)
 REDIS_BACKEND = "core.redis_client.ProcessRedisCache"
 REDIS_BACKENDS = {REDIS_BACKEND, "django.core.cache.backends.redis.RedisCache"}
 LOCAL_MAX_ENTRIES = 10_000
 # Versions outlive every entry (API_KEY_CACHE_SECONDS), so a stale entry always meets its bump.
 VERSION_SECONDS = 24 * 3600
-_local: dict[str, tuple[float, object]] = {}  # key hash -> (monotonic deadline, KeyGrant)
+_local: dict[str, tuple[float, "KeyGrant"]] = {}  # key hash -> (monotonic deadline, KeyGrant)
 _lock = threading.Lock()  # a copy stored and a change heard of happen one after the other
 _epoch = 0  # changes heard of by this worker
 _touched: dict = {}  # key id -> when this worker last recorded its use (keys.services.api_keys_touch)
@@ -108,7 +112,7 @@ def touch_due(key_id, now, resolution) -> bool:
     return True
 
 
-def _copy(key_hash: str) -> object | None:
+def _copy(key_hash: str) -> "KeyGrant | None":
     entry = _local.get(key_hash)
     return entry[1] if entry is not None and entry[0] > time.monotonic() else None
 
@@ -121,7 +125,7 @@ def _keep_copy(key_hash: str, key, lookup: Lookup) -> None:
             _local[key_hash] = (lookup.deadline, key)
 
 
-def cached_key(key_hash: str) -> tuple[object | None, Lookup]:
+def cached_key(key_hash: str) -> tuple["KeyGrant | None", Lookup | None]:
     """(the cached KeyGrant or None, the lookup). On a miss, pass the lookup to remember()
     with the snapshot made from the row read after it."""
     from keys.verification import KeyGrant

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User as AuthUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,7 +17,7 @@ from accounts.models import (
 )
 from audit.models import AuditAction
 from audit.services import audit_record
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, invalid
 from keys.services import api_key_revoke
 
 User = get_user_model()
@@ -22,18 +25,19 @@ User = get_user_model()
 
 def company_get_or_create(*, name: str) -> Company:
     name = name.strip()
-    if not name or len(name) > 100:
-        raise ValidationFailed("A company name needs 1 to 100 characters.", details={"name": name[:100]})
+    longest = Company._meta.get_field("name").max_length or 0
+    if not name or len(name) > longest:
+        raise invalid("name", f"A company name needs 1 to {longest} characters.", "max_length")
     company, _ = Company.objects.get_or_create(name=name)
     return company
 
 
-def user_create(*, username: str, password: str, email: str = "") -> User:
+def user_create(*, username: str, password: str, email: str = "") -> AuthUser:
     user = User(username=username, email=email)
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        raise ValidationFailed("The password is too weak: " + " ".join(exc.messages), code="weak_password") from None
+        raise invalid("password", "The password is too weak: " + " ".join(exc.messages), code="weak_password") from None
     user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
@@ -55,10 +59,11 @@ def _check_owner_remains(membership: Membership) -> None:
 
 
 @transaction.atomic
-def membership_set(*, user: User, company: Company, role: str, actor_user=None) -> Membership:
+def membership_set(*, user: AuthUser, company: Company, role: str,
+                   actor_user: AuthUser | None = None) -> Membership:
     """Add the user to the company with this role, or change the role they already have."""
     if role not in Role.values:
-        raise ValidationFailed(f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")
+        raise invalid("role", f"Role must be one of {', '.join(Role.values)}.", code="invalid_role")
     membership, created = Membership.objects.get_or_create(user=user, company=company, defaults={"role": role})
     if not created and role != Role.OWNER:
         _check_owner_remains(membership)
@@ -74,39 +79,40 @@ def membership_set(*, user: User, company: Company, role: str, actor_user=None) 
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, actor_user=None) -> None:
+def membership_remove(*, membership: Membership, actor_user: AuthUser | None = None) -> None:
     """Remove someone from a company. Their keys in it are revoked: a key must not outlive
     its owner's access."""
     _check_owner_remains(membership)
     for key in membership.user.api_keys.filter(company=membership.company, revoked_at__isnull=True):
-        api_key_revoke(api_key=key, revoked_by=actor_user)
+        api_key_revoke(api_key=key, actor_user=actor_user)
     audit_record(action=AuditAction.MEMBERSHIP_REMOVED, company=membership.company, target_user=membership.user,
                  actor_user=actor_user, changes={"user": membership.user.get_username(), "role": membership.role})
     membership.delete()
 
 
 MAX_POLICY_DAYS = 3650
-UNCHANGED = object()
+UNCHANGED: Any = object()  # an argument not given, where None means "none"
 
 
-def _check_policy(policy: dict) -> None:
+def company_policy_check(policy: dict[str, Any]) -> None:
+    """company_policy_set's bounds, for forms that refuse before saving."""
     bounds = (("max_key_lifetime_days", 1, MAX_POLICY_DAYS, "days"), ("unused_key_days", 1, MAX_POLICY_DAYS, "days"),
               ("default_request_limit", 0, MAX_REQUEST_LIMIT, "requests"),
               ("default_budget_limit_microcents", 0, MAX_BUDGET_MICROCENTS, "microcents"))
     for name, low, high, unit in bounds:
         value = policy[name]
         if value is not None and not low <= value <= high:
-            raise ValidationFailed(f"{name} must be between {low:,} and {high:,} {unit}.",
-                                   details={name: [f"{low} to {high}"]})
+            raise invalid(name, f"{name} must be between {low:,} and {high:,} {unit}.", "out_of_range")
     if policy["default_limit_period"] not in ResetPeriod.values:
-        raise ValidationFailed(f"default_limit_period must be one of {', '.join(ResetPeriod.values)}.",
-                               details={"default_limit_period": [str(policy["default_limit_period"])[:20]]})
+        raise invalid("default_limit_period", f"default_limit_period must be one of {', '.join(ResetPeriod.values)}.",
+                      "invalid_choice")
 
 
 @transaction.atomic
 def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, require_key_expiry: bool,
-                       unused_key_days: int, default_request_limit=UNCHANGED, default_budget_limit_microcents=UNCHANGED,
-                       default_limit_period=UNCHANGED, actor_user=None) -> Company:
+                       unused_key_days: int, default_request_limit: int | None = UNCHANGED,
+                       default_budget_limit_microcents: int | None = UNCHANGED, default_limit_period: str = UNCHANGED,
+                       actor_user: AuthUser | None = None) -> Company:
     """The company's key policy. It applies to keys created or extended from now on; the default
     limits are those every new key starts with (keys.grants), left as they are when not given."""
     before = {field: getattr(company, field) for field in POLICY_FIELDS}
@@ -114,7 +120,7 @@ def company_policy_set(*, company: Company, max_key_lifetime_days: int | None, r
         max_key_lifetime_days, require_key_expiry, unused_key_days, default_request_limit,
         default_budget_limit_microcents, default_limit_period), strict=True)}
     after = {field: before[field] if value is UNCHANGED else value for field, value in after.items()}
-    _check_policy(after)
+    company_policy_check(after)
     if before != after:
         for field, value in after.items():
             setattr(company, field, value)

@@ -13,13 +13,13 @@ class LeakReportSerializer(StrictInputSerializer):
     token = serializers.CharField(max_length=1000, trim_whitespace=False)
     type = serializers.CharField(max_length=100, required=False, allow_blank=True)
     url = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    source = serializers.CharField(max_length=100, required=False, allow_blank=True)  # type: ignore[assignment]
 
 
 class LeakResultSerializer(serializers.Serializer):
     token_hash = serializers.CharField(help_text="SHA-256 of the token, hex; the token itself is not echoed.")
     token_type = serializers.CharField()
-    label = serializers.ChoiceField(choices=["true_positive", "false_positive"],
+    label = serializers.ChoiceField(choices=["true_positive", "false_positive"],  # type: ignore[assignment]
                                     help_text="true_positive: the value worked until this report, and now does not.")
     keys_created_with_it = serializers.ListField(
         child=serializers.UUIDField(), help_text="Ids of the active keys created with the reported key: whoever "

@@ -83,7 +83,7 @@ def leaked_value_disable(key: ApiKey, was_previous: bool, *, disable: bool = Tru
     else:
         working = key.is_active
         if working and disable:
-            api_key_revoke(api_key=key, revoked_by=None)
+            api_key_revoke(api_key=key, actor_user=None)
     created = tuple(key.keys_created.active().order_by("created_at"))
     return LeakedValue(key=key, was_previous=was_previous, was_working=working, created_keys=created)
 

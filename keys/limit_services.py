@@ -1,44 +1,49 @@
+"""Every write to a key's limits, and issuing a key with the limit it inherits."""
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Operator, limits_check_manage, role_of
-from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Company, ResetPeriod
 from audit.models import AuditAction
 from audit.services import audit_record
-from core.errors import ValidationFailed
-from keys.grants import company_default_limit, grant_check, inherited_limit, limits_grant_check
+from core.errors import invalid
+from keys.grants import Grantor, company_default_limit, grant_check, grant_of, inherited_limit, limits_grant_check
 from keys.models import ApiKey, KeyLimit, Mode, default_scopes
 from keys.services import api_key_create, api_key_import_legacy
+from keys.verification import LimitSnapshot
 
 
 @transaction.atomic
-def limits_set(*, api_key: ApiKey, grantor, request_limit: int | None = None,
+def limits_set(*, api_key: ApiKey, grantor: Grantor, request_limit: int | None = None,
                budget_limit_microcents: int | None = None, reset_period: str = ResetPeriod.MONTHLY,
                enabled: bool = True) -> KeyLimit:
     """Replace the key's limits. Use so far in the current period still counts. Only a person
     who outranks the key's owner, or an owner, changes them (accounts.access.limits_check_manage)."""
     limits_check_change(grantor, api_key)
-    acting_key = getattr(grantor, "api_key", None)
+    acting_key = grant_of(grantor)
     return _limits_write(api_key=api_key, actor_user=grantor.user, request_limit=request_limit,
                          budget_limit_microcents=budget_limit_microcents, reset_period=reset_period, enabled=enabled,
                          set_by_itself=acting_key is not None and acting_key.key_id == api_key.pk)
 
 
-def limits_check_change(grantor, api_key: ApiKey) -> None:
+def limits_check_change(grantor: Grantor, api_key: ApiKey) -> None:
     """limits_set's and limits_delete's check, for forms that refuse before saving."""
     if not isinstance(grantor, Operator):
         limits_check_manage(grantor, api_key)
         limits_grant_check(grantor, api_key)
 
 
-def _limits_write(*, api_key: ApiKey, actor_user, request_limit, budget_limit_microcents, reset_period,
-                  enabled=True, counted_with_id=None, set_by_itself=False) -> KeyLimit:
-    for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
-                              ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
-        if value is not None and not 0 <= value <= most:
-            raise ValidationFailed(f"{name} must be between 0 and {most:,}.", details={name: [f"0 to {most}"]})
-    if reset_period not in ResetPeriod.values:
-        raise ValidationFailed("reset_period must be daily, weekly or monthly.", details={"reset_period": [reset_period]})
+def _limits_write(*, api_key: ApiKey, actor_user: User | None, request_limit: int | None,
+                  budget_limit_microcents: int | None, reset_period: str, enabled: bool = True,
+                  counted_with_id: uuid.UUID | None = None, set_by_itself: bool = False) -> KeyLimit:
+    limits_check_values(request_limit=request_limit, budget_limit_microcents=budget_limit_microcents,
+                        reset_period=reset_period)
     before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
     after = {"request_limit": request_limit, "budget_limit_microcents": budget_limit_microcents,
              "reset_period": reset_period, "enabled": enabled}
@@ -53,7 +58,21 @@ def _limits_write(*, api_key: ApiKey, actor_user, request_limit, budget_limit_mi
     return limit
 
 
-def _as_dict(limit: KeyLimit | None) -> dict | None:
+def limits_check_values(*, request_limit: object, budget_limit_microcents: object, reset_period: object) -> None:
+    """Whole numbers within their bounds, a known period, and at least one number: a limit of
+    nothing is no limit, and lifting limits is limits_delete's (so `{}` never clears them)."""
+    for name, value, most in (("request_limit", request_limit, MAX_REQUEST_LIMIT),
+                              ("budget_limit_microcents", budget_limit_microcents, MAX_BUDGET_MICROCENTS)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most):
+            raise invalid(name, f"{name} must be a whole number from 0 to {most:,}.", "out_of_range")
+    if reset_period not in ResetPeriod.values:
+        raise invalid("reset_period", "reset_period must be daily, weekly or monthly.", "invalid_choice")
+    if request_limit is None and budget_limit_microcents is None:
+        raise ValidationError("Set a request limit, a budget or both. To let the key make any number of requests, "
+                              "remove its limits instead.", code="no_limit")
+
+
+def _as_dict(limit: KeyLimit | None) -> dict[str, Any] | None:
     if limit is None:
         return None
     return {"request_limit": limit.request_limit, "budget_limit_microcents": limit.budget_limit_microcents,
@@ -61,7 +80,7 @@ def _as_dict(limit: KeyLimit | None) -> dict | None:
 
 
 @transaction.atomic
-def limits_delete(*, api_key: ApiKey, grantor) -> bool:
+def limits_delete(*, api_key: ApiKey, grantor: Grantor) -> bool:
     limits_check_change(grantor, api_key)
     before = _as_dict(KeyLimit.objects.filter(api_key=api_key).first())
     deleted, _ = KeyLimit.objects.filter(api_key=api_key).delete()
@@ -73,25 +92,26 @@ def limits_delete(*, api_key: ApiKey, grantor) -> bool:
 
 @sensitive_variables("raw")
 @transaction.atomic
-def api_key_issue(*, grantor, company, owner, name: str, mode: str = Mode.LIVE, expires_at=None,
-                  scopes: list[str] | None = None) -> tuple[ApiKey, str]:
+def api_key_issue(*, grantor: Grantor, company: Company, owner: User, name: str, mode: str = Mode.LIVE,
+                  expires_at: datetime | None = None, scopes: list[str] | None = None) -> tuple[ApiKey, str]:
     """A new key and its raw value, for every surface: the grant rule (keys.grants) decides
     whether the grantor may obtain it, and the key starts with the limit it inherits, that of
     the limited key creating it or else the company's default for new keys. Scopes default to
     those of the key creating it, or every area."""
-    grant = grantor.api_key
+    grant = grant_of(grantor)
     if scopes is None:
         scopes = list(grant.scopes) if grant is not None else default_scopes()
     limit = inherited_limit(grantor, company)
-    grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk), scopes=scopes, obtains=limit)
+    grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk), scopes=scopes, obtains=limit,
+                mode=mode)
     key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
-                              created_by=grantor.user, scopes=scopes,
+                              actor_user=grantor.user, scopes=scopes,
                               created_with_key_id=grant.key_id if grant is not None else None)
     _limits_start(key, limit, actor_user=grantor.user)
     return key, raw
 
 
-def _limits_start(key: ApiKey, limit, *, actor_user) -> None:
+def _limits_start(key: ApiKey, limit: LimitSnapshot | None, *, actor_user: User | None) -> None:
     if limit is not None:
         _limits_write(api_key=key, actor_user=actor_user, request_limit=limit.request_limit,
                       budget_limit_microcents=limit.budget_limit_microcents, reset_period=limit.reset_period,
@@ -99,7 +119,8 @@ def _limits_start(key: ApiKey, limit, *, actor_user) -> None:
 
 
 @transaction.atomic
-def api_key_import(*, company, owner, name: str, sha256_of_key: str, created_at, expires_at) -> ApiKey | None:
+def api_key_import(*, company: Company, owner: User, name: str, sha256_of_key: str, created_at: datetime,
+                   expires_at: datetime | None) -> ApiKey | None:
     """A key of the system we replace (keys.services.api_key_import_legacy), starting with the
     company's default limit for new keys, as every new key does. None when imported before."""
     key = api_key_import_legacy(company=company, owner=owner, name=name, sha256_of_key=sha256_of_key,

@@ -1,6 +1,7 @@
 import unicodedata
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -74,8 +75,8 @@ BOOKKEEPING_FIELDS = frozenset({"last_used_at"})
 HASH_MAX_LENGTH = 100
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def update(self, **kwargs: Any) -> int:
         """A bulk change (a service, an admin action, a command) forgets every key it touches
         from the key cache, as a single save does: no cached snapshot outlives its row."""
         if set(kwargs) <= BOOKKEEPING_FIELDS:
@@ -93,21 +94,21 @@ class ApiKeyQuerySet(models.QuerySet):
                 key_cache.forget(*hashes)
         return updated
 
-    def active(self, now=None):
+    def active(self, now: datetime | None = None) -> "ApiKeyQuerySet":
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
 
-    def revoked(self):
+    def revoked(self) -> "ApiKeyQuerySet":
         return self.filter(revoked_at__isnull=False)
 
-    def expiring(self, now=None):
+    def expiring(self, now: datetime | None = None) -> "ApiKeyQuerySet":
         now = now or timezone.now()
         return self.active(now).filter(expires_at__lte=now + EXPIRING_WITHIN)
 
-    def expired(self, now=None):
+    def expired(self, now: datetime | None = None) -> "ApiKeyQuerySet":
         return self.filter(revoked_at__isnull=True, expires_at__lte=now or timezone.now())
 
-    def in_state(self, state: str, now=None):
+    def in_state(self, state: str, now: datetime | None = None) -> "ApiKeyQuerySet":
         """The keys whose `status` is `state` at `now`; `active` includes the expiring ones."""
         if state == KeyState.REVOKED:
             return self.revoked()
@@ -228,8 +229,8 @@ class ExpiryNotice(models.Model):
         return f"Expiry notice for key {self.api_key_id} expiring {self.expires_at:%Y-%m-%d}"
 
 
-class KeyLimitQuerySet(models.QuerySet):
-    def update(self, **kwargs):
+class KeyLimitQuerySet(models.QuerySet["KeyLimit"]):
+    def update(self, **kwargs: Any) -> int:
         """A bulk change of limits forgets the cached snapshots of their keys, as a save does."""
         from keys import cache as key_cache
 

@@ -1,7 +1,8 @@
 """What key owners are told by mail, and which expiry notices are due. The mails name a key by
 its name, prefix and id: no mail ever carries a key's value. The worker sends them (keys.tasks)."""
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from django.utils import timezone
 
@@ -49,7 +50,7 @@ def expiry_notices_record(*, within: timedelta) -> ExpiryNotices:
         if not key.owner.email:
             notices.no_email.append(key)
             continue
-        notice, created = ExpiryNotice.objects.get_or_create(api_key=key, expires_at=key.expires_at)
+        notice, created = ExpiryNotice.objects.get_or_create(api_key=key, expires_at=cast(datetime, key.expires_at))
         if created:
             notices.new += 1
         elif notice.sent_at is None:

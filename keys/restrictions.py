@@ -10,14 +10,15 @@ until someone decides where it belongs.
 import ipaddress
 import re
 
+from django.core.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 
 from audit.models import AuditAction
 from audit.services import security_event
-from core.errors import PermissionDenied as Forbidden
-from core.errors import ValidationFailed
+from core.errors import Forbidden, invalid
 from core.network import client_ip, ip_allowed, request_host
 from core.outcomes import OUTCOMES, KeyStatus
+from keys.models import RESTRICTION_FIELDS
 
 ALL_SCOPES = "all"
 SCOPES = {
@@ -39,52 +40,74 @@ HOST_PATTERN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0
 
 def _entries(name: str, values) -> list[str]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ValidationFailed(f"{name} must be a list of strings.", code="invalid_restriction",
-                               details={name: ["a list of strings"]})
+        raise invalid(name, "Give a list of strings.", code="invalid_restriction")
     if len(values) > MAX_ENTRIES:
-        raise ValidationFailed(f"{name} takes at most {MAX_ENTRIES} entries.", code="invalid_restriction",
-                               details={name: [f"at most {MAX_ENTRIES}"]})
+        raise invalid(name, f"Give at most {MAX_ENTRIES} entries.", code="invalid_restriction")
     return [v.strip() for v in values if v.strip()]
 
 
-def _refuse(name: str, entry: str, why: str):
-    raise ValidationFailed(f"{name}: {entry[:100]!r} {why}", code="invalid_restriction",
-                           details={name: [f"{entry[:100]}: {why}"]})
+def _bad(entry: str, why: str) -> ValidationError:
+    return ValidationError(f"{entry[:100]!r} {why}", code="invalid_restriction")
+
+
+def _cleaned(name: str, cleaned: list[str], refused: list[ValidationError]) -> list[str]:
+    """The entries, unique in their order, or every refused one at once."""
+    if refused:
+        raise ValidationError({name: refused})
+    return sorted(set(cleaned), key=cleaned.index)
 
 
 def clean_ips(values) -> list[str]:
     """IPv4/IPv6 addresses and CIDR ranges, normalised ('10.0.0.7/24' is refused: host bits set;
     a single address stays written as one, without /32 or /128)."""
-    cleaned = []
+    cleaned, refused = [], []
     for entry in _entries("allowed_ips", values):
         try:
             network = ipaddress.ip_network(entry, strict=True)
-            single = network.prefixlen == network.max_prefixlen
-            cleaned.append(str(network.network_address) if single else str(network))
         except ValueError as error:
-            _refuse("allowed_ips", entry, f"is not an IP address or CIDR range ({error})")
-    return sorted(set(cleaned), key=cleaned.index)
+            refused.append(_bad(entry, f"is not an IP address or CIDR range ({error})"))
+            continue
+        single = network.prefixlen == network.max_prefixlen
+        cleaned.append(str(network.network_address) if single else str(network))
+    return _cleaned("allowed_ips", cleaned, refused)
 
 
 def clean_referrers(values) -> list[str]:
     """Host names, or `*.example.com` for every subdomain of example.com."""
-    cleaned = []
+    cleaned, refused = [], []
     for entry in _entries("allowed_referrers", values):
         host = entry.lower().rstrip(".")
         if "://" in host or "/" in host or len(host) > 253 or not HOST_PATTERN.match(host):
-            _refuse("allowed_referrers", entry, "is not a host name or a *.domain pattern (no scheme or path)")
-        cleaned.append(host)
-    return sorted(set(cleaned), key=cleaned.index)
+            refused.append(_bad(entry, "is not a host name or a *.domain pattern (no scheme or path)"))
+        else:
+            cleaned.append(host)
+    return _cleaned("allowed_referrers", cleaned, refused)
 
 
 def clean_scopes(values) -> list[str]:
     scopes = _entries("scopes", values)
     if not scopes:
-        _refuse("scopes", "[]", "must name at least one scope; use 'all' for every area")
-    for scope in scopes:
-        if scope not in SCOPES:
-            _refuse("scopes", scope, f"is not a scope; choose from {', '.join(SCOPES)}")
+        raise invalid("scopes", "[] names no scope: name at least one, or 'all' for every area.",
+                      code="invalid_restriction")
+    refused = [_bad(scope, f"is not a scope; choose from {', '.join(SCOPES)}") for scope in scopes
+               if scope not in SCOPES]
+    _cleaned("scopes", scopes, refused)
     return [ALL_SCOPES] if ALL_SCOPES in scopes else sorted(set(scopes))
+
+
+def restrictions_clean(**wanted) -> dict:
+    """Each given restriction (allowed_ips, allowed_referrers, scopes) cleaned; every bad entry
+    of every field refused at once."""
+    cleaners = dict(zip(RESTRICTION_FIELDS, (clean_ips, clean_referrers, clean_scopes), strict=True))
+    cleaned, refused = {}, {}
+    for field, values in wanted.items():
+        try:
+            cleaned[field] = cleaners[field](values)
+        except ValidationError as error:
+            refused.update(error.error_dict)
+    if refused:
+        raise ValidationError(refused)
+    return cleaned
 
 
 def scopes_check_grant(acting_key, scopes) -> None:

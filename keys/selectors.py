@@ -1,5 +1,7 @@
 import time
+import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -32,14 +34,15 @@ def api_key_by_hashes(hashes: list[str]) -> tuple[ApiKey | None, str | None]:
 
 
 LEGACY_STATE_SECONDS = 60
-_legacy_state: list = [0.0, None]  # [monotonic time it was read, (values exist, hashes exist)]
+_legacy_state: list[Any] = [0.0, None]  # [monotonic time it was read, (values exist, hashes exist)]
 
 
 def legacy_state() -> tuple[bool, bool]:
     """(whether values in the old system's format may still work, whether any hash is still in
     its scheme): while neither holds, verification makes no legacy look-up at all. Each worker
     reads it at most once a minute, so keys just imported work within a minute."""
-    read_at, state = _legacy_state
+    read_at: float = _legacy_state[0]
+    state: tuple[bool, bool] | None = _legacy_state[1]
     if state is None or time.monotonic() - read_at > LEGACY_STATE_SECONDS:
         in_grace = Q(previous_prefix=LEGACY_PREFIX, previous_expires_at__gt=timezone.now())
         legacy_scheme = crypto.LEGACY_SCHEME + crypto.HASH_SEPARATOR
@@ -55,8 +58,8 @@ def legacy_state_forget() -> None:
     _legacy_state[:] = [0.0, None]
 
 
-def api_key_get(actor: Actor, key_id) -> ApiKey:
-    """A key the actor may manage, or NotFound / PermissionDenied by the one access rule."""
+def api_key_get(actor: Actor, key_id: uuid.UUID | str) -> ApiKey:
+    """A key the actor may manage, or NotFound / Forbidden by the one access rule."""
     key = ApiKey.objects.select_related("owner").filter(pk=key_id).first()
     if key is None:
         raise NotFound("No API key with this id in your company.", code="api_key_not_found")
@@ -64,7 +67,8 @@ def api_key_get(actor: Actor, key_id) -> ApiKey:
     return key
 
 
-def api_keys_of_company(actor: Actor, *, owner_id=None, status=None, mode=None) -> QuerySet:
+def api_keys_of_company(actor: Actor, *, owner_id: int | None = None, status: str | None = None,
+                        mode: str | None = None) -> QuerySet[ApiKey]:
     keys = ApiKey.objects.select_related("owner").filter(company=actor.company)
     if owner_id is not None:
         keys = keys.filter(owner_id=owner_id)

@@ -1,8 +1,11 @@
 """Every write to an API key. The API, the dashboard, admin and the commands all call these."""
+import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -12,32 +15,30 @@ from accounts.models import Company, Membership
 from audit.models import AuditAction
 from audit.services import audit_record
 from core import crypto
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, invalid
 from keys import cache as key_cache
-from keys.grants import key_grant_check
+from keys.grants import Grantor, key_grant_check
 from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes, key_name_validator
-from keys.restrictions import clean_ips, clean_referrers, clean_scopes
+from keys.restrictions import clean_scopes, restrictions_clean
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every request would turn
 # each keyed read into a write, so it is refreshed at most this often per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_GRACE_SECONDS = 7 * 24 * 3600
-UNSET = object()
+UNSET: Any = object()  # an argument not given, where None means "none"
 
 
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise ValidationFailed("Give the key a name, e.g. 'Production Server'.", details={"name": ["required"]})
+        raise invalid("name", "Give the key a name, e.g. 'Production Server'.", "required")
     if len(name) > NAME_MAX_LENGTH:
-        raise ValidationFailed(
-            f"A key name has at most {NAME_MAX_LENGTH} characters; this one has {len(name)}.",
-            details={"name": [f"at most {NAME_MAX_LENGTH} characters"]},
-        )
+        raise invalid("name", f"A key name has at most {NAME_MAX_LENGTH} characters; this one has {len(name)}.",
+                      "max_length")
     try:
         key_name_validator(name)
-    except DjangoValidationError as error:
-        raise ValidationFailed(error.messages[0], details={"name": error.messages}) from None
+    except ValidationError as error:
+        raise ValidationError({"name": error.error_list}) from None
     return name
 
 
@@ -45,31 +46,26 @@ def _check_policy(company: Company, expires_at: datetime | None) -> None:
     """The company's key policy, for keys created or given a new expiry."""
     longest = company.max_key_lifetime_days
     if expires_at is None and (company.require_key_expiry or longest):
-        raise ValidationFailed(
-            f"{company.name} requires every key to expire"
-            + (f" within {longest} days" if longest else "") + "; set expires_at.",
-            code="policy_violation", details={"expires_at": ["required by the company's key policy"]})
-    if longest and expires_at > timezone.now() + timedelta(days=longest):
-        raise ValidationFailed(
-            f"{company.name} allows keys to live at most {longest} days; pick an expiry on or before "
-            f"{(timezone.now() + timedelta(days=longest)):%Y-%m-%d}.",
-            code="policy_violation", details={"expires_at": [f"at most {longest} days ahead"]})
+        raise invalid("expires_at", f"{company.name} requires every key to expire"
+                      + (f" within {longest} days" if longest else "") + "; set expires_at.", code="policy_violation")
+    if longest and expires_at is not None and expires_at > timezone.now() + timedelta(days=longest):
+        raise invalid("expires_at", f"{company.name} allows keys to live at most {longest} days; pick an expiry on "
+                      f"or before {(timezone.now() + timedelta(days=longest)):%Y-%m-%d}.", code="policy_violation")
 
 
 def _clean_expires_at(expires_at: datetime | None) -> datetime | None:
     if expires_at is None:
         return None
     if timezone.is_naive(expires_at):
-        raise ValidationFailed("expires_at needs a timezone, e.g. 2027-01-31T00:00:00Z.", details={"expires_at": ["naive"]})
+        raise invalid("expires_at", "expires_at needs a timezone, e.g. 2027-01-31T00:00:00Z.", "naive")
     if expires_at <= timezone.now():
-        raise ValidationFailed(
-            "expires_at must be in the future; leave it out for a key that does not expire.",
-            details={"expires_at": ["in the past"]},
-        )
+        raise invalid("expires_at", "expires_at must be in the future; leave it out for a key that does not expire.",
+                      "past")
     return expires_at
 
 
-def api_key_check(*, name=UNSET, expires_at=UNSET, company=None, owner=None) -> None:
+def api_key_check(*, name: str = UNSET, expires_at: datetime | None = UNSET, company: Company | None = None,
+                  owner: User | None = None) -> None:
     """The field rules of create and update, for forms that show errors before saving; with a
     company and an owner, also the cap on their active keys (in the form's transaction, whose
     lock then holds until the key is saved)."""
@@ -82,7 +78,7 @@ def api_key_check(*, name=UNSET, expires_at=UNSET, company=None, owner=None) -> 
 
 
 @transaction.atomic
-def _check_key_count(*, company: Company, owner) -> None:
+def _check_key_count(*, company: Company, owner: User) -> None:
     """At most API_KEYS_PER_USER active keys per person and company. The owner's membership row
     is locked first (until the caller's transaction ends), so two creates at once are counted
     one after the other rather than both taking the last place."""
@@ -102,19 +98,19 @@ def _check_key_count(*, company: Company, owner) -> None:
 def api_key_create(
     *,
     company: Company,
-    owner,
+    owner: User,
     name: str,
     mode: str = Mode.LIVE,
     expires_at: datetime | None = None,
-    created_by=None,
+    actor_user: User | None = None,
     scopes: list[str] | None = None,
-    created_with_key_id=None,
+    created_with_key_id: uuid.UUID | None = None,
 ) -> tuple[ApiKey, str]:
     """Insert a key and return it with its raw value, which exists only in this return value.
     Surfaces call keys.limit_services.api_key_issue, which asks the grant rule (keys.grants) and
     gives the key its inherited limit; this is the insert beneath it."""
     if mode not in Mode.values:
-        raise ValidationFailed("mode must be 'live' or 'test'.", details={"mode": [mode]})
+        raise invalid("mode", "mode must be 'live' or 'test'.", "invalid_choice")
     if not Membership.objects.filter(user=owner, company=company).exists():
         raise NotFound(f"{owner} is not a member of {company}.", code="user_not_found")
     _check_key_count(company=company, owner=owner)
@@ -123,7 +119,7 @@ def api_key_create(
     key = ApiKey.objects.create(
         company=company,
         owner=owner,
-        created_by=created_by or owner,
+        created_by=actor_user or owner,
         name=_clean_name(name),
         mode=mode,
         prefix=crypto.parse_key(raw).display_prefix,
@@ -132,7 +128,7 @@ def api_key_create(
         scopes=clean_scopes(scopes) if scopes is not None else default_scopes(),
         created_with_key_id=created_with_key_id,
     )
-    audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor_user=created_by,
+    audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor_user=actor_user,
                  changes={"name": key.name, "mode": mode, "owner": owner.get_username(),
                           "expires_at": _iso(key.expires_at), "scopes": key.scopes})
     return key, raw
@@ -143,10 +139,11 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 @transaction.atomic
-def api_key_update(*, api_key: ApiKey, grantor, name=UNSET, expires_at=UNSET) -> ApiKey:
+def api_key_update(*, api_key: ApiKey, grantor: Grantor, name: str = UNSET,
+                   expires_at: datetime | None = UNSET) -> ApiKey:
     """Rename or change expiry; one audit event for each thing that really changed. A new
     expiry can keep a key alive longer, so it is the grant rule's to allow (keys.grants)."""
-    changed = []
+    changed: list[tuple[str, str, Any, Any]] = []
     actor_user = grantor.user
     if name is not UNSET and _clean_name(name) != api_key.name:
         changed.append((AuditAction.KEY_RENAMED, "name", api_key.name, _clean_name(name)))
@@ -167,20 +164,20 @@ def api_key_update(*, api_key: ApiKey, grantor, name=UNSET, expires_at=UNSET) ->
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor_user: User | None = None) -> ApiKey:
     """Revocation is final and idempotent: revoking twice keeps the first date and actor."""
     # A bulk update, so it forgets the key from every cache (ApiKeyQuerySet.update).
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoked_by=revoked_by
+        revoked_at=timezone.now(), revoked_by=actor_user
     )
     api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
     if revoked:
-        audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor_user=revoked_by)
+        audit_record(action=AuditAction.KEY_REVOKED, company=api_key.company, api_key=api_key, actor_user=actor_user)
     return api_key
 
 
 @transaction.atomic
-def api_key_end_grace(*, api_key: ApiKey, actor_user=None) -> ApiKey:
+def api_key_end_grace(*, api_key: ApiKey, actor_user: User | None = None) -> ApiKey:
     """Stop the old value of a regenerated key now (it was leaked, say); the current value
     keeps working."""
     ended = ApiKey.objects.filter(pk=api_key.pk, previous_key_hash__isnull=False).update(
@@ -194,14 +191,14 @@ def api_key_end_grace(*, api_key: ApiKey, actor_user=None) -> ApiKey:
 
 @sensitive_variables("raw")
 @transaction.atomic
-def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 0) -> tuple[ApiKey, str]:
+def api_key_regenerate(*, api_key: ApiKey, grantor: Grantor, grace_period_seconds: int = 0) -> tuple[ApiKey, str]:
     """A new secret for the same key: same id, name, owner and settings. The old value stops
     working as this transaction commits, or, with a grace period, at now + grace to the second,
     so a deployment can roll over without downtime. A value older than that dies at once.
     The grantor receives the new value, so the grant rule decides (keys.grants)."""
     if not 0 <= grace_period_seconds <= MAX_GRACE_SECONDS:
-        raise ValidationFailed(f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days).",
-                               details={"grace_period_seconds": [f"0 to {MAX_GRACE_SECONDS}"]})
+        raise invalid("grace_period_seconds", f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} "
+                      "(7 days).", "out_of_range")
     key = ApiKey.objects.select_for_update(of=("self",)).select_related("limit").get(pk=api_key.pk)
     key_grant_check(grantor, key, obtains_value=True)
     if key.is_revoked:
@@ -233,7 +230,7 @@ def api_key_regenerate(*, api_key: ApiKey, grantor, grace_period_seconds: int = 
     return key, raw
 
 
-def api_keys_touch(*, uses: dict) -> None:
+def api_keys_touch(*, uses: dict[uuid.UUID, datetime]) -> None:
     """Record when keys were used (`uses`: key id -> its latest use). The request log's writer
     calls it in the transaction of each batch, so a keyed request writes nothing itself. Each
     key at most once per LAST_USED_RESOLUTION per worker, by one conditional UPDATE (which also
@@ -245,17 +242,12 @@ def api_keys_touch(*, uses: dict) -> None:
 
 
 @transaction.atomic
-def api_key_set_restrictions(*, api_key: ApiKey, grantor, allowed_ips=UNSET, allowed_referrers=UNSET,
-                             scopes=UNSET) -> ApiKey:
-    """Replace the given restrictions; entries are validated and normalised, the offending one
-    named. Lifting a restriction widens the key, so the grant rule decides (keys.grants)."""
-    wanted = {}
-    if allowed_ips is not UNSET:
-        wanted["allowed_ips"] = clean_ips(allowed_ips)
-    if allowed_referrers is not UNSET:
-        wanted["allowed_referrers"] = clean_referrers(allowed_referrers)
-    if scopes is not UNSET:
-        wanted["scopes"] = clean_scopes(scopes)
+def api_key_set_restrictions(*, api_key: ApiKey, grantor: Grantor, allowed_ips: list[str] = UNSET,
+                             allowed_referrers: list[str] = UNSET, scopes: list[str] = UNSET) -> ApiKey:
+    """Replace the given restrictions; entries are validated and normalised, and every bad one
+    named at once. Lifting a restriction widens the key, so the grant rule decides (keys.grants)."""
+    given = {"allowed_ips": allowed_ips, "allowed_referrers": allowed_referrers, "scopes": scopes}
+    wanted = restrictions_clean(**{field: value for field, value in given.items() if value is not UNSET})
     before = {field: getattr(api_key, field) for field in wanted}
     if before != wanted:
         key_grant_check(grantor, api_key, scopes=wanted.get("scopes"))
@@ -269,7 +261,7 @@ def api_key_set_restrictions(*, api_key: ApiKey, grantor, allowed_ips=UNSET, all
 
 
 @transaction.atomic
-def api_key_import_legacy(*, company: Company, owner, name: str, sha256_of_key: str, created_at: datetime,
+def api_key_import_legacy(*, company: Company, owner: User, name: str, sha256_of_key: str, created_at: datetime,
                           expires_at: datetime | None) -> ApiKey | None:
     """A key of the system we replace, known only by the SHA-256 of its value. It authenticates
     as it did there, flagged legacy until it is regenerated. None when it was imported before."""

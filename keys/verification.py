@@ -12,9 +12,11 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS
+from django.contrib.auth.models import User
+from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models.base import ModelState
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -24,6 +26,11 @@ from core import crypto
 from core.outcomes import KeyRefused, KeyStatus
 from keys import cache as key_cache
 from keys.selectors import api_key_by_hashes, legacy_state
+
+if TYPE_CHECKING:
+    from keys.models import ApiKey
+
+M = TypeVar("M", bound=models.Model)
 
 # A value longer than this is no key of ours nor of the system we replace: no lookup at all.
 MAX_LEGACY_LENGTH = 512
@@ -78,13 +85,13 @@ class KeyGrant:
         return self.key_id
 
     @classmethod
-    def from_row(cls, key, *, presented_previous: bool) -> "KeyGrant":
+    def from_row(cls, key: "ApiKey", *, presented_previous: bool) -> "KeyGrant":
         """From an ApiKey read with its owner, company, limit and owner_role (keys.selectors)."""
         limit = getattr(key, "limit", None)
         return cls(
             key_id=key.pk, name=key.name, prefix=key.prefix, mode=key.mode, company_id=key.company_id,
             company_name=key.company.name, owner_id=key.owner_id, owner_username=key.owner.get_username(),
-            owner_email=key.owner.email, owner_is_active=key.owner.is_active, owner_role=key.owner_role,
+            owner_email=key.owner.email, owner_is_active=key.owner.is_active, owner_role=key.owner_role,  # type: ignore[attr-defined]  # annotated by keys.selectors
             scopes=tuple(key.scopes), allowed_ips=tuple(key.allowed_ips),
             allowed_referrers=tuple(key.allowed_referrers), expires_at=key.expires_at, revoked_at=key.revoked_at,
             previous_expires_at=key.previous_expires_at, presented_previous=presented_previous,
@@ -93,16 +100,16 @@ class KeyGrant:
                                                            limit.reset_period, limit.is_enforced,
                                                            limit.counted_with_id))
 
-    def to_data(self) -> tuple:
+    def to_data(self) -> tuple[Any, ...]:
         """Plain data for the shared cache; a change of fields bumps keys.cache.SNAPSHOT_FORMAT."""
         return dataclasses.astuple(self)
 
     @classmethod
-    def from_data(cls, data: tuple) -> "KeyGrant":
-        *fields, limit = data
-        return cls(*fields, limit=None if limit is None else LimitSnapshot(*limit))
+    def from_data(cls, data: tuple[Any, ...]) -> "KeyGrant":
+        *fields, limit = data  # every field but the last (the limit) in order
+        return cls(*fields, limit=None if limit is None else LimitSnapshot(*limit))  # type: ignore[misc]
 
-    def status_at(self, now: datetime) -> tuple[KeyStatus, dict]:
+    def status_at(self, now: datetime) -> tuple[KeyStatus, dict[str, Any]]:
         """The outcome of presenting this value now, and what its message names."""
         if self.revoked_at:
             return KeyStatus.REVOKED, {"revoked_at": self.revoked_at}
@@ -117,7 +124,7 @@ class KeyGrant:
             return KeyStatus.OWNER_INACTIVE, {}
         return KeyStatus.VALID, {}
 
-    def owner(self):
+    def owner(self) -> User:
         """The owner as a User, with the fields the snapshot holds; any other is read on use."""
         return _partial(_user_model(), id=self.owner_id, username=self.owner_username, email=self.owner_email,
                         is_active=self.owner_is_active)
@@ -127,11 +134,11 @@ class KeyGrant:
 
 
 @functools.cache
-def _user_model():
+def _user_model() -> type[User]:
     return get_user_model()
 
 
-def _partial(model, **values):
+def _partial(model: type[M], **values: Any) -> M:
     """A model instance with only these fields loaded, as Model.from_db makes one for a query
     with .only(): Django reads any other field on first use. Built without Model.__init__,
     which costs more than the rest of verification on a cached key."""
@@ -151,8 +158,8 @@ class Verification:
 
     status: KeyStatus
     grant: KeyGrant | None = None
-    context: dict | None = None  # what the outcome's message names
-    details: dict | None = None  # extension members of the problem (core.errors)
+    context: dict[str, Any] | None = None  # what the outcome's message names
+    details: dict[str, Any] | None = None  # extension members of the problem (core.errors)
     charge: tuple[str, int] | None = None  # (tier, microcents) the limit check admitted it at
     quota: object | None = None  # usage.limits.Quota of a limited key
     # The scope this request needs (keys.restrictions.needed_scope), once the restrictions check
@@ -163,22 +170,23 @@ class Verification:
     def is_valid(self) -> bool:
         return self.status == KeyStatus.VALID
 
-    def refused(self, status: KeyStatus, *, details: dict | None = None, **context) -> "Verification":
+    def refused(self, status: KeyStatus, *, details: dict[str, Any] | None = None,
+                **context: Any) -> "Verification":
         return self._with(status=status, context=context, details=details or {})
 
     def scoped(self, scope: str | None) -> "Verification":
         return self._with(scope=scope)
 
-    def admitted(self, *, charge: tuple[str, int], quota=None) -> "Verification":
+    def admitted(self, *, charge: tuple[str, int], quota: object | None = None) -> "Verification":
         return self._with(charge=charge, quota=quota)
 
-    def _with(self, **changes) -> "Verification":
+    def _with(self, **changes: Any) -> "Verification":
         """dataclasses.replace without re-running __init__: this runs on every keyed request."""
         copy = object.__new__(Verification)
         copy.__dict__.update(self.__dict__, **changes)
         return copy
 
-    def refusal(self, headers: dict | None = None) -> KeyRefused:
+    def refusal(self, headers: dict[str, str] | None = None) -> KeyRefused:
         return KeyRefused(self.status, extra=self.details, headers=headers, **(self.context or {}))
 
 
@@ -222,10 +230,10 @@ def _grant_for(raw: str, *, legacy: bool) -> KeyGrant | None:
     hashes = crypto.candidate_hashes(raw, legacy=legacy)
     newest = hashes[0]
     grant, lookup = key_cache.cached_key(newest)
-    if grant is not None:
+    if grant is not None or lookup is None:  # a hit comes without a lookup
         return grant
     key, matched = api_key_by_hashes(hashes)
-    if key is None:
+    if key is None or matched is None:
         return None
     if matched != newest and not key.rehash(matched, newest):
         # The row changed between the read and the re-hash (regenerated, revoked): read it again,

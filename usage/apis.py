@@ -6,8 +6,8 @@ from rest_framework.status import HTTP_204_NO_CONTENT
 from rest_framework.views import APIView
 
 from accounts.access import actor_from_request, company_keys_check, limits_check_manage
-from accounts.models import ResetPeriod
-from core.errors import ValidationFailed
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
+from core.errors import BadParameter
 from core.pagination import CursorPagination
 from core.parsing import ascii_int
 from core.schema import CURSOR_PARAMETERS, ORGANIZATION_PARAMETER, cursor_paginated, deprecating
@@ -54,9 +54,9 @@ class KeyLimitsOutputSerializer(serializers.Serializer):
 
 class KeyLimitsInputSerializer(StrictInputSerializer):
     request_limit = JsonIntegerField(required=False, allow_null=True, min_value=0,
-                                     max_value=services.MAX_REQUEST_LIMIT, help_text="Requests per period.")
+                                     max_value=MAX_REQUEST_LIMIT, help_text="Requests per period.")
     budget_limit_microcents = JsonIntegerField(required=False, allow_null=True, min_value=0,
-                                                       max_value=services.MAX_BUDGET_MICROCENTS,
+                                                       max_value=MAX_BUDGET_MICROCENTS,
                                                        help_text="Spend per period in microcents (1/1,000,000 cent).")
     reset_period = serializers.ChoiceField(choices=ResetPeriod.values, default=ResetPeriod.MONTHLY)
     enabled = serializers.BooleanField(default=True)
@@ -193,7 +193,7 @@ class KeyUsageRequestsApi(APIView):
         status = request.query_params.get("status")
         if status not in (None, "", "success", "failed"):
             message = "status must be success or failed."
-            raise ValidationFailed(message, errors=[{"parameter": "status", "detail": message}])
+            raise BadParameter(message, name="status")
         log = selectors.usage_requests(key, days, status=status, tier=request.query_params.get("tier"),
                                        domain=request.query_params.get("domain"))
         return CursorPagination().response(request, log, RequestLogSerializer, api_key_id=key.pk)
@@ -247,7 +247,8 @@ class CompanyTimeseriesSerializer(serializers.Serializer):
     days = serializers.IntegerField()
     granularity = serializers.ChoiceField(choices=["hour", "day"])
     items = UsagePointSerializer(many=True)
-    data = UsagePointSerializer(many=True, help_text="Deprecated: the same list as `items`, for one release.")
+    data = UsagePointSerializer(  # type: ignore[assignment]  # the body's field, not Serializer.data
+        many=True, help_text="Deprecated: the same list as `items`, for one release.")
     keys = KeyBreakdownSerializer(many=True, help_text="Per key, most requests first: what the chart adds up.")
 
 

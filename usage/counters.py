@@ -146,8 +146,8 @@ def consume(*, key_id, period_start, period_end, cost, request_limit, budget) ->
 def current_use(*, key_id, period_start) -> tuple[int, int]:
     """(requests, spend) counted so far in the period, for showing limits to people."""
     if cache_is_shared():
-        values = redis_client().hmget(_redis_key(key_id, period_start), "r", "s")
-        return tuple(int(v or 0) for v in values)
+        requests, spend = redis_client().hmget(_redis_key(key_id, period_start), "r", "s")
+        return int(requests or 0), int(spend or 0)
     row = LimitCounter.objects.filter(api_key_id=key_id, period_start=period_start).values_list(
         "requests", "spend_microcents").first()
     return row or (0, 0)

@@ -26,7 +26,7 @@ from rest_framework.throttling import BaseThrottle
 from core.outcomes import KeyStatus
 from keys.models import Mode
 from keys.restrictions import needed_scope
-from keys.verification import SCOPE_UNKNOWN
+from keys.verification import SCOPE_UNKNOWN, LimitSnapshot
 from usage import counters, windows
 from usage.periods import period_bounds
 
@@ -74,7 +74,7 @@ def sf_item(name: str, params: dict) -> str:
 
 @dataclass(frozen=True)
 class Quota:
-    limit: object  # keys.verification.LimitSnapshot
+    limit: LimitSnapshot
     used: counters.Consumption
     period_start: datetime
     period_end: datetime

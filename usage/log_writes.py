@@ -11,7 +11,7 @@ from usage.periods import day_of, hour_of
 LOG_FIELDS = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
 # One request-log row as a request hands it over: a plain tuple, because building a model
 # instance on the request path costs far more (docs/benchmarks.md). write() takes either.
-LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])
+LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])  # type: ignore[misc]  # from the model
 # Columns whose Python values the database drivers take as they are; the others (the key's
 # UUID, the time, the IP) go through their field's conversion.
 # Requests refused for what the key is, not for what it asked: they are no use of the key, so
@@ -25,7 +25,7 @@ PLAIN_TYPES = {"CharField", "IntegerField", "BigIntegerField", "PositiveIntegerF
 def _totals(rows, bucket_of) -> list[tuple]:
     """Sum (key, company, time, tier, status, error, requests, spend, last seen) rows per bucket
     of bucket_of(time): records into hours, then hours into days."""
-    totals = defaultdict(lambda: [0, 0, None])
+    totals: defaultdict[tuple, list] = defaultdict(lambda: [0, 0, None])
     for key_id, company_id, at, tier, status, error, requests, spend, last_seen in rows:
         total = totals[(key_id, company_id, bucket_of(at), tier, status, error)]
         total[0] += requests
@@ -61,7 +61,7 @@ def _upsert_rollups(model, rows: list[tuple]) -> None:
 def _values(record) -> tuple:
     if isinstance(record, LogRecord):
         return record
-    return tuple(getattr(record, name) for name in LogRecord._fields)
+    return tuple(getattr(record, field.attname) for field in LOG_FIELDS)
 
 
 def _insert_log(records) -> None:
@@ -70,7 +70,7 @@ def _insert_log(records) -> None:
     INSERT run over the batch. Elsewhere one prepared INSERT run over the batch: bulk_create
     compiled SQL for every value of every row, twice the time again."""
     table = connection.ops.quote_name(RequestLog._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in LOG_FIELDS)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in LOG_FIELDS)
     if connection.vendor == "postgresql":
         # On the driver's own cursor, so its errors are wrapped here: the recorder keeps a batch
         # back only on Django's OperationalError (the database is unreachable).
@@ -80,7 +80,7 @@ def _insert_log(records) -> None:
                 copy.write_row(_values(record))
         return
     db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it looks the connection up on every use
-    prepare = [None if (f.target_field if f.is_relation else f).get_internal_type() in PLAIN_TYPES
+    prepare = [None if (f.target_field if f.is_relation else f).get_internal_type() in PLAIN_TYPES  # type: ignore[attr-defined]
                else f.get_db_prep_save for f in LOG_FIELDS]
     rows = [[value if p is None else p(value, db) for p, value in zip(prepare, _values(record), strict=True)]
             for record in records]
@@ -89,7 +89,7 @@ def _insert_log(records) -> None:
 
 
 def _last_uses(records) -> dict:
-    uses = {}
+    uses: dict = {}
     for r in records:
         if r.error_code not in NOT_A_USE and (r.api_key_id not in uses or r.created_at > uses[r.api_key_id]):
             uses[r.api_key_id] = r.created_at

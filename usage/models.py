@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -13,7 +15,7 @@ def is_success(status_code: int) -> bool:
 # key, user or company deleted in between must not make a batch fail. So their references carry
 # no database constraint (as audit events' do): records outlive their key and user, and go with
 # their company only when Django deletes the company.
-UNCONSTRAINED = {"db_constraint": False, "db_index": False, "related_name": "+"}
+UNCONSTRAINED: dict[str, Any] = {"db_constraint": False, "db_index": False, "related_name": "+"}
 
 
 class RequestLog(models.Model):

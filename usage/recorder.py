@@ -39,11 +39,11 @@ class Recorder:
         self._pending: list[LogRecord] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._thread = None
-        self._pid = None
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
         self._closing = threading.Event()
         # written, set_aside, dropped and restarts, for this worker since it started.
-        self.stats = Counter()
+        self.stats: Counter[str] = Counter()
 
     def add(self, record: LogRecord) -> None:
         if self.interval <= 0:
@@ -63,20 +63,22 @@ class Recorder:
 
     def alive(self) -> bool:
         """False only when this worker's writer thread has died (the next record restarts it)."""
-        return self.interval <= 0 or self._pid != os.getpid() or self._thread.is_alive() or self._closing.is_set()
+        thread = self._thread
+        return (self.interval <= 0 or self._pid != os.getpid() or (thread is not None and thread.is_alive())
+                or self._closing.is_set())
 
     def _ensure_thread(self) -> None:
         # A forked gunicorn worker inherits the object but not the thread; a thread that died
         # anyway is started again by the next request. Called under _lock: a worker's first
         # requests, on several threads at once, start one writer.
-        if self._pid == os.getpid() and self._thread.is_alive():
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
             return
         if self._pid == os.getpid():
             self.stats["restarts"] += 1
             logger.error("The usage recorder's thread had stopped; started it again.")
         self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, name="usage-recorder", daemon=True)
-        self._thread.start()
+        thread = self._thread = threading.Thread(target=self._run, name="usage-recorder", daemon=True)
+        thread.start()
 
     def _run(self) -> None:
         while not self._closing.wait(self.interval):

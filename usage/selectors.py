@@ -1,11 +1,15 @@
 """Usage analytics. Totals come from rollups (O(buckets)): hourly for windows of up to two
 days, daily beyond, so 90 days of a busy key read about as many rows as of a quiet one. Only
 the request list reads the raw log, one page at a time."""
+import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
+from accounts.models import Company
 from keys.models import ApiKey, KeyLimit
 from usage import counters
 from usage.models import DailyRollup, RequestLog, UsageRollup
@@ -15,7 +19,7 @@ HOURLY_UP_TO_DAYS = 2
 FAILED = Q(status_code__gte=400)
 
 
-def window(days: int, now: datetime):
+def window(days: int, now: datetime) -> tuple[type[UsageRollup] | type[DailyRollup], datetime]:
     """(rollup model, first bucket). Up to two days: the last `days` × 24 hours, ending with the
     current one. Longer: today and the `days` - 1 UTC days before it."""
     if days <= HOURLY_UP_TO_DAYS:
@@ -23,15 +27,16 @@ def window(days: int, now: datetime):
     return DailyRollup, day_of(now) - timedelta(days=days - 1)
 
 
-def _rollups(days: int, now: datetime | None = None, **filters) -> QuerySet:
+def _rollups(days: int, now: datetime | None = None, **filters: Any) -> QuerySet[Any]:
     """The window's rollups, none after `now`: another worker may flush a request stamped just
     after it, whose hour (or day) can begin past the window's last bucket."""
     now = now or timezone.now()
     model, first = window(days, now)
-    return model.objects.filter(bucket__gte=first, bucket__lte=now, **filters)
+    rollups: QuerySet[Any] = model.objects.filter(bucket__gte=first, bucket__lte=now, **filters)
+    return rollups
 
 
-def _totals(rollups: QuerySet) -> dict:
+def _totals(rollups: QuerySet[Any]) -> dict[str, int]:
     totals = rollups.aggregate(
         total=Sum("requests"), failed=Sum("requests", filter=FAILED), spend=Sum("spend_microcents")
     )
@@ -40,24 +45,24 @@ def _totals(rollups: QuerySet) -> dict:
             "total_spend_microcents": totals["spend"] or 0}
 
 
-def usage_summary(api_key, days: int) -> dict:
+def usage_summary(api_key: ApiKey, days: int) -> dict[str, int]:
     return _totals(_rollups(days, api_key=api_key))
 
 
-def usage_by_tier(api_key, days: int) -> list[dict]:
+def usage_by_tier(api_key: ApiKey, days: int) -> list[dict[str, Any]]:
     rows = (_rollups(days, api_key=api_key).values("tier")
             .annotate(requests=Sum("requests"), spend_microcents=Sum("spend_microcents")).order_by("tier"))
     return list(rows)
 
 
-def usage_errors(api_key, days: int) -> list[dict]:
+def usage_errors(api_key: ApiKey, days: int) -> list[dict[str, Any]]:
     rows = (_rollups(days, api_key=api_key).filter(FAILED).values("status_code", "error_code")
             .annotate(count=Sum("requests"), last_seen=Max("last_seen")).order_by("-count", "status_code"))
     return [{"status_code": r["status_code"], "code": r["error_code"], "count": r["count"],
              "last_seen": r["last_seen"]} for r in rows]
 
 
-def usage_timeseries(days: int, now: datetime | None = None, **filters) -> tuple[str, list[dict]]:
+def usage_timeseries(days: int, now: datetime | None = None, **filters: Any) -> tuple[str, list[dict[str, Any]]]:
     """Zero-filled buckets: hourly up to two days, daily (UTC) beyond."""
     now = now or timezone.now()
     rows = (_rollups(days, now, **filters).values("bucket")
@@ -65,7 +70,7 @@ def usage_timeseries(days: int, now: datetime | None = None, **filters) -> tuple
     hourly = days <= HOURLY_UP_TO_DAYS
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     first = window(days, now)[1]
-    buckets = {}
+    buckets: dict[datetime, dict[str, Any]] = {}
     at = first
     while at <= now:
         buckets[at] = {"bucket": at, "requests": 0, "successful": 0, "failed": 0, "spend_microcents": 0}
@@ -79,7 +84,8 @@ def usage_timeseries(days: int, now: datetime | None = None, **filters) -> tuple
     return ("hour" if hourly else "day"), list(buckets.values())
 
 
-def usage_requests(api_key, days: int, *, status=None, tier=None, domain=None) -> QuerySet:
+def usage_requests(api_key: ApiKey, days: int, *, status: str | None = None, tier: str | None = None,
+                   domain: str | None = None) -> QuerySet[RequestLog]:
     since = timezone.now() - timedelta(days=days)
     log = RequestLog.objects.filter(api_key=api_key, created_at__gte=since)
     if status == "success":
@@ -93,15 +99,15 @@ def usage_requests(api_key, days: int, *, status=None, tier=None, domain=None) -
     return log.order_by("-created_at", "-id")
 
 
-def company_usage_by_key(company, days: int) -> list[dict]:
+def company_usage_by_key(company: Company, days: int) -> list[dict[str, Any]]:
     """Per key, busiest first. A deleted key's use still counts (its rows outlive it), under
     its id with no name."""
     per_key = (_rollups(days, company=company).values("api_key_id")
                .annotate(total=Sum("requests"), failed=Sum("requests", filter=FAILED),
                          spend=Sum("spend_microcents")).order_by("-total", "api_key_id"))
-    keys = ApiKey.objects.filter(pk__in=[r["api_key_id"] for r in per_key]).values("pk", "name", "prefix")
-    names = {key.pop("pk"): key for key in keys}
-    deleted = {"name": None, "prefix": None}
+    keys = ApiKey.objects.filter(pk__in=[r["api_key_id"] for r in per_key]).values_list("pk", "name", "prefix")
+    names = {pk: {"name": name, "prefix": prefix} for pk, name, prefix in keys}
+    deleted: dict[str, str | None] = {"name": None, "prefix": None}
     return [
         {
             "api_key_id": r["api_key_id"],
@@ -115,11 +121,11 @@ def company_usage_by_key(company, days: int) -> list[dict]:
     ]
 
 
-def company_usage(company, days: int) -> dict:
+def company_usage(company: Company, days: int) -> dict[str, Any]:
     return {**_totals(_rollups(days, company=company)), "keys": company_usage_by_key(company, days)}
 
 
-def limits_use(api_key, now: datetime | None = None) -> dict | None:
+def limits_use(api_key: ApiKey, now: datetime | None = None) -> dict[str, Any] | None:
     """The key's limits with its use in the current period and when that period ends, for
     showing to people; None when the key has no limits. The use is None while the counter
     store is unreachable, so the page or the answer still shows the limits."""
@@ -127,6 +133,8 @@ def limits_use(api_key, now: datetime | None = None) -> dict | None:
     if limit is None:
         return None
     start, end = period_bounds(limit.reset_period, now or timezone.now())
+    requests: int | None
+    spend: int | None
     try:
         requests, spend = counters.current_use(key_id=limit.counted_with_id or api_key.pk, period_start=start)
     except Exception:  # an unreachable counter store must not take the page down with it
@@ -135,13 +143,13 @@ def limits_use(api_key, now: datetime | None = None) -> dict | None:
             "spend_used_microcents": spend}
 
 
-def limits_reached(api_keys, now: datetime | None = None) -> dict:
+def limits_reached(api_keys: Iterable[ApiKey], now: datetime | None = None) -> dict[uuid.UUID, datetime]:
     """{key id: when its period ends} for the keys whose request limit or budget for the
     current period is used up, so their product routes answer 429 until then. Pages show it
     as the key's status; a green "Active" would contradict the API. One query for the limits,
     then one counter read per limited key; an unreachable counter store reports none."""
     now = now or timezone.now()
-    reached = {}
+    reached: dict[uuid.UUID, datetime] = {}
     for limit in KeyLimit.objects.filter(api_key__in=[key.pk for key in api_keys], enabled=True):
         start, end = period_bounds(limit.reset_period, now)
         try:

@@ -1,9 +1,12 @@
+from collections.abc import Callable
+from datetime import datetime
+
 from django.db import transaction
 
 from usage.models import RequestLog
 
 
-def usage_prune(*, before, batch_size: int = 5000, progress=None) -> int:
+def usage_prune(*, before: datetime, batch_size: int = 5000, progress: Callable[[int], object] | None = None) -> int:
     """Delete raw log rows older than `before` in batches (rollups stay); returns the count."""
     deleted = 0
     while True:

@@ -70,7 +70,7 @@ class KeyExpiryForm(DashboardForm):
 
     @classmethod
     def for_key(cls, key) -> "KeyExpiryForm":
-        initial = {"timezone": UTC_NAME}
+        initial: dict[str, object] = {"timezone": UTC_NAME}
         if key.expires_at:
             moment = key.expires_at.astimezone(UTC)
             initial.update(expires_on=moment.date(), expires_time=moment.time().replace(second=0, microsecond=0))

@@ -3,13 +3,13 @@ of its own. Each form refuses a revoked or expired key (409), validates, calls o
 says what changed, or that nothing did, inside the panel it was sent from."""
 from django.contrib import messages
 from django.contrib.messages import get_messages
+from django.contrib.messages.storage.base import Message
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import limits_check_manage
-from core.errors import ValidationFailed
 from keys import limit_services, selectors, services
 from keys.models import RESTRICTION_FIELDS, ApiKey, KeyLimit
 from web.changes import limits_change, limits_summary, restrictions_change
@@ -30,7 +30,8 @@ def _detail_url(key: ApiKey, days: int, anchor: str) -> str:
 
 def _page(request, actor, key: ApiKey, *, days: int, status: int = 200, open_panel: str = "", **context):
     """The key page: messages about a panel go into it and open it; the rest stay at the top."""
-    panel_messages, page_messages = {panel: [] for panel in PANELS}, []
+    panel_messages: dict[str, list[Message]] = {panel: [] for panel in PANELS}
+    page_messages: list[Message] = []
     for message in get_messages(request):
         panel = message.extra_tags.removeprefix(PANEL_TAG)
         panel_messages.get(panel, page_messages).append(message)
@@ -66,7 +67,7 @@ def _what_changed(key: ApiKey, what: str, before, after, change: str, first: str
 def _panel_save(request, actor, key: ApiKey, panel: str, form, save, what: str = ""):
     """What every panel's form does: refuse a revoked or expired key (409), validate, call
     `save` (one service call, returning the level and words of the message, or raising
-    ValidationFailed), then say so in the panel and go back to it; or show the page again
+    ValidationError), then say so in the panel and go back to it; or show the page again
     with the panel open on its errors (400), nothing changed."""
     days, _ = usage_days(request.POST.get("days", ""))
     if not _editable(key):
@@ -74,7 +75,7 @@ def _panel_save(request, actor, key: ApiKey, panel: str, form, save, what: str =
     if form.is_valid():
         try:
             level, text = save()
-        except (ValidationFailed, ValidationError) as error:  # the services move to Django's ValidationError
+        except ValidationError as error:
             add_service_error(form, error)
         else:
             _say(request, panel, level, text)
@@ -84,7 +85,7 @@ def _panel_save(request, actor, key: ApiKey, panel: str, form, save, what: str =
 
 def _limits_of(key: ApiKey) -> dict | None:
     limit = KeyLimit.objects.filter(api_key=key).first()
-    return limit and {name: getattr(limit, name) for name in SERVICE_NAMES.values()}
+    return None if limit is None else {name: getattr(limit, name) for name in SERVICE_NAMES.values()}
 
 
 def _restrictions_of(key: ApiKey) -> dict:

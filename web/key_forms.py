@@ -1,9 +1,10 @@
 """The dashboard's forms: they check the shape of what a person typed; the rules stay in
-keys.services, whose ValidationFailed is put back on the form by `add_service_error`."""
+keys.services, whose ValidationError is put back on the form by `add_service_error`."""
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -68,6 +69,10 @@ class ApiKeyCreateForm(DashboardForm):
     )
     form_token = forms.CharField(required=False, widget=forms.HiddenInput)  # web.form_tokens
 
+    service_fields = {"expires_at": "expires_on"}
+    # keys.services words a past expiry for the API; a company's key policy keeps its own words.
+    service_messages = {"past": "That date has passed: pick a date after today, or tick “Never expires”."}
+
     def __init__(self, *args, company=None, **kwargs):
         """With the company, the form follows its key policy: no "Never expires" when keys must
         expire, and no date past the longest lifetime (keys.services refuses both anyway)."""
@@ -109,30 +114,21 @@ class ApiKeyRenameForm(DashboardForm):
     name = _name_field()
 
 
-# The services name fields as the API does; the dashboard's fields are named for people.
-SERVICE_FIELDS = {"name": "name", "expires_at": "expires_on", "mode": "mode", "request_limit": "request_limit",
-                  "budget_limit_microcents": "budget", "reset_period": "reset_period",
-                  "allowed_ips": "allowed_ips", "allowed_referrers": "allowed_referrers", "scopes": "scopes",
-                  "max_key_lifetime_days": "max_key_lifetime_days", "unused_key_days": "unused_key_days",
-                  "grace_period_seconds": "grace_period_seconds"}
-# Field errors whose service message is written for the API; a company's key policy keeps its own words.
-FRIENDLY_MESSAGES = {("expires_on", "validation_error"): "That date has passed: pick a date after today, or tick "
-                                                         "“Never expires”."}
-
-
-def add_service_error(form: forms.Form, error: ApplicationError) -> None:
-    """Put a service's ValidationFailed or Conflict on the field it is about, else on the form.
-    The restriction services name the API field first ("allowed_ips: '10.0.0.7/24' is not…");
-    on the form the field says that already, so the message keeps only the offending entry."""
-    for field in error.details:
-        name = SERVICE_FIELDS.get(field)
-        if name in form.fields:
-            message = FRIENDLY_MESSAGES.get((name, error.code), error.message.removeprefix(f"{field}: "))
-            if message.startswith(f"{field} "):  # "allowed_ips takes at most 100 entries."
-                message = form.fields[name].label + message[len(field):]
-            form.add_error(name, message[:1].upper() + message[1:])
-            return
-    form.add_error(None, error.message)
+def add_service_error(form: forms.Form, error: ValidationError | ApplicationError) -> None:
+    """A service's refusal on the form: its ValidationError on the fields it names (Django's
+    add_error; a field the form does not have, and every other refusal, above the form).
+    `service_fields` on a form maps a service's field name to the form's where they differ, and
+    `service_messages` gives a code the form's own words."""
+    if isinstance(error, ApplicationError):
+        form.add_error(None, error.message)
+        return
+    renamed: dict[str, list[ValidationError]] = {}
+    for field, errors in error.update_error_dict({}).items():
+        name = getattr(form, "service_fields", {}).get(field, field)
+        own = getattr(form, "service_messages", {})
+        renamed.setdefault(name if name in form.fields else NON_FIELD_ERRORS, []).extend(
+            ValidationError(own[e.code], code=e.code) if e.code in own else e for e in errors)
+    form.add_error(None, ValidationError(renamed))
 
 
 STATUS_CHOICES = [("", "Any status"), *[(status, str(status).capitalize()) for status in STATUSES]]
@@ -169,7 +165,7 @@ assert max(seconds for seconds, _ in GRACE_CHOICES) <= MAX_GRACE_SECONDS
 class ApiKeyRegenerateForm(DashboardForm):
     grace_period_seconds = forms.TypedChoiceField(
         label="When should the current value stop working?", choices=GRACE_CHOICES, coerce=int, initial=0,
-        required=False, empty_value=0, widget=forms.RadioSelect,
+        required=False, empty_value=0, widget=forms.RadioSelect,  # type: ignore[arg-type]  # an int, as coerce gives
         help_text="Until then both the current and the new value work, so your apps can switch without downtime.",
         error_messages={"invalid_choice": "Choose now, in 1 hour, in 24 hours or in 7 days."},
     )

@@ -8,6 +8,7 @@ then swaps the history entry for the plain GET URL, so a reload shows the list w
 """
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import QueryDict
 from django.shortcuts import redirect, render
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import Actor, allowed, company_keys_check, keys_acted_for, limits_check_manage
 from audit.selectors import audit_events_visible_to
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict
 from core.parsing import WHOLE_NUMBER
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
@@ -211,7 +212,7 @@ def key_new(request, actor):
                 mode=form.cleaned_data["mode"],
                 expires_at=form.expires_at,
             )
-        except ValidationFailed as error:
+        except ValidationError as error:
             add_service_error(form, error)
         except Conflict as error:  # the cap on active keys: the form was fine, the moment was not
             add_service_error(form, error)
@@ -232,7 +233,7 @@ def key_rename(request, actor, key_id):
     if request.method == "POST" and form.is_valid():
         try:
             services.api_key_update(api_key=key, grantor=actor, name=form.cleaned_data["name"])
-        except ValidationFailed as error:
+        except ValidationError as error:
             add_service_error(form, error)
         else:
             messages.success(request, f"Renamed “{old_name}” to “{key.name}”. The key itself is unchanged and keeps working.")
@@ -249,7 +250,7 @@ def key_revoke(request, actor, key_id):
     if request.method == "GET":
         return render_page(request, actor, "keys/confirm_revoke.html", {"section": "api-keys", "key": key})
     was_revoked = key.is_revoked
-    services.api_key_revoke(api_key=key, revoked_by=actor.user)
+    services.api_key_revoke(api_key=key, actor_user=actor.user)
     if was_revoked:
         messages.info(request, f"“{key.name}” was already revoked on {key.revoked_at:%Y-%m-%d}; nothing changed.")
     else:
@@ -277,7 +278,7 @@ def key_regenerate(request, actor, key_id):
     try:
         key, raw = services.api_key_regenerate(
             api_key=key, grantor=actor, grace_period_seconds=form.cleaned_data["grace_period_seconds"])
-    except ValidationFailed as error:
+    except ValidationError as error:
         add_service_error(form, error)
         return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)
     except Conflict as error:

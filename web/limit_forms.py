@@ -4,8 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
-from accounts.models import ResetPeriod
-from keys.limit_services import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from web.charts import MICROCENTS_PER_DOLLAR
 from web.key_forms import DashboardForm
 

@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -11,8 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import Actor, actor_for, allowed, policy_check_manage
 from accounts.models import POLICY_FIELDS, Membership
-from core.errors import NotFound, ValidationFailed
-from core.errors import PermissionDenied as Forbidden
+from core.errors import ApplicationError, Forbidden, NotFound
 from keys.company_services import company_policy_set
 from web.changes import policy_change
 from web.key_forms import add_service_error
@@ -86,7 +86,7 @@ def settings_key_policy(request, actor):
         before = _policy_of(actor.company)
         try:
             company_policy_set(company=actor.company, actor_user=actor.user, **form.cleaned_data)
-        except ValidationFailed as error:
+        except ValidationError as error:
             add_service_error(form, error)
         else:
             after = _policy_of(actor.company)
@@ -105,7 +105,7 @@ def company_switch(request, actor):
     company_id = request.POST.get("company", "").strip()
     try:
         chosen = actor_for(request.user, company_id) if company_id else None
-    except (ValidationFailed, NotFound):
+    except (ApplicationError, NotFound):
         chosen = None
     if chosen is None:
         raise NotFound("That is not one of your companies; pick one from the list.")

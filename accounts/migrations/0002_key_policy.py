@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='company',
             name='max_key_lifetime_days',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='Keys must expire within this many days of being created or extended (seed 002 recommends rotating every 90). Empty: no maximum.', null=True),
+            field=models.PositiveSmallIntegerField(blank=True, help_text='Keys must expire within this many days of being created or extended (90 is a common rotation period). Empty: no maximum.', null=True),
         ),
         migrations.AddField(
             model_name='company',

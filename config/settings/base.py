@@ -5,6 +5,7 @@ import tomllib
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 from csp.constants import NONE, SELF
 
@@ -252,7 +253,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 # Mail: EMAIL_URL in django-environ's forms, e.g. smtp+tls://user:password@smtp.example.com:587;
 # printed to the console by default. EMAIL_BACKEND still overrides the backend alone.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
-EMAIL_BACKEND = env("EMAIL_BACKEND", default=EMAIL_BACKEND)  # noqa: F821  (set by the line above)
+EMAIL_BACKEND = env("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])  # set by the line above
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="keyhouse@localhost")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # Who gets the error reports: "Ops <ops@example.com>,security@example.com".
@@ -297,7 +298,7 @@ API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=300)
 # logged whole by "Not Found: <path>". Django's default handlers do not mask, so they are
 # replaced here: "django" keeps its error mail to ADMINS and reaches the console through the
 # root (as before, minus the DEBUG-only copy), and runserver's request lines go to the console.
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {

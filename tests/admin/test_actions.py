@@ -164,3 +164,26 @@ def test_the_change_page_says_allowed_ips(admin_client, alice_key):
     key, _ = alice_key
     html = admin_client.get(f"/admin/keys/apikey/{key.pk}/change/").content.decode()
     assert '<label for="id_allowed_ips">Allowed IPs:</label>' in html
+
+
+def test_a_limit_of_nothing_in_admin_is_a_form_error(admin_client, alice_key):
+    """The service's rule (a limit needs a number; lifting limits is removing them), on the form."""
+    key, _ = alice_key
+    response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
+        "name": key.name, "expires_at_0": "", "expires_at_1": "", "scopes": ["all"], **LIMIT_INLINE,
+        "limit-0-request_limit": "", "limit-0-budget_limit_microcents": "", "limit-0-reset_period": "daily",
+        "limit-0-enabled": "on", "limit-0-api_key": str(key.pk)})
+    assert response.status_code == 200 and "Set a request limit, a budget or both." in response.content.decode()
+    assert not KeyLimit.objects.exists()
+
+
+def test_a_key_policy_out_of_bounds_in_admin_is_a_form_error(owner, company):
+    client = Client()
+    client.force_login(owner)
+    response = client.post(f"/admin/accounts/company/{company.pk}/change/", {
+        "name": company.name, "max_key_lifetime_days": "99999", "unused_key_days": "90",
+        "default_request_limit": "", "default_budget_limit_microcents": "", "default_limit_period": "monthly"})
+    assert response.status_code == 200
+    assert "max_key_lifetime_days must be between 1 and 3,650 days." in response.content.decode()
+    company.refresh_from_db()
+    assert company.max_key_lifetime_days is None

@@ -138,7 +138,7 @@ def test_superuser_sees_everything(company_b, admin_a):
 
 def test_revoked_keys_are_read_only(admin_a, alice):
     key, _ = make_key(alice, name="Old")
-    api_key_revoke(api_key=key, revoked_by=alice)
+    api_key_revoke(api_key=key, actor_user=alice)
     response = admin_a.post(f"/admin/keys/apikey/{key.pk}/change/", {"name": "Renamed"})
     assert response.status_code == 403
     key.refresh_from_db()

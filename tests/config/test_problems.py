@@ -18,7 +18,7 @@ from tests.clients import key_client, problem, session_client
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 # Codes of Django form and DRF field errors, which never reach an API answer as a problem's code.
-FIELD_CODES = {"invalid", "invalid_login", "invisible_character", "invisible_name", "key_in_name"}
+FIELD_CODES = {"invalid", "invalid_login", "invisible_character", "invisible_name", "key_in_name", "no_limit"}
 
 
 def codes_in_the_source() -> set[str]:

@@ -286,7 +286,7 @@ def test_limits_need_a_number_or_a_budget(admin, alice_key):
 
 def test_limits_of_a_revoked_key_are_not_changed(admin, alice_key):
     key, _ = alice_key
-    api_key_revoke(api_key=key, revoked_by=admin)
+    api_key_revoke(api_key=key, actor_user=admin)
     client = signed_in(admin)
     assert "Save limits" not in client.get(key_url(key)).content.decode()
     response = client.post(key_url(key, "limits"), LIMITS)

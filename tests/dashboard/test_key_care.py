@@ -148,7 +148,7 @@ class TestRestrictions:
             ({"allowed_referrers": "ok.example.com\nexa mple*.com"}, "allowed_referrers",
              "'mple*.com' is not a host name or a *.domain pattern"),
             ({"allowed_ips": "\n".join(f"10.0.{n // 256}.{n % 256}" for n in range(101))}, "allowed_ips",
-             "Allowed IP addresses takes at most 100 entries."),
+             "Give at most 100 entries."),
             ({"scopes": []}, "scopes", "Tick at least one scope; “all” allows every API area."),
             ({"scopes": ["admin"]}, "scopes", "Select a valid choice. admin is not one of the available choices."),
         ],
@@ -169,9 +169,23 @@ class TestRestrictions:
         assert not AuditEvent.objects.filter(action="restrictions.changed").exists()
         assert api_status(raw, "/api/v1/api-keys")[0] == 200
 
+    def test_every_wrong_entry_is_named_at_once_on_its_field(self, alice, alice_key):
+        key, _ = alice_key
+        before = restrictions(key)
+        response = signed_in(alice).post(key_url(key, "restrictions"), {
+            "allowed_ips": "1.2.3.4, bad, 10.0.0.0/99, worse", "allowed_referrers": "ok.example.com\na/b",
+            "scopes": ["demo"]})
+        assert response.status_code == 400
+        form = response.context["restrictions_form"]
+        assert [message.split()[0] for message in form.errors["allowed_ips"]] == ["'bad'", "'10.0.0.0/99'", "'worse'"]
+        assert [message.split()[0] for message in form.errors["allowed_referrers"]] == ["'a/b'"]
+        html = html_of(response)
+        assert all(f"&#x27;{entry}&#x27; is not an IP address" in html for entry in ("bad", "10.0.0.0/99", "worse"))
+        assert restrictions(key) == before
+
     def test_a_revoked_keys_restrictions_are_not_offered_or_changed(self, alice, alice_key):
         key, _ = alice_key
-        api_key_revoke(api_key=key, revoked_by=alice)
+        api_key_revoke(api_key=key, actor_user=alice)
         client = signed_in(alice)
         assert "Save restrictions" not in html_of(client.get(key_url(key)))
         response = client.post(key_url(key, "restrictions"), {"scopes": ["demo"]})
@@ -441,7 +455,7 @@ def unused_keys(company, alice, bob):
         "revoked": aged(alice, "Old revoked", created_days_ago=100),
         "bob": aged(bob, "Bob idle", created_days_ago=60),
     }
-    api_key_revoke(api_key=keys["revoked"], revoked_by=alice)
+    api_key_revoke(api_key=keys["revoked"], actor_user=alice)
     return keys
 
 

@@ -159,7 +159,7 @@ def test_key_names_render_as_text_everywhere(alice):
 
 
 def test_detail_page_shows_name_prefix_mode_dates_and_creator(admin, alice):
-    key, _ = make_key(alice, name="Data Pipeline", created_by=admin, expires_at=timezone.now() + timedelta(days=40))
+    key, _ = make_key(alice, name="Data Pipeline", actor_user=admin, expires_at=timezone.now() + timedelta(days=40))
     html = signed_in(alice).get(key_url(key)).content.decode()
     assert '<h1 class="key-title">Data Pipeline</h1>' in html
     assert f"<code>{key.prefix}…</code>" in html
@@ -170,7 +170,7 @@ def test_detail_page_shows_name_prefix_mode_dates_and_creator(admin, alice):
 
 def test_detail_page_of_a_revoked_key_says_when_and_by_whom_and_offers_no_actions(admin, alice, alice_key):
     key, _ = alice_key
-    api_key_revoke(api_key=key, revoked_by=admin)
+    api_key_revoke(api_key=key, actor_user=admin)
     html = signed_in(alice).get(key_url(key)).content.decode()
     assert f"{key.revoked_at:%Y-%m-%d}</time> by adam" in html
     assert "Revoke key" not in html and "Regenerate" not in html and "Save name" not in html

@@ -16,7 +16,7 @@ CALLERS = ["anonymous", "key_owner", "key_owner_by_key", "colleague", "admin", "
 @pytest.fixture
 def clients(alice, bob, admin, owner, outsider_admin):
     revoked, revoked_raw = make_key(alice, name="old")
-    api_key_revoke(api_key=revoked, revoked_by=alice)
+    api_key_revoke(api_key=revoked, actor_user=alice)
     return {
         "anonymous": APIClient(),
         "key_owner": session_client(alice),

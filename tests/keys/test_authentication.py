@@ -37,7 +37,7 @@ def test_each_header_style_authenticates(header, alice_key):
 @pytest.mark.parametrize("header", HEADER_STYLES)
 def test_revoked_key_is_refused_in_each_header_style(header, alice, alice_key):
     key, raw = alice_key
-    api_key_revoke(api_key=key, revoked_by=alice)
+    api_key_revoke(api_key=key, actor_user=alice)
     response = key_client(raw, header).get("/api/v1/me")
     assert response.status_code == 401
     assert _error(response)["code"] == "revoked_api_key"
@@ -149,7 +149,7 @@ def test_plain_django_views_use_the_same_checks(alice, alice_key):
     assert ok.status_code == 200 and b"alice" in ok.content
     missing = plain_view(factory.get("/host/thing"))
     assert missing.status_code == 401 and b"missing_api_key" in missing.content
-    api_key_revoke(api_key=key, revoked_by=alice)
+    api_key_revoke(api_key=key, actor_user=alice)
     revoked = plain_view(factory.get("/host/thing", HTTP_AUTHORIZATION=f"Bearer {raw}"))
     assert revoked.status_code == 401 and b"revoked_api_key" in revoked.content
     assert revoked["WWW-Authenticate"].startswith("ApiKey")

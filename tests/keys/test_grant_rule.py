@@ -356,3 +356,36 @@ def test_keys_made_by_a_limited_key_share_its_counter(alice):
     # Reading limits is not product traffic: the used-up parent still may.
     limits = key_client(raw).get(f"/api/v1/api-keys/{grandchild['id']}/limits").json()["limits"]
     assert (limits["counted_with_key_id"], limits["requests_used"]) == (str(parent.pk), 3)  # refusals cost nothing
+
+
+# A key loosens no limit a person set on it, even one they disabled for now.
+@pytest.mark.parametrize("method", ["put", "delete"])
+def test_a_key_cannot_change_the_limit_its_person_set(owner, method):
+    key, raw = make_key(owner, name="Person-limited")
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=5, enabled=False)
+    before = snapshot()
+    client = key_client(raw)
+    response = getattr(client, method)(f"/api/v1/api-keys/{key.pk}/limits", {"request_limit": 10**6}, format="json")
+    refused(response, 403, "limit_not_allowed")
+    assert snapshot() == before and not KeyLimit.objects.get(api_key=key).enabled
+
+
+def test_a_key_may_still_lift_the_limit_it_set_on_itself(owner):
+    key, raw = make_key(owner, name="Self-limited")
+    client = key_client(raw)
+    assert client.put(f"/api/v1/api-keys/{key.pk}/limits", {"request_limit": 0}, format="json").status_code == 200
+    assert client.delete(f"/api/v1/api-keys/{key.pk}/limits").status_code == 204
+    assert not KeyLimit.objects.filter(api_key=key).exists()
+
+
+# A key with a budget mints a test key, whose requests are never charged.
+def test_a_key_with_a_budget_obtains_no_test_key(owner):
+    key, raw = make_key(owner, name="Budgeted")
+    limits_set(api_key=key, grantor=OPERATOR, budget_limit_microcents=1000)
+    before = snapshot()
+    response = key_client(raw).post("/api/v1/api-keys", {"name": "Free ride", "mode": "test"}, format="json")
+    refused(response, 403, "limit_not_allowed")
+    assert snapshot() == before
+    live = key_client(raw).post("/api/v1/api-keys", {"name": "Same budget", "mode": "live"}, format="json")
+    assert live.status_code == 201
+    assert KeyLimit.objects.get(api_key_id=live.json()["id"]).budget_limit_microcents == 1000

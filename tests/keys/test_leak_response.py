@@ -29,7 +29,7 @@ def run(*args):
 def leaky_folder(tmp_path, alice, bob):
     live, live_raw = make_key(alice, name="In the repo")
     dead, dead_raw = make_key(bob, name="Old one")
-    api_key_revoke(api_key=dead, revoked_by=bob)
+    api_key_revoke(api_key=dead, actor_user=bob)
     mistyped = live_raw[:-1] + ("A" if live_raw[-1] != "A" else "B")
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "settings.py").write_text(f'API_KEY = "{live_raw}"\n# old: {dead_raw}\n')
@@ -93,7 +93,7 @@ def test_signed_report_revokes_active_keys_and_tells_the_owner(scanner, alice, a
 
 def test_reporting_an_already_revoked_key_is_a_false_positive(scanner, alice, alice_key):
     key, raw = alice_key
-    api_key_revoke(api_key=key, revoked_by=alice)
+    api_key_revoke(api_key=key, actor_user=alice)
     assert post_leaks([{"token": raw}]).json()[0]["label"] == "false_positive"
 
 

@@ -172,6 +172,19 @@ def test_invalid_restrictions_are_400_naming_the_entry(payload, offending, alice
     assert (key.allowed_ips, key.allowed_referrers, key.scopes) == ([], [], ["all"])
 
 
+def test_every_bad_entry_is_named_at_once_and_nothing_is_saved(alice, alice_key):
+    key, _ = alice_key
+    payload = {"allowed_ips": ["1.2.3.4", "bad", "10.0.0.0/99", "worse"],
+               "allowed_referrers": ["ok.example.com", "a/b"], "scopes": ["demo", "nope"]}
+    error = problem(session_client(alice).put(f"/api/v1/api-keys/{key.pk}/restrictions", payload, format="json"))
+    assert error["code"] == "invalid_restriction"
+    named = [(entry["pointer"], entry["detail"].split()[0]) for entry in error["errors"]]
+    assert named == [("/allowed_ips", "'bad'"), ("/allowed_ips", "'10.0.0.0/99'"), ("/allowed_ips", "'worse'"),
+                     ("/allowed_referrers", "'a/b'"), ("/scopes", "'nope'")]
+    key.refresh_from_db()
+    assert (key.allowed_ips, key.allowed_referrers, key.scopes) == ([], [], ["all"])
+
+
 def test_refusal_is_a_security_event_and_uses_no_quota(alice_key):
     key, raw = alice_key
     limits_set(api_key=key, grantor=OPERATOR, request_limit=5)

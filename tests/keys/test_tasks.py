@@ -192,7 +192,7 @@ def test_two_workers_at_once_send_a_notice_once(alice, expiring, settings):
 
 def test_a_key_revoked_before_the_worker_runs_gets_no_expiry_mail(alice, expiring):
     run("notify_expiring_keys")
-    api_key_revoke(api_key=expiring, revoked_by=alice)
+    api_key_revoke(api_key=expiring, actor_user=alice)
     run_worker()
     assert statuses() == ["SUCCESSFUL"] and mail.outbox == []
 

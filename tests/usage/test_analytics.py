@@ -42,7 +42,7 @@ def test_requests_refused_for_a_known_key_are_logged_against_it(alice, alice_key
     key, raw = alice_key
     from keys.services import api_key_revoke
 
-    api_key_revoke(api_key=key, revoked_by=alice)
+    api_key_revoke(api_key=key, actor_user=alice)
     key_client(raw).get("/api/v1/me")
     record = RequestLog.objects.get()
     assert (record.status_code, record.error_code, record.cost_microcents) == (401, "revoked_api_key", 0)

@@ -119,6 +119,11 @@ def test_limits_api_roles(alice, admin, alice_key):
     {"reset_period": "yearly"},
     {"enabled": "perhaps"},
     {"request_limit": 5, "period": "daily"},
+    {},  # clearing limits is DELETE's, never an empty PUT
+    {"request_limit": None, "budget_limit_microcents": None},
+    {"request_limit": 1e2},  # whole numbers only: JSON 1e2 and 100.0 are floats
+    {"request_limit": 100.0},
+    {"budget_limit_microcents": 2.5},
 ])
 def test_bad_limits_are_400_and_change_nothing(payload, admin, alice_key):
     key, _ = alice_key

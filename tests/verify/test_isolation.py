@@ -315,7 +315,7 @@ def world(settings):
     target, _ = make_key(alice, name="acme-row")
     _, alice_live = make_key(alice, name="alice live")
     revoked, revoked_raw = make_key(alice, name="alice revoked")
-    api_key_revoke(api_key=revoked, revoked_by=alice)
+    api_key_revoke(api_key=revoked, actor_user=alice)
     expired, expired_raw = make_key(alice, name="alice expired", expires_at=timezone.now() + timedelta(days=1))
     ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     _, test_raw = make_key(alice, name="alice test", mode="test")

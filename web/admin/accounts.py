@@ -4,20 +4,22 @@ the person administers (accounts.access.companies_administered_by). Another comp
 object URL is a 404, not a redirect that would confirm it exists."""
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 
 from accounts.access import companies_administered_by, companies_owned_by
 from accounts.models import POLICY_FIELDS, Company, Membership
-from core.errors import Conflict, ValidationFailed
+from core.errors import BadParameter, Conflict
 from core.parsing import ascii_int
-from keys.company_services import company_policy_set, membership_remove, membership_set
+from keys.company_services import company_policy_check, company_policy_set, membership_remove, membership_set
 from web.admin_site import may_use_admin
 
 User = get_user_model()
@@ -50,7 +52,7 @@ class DateDrillDownChangeList(ChangeList):
             if raw is not None:
                 try:
                     ascii_int(raw, name=part, low=1, high=high)
-                except ValidationFailed as error:
+                except BadParameter as error:
                     raise IncorrectLookupParameters(error.message) from None
         return super().get_filters(request)
 
@@ -100,8 +102,20 @@ class ReadOnlyScopedAdmin(CompanyScopedAdmin):
         return [field.name for field in self.model._meta.fields]
 
 
+class CompanyForm(forms.ModelForm):
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is not None and not self.errors:
+            try:
+                company_policy_check({field: data.get(field) for field in POLICY_FIELDS})
+            except ValidationError as error:
+                self.add_error(None, error)
+        return data
+
+
 @admin.register(Company)
 class CompanyAdmin(CompanyScopedAdmin):
+    form = CompanyForm
     company_path = ""
     list_display = ["name", "id", "max_key_lifetime_days", "require_key_expiry", "created_at"]
     search_fields = ["name"]

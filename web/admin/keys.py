@@ -5,28 +5,28 @@ from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import admin_actor, role_of
-from accounts.models import Membership
+from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Membership
 from audit.models import AuditEvent
-from core.errors import Conflict, NotFound, ValidationFailed
-from core.errors import PermissionDenied as Forbidden
+from core.durations import days_in
+from core.errors import Conflict, Forbidden, NotFound
 from keys import services
 from keys.grants import grant_check, inherited_limit, key_grant_check
 from keys.limit_services import (
-    MAX_BUDGET_MICROCENTS,
-    MAX_REQUEST_LIMIT,
     api_key_issue,
     limits_check_change,
+    limits_check_values,
     limits_delete,
     limits_set,
 )
 from keys.models import DEFAULT_LIFETIME, RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
-from keys.restrictions import SCOPES, clean_ips, clean_referrers, clean_scopes
+from keys.restrictions import SCOPES, restrictions_clean
 from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
 
 
@@ -52,7 +52,7 @@ class ExpiryFilter(admin.SimpleListFilter):
         if self.value() == "never":
             return queryset.filter(expires_at__isnull=True)
         if self.value() in ("30d", "90d"):
-            return queryset.filter(expires_at__lte=timezone.now() + timedelta(days=int(self.value()[:-1])))
+            return queryset.filter(expires_at__lte=timezone.now() + timedelta(days=days_in(self.value()) or 0))
         return queryset
 
 
@@ -84,6 +84,13 @@ class KeyLimitForm(GrantorForm):
 
     def clean(self):
         data = super().clean()
+        if not self.errors:
+            try:
+                limits_check_values(request_limit=data.get("request_limit"),
+                                    budget_limit_microcents=data.get("budget_limit_microcents"),
+                                    reset_period=data.get("reset_period"))
+            except ValidationError as error:
+                self.add_error(None, error)
         key = self.instance.api_key if self.instance.api_key_id else None
         if key is not None and self.has_changed():  # a removal is KeyLimitFormSet's to check
             _grant_error(self, lambda: limits_check_change(self.grantor(key.company_id), key))
@@ -144,9 +151,10 @@ class ApiKeyAddForm(GrantorForm):
             # Runs inside admin's transaction, so the cap's lock holds until save_model has made the key.
             services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at"),
                                    company=company, owner=owner)
-        except (ValidationFailed, Conflict) as error:
-            field = next(iter(error.details), None)
-            self.add_error(field if field in self.fields else None, error.message)
+        except ValidationError as error:
+            self.add_error(None, error)
+        except Conflict as error:
+            self.add_error(None, error.message)
         if company and owner and not self.errors:
             grantor = self.grantor(company.pk)
             _grant_error(self, lambda: grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk),
@@ -174,20 +182,17 @@ class ApiKeyChangeForm(GrantorForm):
 
     class Meta:
         model = ApiKey
-        fields = ["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes"]
+        fields = ["name", "expires_at", *RESTRICTION_FIELDS]
 
     def clean(self):
         data = super().clean()
         checks = [lambda: services.api_key_check(name=data.get("name", ""), expires_at=data.get("expires_at")),
-                  lambda: clean_ips(data.get("allowed_ips", [])),
-                  lambda: clean_referrers(data.get("allowed_referrers", [])),
-                  lambda: clean_scopes(data.get("scopes") or [])]
+                  lambda: restrictions_clean(**{field: data.get(field) or [] for field in RESTRICTION_FIELDS})]
         for check in checks:
             try:
                 check()
-            except ValidationFailed as error:
-                field = next(iter(error.details), None)
-                self.add_error(field if field in self.fields else None, error.message)
+            except ValidationError as error:
+                self.add_error(None, error)
         if not self.errors and set(self.changed_data) - {"name"}:
             key = self.instance
             _grant_error(self, lambda: key_grant_check(self.grantor(key.company_id), key,
@@ -234,7 +239,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["company", "owner", "name", "mode", "expires_at"]
-        return ["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes", "prefix_display", "mode", "owner",
+        return ["name", "expires_at", *RESTRICTION_FIELDS, "prefix_display", "mode", "owner",
                 "company", "status_display", "created_at", "created_by", "last_used_at", "revoked_at", "revoked_by"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -242,7 +247,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
             return []
         readonly = ["prefix_display", "mode", "owner", "company", "status_display", "created_at", "created_by",
                     "last_used_at", "revoked_at", "revoked_by"]
-        return readonly + (["name", "expires_at", "allowed_ips", "allowed_referrers", "scopes"] if obj.is_revoked else [])
+        return readonly + (["name", "expires_at", *RESTRICTION_FIELDS] if obj.is_revoked else [])
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
@@ -317,7 +322,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
                 "title": "Revoke these API keys?", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             })
         for key in keys:
-            services.api_key_revoke(api_key=key, revoked_by=request.user)
+            services.api_key_revoke(api_key=key, actor_user=request.user)
         self.message_user(request, f"Revoked {len(keys)} key(s); they are refused from the next request on.",
                           messages.SUCCESS)
         return None
@@ -345,7 +350,9 @@ class ApiKeyAdmin(CompanyScopedAdmin):
                 services.api_key_update(api_key=key, grantor=admin_actor(request.user, key.company_id),
                                         expires_at=max(key.expires_at, now) + timedelta(days=days))
                 extended.append(key)
-            except (ValidationFailed, Forbidden) as error:  # the key policy, or the grant rule
+            except ValidationError as error:  # the key policy
+                refused.append(f"{key.name}: {' '.join(error.messages)}")
+            except Forbidden as error:  # the grant rule
                 refused.append(f"{key.name}: {error.message}")
         skipped = sum(1 for k in keys if k.expires_at is None)
         note = f" {skipped} never expire and were left as they are." if skipped else ""

@@ -23,5 +23,5 @@ def share_of(used, limit) -> int:
 
 @register.simple_tag
 def usage_chart(series: dict, layout: str = "wide", metric: str = "requests"):
-    layout = charts.NARROW if layout == "narrow" else charts.WIDE
-    return charts.usage_chart_svg(series["granularity"], series["points"], series["days"], layout, metric)
+    shape = charts.NARROW if layout == "narrow" else charts.WIDE
+    return charts.usage_chart_svg(series["granularity"], series["points"], series["days"], shape, metric)

@@ -2,6 +2,7 @@ import getpass
 import os
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Role
@@ -43,4 +44,6 @@ class Command(BaseCommand):
             membership = membership_set(user=user, company=company_obj, role=role)
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         self.stdout.write(f"{username} is {membership.role} of {company_obj.name} (company id {company_obj.pk}).")

@@ -1,7 +1,9 @@
 import csv
 import re
+from datetime import UTC
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -23,7 +25,7 @@ def _moment(text: str, column: str, required: bool):
     moment = parse_datetime(text.strip())
     if moment is None:
         raise ValueError(f"{column} {text!r} is not an ISO 8601 time")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
 class Command(BaseCommand):
@@ -50,6 +52,9 @@ class Command(BaseCommand):
             for line, row in enumerate(reader, start=2):
                 try:
                     key = self._import(row)
+                except ValidationError as error:
+                    rejected.append(f"line {line}: {' '.join(error.messages)}")
+                    continue
                 except (ValueError, ApplicationError) as error:
                     rejected.append(f"line {line}: {getattr(error, 'message', error)}")
                     continue

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -54,6 +55,8 @@ class Command(BaseCommand):
                                      expires_at=expires)
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         expiry = f", expires {key.expires_at.isoformat()}" if key.expires_at else ", never expires"
         self.stderr.write(
             f"Created key {key.pk} ({key.prefix}…, {mode}{expiry}) for {username} in {actor.company.name}."
