@@ -21,10 +21,10 @@ from core.errors import Conflict, ValidationFailed
 from core.parsing import WHOLE_NUMBER
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
-from keys.limit_services import api_key_issue
+from keys.limit_services import api_key_issue, api_key_issue_once
 from keys.models import ApiKey
 from usage import selectors as usage_selectors
-from web.form_tokens import form_token_issue, form_token_spend, form_token_unspent
+from web.form_tokens import form_token_issue, form_token_nonce
 from web.key_forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
                         KeyRestrictionsForm, add_service_error)
 from web.limit_forms import KeyLimitsForm
@@ -179,6 +179,15 @@ def company_keys(request, actor):
     return render_page(request, actor, "keys/company.html", _company_context(actor, request.GET))
 
 
+def _create_refused(request, actor, form: ApiKeyCreateForm, status: int):
+    """A create form with its errors, where it was sent from: in the list's dialog, opened
+    again on the list, or on its own page."""
+    if request.POST.get("from") == "list":
+        context = {**_list_context(actor), "create_form": form, "create_open": True}
+        return render_page(request, actor, "keys/list.html", context, status)
+    return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, status)
+
+
 @require_http_methods(["GET", "POST"])
 @dashboard_view
 @sensitive_variables("raw")
@@ -186,29 +195,31 @@ def key_new(request, actor):
     if request.method == "GET":
         return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": _create_form(request, actor)})
     form = ApiKeyCreateForm(request.POST, company=actor.company)
-    if form.is_valid() and not form_token_unspent(request, form.cleaned_data["form_token"]):
-        context = {**_list_context(actor), "create_form": _create_form(request, actor), "resubmitted": True}
-        return render_page(request, actor, "keys/list.html", context, status=409)
-    if form.is_valid():
-        try:
-            key, raw = api_key_issue(
-                grantor=actor,
-                company=actor.company,
-                owner=actor.user,
-                name=form.cleaned_data["name"],
-                mode=form.cleaned_data["mode"],
-                expires_at=form.expires_at,
-            )
-        except ValidationFailed as error:
-            add_service_error(form, error)
-        except Conflict as error:  # the cap on active keys: the form was fine, the moment was not
-            add_service_error(form, error)
-            return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 409)
-        else:
-            form_token_spend(request, form.cleaned_data["form_token"])
-            context = {**_list_context(actor), "create_form": _create_form(request, actor)}
-            return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
-    return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 400)
+    token = request.POST.get("form_token", "")
+    nonce = form_token_nonce(request, token) if token else None
+    if token and nonce is None:
+        form.add_error(None, "This form was not made for you on this site, so no key was created. "
+                             "Press Create in a fresh form to make the key.")
+        form.data = {**form.data.dict(), "form_token": form_token_issue(request)}
+        return _create_refused(request, actor, form, 400)
+    if not form.is_valid():
+        return _create_refused(request, actor, form, 400)
+    fields = {"grantor": actor, "company": actor.company, "owner": actor.user, "name": form.cleaned_data["name"],
+              "mode": form.cleaned_data["mode"], "expires_at": form.expires_at}
+    try:
+        key, raw = api_key_issue_once(creation_token=nonce, **fields) if nonce else api_key_issue(**fields)
+    except ValidationFailed as error:
+        add_service_error(form, error)
+        return _create_refused(request, actor, form, 400)
+    except Conflict as error:  # the cap on active keys: the form was fine, the moment was not
+        add_service_error(form, error)
+        return _create_refused(request, actor, form, 409)
+    context = {**_list_context(actor), "create_form": _create_form(request, actor)}
+    if raw is None:  # this form made its key already: a reload, a double click, a second tab
+        return render_page(request, actor, "keys/list.html", {**context, "already_created": key}, status=409)
+    context["same_name"] = selectors.api_keys_of_company(actor, owner_id=actor.user.pk).active().filter(
+        name=key.name).exclude(pk=key.pk)[:3]
+    return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
 
 
 @require_GET
