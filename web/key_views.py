@@ -25,7 +25,7 @@ from keys.limit_services import api_key_issue, api_key_issue_once
 from keys.models import ApiKey
 from usage import selectors as usage_selectors
 from web.form_tokens import form_token_issue, form_token_nonce
-from web.key_forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, CompanyKeyFilterForm,
+from web.key_forms import (ApiKeyCreateForm, ApiKeyRegenerateForm, ApiKeyRenameForm, KeyFilterForm,
                         KeyRestrictionsForm, add_service_error)
 from web.limit_forms import KeyLimitsForm
 from web.settings_views import dashboard_view, safe_next
@@ -36,6 +36,7 @@ DEFAULT_USAGE_DAYS = 30
 HISTORY_LENGTH = 20
 PAGE_SIZE = 50
 REVOKED_FOLDED = 20  # the latest revoked keys under a list; the company view's status filter lists them all
+SPARKLINE_DAYS = 7  # the list's usage column: a week shows a key's rhythm and fits a row
 UNUSED_SHOWN = 20  # candidates to revoke above a list; the same status filter lists them all
 
 
@@ -76,36 +77,42 @@ def _paged(listed, revoked, query) -> dict:
             "revoked_folded": REVOKED_FOLDED}
 
 
+def _filtered(actor: Actor, query, *, members=None, owner_id=None) -> dict:
+    """One page of the keys under the table's filters (search, status, mode, and the owner on
+    the company view): revoked keys folded under it, the latest of them only, unless the status
+    filter asks for them; and each listed key's requests per day for its sparkline."""
+    filters = KeyFilterForm(query, members=members)
+    chosen = filters.filters()
+    found = selectors.api_keys_of_company(actor, **{"owner_id": owner_id, **chosen})
+    listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
+                                                                      found.filter(revoked_at__isnull=False))
+    paged = _paged(listed, revoked, query)
+    return {**paged, "filters": filters, "filtered": any(value is not None for value in chosen.values()),
+            "sparkline_days": SPARKLINE_DAYS,
+            "sparklines": usage_selectors.usage_daily_by_key(paged["keys"], SPARKLINE_DAYS)}
+
+
 def _list_context(actor: Actor, query=None) -> dict:
-    """One page of the person's own keys, revoked ones folded as on the company view."""
-    found = selectors.api_keys_of_company(actor, owner_id=actor.user.pk)
-    listed, revoked = found.filter(revoked_at__isnull=True), found.filter(revoked_at__isnull=False)
-    paged = _paged(listed, revoked, query or QueryDict())
-    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"), **paged,
-            "acted_for": {key.pk for key in [*paged["keys"], *paged["revoked_keys"]]},  # their own
+    """One page of the person's own keys, filtered as on the company view."""
+    found = _filtered(actor, query or QueryDict(), owner_id=actor.user.pk)
+    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"), **found,
+            "acted_for": {key.pk for key in [*found["keys"], *found["revoked_keys"]]},  # their own
+            "revoked_url": reverse("dashboard:key-list") + "?status=revoked",
+            "unused_url": reverse("dashboard:key-list") + "?status=unused",
             **_notices_context(actor, owner_id=actor.user.pk)}
 
 
 def _company_context(actor: Actor, query=None) -> dict:
-    """One page of the company's keys (revoked ones folded, the latest of them only, unless
-    the status filter asks for them), and the filters, kept by the page links."""
+    """One page of the company's keys, under the filters the page links keep."""
     company_keys_check(actor, "see every key of the company. Your own keys are under API-keys.")
-    query = query or QueryDict()
     members = get_user_model().objects.filter(memberships__company=actor.company).order_by("username")
-    filters = CompanyKeyFilterForm(query, members=members)
-    chosen = filters.filters()
-    found = selectors.api_keys_of_company(actor, **chosen)
-    listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
-                                                                      found.filter(revoked_at__isnull=False))
-    paged = _paged(listed, revoked, query)
+    found = _filtered(actor, query or QueryDict(), members=members)
     return {
         "section": "company-keys",
-        **paged,
-        "acted_for": keys_acted_for(actor, [*paged["keys"], *paged["revoked_keys"]]),
+        **found,
+        "acted_for": keys_acted_for(actor, [*found["keys"], *found["revoked_keys"]]),
         "revoked_url": reverse("dashboard:company-keys") + "?status=revoked",
         "unused_url": reverse("dashboard:company-keys") + "?status=unused",
-        "filters": filters,
-        "filtered": any(value is not None for value in chosen.values()),
         "page_url": reverse("dashboard:company-keys"),
         **_notices_context(actor),
     }
