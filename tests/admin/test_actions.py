@@ -165,3 +165,11 @@ def test_the_change_page_says_allowed_ips(admin_client, alice_key):
     key, _ = alice_key
     html = admin_client.get(f"/admin/keys/apikey/{key.pk}/change/").content.decode()
     assert '<label for="id_allowed_ips">Allowed IPs:</label>' in html
+
+
+def test_the_expiry_date_and_time_inputs_each_have_a_name(admin_client, alice_key):
+    key, _ = alice_key
+    for url in ("/admin/keys/apikey/add/", f"/admin/keys/apikey/{key.pk}/change/"):
+        html = admin_client.get(url).content.decode()
+        assert re.search(r'<input[^>]*name="expires_at_0"[^>]*aria-label="Expires at: date', html)
+        assert re.search(r'<input[^>]*name="expires_at_1"[^>]*aria-label="Expires at: time', html)
