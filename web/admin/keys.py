@@ -220,6 +220,7 @@ class ApiKeyAdmin(CompanyScopedAdmin):
 
     class Media:
         css = {"all": ["css/admin-keys.css"]}
+        js = ["js/admin-keys.js"]
 
     def has_add_permission(self, request, obj=None):
         return True
