@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from accounts.access import OPERATOR
 from keys.services import api_key_regenerate, api_key_revoke
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import screenshot, sign_in
 from tests.browser.test_csp import sign_in_to_admin
 from tests.factories import make_key
 
@@ -66,6 +66,8 @@ def test_no_axe_violation_on_any_dashboard_page(new_page, keys):
     for path in pages:
         page.goto(path)
         found[path] = axe_violations(page)
+        if path.endswith("/company/"):
+            screenshot(page, "company")
     # The list with its dialogs open: create, a refused blank name, the key shown once.
     page.goto("/settings/advanced/api-keys/")
     page.get_by_role("link", name="Generate New API-key").first.click()
@@ -109,6 +111,7 @@ def test_no_axe_violation_on_the_admin_key_pages_and_the_new_key_can_be_copied(n
     expect(page.locator("#raw-key-copied")).to_have_text("Copied to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == raw
     found["key created"] = axe_violations(page)
+    screenshot(page, "admin-key-created")
     assert_none(found)
 
 

@@ -3,7 +3,7 @@ confirms, snippets that work as pasted, and no closing by accident before the ke
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import KEY_RE, call_me, sign_in
+from tests.browser.helpers import KEY_RE, call_me, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -95,6 +95,7 @@ def test_test_this_key_calls_the_api_with_the_key_in_its_header_and_shows_the_an
     expect(result).to_contain_text("200 OK: the key works")
     expect(result).to_contain_text("“Checked from the browser”")
     expect(result).to_contain_text("Acme")
+    screenshot(page, "key-tested")
     request = sent.value
     assert request.headers["api-key"] == raw and raw not in request.url and "cookie" not in request.headers
     stored = page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
