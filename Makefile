@@ -61,19 +61,25 @@ redis-server:
 		&& { apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; }; } \
 		|| { echo "The key-cache tests need redis-server: sudo apt-get install redis-server (macOS: brew install redis)." >&2; exit 1; }
 
-# Redocly's linter judges the OpenAPI schema in the tests (tests/config/test_redocly.py): its CLI
-# from npm, pinned by package-lock.json, into node_modules/; installed when missing or changed,
+# Redocly's linter judges the OpenAPI schema in the tests (tests/config/test_redocly.py), and
+# axe-core and Lighthouse the dashboard's accessibility (tests/browser/test_accessibility.py): from
+# npm, pinned by package-lock.json, into node_modules/; installed when missing or changed,
 # with Debian's npm first where none is installed and apt-get can run. From npm's cache when it
 # holds the locked version (its integrity is in the lock file), so an offline rerun does not stall.
-node_modules/.bin/redocly: package.json package-lock.json
+NPM_TOOLS := node_modules/.bin/redocly node_modules/.bin/lighthouse node_modules/axe-core/axe.min.js
+
+node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 		&& { apt-get install -y -qq npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }; }; } \
-		|| { echo "The schema lint needs npm (Node.js): sudo apt-get install npm" \
+		|| { echo "The schema lint and the accessibility tests need npm (Node.js): sudo apt-get install npm" \
 		"(macOS: brew install node), then run make test again." >&2; exit 1; }
 	npm ci --prefer-offline --ignore-scripts --no-audit --no-fund
 	touch $@
 
-contract-tools: node_modules/.bin/redocly
+# A stamp, not the tools themselves, so that one npm ci brings them all (and a tool added to
+# package.json later is installed by the next make test).
+contract-tools: node_modules/.installed
+	@for tool in $(NPM_TOOLS); do [ -e "$$tool" ] || { echo "npm ci did not install $$tool" >&2; exit 1; }; done
 
 # ruff; mypy with django-stubs and djangorestframework-stubs ([tool.mypy] in pyproject.toml),
 # strict on the services, the selectors and the verification core; the import contracts.

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Operator, limits_check_manage, role_of
@@ -93,7 +93,8 @@ def limits_delete(*, api_key: ApiKey, grantor: Grantor) -> bool:
 @sensitive_variables("raw")
 @transaction.atomic
 def api_key_issue(*, grantor: Grantor, company: Company, owner: User, name: str, mode: str = Mode.LIVE,
-                  expires_at: datetime | None = None, scopes: list[str] | None = None) -> tuple[ApiKey, str]:
+                  expires_at: datetime | None = None, scopes: list[str] | None = None,
+                  creation_token: str | None = None) -> tuple[ApiKey, str]:
     """A new key and its raw value, for every surface: the grant rule (keys.grants) decides
     whether the grantor may obtain it, and the key starts with the limit it inherits, that of
     the limited key creating it or else the company's default for new keys. Scopes default to
@@ -106,9 +107,27 @@ def api_key_issue(*, grantor: Grantor, company: Company, owner: User, name: str,
                 mode=mode)
     key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
                               actor_user=grantor.user, scopes=scopes,
-                              created_with_key_id=grant.key_id if grant is not None else None)
+                              created_with_key_id=grant.key_id if grant is not None else None,
+                              creation_token=creation_token)
     _limits_start(key, limit, actor_user=grantor.user)
     return key, raw
+
+
+def api_key_issue_once(*, creation_token: str, owner: User, **fields: Any) -> tuple[ApiKey, str | None]:
+    """api_key_issue for a form that may arrive twice: the key made with this creation token,
+    and its raw value only the first time (None when the token made its key already). The
+    unique column decides between two racing posts: the loser's insert fails and it finds the
+    winner's key."""
+    made = ApiKey.objects.filter(creation_token=creation_token, owner=owner).first()
+    if made is not None:
+        return made, None
+    try:
+        return api_key_issue(creation_token=creation_token, owner=owner, **fields)
+    except IntegrityError:
+        made = ApiKey.objects.filter(creation_token=creation_token, owner=owner).first()
+        if made is None:
+            raise
+        return made, None
 
 
 def _limits_start(key: ApiKey, limit: LimitSnapshot | None, *, actor_user: User | None) -> None:

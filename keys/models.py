@@ -164,6 +164,9 @@ class ApiKey(models.Model):
     created_with_key = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="keys_created",
         help_text="The key whose holder created this one, if made with a key: a leak of it names these.")
+    # The nonce of the dashboard form that made the key: unique, so two posts of one form (a
+    # reload, a double click, two racing requests) make one key, and the second finds it.
+    creation_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 

@@ -68,8 +68,11 @@ def api_key_get(actor: Actor, key_id: uuid.UUID | str) -> ApiKey:
 
 
 def api_keys_of_company(actor: Actor, *, owner_id: int | None = None, status: str | None = None,
-                        mode: str | None = None) -> QuerySet[ApiKey]:
+                        mode: str | None = None, search: str | None = None) -> QuerySet[ApiKey]:
+    """`search`: part of the name, or the start of the key (its prefix, as shown: sk_live_ab12…)."""
     keys = ApiKey.objects.select_related("owner").filter(company=actor.company)
+    if search:
+        keys = keys.filter(Q(name__icontains=search) | Q(prefix__startswith=search.rstrip("…. ")))
     if owner_id is not None:
         keys = keys.filter(owner_id=owner_id)
     if status == UNUSED:

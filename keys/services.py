@@ -105,6 +105,7 @@ def api_key_create(
     actor_user: User | None = None,
     scopes: list[str] | None = None,
     created_with_key_id: uuid.UUID | None = None,
+    creation_token: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Insert a key and return it with its raw value, which exists only in this return value.
     Surfaces call keys.limit_services.api_key_issue, which asks the grant rule (keys.grants) and
@@ -127,6 +128,7 @@ def api_key_create(
         expires_at=_clean_expires_at(expires_at),
         scopes=clean_scopes(scopes) if scopes is not None else default_scopes(),
         created_with_key_id=created_with_key_id,
+        creation_token=creation_token,
     )
     audit_record(action=AuditAction.KEY_CREATED, company=company, api_key=key, actor_user=actor_user,
                  changes={"name": key.name, "mode": mode, "owner": owner.get_username(),

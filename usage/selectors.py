@@ -84,6 +84,19 @@ def usage_timeseries(days: int, now: datetime | None = None, **filters: Any) -> 
     return ("hour" if hourly else "day"), list(buckets.values())
 
 
+def usage_daily_by_key(api_keys: Iterable[ApiKey], days: int, now: datetime | None = None) -> dict[Any, list[int]]:
+    """Requests per UTC day for each key, oldest day first, zero-filled: the list's sparklines,
+    in one query for the whole page."""
+    now = now or timezone.now()
+    first = day_of(now) - timedelta(days=days - 1)
+    counts = {key.pk: [0] * days for key in api_keys}
+    rows = (DailyRollup.objects.filter(api_key__in=list(counts), bucket__gte=first, bucket__lte=now)
+            .values("api_key_id", "bucket").annotate(total=Sum("requests")))
+    for row in rows:
+        counts[row["api_key_id"]][(row["bucket"] - first).days] += row["total"]
+    return counts
+
+
 def usage_requests(api_key: ApiKey, days: int, *, status: str | None = None, tier: str | None = None,
                    domain: str | None = None) -> QuerySet[RequestLog]:
     since = timezone.now() - timedelta(days=days)

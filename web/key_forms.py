@@ -135,14 +135,21 @@ STATUS_CHOICES = [("", "Any status"), *[(status, str(status).capitalize()) for s
 MODE_CHOICES = [("", "Any mode"), *Mode.choices]
 
 
-class CompanyKeyFilterForm(DashboardForm):
+class KeyFilterForm(DashboardForm):
+    """The filters over a key table: the personal list and the company view (which adds the owner)."""
+    q = forms.CharField(label="Search", required=False, max_length=NAME_MAX_LENGTH, strip=True,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or sk_live_ab12",
+                                                      "autocomplete": "off"}))
     owner = forms.TypedChoiceField(label="Owner", required=False, coerce=int, empty_value=None)
     status = forms.ChoiceField(label="Status", required=False, choices=STATUS_CHOICES)
     mode = forms.ChoiceField(label="Mode", required=False, choices=MODE_CHOICES)
 
-    def __init__(self, *args, members=(), **kwargs):
+    def __init__(self, *args, members=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].choices = [("", "Everyone"), *[(m.pk, m.username) for m in members]]
+        if members is None:
+            del self.fields["owner"]
+        else:
+            self.fields["owner"].choices = [("", "Everyone"), *[(m.pk, m.username) for m in members]]
 
     def filters(self) -> dict:
         """The valid filters; an invalid one is dropped and shown as an error on the form."""
@@ -150,11 +157,11 @@ class CompanyKeyFilterForm(DashboardForm):
             data = self.cleaned_data
         else:
             data = {name: value for name, value in self.cleaned_data.items() if name not in self.errors}
-        return {
-            "owner_id": data.get("owner"),
-            "status": data.get("status") or None,
-            "mode": data.get("mode") or None,
-        }
+        chosen = {"status": data.get("status") or None, "mode": data.get("mode") or None,
+                  "search": data.get("q") or None}
+        if "owner" in self.fields:
+            chosen["owner_id"] = data.get("owner")
+        return chosen
 
 
 # The regenerate confirmation's choices: when the current value stops working.

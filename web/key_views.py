@@ -22,16 +22,16 @@ from core.errors import Conflict
 from core.parsing import WHOLE_NUMBER
 from keys import selectors, services
 from keys.legacy import legacy_notice_mark_shown, legacy_status
-from keys.limit_services import api_key_issue
+from keys.limit_services import api_key_issue, api_key_issue_once
 from keys.models import ApiKey
 from usage import selectors as usage_selectors
 from web.expiry_forms import KeyExpiryForm
-from web.form_tokens import form_token_issue, form_token_spend, form_token_unspent
+from web.form_tokens import form_token_issue, form_token_nonce
 from web.key_forms import (
     ApiKeyCreateForm,
     ApiKeyRegenerateForm,
     ApiKeyRenameForm,
-    CompanyKeyFilterForm,
+    KeyFilterForm,
     KeyRestrictionsForm,
     add_service_error,
 )
@@ -44,6 +44,7 @@ DEFAULT_USAGE_DAYS = 30
 HISTORY_LENGTH = 20
 PAGE_SIZE = 50
 REVOKED_FOLDED = 20  # the latest revoked keys under a list; the company view's status filter lists them all
+SPARKLINE_DAYS = 7  # the list's usage column: a week shows a key's rhythm and fits a row
 UNUSED_SHOWN = 20  # candidates to revoke above a list; the same status filter lists them all
 
 
@@ -84,36 +85,42 @@ def _paged(listed, revoked, query) -> dict:
             "revoked_folded": REVOKED_FOLDED}
 
 
+def _filtered(actor: Actor, query, *, members=None, owner_id=None) -> dict:
+    """One page of the keys under the table's filters (search, status, mode, and the owner on
+    the company view): revoked keys folded under it, the latest of them only, unless the status
+    filter asks for them; and each listed key's requests per day for its sparkline."""
+    filters = KeyFilterForm(query, members=members)
+    chosen = filters.filters()
+    found = selectors.api_keys_of_company(actor, **{"owner_id": owner_id, **chosen})
+    listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
+                                                                      found.filter(revoked_at__isnull=False))
+    paged = _paged(listed, revoked, query)
+    return {**paged, "filters": filters, "filtered": any(value is not None for value in chosen.values()),
+            "sparkline_days": SPARKLINE_DAYS,
+            "sparklines": usage_selectors.usage_daily_by_key(paged["keys"], SPARKLINE_DAYS)}
+
+
 def _list_context(actor: Actor, query=None) -> dict:
-    """One page of the person's own keys, revoked ones folded as on the company view."""
-    found = selectors.api_keys_of_company(actor, owner_id=actor.user.pk)
-    listed, revoked = found.filter(revoked_at__isnull=True), found.filter(revoked_at__isnull=False)
-    paged = _paged(listed, revoked, query or QueryDict())
-    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"), **paged,
-            "acted_for": {key.pk for key in [*paged["keys"], *paged["revoked_keys"]]},  # their own
+    """One page of the person's own keys, filtered as on the company view."""
+    found = _filtered(actor, query or QueryDict(), owner_id=actor.user.pk)
+    return {"section": "api-keys", "page_url": reverse("dashboard:key-list"), **found,
+            "acted_for": {key.pk for key in [*found["keys"], *found["revoked_keys"]]},  # their own
+            "revoked_url": reverse("dashboard:key-list") + "?status=revoked",
+            "unused_url": reverse("dashboard:key-list") + "?status=unused",
             **_notices_context(actor, owner_id=actor.user.pk)}
 
 
 def _company_context(actor: Actor, query=None) -> dict:
-    """One page of the company's keys (revoked ones folded, the latest of them only, unless
-    the status filter asks for them), and the filters, kept by the page links."""
+    """One page of the company's keys, under the filters the page links keep."""
     company_keys_check(actor, "see every key of the company. Your own keys are under API-keys.")
-    query = query or QueryDict()
     members = get_user_model().objects.filter(memberships__company=actor.company).order_by("username")
-    filters = CompanyKeyFilterForm(query, members=members)
-    chosen = filters.filters()
-    found = selectors.api_keys_of_company(actor, **chosen)
-    listed, revoked = (found, found.none()) if chosen["status"] else (found.filter(revoked_at__isnull=True),
-                                                                      found.filter(revoked_at__isnull=False))
-    paged = _paged(listed, revoked, query)
+    found = _filtered(actor, query or QueryDict(), members=members)
     return {
         "section": "company-keys",
-        **paged,
-        "acted_for": keys_acted_for(actor, [*paged["keys"], *paged["revoked_keys"]]),
+        **found,
+        "acted_for": keys_acted_for(actor, [*found["keys"], *found["revoked_keys"]]),
         "revoked_url": reverse("dashboard:company-keys") + "?status=revoked",
         "unused_url": reverse("dashboard:company-keys") + "?status=unused",
-        "filters": filters,
-        "filtered": any(value is not None for value in chosen.values()),
         "page_url": reverse("dashboard:company-keys"),
         **_notices_context(actor),
     }
@@ -192,6 +199,15 @@ def company_keys(request, actor):
     return render_page(request, actor, "keys/company.html", _company_context(actor, request.GET))
 
 
+def _create_refused(request, actor, form: ApiKeyCreateForm, status: int):
+    """A create form with its errors, where it was sent from: in the list's dialog, opened
+    again on the list, or on its own page."""
+    if request.POST.get("from") == "list":
+        context = {**_list_context(actor), "create_form": form, "create_open": True}
+        return render_page(request, actor, "keys/list.html", context, status)
+    return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, status)
+
+
 @require_http_methods(["GET", "POST"])
 @dashboard_view
 @sensitive_variables("raw")
@@ -199,29 +215,31 @@ def key_new(request, actor):
     if request.method == "GET":
         return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": _create_form(request, actor)})
     form = ApiKeyCreateForm(request.POST, company=actor.company)
-    if form.is_valid() and not form_token_unspent(request, form.cleaned_data["form_token"]):
-        context = {**_list_context(actor), "create_form": _create_form(request, actor), "resubmitted": True}
-        return render_page(request, actor, "keys/list.html", context, status=409)
-    if form.is_valid():
-        try:
-            key, raw = api_key_issue(
-                grantor=actor,
-                company=actor.company,
-                owner=actor.user,
-                name=form.cleaned_data["name"],
-                mode=form.cleaned_data["mode"],
-                expires_at=form.expires_at,
-            )
-        except ValidationError as error:
-            add_service_error(form, error)
-        except Conflict as error:  # the cap on active keys: the form was fine, the moment was not
-            add_service_error(form, error)
-            return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 409)
-        else:
-            form_token_spend(request, form.cleaned_data["form_token"])
-            context = {**_list_context(actor), "create_form": _create_form(request, actor)}
-            return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
-    return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": form}, 400)
+    token = request.POST.get("form_token", "")
+    nonce = form_token_nonce(request, token) if token else None
+    if token and nonce is None:
+        form.add_error(None, "This form was not made for you on this site, so no key was created. "
+                             "Press Create in a fresh form to make the key.")
+        form.data = {**form.data.dict(), "form_token": form_token_issue(request)}
+        return _create_refused(request, actor, form, 400)
+    if not form.is_valid():
+        return _create_refused(request, actor, form, 400)
+    fields = {"grantor": actor, "company": actor.company, "owner": actor.user, "name": form.cleaned_data["name"],
+              "mode": form.cleaned_data["mode"], "expires_at": form.expires_at}
+    try:
+        key, raw = api_key_issue_once(creation_token=nonce, **fields) if nonce else api_key_issue(**fields)
+    except ValidationError as error:
+        add_service_error(form, error)
+        return _create_refused(request, actor, form, 400)
+    except Conflict as error:  # the cap on active keys: the form was fine, the moment was not
+        add_service_error(form, error)
+        return _create_refused(request, actor, form, 409)
+    context = {**_list_context(actor), "create_form": _create_form(request, actor)}
+    if raw is None:  # this form made its key already: a reload, a double click, a second tab
+        return render_page(request, actor, "keys/list.html", {**context, "already_created": key}, status=409)
+    context["same_name"] = selectors.api_keys_of_company(actor, owner_id=actor.user.pk).active().filter(
+        name=key.name).exclude(pk=key.pk)[:3]
+    return _shown_once(request, actor, "keys/list.html", context, key, raw, regenerated=False)
 
 
 @require_http_methods(["GET", "POST"])

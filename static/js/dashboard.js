@@ -76,6 +76,37 @@
     }
   }
 
+  // Calls /api/v1/me with the new key in the API-Key header, as a script would: no cookie goes
+  // along (so the answer is the key's), and the key goes in no URL and no storage.
+  function testKey(button) {
+    var result = document.getElementById("key-test-result");
+    var raw = document.getElementById(button.dataset.testKey).value.trim();
+    button.disabled = true;
+    result.className = "key-test-result";
+    result.textContent = "Calling " + button.dataset.testUrl + "…";
+    fetch(button.dataset.testUrl, {headers: {"API-Key": raw, "Accept": "application/json"},
+                                   credentials: "omit", cache: "no-store"})
+      .then(function (response) {
+        return response.json().then(function (body) { return {status: response.status, body: body}; });
+      })
+      .then(function (answer) {
+        var body = answer.body;
+        if (answer.status === 200 && body.api_key) {
+          result.classList.add("ok");
+          result.textContent = answer.status + " OK: the key works. It is “" + body.api_key.name + "” (" +
+            body.api_key.mode + ") of " + body.company.name + ", acting as " + body.user.username + ".";
+        } else {
+          result.classList.add("failed");
+          result.textContent = answer.status + " " + (body.title || "") + ": " + (body.detail || "the key was refused.");
+        }
+      })
+      .catch(function () {
+        result.classList.add("failed");
+        result.textContent = "The test call did not get an answer; check your connection and try again.";
+      })
+      .then(function () { button.disabled = false; });
+  }
+
   function confirmAction(link) {
     var dialog = document.getElementById("confirm-dialog");
     dialog.querySelector("form").action = link.href || link.form.action;  // a link, or a form's button
@@ -115,7 +146,7 @@
   }
 
   document.addEventListener("click", function (event) {
-    var target = event.target.closest("[data-dialog], [data-confirm], [data-close], [data-copy], [data-rename], [data-rename-cancel], [data-select-all]");
+    var target = event.target.closest("[data-dialog], [data-confirm], [data-close], [data-copy], [data-rename], [data-rename-cancel], [data-select-all], [data-test-key]");
     if (!target) return;
     if (target.matches("[data-dialog]")) {
       event.preventDefault();
@@ -133,6 +164,8 @@
       toggleRename(document.getElementById(target.dataset.rename), true);
     } else if (target.matches("[data-rename-cancel]")) {
       toggleRename(target.closest("form"), false);
+    } else if (target.matches("[data-test-key]")) {
+      testKey(target);
     } else if (target.matches("[data-select-all]")) {
       target.select();
     }
@@ -171,10 +204,18 @@
     document.querySelectorAll("dialog").forEach(function (dialog) {
       dialog.addEventListener("close", restoreFocus);
     });
-    document.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
+    document.querySelectorAll("[data-copy], [data-test-key]").forEach(function (button) { button.hidden = false; });
     document.querySelectorAll("input[name=never_expires]:checked").forEach(function (box) {
       box.form.elements.expires_on.disabled = true;
     });
+    // A create form refused for its input comes back open on the list, with its errors:
+    // as the modal it was, focus on the first field to correct.
+    var refused = document.querySelector("dialog[data-reopen][open]");
+    if (refused) {
+      refused.close();
+      openModal(refused, document.querySelector("[data-dialog='" + refused.id + "']"),
+                refused.querySelector("[aria-invalid=true]") || refused.querySelector("input:not([type=hidden])"));
+    }
     var shown = document.querySelector("dialog[data-autoshow][open]");
     if (shown) showKeyOnce(shown);
   });

@@ -187,3 +187,9 @@ def test_a_key_policy_out_of_bounds_in_admin_is_a_form_error(owner, company):
     assert "max_key_lifetime_days must be between 1 and 3,650 days." in response.content.decode()
     company.refresh_from_db()
     assert company.max_key_lifetime_days is None
+def test_the_expiry_date_and_time_inputs_each_have_a_name(admin_client, alice_key):
+    key, _ = alice_key
+    for url in ("/admin/keys/apikey/add/", f"/admin/keys/apikey/{key.pk}/change/"):
+        response = admin_client.get(url)
+        assert select_one(response, 'input[name="expires_at_0"]')["aria-label"].startswith("Expires at: date")
+        assert select_one(response, 'input[name="expires_at_1"]')["aria-label"].startswith("Expires at: time")

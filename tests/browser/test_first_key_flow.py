@@ -64,7 +64,7 @@ def test_generate_use_reload_revoke(page, live_server, alice, alices_other_keys)
     screenshot(page, "list")
 
     row_action(page, "Production Server", "Revoke key").click()
-    confirm = page.get_by_role("dialog", name="Revoke “Production Server”?")
+    confirm = page.get_by_role("dialog", name="Revoke “Production Server” (sk_live_")
     expect(confirm).to_be_visible()
     expect(confirm).to_contain_text("401 Unauthorized from their next request")
     screenshot(page, "revoke-confirm")

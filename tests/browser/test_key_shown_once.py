@@ -3,7 +3,7 @@ confirms, snippets that work as pasted, and no closing by accident before the ke
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import KEY_RE, call_me, sign_in
+from tests.browser.helpers import KEY_RE, call_me, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -83,3 +83,33 @@ def test_a_form_left_open_while_another_tab_reloads_still_makes_its_key(page, al
     other_tab.close()
     shown = create_key(page, "From the first tab")
     assert KEY_RE.fullmatch(shown.get_by_label("API key").input_value())
+
+
+def test_test_this_key_calls_the_api_with_the_key_in_its_header_and_shows_the_answer(page, alice):
+    sign_in(page, "alice")
+    shown = create_key(page, "Checked from the browser")
+    raw = shown.get_by_label("API key").input_value()
+    with page.expect_request("**/api/v1/me") as sent:
+        shown.get_by_role("button", name="Test this key").click()
+    result = shown.locator("#key-test-result")
+    expect(result).to_contain_text("200 OK: the key works")
+    expect(result).to_contain_text("“Checked from the browser”")
+    expect(result).to_contain_text("Acme")
+    screenshot(page, "key-tested")
+    request = sent.value
+    assert request.headers["api-key"] == raw and raw not in request.url and "cookie" not in request.headers
+    stored = page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+    assert raw not in stored
+
+
+def test_a_blank_name_is_refused_in_the_same_dialog(page, alice):
+    sign_in(page, "alice")
+    page.get_by_role("link", name="Generate New API-key").first.click()
+    create = page.get_by_role("dialog", name="Generate New API-key")
+    create.get_by_label("Name").fill("   ")
+    create.get_by_role("button", name="Create").click()
+    create = page.get_by_role("dialog", name="Generate New API-key")
+    expect(create).to_be_visible()
+    expect(create).to_contain_text("Give the key a name")
+    expect(create.get_by_label("Name")).to_be_focused()
+    expect(page.get_by_role("heading", level=1)).to_have_text("API-keys")  # the list, not another page

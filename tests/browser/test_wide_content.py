@@ -62,10 +62,18 @@ def test_key_tables_fit_with_long_names_a_grace_period_and_many_keys(new_page, m
         expect(link).to_have_attribute("title", name)  # the whole name, on hover
         menu = key_row.locator("summary")
         assert_on_screen(menu, viewport["width"])
+        assert_on_screen(key_row.get_by_role("img", name="0 requests in the last 7 days"), viewport["width"])
         menu.click()
         assert_on_screen(key_row.get_by_role("link", name="Revoke key"), viewport["width"])
         assert_no_sideways_scroll(page, viewport["width"])
         menu.click()
+    search = page.get_by_role("searchbox", name="Search")
+    assert_on_screen(search, viewport["width"])
+    search.fill(LONG_WORD[:30])
+    page.get_by_role("button", name="Filter").click()
+    expect(row(page, LONG_WORD)).to_have_count(1)
+    assert_no_sideways_scroll(page, viewport["width"])
+    page.go_back()
     if viewport is LAPTOP:
         # One line per key: the name shortens instead of wrapping, the actions are one button.
         assert row(page, LONG_WORDS).first.bounding_box()["height"] < 50

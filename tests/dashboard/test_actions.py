@@ -54,7 +54,8 @@ class TestCreate:
         form = {"name": "Nightly export", "never_expires": "on", "mode": "live", "form_token": token}
         assert client.post(NEW_URL, form).status_code == 200
         again = client.post(NEW_URL, form)
-        assert again.status_code == 409 and "no other key was created" in again.content.decode()
+        assert again.status_code == 409 and "Already created" in again.content.decode()
+        assert ApiKey.objects.get(owner=alice).prefix in again.content.decode()  # it names the key it made
         assert not KEY_RE.search(again.content.decode())
         assert ApiKey.objects.filter(owner=alice).count() == 1
         # The page it answers with has a fresh form, which makes the next key.
@@ -77,16 +78,28 @@ class TestCreate:
     def test_a_token_not_signed_here_makes_no_key(self, alice, token):
         client = signed_in(alice)
         form = {"name": "Forged", "never_expires": "on", "mode": "live", "form_token": token}
-        assert client.post(NEW_URL, form).status_code == 409
+        response = client.post(NEW_URL, form)
+        assert response.status_code == 400 and "not made for you" in response.content.decode()
+        assert not ApiKey.objects.exists()
+        # The form it answers with carries a token that works.
+        fresh = form_token(response)
+        assert client.post(NEW_URL, {**form, "form_token": fresh}).status_code == 200
+        assert ApiKey.objects.filter(owner=alice, name="Forged").count() == 1
+
+    def test_another_persons_form_token_makes_no_key(self, alice, bob):
+        token = form_token(signed_in(bob).get(LIST_URL))
+        form = {"name": "Borrowed", "never_expires": "on", "mode": "live", "form_token": token}
+        assert signed_in(alice).post(NEW_URL, form).status_code == 400
         assert not ApiKey.objects.exists()
 
-    def test_a_day_old_form_makes_no_key(self, alice):
+    def test_a_week_old_form_still_makes_its_key_once(self, alice):
         client = signed_in(alice)
-        with time_machine.travel(timezone.now() - timedelta(days=1, minutes=1)):
+        with time_machine.travel(timezone.now() - timedelta(days=7)):
             token = form_token(client.get(LIST_URL))
-        form = {"name": "Stale", "never_expires": "on", "mode": "live", "form_token": token}
+        form = {"name": "Left open", "never_expires": "on", "mode": "live", "form_token": token}
+        assert client.post(NEW_URL, form).status_code == 200
         assert client.post(NEW_URL, form).status_code == 409
-        assert not ApiKey.objects.exists()
+        assert ApiKey.objects.filter(owner=alice).count() == 1
 
     def test_a_form_refused_for_bad_input_can_be_corrected_and_sent(self, alice):
         client = signed_in(alice)

@@ -76,7 +76,7 @@ def test_never_used_key_says_never(alice, alice_key):
 
 @pytest.mark.parametrize(
     ("expires_in", "used", "label"),
-    [(timedelta(days=30), True, "Active"), (timedelta(days=30), False, "Active, unused"),
+    [(timedelta(days=30), True, "Active"), (timedelta(days=30), False, "Unused"),
      (timedelta(days=6), True, "Expiring in 6 days"), (timedelta(hours=2), True, "Expiring in 1 day")],
 )
 def test_status_labels_for_live_keys(alice, expires_in, used, label):

@@ -86,7 +86,9 @@ def test_only_the_latest_twenty_revoked_keys_are_folded_under_the_list(alice):
     assert listed(html) == ["current"]
     folded = html.split("<summary>Show revoked (23)</summary>")[1]
     assert len(names(folded)) == 20 and "old-22" in folded and "old-02" not in folded
-    assert "The latest 20 of 23." in folded and "GET /api/v1/api-keys?status=revoked" in folded
+    assert "The latest 20 of 23." in folded and f'<a href="{LIST_URL}?status=revoked">Every revoked key</a>' in folded
+    every = signed_in(alice).get(LIST_URL, {"status": "revoked"}).content.decode()
+    assert len(listed(every)) == 23 and "current" not in listed(every)
 
 
 def test_a_new_key_is_shown_on_the_first_page_and_its_links_lead_to_the_list(alice, many):
@@ -101,7 +103,7 @@ def test_a_new_key_is_shown_on_the_first_page_and_its_links_lead_to_the_list(ali
 
 
 @pytest.mark.parametrize("who, url, every_one", [
-    ("alice", LIST_URL, "GET /api/v1/api-keys?status=unused"),
+    ("alice", LIST_URL, f'<a href="{LIST_URL}?status=unused">Every unused key</a>'),
     ("admin", COMPANY_URL, f'<a href="{COMPANY_URL}?status=unused">Every unused key</a>'),
 ])
 def test_old_unused_keys_are_listed_twenty_at_most(request, alice, who, url, every_one):

@@ -15,6 +15,7 @@ from keys.models import ApiKey
 from tests.clients import key_client, session_client
 from tests.dashboard.conftest import NEW_URL, key_url, signed_in
 from tests.factories import make_key
+from tests.html import select_one
 
 pytestmark = pytest.mark.django_db
 
@@ -193,7 +194,7 @@ def test_admin_created_key_is_shown_once_on_the_page_after_saving(admin, company
                                                        "name": "Billing service", "mode": "live"})
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     key = ApiKey.objects.get(name="Billing service")
-    raw = response.content.decode().split('id="raw-key" value="')[1].split('"')[0]
+    raw = select_one(response, "[data-select-on-focus]").get_text()
     assert key_client(raw).get("/api/v1/me").json()["api_key"]["id"] == str(key.pk)
     assert raw not in str(response.cookies) and "messages" not in response.cookies
     assert raw not in client.get(f"/admin/keys/apikey/{key.pk}/change/").content.decode()

@@ -182,7 +182,8 @@ def test_sign_in_generate_use_revoke_through_nginx(stack, figures, evidence):
             behind = page.locator("tr", has=page.get_by_role("link", name="Behind nginx", exact=True))
             behind.locator("summary").click()
             behind.get_by_role("link", name="Revoke key").click()
-            page.get_by_role("dialog", name="Revoke “Behind nginx”?").get_by_role("button", name="Revoke key").click()
+            dialog = page.get_by_role("dialog", name="Revoke “Behind nginx” (sk_")
+            dialog.get_by_role("button", name="Revoke key").click()
             expect(page.get_by_role("status")).to_contain_text("Revoked “Behind nginx”")
             assert CSRF_REFUSED not in page.content()
         finally:

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from core import crypto
 from keys.models import KeyState
@@ -40,8 +41,28 @@ def status_text(key, limits_reached=None) -> str:
         days = math.ceil((key.expires_at - timezone.now()) / timedelta(days=1))
         return f"Expiring in {days} day{'s' if days != 1 else ''}"
     if state == KeyState.ACTIVE and key.last_used_at is None:
-        return "Active, unused"
+        return "Unused"
     return state.label
+
+
+SPARK_WIDTH, SPARK_HEIGHT = 70, 20
+
+
+@register.simple_tag
+def sparkline(sparklines, key_id, days: int):
+    """A key's requests per day as bars, drawn on the server (no script, no chart library),
+    with the total in words for screen readers and on hover."""
+    counts = (sparklines or {}).get(key_id, [0] * days)
+    total, peak = sum(counts), max(counts, default=0) or 1
+    label = f"{total:,} request{'s' if total != 1 else ''} in the last {days} days"
+    step = SPARK_WIDTH / len(counts)
+    heights = [max(count / peak * SPARK_HEIGHT, 1) for count in counts]  # a day without requests: a 1px line
+    bars = format_html_join("", '<rect x="{}" y="{}" width="{}" height="{}"></rect>', (
+        (f"{index * step:.1f}", f"{SPARK_HEIGHT - height:.1f}", f"{step - 1:.1f}", f"{height:.1f}")
+        for index, height in enumerate(heights)))
+    return format_html('<svg class="sparkline{}" role="img" aria-label="{}" viewBox="0 0 {} {}" width="{}" height="{}">'
+                       '<title>{}</title>{}</svg>', "" if total else " idle", label, SPARK_WIDTH, SPARK_HEIGHT,
+                       SPARK_WIDTH, SPARK_HEIGHT, label, bars)
 
 
 @register.filter
