@@ -83,7 +83,7 @@ def test_never_expires_removes_the_expiry(alice):
     ({**NEW_YORK, "expires_time": "24:00"}, "expires_time", "Enter the time as HH:MM on a 24-hour clock"),
     ({**NEW_YORK, "timezone": "Mars/Olympus_Mons"}, "timezone", "is not a timezone this server knows"),
     ({**NEW_YORK, "timezone": "../../etc/passwd"}, "timezone", "is not a timezone this server knows"),
-    ({**NEW_YORK, "expires_on": "2020-01-01"}, "expires_on", "That date has passed"),
+    ({**NEW_YORK, "expires_on": "2020-01-01"}, "expires_on", "That moment has passed"),
 ])
 def test_a_bad_expiry_is_400_in_the_open_panel_and_changes_nothing(alice, alice_key, data, field, error):
     key, _ = alice_key

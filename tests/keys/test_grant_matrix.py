@@ -166,6 +166,10 @@ DASHBOARD_ROUTES = {
     ("dashboard:key-detail", "GET"): READS,
     ("dashboard:key-rename", "GET"): READS,
     ("dashboard:key-rename", "POST"): {"rename": Op(NARROW, 302, {"name": RENAMED}, effect="renamed")},
+    ("dashboard:key-name", "POST"): {"rename": Op(NARROW, 302, {"name": RENAMED}, effect="renamed")},
+    ("dashboard:key-expiry", "POST"): {"extend-expiry": Op(WIDEN, 302, lambda w: {
+        "expires_on": f"{w.later:%Y-%m-%d}", "expires_time": f"{w.later:%H:%M}", "timezone": "UTC"},
+        effect="extended to the minute")},
     ("dashboard:key-revoke", "GET"): READS,
     ("dashboard:key-revoke", "POST"): {"revoke": Op(NARROW, 302, {}, effect="revoked")},
     ("dashboard:key-regenerate", "GET"): READS,
@@ -487,6 +491,7 @@ EFFECTS = {
     "revoked": lambda key, limit, w: key["revoked_at"] is not None,
     "renamed": lambda key, limit, w: key["name"] == RENAMED,
     "extended": lambda key, limit, w: key["expires_at"] == w.later,
+    "extended to the minute": lambda key, limit, w: key["expires_at"] == w.later.replace(second=0),
     "ips lifted": lambda key, limit, w: key["allowed_ips"] == [],
     "all scopes": lambda key, limit, w: key["scopes"] == [ALL],
     "limit raised": lambda key, limit, w: _limit(limit) == RAISED_LIMIT,
