@@ -9,12 +9,12 @@ name, and on a DRF view it costs a cookie lookup): a signed-in browser's API wri
 CSRF check, which SessionAuthentication enforces. The Content-Security-Policy header stays on every response; its
 value, which depends only on the settings unless a view customises it, is built once.
 """
+from csp import middleware as csp
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.core.signals import setting_changed
-from csp import middleware as csp
 
 KEYED_API_PREFIX = "/api/v1/"
 

@@ -56,7 +56,7 @@ def _upsert_rollups(model, rows: list[tuple]) -> None:
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[], "
                 f"%s::text[], %s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[]) {upsert}",
-                [list(column) for column in zip(*rows)],
+                [list(column) for column in zip(*rows, strict=True)],
             )
         return
     adapt = connection.ops.adapt_datetimefield_value

@@ -399,7 +399,8 @@ def cpu_figure(row: Row, part: str) -> float | None:
 
 def report(backend: Backend, table: list[Row], analytics: dict, sent: int, logged: int) -> dict:
     lines = [f"## {backend.title}", "",
-             f"{WORKERS} gunicorn workers of class {WORKER_CLASS} (tests/bench/gunicorn_conf.py, GUNICORN_WORKER_CLASS); "
+             f"{WORKERS} gunicorn workers of class {WORKER_CLASS} "
+             "(tests/bench/gunicorn_conf.py, GUNICORN_WORKER_CLASS); "
              f"{load.generator()} -c{CONNECTIONS}; {ROUNDS} interleaved rounds of {SECONDS:g} s windows, each "
              "ending once its request log is written; each row between two runs of (a); req/s, latency and CPU "
              "are medians over the rounds; ratio = req/s over the mean of the two (a) runs around it, min / median.",
@@ -470,7 +471,8 @@ def verdicts(results: dict) -> list[str]:
         line(res["ratio"].get(ONE_KEY), 0.85, f"{name}: keyed + logged, one key >= 0.85 of (a)")
         line(res["ratio"].get(MANY_KEYS), 0.8, f"{name}: keyed + logged, 2,000 keys >= 0.8 of (a)")
         line(res["ratio"].get(LIMITED), 0.7, f"{name}: keyed + logged + limited >= 0.7 of (a)")
-        line(res["ratio"].get(VERIFY), 0.85, f"{name}: verify endpoint, one key, logged >= 0.85 of (a) (the one-key target)")
+        line(res["ratio"].get(VERIFY), 0.85,
+             f"{name}: verify endpoint, one key, logged >= 0.85 of (a) (the one-key target)")
         sizes = res.get("sizes")
         logs = f"{sizes['big']:,} / {sizes['small']:,} rows" if sizes else "large / small log"
         for call in ANALYTICS:

@@ -218,7 +218,7 @@ def test_a_batch_of_many_keys_is_counted_exactly_once_in_the_log_the_rollups_and
     for model in (UsageRollup, DailyRollup):
         totals = {}
         for key_id, requests, spend in model.objects.values_list("api_key_id", "requests", "spend_microcents"):
-            totals[key_id] = [a + b for a, b in zip(totals.get(key_id, [0, 0]), (requests, spend))]
+            totals[key_id] = [a + b for a, b in zip(totals.get(key_id, [0, 0]), (requests, spend), strict=True)]
         assert totals == {pk: [expected_requests[pk], expected_spend[pk]] for pk in expected_requests}
     assert UsageRollup.objects.filter(api_key=keys[3]).count() == 6  # its 2 dimensions of the first hour, 4 of the next
     assert dict(ApiKey.objects.filter(company=company).values_list("pk", "last_used_at")) == expected_last
