@@ -28,14 +28,14 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # GUNICORN_WORKER_CLASS picks one of these (docs/serving.md, docs/benchmarks.md). The default,
 # "threads": gthread, with each request's head read by the worker's event loop
 # (config.gunicorn_worker): a connection that is slow or idle holds no thread, so a few of them
-# cannot stall the rest. "gevent": one greenlet per connection (the standard library patched at the
-# top of this file, before Django, psycopg or redis-py are imported, so they yield while they wait); a
-# head over gunicorn's own limits (100 fields of 8,190 bytes) gets its plain-text 431, not the
-# problem shape, and a slow head holds a greenlet, not a thread, up to GUNICORN_WORKER_CONNECTIONS.
-# "gthread" and "sync" are gunicorn's own, for comparison.
+# cannot stall the rest. "gevent": one greenlet per connection (config.gunicorn_gevent; the
+# standard library patched at the top of this file, before Django, psycopg or redis-py are
+# imported, so they yield while they wait); a slow head holds a greenlet, not a thread, up to
+# GUNICORN_WORKER_CONNECTIONS, with no header timeout. "gthread" and "sync" are gunicorn's own,
+# for comparison (their refusals of bad heads are gunicorn's HTML, not problems).
 WORKER_CLASSES = {
     "threads": "config.gunicorn_worker.HeadReadingWorker",
-    "gevent": "gevent",
+    "gevent": "config.gunicorn_gevent.ProblemGeventWorker",
     "gthread": "gthread",
     "sync": "sync",
 }

@@ -1,5 +1,6 @@
 """Limits and the request log under real concurrency: a gunicorn with several workers, on a
 database of its own (PostgreSQL in CI's second pass, SQLite otherwise) and the run's cache."""
+import json
 import socket
 import subprocess
 import sys
@@ -110,7 +111,7 @@ def test_the_management_limit_is_one_count_across_workers(tmp_path):
 
 def test_under_gevent_a_client_that_never_finishes_its_head_stalls_no_one(tmp_path):
     """One worker: a connection idle half-way through its head holds a greenlet, not the worker;
-    a head far over gunicorn's limits is refused and closed, not read for ever."""
+    a head far over gunicorn's limits is refused with the API's problem and closed, not read for ever."""
     with live_gunicorn(tmp_path, workers=1, cache_url="", env={"GUNICORN_WORKER_CLASS": "gevent"}) as live:
         with socket.create_connection(("127.0.0.1", live.port), timeout=5) as idle:
             idle.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n")
@@ -119,8 +120,14 @@ def test_under_gevent_a_client_that_never_finishes_its_head_stalls_no_one(tmp_pa
             assert time.monotonic() - started < 2
         with socket.create_connection(("127.0.0.1", live.port), timeout=5) as hostile:
             hostile.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + b"a" * 70_000 + b"\r\n\r\n")
-            answer = hostile.recv(65536)
-            assert answer.split(b" ", 2)[1] == b"431"  # gunicorn's own answer, not the problem shape
+            answer = b""
+            while chunk := hostile.recv(65536):
+                answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split(b" ", 2)[1] == b"431" and b"Content-Type: application/problem+json" in head
+            problem = json.loads(body)
+            assert (problem["status"], problem["code"]) == (431, "request_header_too_large")
+            assert problem["type"].endswith("/api/problems/request_header_too_large")  # no head to read a host from
 
 
 def test_an_unknown_worker_class_stops_gunicorn_with_the_choices(tmp_path):
