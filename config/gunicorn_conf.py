@@ -1,23 +1,49 @@
 """gunicorn settings for `make run` and for every test that starts a real gunicorn.
 
-HOST, PORT, WEB_CONCURRENCY (worker processes), GUNICORN_THREADS (threads per worker),
+HOST, PORT, WEB_CONCURRENCY (worker processes), GUNICORN_WORKER_CLASS (below),
+GUNICORN_THREADS (threads per worker), GUNICORN_WORKER_CONNECTIONS (gevent),
 GUNICORN_KEEPALIVE and GUNICORN_HEADER_TIMEOUT (seconds) override; docs/serving.md says why
 these values and when to put a reverse proxy in front.
 """
-import glob
 import os
-import shutil
-import tempfile
 
-from gunicorn.glogging import Logger
+if os.environ.get("GUNICORN_WORKER_CLASS") == "gevent":
+    # Before anything else is imported: the imports below already load Django, whose
+    # per-thread state (database connections) must be per greenlet, and psycopg picks its wait
+    # function when it is imported (gunicorn's worker patches again, harmlessly).
+    from gevent import monkey
 
-from core.logging import KeyMaskingFilter
+    monkey.patch_all()
+
+import glob  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+from gunicorn.glogging import Logger  # noqa: E402
+
+from core.logging import KeyMaskingFilter  # noqa: E402
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# gthread, with each request's head read by the worker's event loop (config.gunicorn_worker):
-# a connection that is slow or idle holds no thread, so a few of them cannot stall the rest.
-worker_class = "config.gunicorn_worker.HeadReadingWorker"
+# GUNICORN_WORKER_CLASS picks one of these (docs/serving.md, docs/benchmarks.md). The default,
+# "threads": gthread, with each request's head read by the worker's event loop
+# (config.gunicorn_worker): a connection that is slow or idle holds no thread, so a few of them
+# cannot stall the rest. "gevent": one greenlet per connection (config.gunicorn_gevent; the
+# standard library patched at the top of this file, before Django, psycopg or redis-py are
+# imported, so they yield while they wait); a slow head holds a greenlet, not a thread, up to
+# GUNICORN_WORKER_CONNECTIONS, with no header timeout. "gthread" and "sync" are gunicorn's own,
+# for comparison (their refusals of bad heads are gunicorn's HTML, not problems).
+WORKER_CLASSES = {
+    "threads": "config.gunicorn_worker.HeadReadingWorker",
+    "gevent": "config.gunicorn_gevent.ProblemGeventWorker",
+    "gthread": "gthread",
+    "sync": "sync",
+}
+WORKER_CLASS = os.environ.get("GUNICORN_WORKER_CLASS", "threads")
+if WORKER_CLASS not in WORKER_CLASSES:
+    raise SystemExit(f"GUNICORN_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)}, not {WORKER_CLASS!r}.")
+worker_class = WORKER_CLASSES[WORKER_CLASS]
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # An idle kept-alive connection costs a socket, not a thread: clients that reuse connections
 # skip the TCP handshake. The default of 2 s would close them between a script's calls.

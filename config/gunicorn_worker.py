@@ -46,7 +46,26 @@ class _Written:
         self.data += data
 
 
-class HeadReadingWorker(ThreadWorker):
+class ProblemAnswers:
+    """A worker mixin: gunicorn's own answers as the API's problems (see handle_error)."""
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's own answers (a request line or header it cannot parse, a request line or
+        headers over its limits) as the API's problems rather than HTML: gunicorn still logs
+        and picks the status, config.gunicorn_problems writes the body."""
+        from config.gunicorn_problems import problem_answer
+
+        written = _Written()
+        super().handle_error(req, written, addr, exc)
+        status = int(written.data.split(b" ", 2)[1]) if written.data.startswith(b"HTTP/") else 500
+        answer = problem_answer(status, getattr(_handling, "head", None), self.cfg) or written.data
+        try:
+            util.write_nonblock(client, answer)
+        except Exception:  # the client is gone: nothing to tell it
+            self.log.debug("Failed to send error message.")
+
+
+class HeadReadingWorker(ProblemAnswers, ThreadWorker):
     header_timeout = float(os.environ.get("GUNICORN_HEADER_TIMEOUT", "10"))
 
     def __init__(self, *args, **kwargs):
@@ -116,21 +135,6 @@ class HeadReadingWorker(ThreadWorker):
             return super().handle(conn)
         finally:
             _handling.head = None
-
-    def handle_error(self, req, client, addr, exc):
-        """gunicorn's own answers (a request line or header it cannot parse, a request line or
-        headers over its limits) as the API's problems rather than HTML: gunicorn still logs
-        and picks the status, config.gunicorn_problems writes the body."""
-        from config.gunicorn_problems import problem_answer
-
-        written = _Written()
-        super().handle_error(req, written, addr, exc)
-        status = int(written.data.split(b" ", 2)[1]) if written.data.startswith(b"HTTP/") else 500
-        answer = problem_answer(status, getattr(_handling, "head", None), self.cfg) or written.data
-        try:
-            util.write_nonblock(client, answer)
-        except Exception:  # the client is gone: nothing to tell it
-            self.log.debug("Failed to send error message.")
 
     def murder_pending(self):
         super().murder_pending()

@@ -6,8 +6,8 @@ the next page starts strictly after it in the list's order (created_at, id), new
 is signed for its list and filters, and any other list refuses it (400 `invalid_cursor`). A
 row added meanwhile sorts before the cursor, so no item is repeated or skipped, as page numbers
 did when a new event pushed every item one place down. `page` still works there for one release
-(its answer carries `next` too, to switch over), but not together with `cursor`: which should
-win is a guess, so the mix is refused.
+(its answer carries `next` too, to switch over, and a `total` counted up to COUNT_CAP), but
+not together with `cursor`: which should win is a guess, so the mix is refused.
 """
 import base64
 import binascii
@@ -25,6 +25,9 @@ from core.parsing import ascii_int
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_CURSOR_LENGTH = 200
+# Cursor lists count `total` up to this many items; past it `total` is a lower bound and
+# `total_capped` is true. 200 pages of the default size.
+COUNT_CAP = 10_000
 
 
 def _positive_int(request, name: str, default: int) -> int:
@@ -97,7 +100,11 @@ def cursor_decode(request, cursor: str) -> tuple[datetime, int]:
 
 
 class CursorPagination:
-    """Keyset pages over a queryset ordered by ("-created_at", "-id")."""
+    """Keyset pages over a queryset ordered by ("-created_at", "-id"). No page costs more than
+    its rows: a cursor page starts at its cursor in the (…, created_at) index, and the first
+    page (and a deprecated `page`) counts `total` only up to COUNT_CAP rows, saying so with
+    `total_capped` (a request log of a million rows would otherwise be counted on every first
+    page, docs/benchmarks.md)."""
 
     def response(self, request, queryset, serializer_class, **extra) -> Response:
         params = request.query_params
@@ -109,12 +116,24 @@ class CursorPagination:
                                                       {"parameter": "page", "detail": "not together with cursor"}])
         page_size = _page_size(request)
         if not cursor:
-            page = PagePagination().paginate(request, queryset)
-            items, has_more = page["items"], page["page"] * page_size < page["total"]
-            body = {**page, "items": serializer_class(items, many=True).data}
+            page = _positive_int(request, "page", 1)
+            start = (page - 1) * page_size
+            items = list(queryset[start : start + page_size + 1])
+            has_more, items = len(items) > page_size, items[:page_size]
+            if items and not has_more:  # the last page: its end is the count
+                total, capped = start + len(items), False
+            else:
+                total = queryset[: COUNT_CAP + 1].count()
+                capped = total > COUNT_CAP
+                if capped:  # at least this many: what the count reached, or this page's end if further
+                    total = max(COUNT_CAP, start + len(items) + 1)
+            body = {"items": serializer_class(items, many=True).data, "total": total, "total_capped": capped,
+                    "page": page, "page_size": page_size, "total_pages": math.ceil(total / page_size)}
         else:
             created_at, pk = cursor_decode(request, cursor)
-            after = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+            # created_at__lte bounds the index scan at the cursor; the rest breaks ties by id.
+            after = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk),
+                                    created_at__lte=created_at)
             items = list(after[: page_size + 1])
             has_more, items = len(items) > page_size, items[:page_size]
             body = {"items": serializer_class(items, many=True).data, "page_size": page_size}

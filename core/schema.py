@@ -113,11 +113,16 @@ def cursor_paginated(serializer_class, name: str, **extra_fields):
         "has_more": serializers.BooleanField(help_text="Whether a page follows this one."),
         "next": serializers.CharField(allow_null=True, help_text="Cursor of the next page; null on the last."),
         "page_size": serializers.IntegerField(),
-        "total": serializers.IntegerField(required=False, help_text=PAGE_FIELDS_DEPRECATED),
+        "total": serializers.IntegerField(required=False, help_text=(
+            "Items in the list, counted up to 10,000: past that, a lower bound, and `total_capped` is true. "
+            + PAGE_FIELDS_DEPRECATED)),
+        "total_capped": serializers.BooleanField(required=False, help_text=(
+            "True when the list holds more than 10,000 items: `total` and `total_pages` are then lower bounds. "
+            + PAGE_FIELDS_DEPRECATED)),
         "page": serializers.IntegerField(required=False, help_text=PAGE_FIELDS_DEPRECATED),
         "total_pages": serializers.IntegerField(required=False, help_text=PAGE_FIELDS_DEPRECATED),
     })
-    return deprecating(page, "total", "page", "total_pages")
+    return deprecating(page, "total", "total_capped", "page", "total_pages")
 
 
 def deprecating(serializer, *fields: str):

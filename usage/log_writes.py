@@ -18,6 +18,8 @@ LogRecord = namedtuple("LogRecord", [f.attname for f in LOG_FIELDS])  # type: ig
 # they leave its last_used_at alone. Every other logged request is one.
 NOT_A_USE = frozenset(OUTCOMES[status].code for status in (KeyStatus.REVOKED, KeyStatus.EXPIRED, KeyStatus.REGENERATED,
                                                            KeyStatus.OWNER_INACTIVE))
+# Rollup rows per upsert statement on SQLite: 9 parameters each, under its limit of 32,766.
+SQLITE_ROLLUP_CHUNK = 1000
 PLAIN_TYPES = {"CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
                "AutoField", "BigAutoField"}
 
@@ -36,26 +38,38 @@ def _totals(rows, bucket_of) -> list[tuple]:
 
 
 def _upsert_rollups(model, rows: list[tuple]) -> None:
-    """Add to the totals in one statement; SQLite and PostgreSQL share this syntax."""
+    """Add to the totals in one statement per batch. PostgreSQL takes each column as one array
+    (unnest): a short statement that psycopg parses once, where a VALUES list of thousands of
+    parameters costs more Python to convert than the upsert costs the database. SQLite shares
+    the rest of the syntax, with a VALUES list."""
     table = connection.ops.quote_name(model._meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
-    key_field = model._meta.get_field("api_key").target_field
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    params = []
-    for key_id, company_id, bucket, tier, status, error, requests, spend, last_seen in rows:
-        params += [key_field.get_db_prep_value(key_id, connection), company_id, adapt(bucket), tier,
-                   status, error, requests, spend, adapt(last_seen)]
-    sql = (
-        f"INSERT INTO {table} (api_key_id, company_id, bucket, tier, status_code, error_code, requests, "
-        f"spend_microcents, last_seen) VALUES {values} "
+    upsert = (
         "ON CONFLICT (api_key_id, bucket, tier, status_code, error_code) DO UPDATE SET "
         f"requests = {table}.requests + excluded.requests, "
         f"spend_microcents = {table}.spend_microcents + excluded.spend_microcents, "
         f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen "
         f"THEN excluded.last_seen ELSE {table}.last_seen END"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    columns = "api_key_id, company_id, bucket, tier, status_code, error_code, requests, spend_microcents, last_seen"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[], "
+                f"%s::text[], %s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[]) {upsert}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    key_field = model._meta.get_field("api_key").target_field
+    for start in range(0, len(rows), SQLITE_ROLLUP_CHUNK):
+        chunk = rows[start : start + SQLITE_ROLLUP_CHUNK]
+        params = []
+        for key_id, company_id, bucket, tier, status, error, requests, spend, last_seen in chunk:
+            params += [key_field.get_db_prep_value(key_id, connection), company_id, adapt(bucket), tier,
+                       status, error, requests, spend, adapt(last_seen)]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {upsert}", params)
 
 
 def _values(record) -> tuple:
@@ -105,5 +119,5 @@ def write(records) -> None:
         hourly = _totals(((r.api_key_id, r.company_id, r.created_at, r.tier, r.status_code, r.error_code, 1,
                            r.cost_microcents, r.created_at) for r in records), hour_of)
         for model, rows in ((UsageRollup, hourly), (DailyRollup, _totals(hourly, day_of))):
-            for start in range(0, len(rows), 100):
-                _upsert_rollups(model, rows[start : start + 100])
+            if rows:
+                _upsert_rollups(model, rows)

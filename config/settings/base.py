@@ -55,12 +55,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "usage.middleware.UsageMiddleware",
     "keys.legacy.LegacyKeyNoticeMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "core.lean_api.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.lean_api.AuthenticationMiddleware",
     "audit.services.AuditContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.lean_api.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -180,7 +180,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 INSTALLED_APPS += ["csp"]
 # Outside the sign-in lockout (axes' middleware is last and replaces a refused sign-in's
 # response), so that its page gets the header too.
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "core.lean_api.CSPMiddleware")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -11,7 +11,10 @@ Then it seeds 10k and 1M (and BENCH_HUGE_ROWS) log rows and times every analytic
 
 Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_LOG_ROWS,
 BENCH_SMALL_ROWS, BENCH_HUGE_ROWS, BENCH_BACKENDS=sqlite,postgres, BENCH_POSTGRES_URL,
-BENCH_REDIS_URL (a database number of its own: it must be empty, and is flushed at the end).
+BENCH_REDIS_URL (a database number of its own: it must be empty, and is flushed at the end),
+BENCH_WORKERS (2), BENCH_WORKER_CLASS (config/gunicorn_conf.py's GUNICORN_WORKER_CLASS: threads,
+the shipped default, gevent, gthread or sync), BENCH_VERIFY_PATH (the key verification
+endpoint's path, once it exists; until then its row says "not measured").
 """
 import json
 import os
@@ -39,7 +42,9 @@ HUGE_ROWS = int(os.environ.get("BENCH_HUGE_ROWS", "0"))
 BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-WORKERS = 2
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "threads")
+VERIFY_PATH = os.environ.get("BENCH_VERIFY_PATH", "")
 ANALYTICS_SECONDS = 1  # latency of sequential calls; wrk takes whole seconds
 ANALYTICS_ROUNDS = 3
 DEEP_PAGES = 100  # usage/requests: the page reached by following `next` this many times
@@ -51,6 +56,7 @@ ANALYTICS = ("usage?days=90", "usage/by-tier?days=90", "usage/errors?days=90", "
 LOGGED = ("logged", "limited", "rotation")  # credentials whose requests Keyhouse logs
 ONE_KEY, MANY_KEYS, LIMITED = ("(b1) Keyhouse key, logged, no limit", "(b1k) 2,000 keys in rotation, logged",
                                "(b2) Keyhouse key, logged, request limit")
+VERIFY = "(v)  verify endpoint, one key, logged"
 
 
 @dataclass
@@ -85,6 +91,7 @@ def rows() -> list[Row]:
         Row(ONE_KEY, me, "logged"),
         Row(MANY_KEYS, me, "rotation"),
         Row(LIMITED, me, "limited"),
+        *([Row(VERIFY, VERIFY_PATH, "logged")] if VERIFY_PATH else []),
         Row("(c)  djangorestframework-api-key HasAPIKey", "/api/v1/bench/hasapikey/me", "hasapikey"),
         Row("(d)  DRF TokenAuthentication", "/api/v1/bench/token/me", "token"),
     ]
@@ -115,6 +122,7 @@ class Backend:
             "API_KEY_PEPPER": "bench-pepper",
             "HOST": "127.0.0.1",
             "WEB_CONCURRENCY": str(WORKERS),
+            "GUNICORN_WORKER_CLASS": WORKER_CLASS,
             "LOG_LEVEL": "WARNING",
             # /metrics tells when the workers' request-log backlog is written.
             "METRICS_ALLOWED_IPS": "127.0.0.1",
@@ -206,7 +214,9 @@ class Postgres(Backend):
 
         for name in self.created:
             self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        redis.Redis.from_url(REDIS_URL).flushdb()  # the bench's own database number only
+        client = redis.Redis.from_url(REDIS_URL)
+        client.flushdb()  # the bench's own database number only
+        say(f"{REDIS_URL}: flushed, {client.dbsize()} keys left")
 
 
 def proc_cpu(pid: int) -> float:
@@ -389,7 +399,8 @@ def cpu_figure(row: Row, part: str) -> float | None:
 
 def report(backend: Backend, table: list[Row], analytics: dict, sent: int, logged: int) -> dict:
     lines = [f"## {backend.title}", "",
-             f"{WORKERS} gunicorn workers (tests/bench/gunicorn_conf.py: the shipped worker class); "
+             f"{WORKERS} gunicorn workers of class {WORKER_CLASS} "
+             "(tests/bench/gunicorn_conf.py, GUNICORN_WORKER_CLASS); "
              f"{load.generator()} -c{CONNECTIONS}; {ROUNDS} interleaved rounds of {SECONDS:g} s windows, each "
              "ending once its request log is written; each row between two runs of (a); req/s, latency and CPU "
              "are medians over the rounds; ratio = req/s over the mean of the two (a) runs around it, min / median.",
@@ -409,6 +420,8 @@ def report(backend: Backend, table: list[Row], analytics: dict, sent: int, logge
             f"| {statistics.median(s.p99_ms for s in row.samples):>6.2f} | {spread(row.ratios):>15} "
             f"| {us(cpu_figure(row, 'server')):>9} | {us(cpu_figure(row, 'database')):>5} "
             f"| {us(cpu_figure(row, 'redis')):>8} |")
+    if not VERIFY_PATH:
+        lines.append(f"| {VERIFY:<42} | not measured: no verify endpoint yet (BENCH_VERIFY_PATH names it) |")
     lines += ["", f"Request log (after the server's graceful stop): {logged} rows for the {sent} keyed requests the "
               "load generator counted (in-flight requests at each window's end are logged too).", ""]
     ratios = {}
@@ -458,6 +471,8 @@ def verdicts(results: dict) -> list[str]:
         line(res["ratio"].get(ONE_KEY), 0.85, f"{name}: keyed + logged, one key >= 0.85 of (a)")
         line(res["ratio"].get(MANY_KEYS), 0.8, f"{name}: keyed + logged, 2,000 keys >= 0.8 of (a)")
         line(res["ratio"].get(LIMITED), 0.7, f"{name}: keyed + logged + limited >= 0.7 of (a)")
+        line(res["ratio"].get(VERIFY), 0.85,
+             f"{name}: verify endpoint, one key, logged >= 0.85 of (a) (the one-key target)")
         sizes = res.get("sizes")
         logs = f"{sizes['big']:,} / {sizes['small']:,} rows" if sizes else "large / small log"
         for call in ANALYTICS:

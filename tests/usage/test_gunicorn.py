@@ -1,17 +1,24 @@
 """Limits and the request log under real concurrency: a gunicorn with several workers, on a
 database of its own (PostgreSQL in CI's second pass, SQLite otherwise) and the run's cache."""
+import json
+import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from core.errors import PROBLEMS
-from tests.live import live_gunicorn
+from tests.live import ROOT, GunicornServer, live_gunicorn
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with live_gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=4) as live:
+# The shipped worker and gevent (config/gunicorn_conf.py, GUNICORN_WORKER_CLASS): under gevent
+# the recorder's writer, the limit counters and psycopg run in greenlets of a patched library.
+@pytest.fixture(scope="module", params=["threads", "gevent"])
+def server(request, tmp_path_factory):
+    with live_gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=4,
+                       env={"GUNICORN_WORKER_CLASS": request.param}) as live:
         live.admin_key = live.member_key("olivia", "Acme", "owner")
         yield live
 
@@ -100,3 +107,36 @@ def test_the_management_limit_is_one_count_across_workers(tmp_path):
         assert body["type"] == PROBLEMS["management_rate_limit_exceeded"].type_uri and body["instance"]
         assert body["violated-policies"] == ["management"]
         assert 0 < int(headers["Retry-After"]) <= 60 and ";r=0;" in headers["RateLimit"]
+
+
+def test_under_gevent_a_client_that_never_finishes_its_head_stalls_no_one(tmp_path):
+    """One worker: a connection idle half-way through its head holds a greenlet, not the worker;
+    a head far over gunicorn's limits is refused with the API's problem and closed, not read for ever."""
+    with live_gunicorn(tmp_path, workers=1, cache_url="", env={"GUNICORN_WORKER_CLASS": "gevent"}) as live:
+        with socket.create_connection(("127.0.0.1", live.port), timeout=5) as idle:
+            idle.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            started = time.monotonic()
+            assert live.request("GET", "/api/v1/me")[0] == 401
+            assert time.monotonic() - started < 2
+        with socket.create_connection(("127.0.0.1", live.port), timeout=5) as hostile:
+            hostile.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + b"a" * 70_000 + b"\r\n\r\n")
+            answer = b""
+            while chunk := hostile.recv(65536):
+                answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split(b" ", 2)[1] == b"431" and b"Content-Type: application/problem+json" in head
+            problem = json.loads(body)
+            assert (problem["status"], problem["code"]) == (431, "request_header_too_large")
+            assert problem["type"].endswith("/api/problems/request_header_too_large")  # no head to read a host from
+
+
+def test_an_unknown_worker_class_stops_gunicorn_with_the_choices(tmp_path):
+    live = GunicornServer(tmp_path, workers=1, cache_url="", env={"GUNICORN_WORKER_CLASS": "tornado"})
+    try:
+        live.manage("migrate", "--noinput", "-v0")
+        result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "config/gunicorn_conf.py",
+                                 "config.wsgi"], cwd=ROOT, env=live.env, capture_output=True, text=True, timeout=60)
+    finally:
+        live.stop()  # drops its PostgreSQL database, if it made one
+    assert result.returncode != 0
+    assert "GUNICORN_WORKER_CLASS must be one of threads, gevent, gthread, sync, not 'tornado'" in result.stderr

@@ -83,6 +83,24 @@ def test_page_numbers_still_work_for_one_release_and_hand_over_to_the_cursor(ali
     assert "total" not in second  # a cursor page counts nothing
 
 
+def test_the_first_page_counts_up_to_the_cap_and_says_when_total_is_only_a_lower_bound(alice, alice_key,
+                                                                                      monkeypatch):
+    key, _ = alice_key
+    log_rows(key, 5, timezone.now() - timedelta(hours=1))
+    client = session_client(alice)
+    url = f"/api/v1/api-keys/{key.pk}/usage/requests?page_size=2"
+    exact = client.get(url).json()
+    assert (exact["total"], exact["total_capped"], exact["total_pages"]) == (5, False, 3)
+    monkeypatch.setattr("core.pagination.COUNT_CAP", 3)
+    first = client.get(url).json()
+    assert (first["total"], first["total_capped"], first["total_pages"], len(first["items"])) == (3, True, 2, 2)
+    assert first["items"] == exact["items"] and first["next"] == exact["next"]
+    # The last page is reached: the count is exact again, whatever the cap.
+    last = client.get(url + "&page=3").json()
+    assert (last["total"], last["total_capped"], last["has_more"]) == (5, False, False)
+    assert [item["path"] for item in read_all(client, url)] == [f"/api/v1/demo/echo?n={n}" for n in (4, 3, 2, 1, 0)]
+
+
 @pytest.mark.parametrize("query, code, field", [
     ("cursor={cursor}&page=2", "invalid_pagination", "cursor"),
     ("cursor=bm90LWEtY3Vyc29y", "invalid_cursor", "cursor"),

@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from keys.models import ApiKey
 from tests.clients import key_client
-from tests.factories import make_key
+from tests.factories import make_key, member
 from usage import recorder as recorder_module
 from usage.log_writes import LogRecord
-from usage.models import RequestLog, UsageRollup
+from usage.models import DailyRollup, RequestLog, UsageRollup
 from usage.recorder import Recorder
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +192,33 @@ def test_a_request_refused_for_what_it_asked_is_a_use(batching, alice_key):
     batching.add(record(key, status_code=429, error_code="request_limit_exceeded"))
     batching.flush()
     assert ApiKey.objects.get(pk=key.pk).last_used_at is not None
+
+
+def test_a_batch_of_many_keys_is_counted_exactly_once_in_the_log_the_rollups_and_last_used_at(batching, company,
+                                                                                               monkeypatch):
+    # Keys from three owners (a member holds at most 100), several records each over two hours,
+    # tiers and outcomes; SQLite's upsert goes in chunks, made small here so that a batch spans many.
+    monkeypatch.setattr("usage.log_writes.SQLITE_ROLLUP_CHUNK", 7)
+    owners = [member(company, username=f"owner{n}") for n in range(3)]
+    keys = [make_key(owner, name=f"key {i}")[0] for owner in owners for i in range(40)]
+    start = timezone.now().replace(minute=59, second=0, microsecond=0) - timedelta(hours=1)
+    expected_requests, expected_spend, expected_last = {}, {}, {}
+    for flush in range(2):  # the second batch adds to the rows the first made
+        for k, key in enumerate(keys):
+            for n in range(k % 4 + 1):
+                at = start + timedelta(seconds=30 * n + 90 * flush)  # spans the hour boundary
+                status, code = (200, "") if n % 3 else (429, "request_limit_exceeded")
+                batching.add(record(key, created_at=at, tier=("free", "pro")[n % 2], status_code=status,
+                                    error_code=code, cost_microcents=n + 1))
+                expected_requests[key.pk] = expected_requests.get(key.pk, 0) + 1
+                expected_spend[key.pk] = expected_spend.get(key.pk, 0) + n + 1
+                expected_last[key.pk] = max(expected_last.get(key.pk, at), at)
+        batching.flush()
+    assert batching.stats["written"] == RequestLog.objects.count() == sum(expected_requests.values())
+    for model in (UsageRollup, DailyRollup):
+        totals = {}
+        for key_id, requests, spend in model.objects.values_list("api_key_id", "requests", "spend_microcents"):
+            totals[key_id] = [a + b for a, b in zip(totals.get(key_id, [0, 0]), (requests, spend), strict=True)]
+        assert totals == {pk: [expected_requests[pk], expected_spend[pk]] for pk in expected_requests}
+    assert UsageRollup.objects.filter(api_key=keys[3]).count() == 6  # its 2 dimensions of the first hour, 4 of the next
+    assert dict(ApiKey.objects.filter(company=company).values_list("pk", "last_used_at")) == expected_last
