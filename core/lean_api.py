@@ -24,10 +24,17 @@ def is_keyed_api(request) -> bool:
 
 
 class SkippedForKeyedApi:
+    """Both entry points: under ASGI, Sentry's middleware wrapper calls `__acall__` directly."""
+
     def __call__(self, request):
         if is_keyed_api(request):
             return self.get_response(request)
         return super().__call__(request)
+
+    async def __acall__(self, request):
+        if is_keyed_api(request):
+            return await self.get_response(request)
+        return await super().__acall__(request)
 
 
 class SessionMiddleware(SkippedForKeyedApi, sessions.SessionMiddleware):

@@ -49,3 +49,27 @@ def test_a_keyed_call_with_a_stale_session_cookie_is_still_the_key_s(alice_key):
     client.cookies[settings.SESSION_COOKIE_NAME] = "no-such-session"
     response = client.get("/api/v1/me")
     assert response.status_code == 200 and response.json()["user"]["username"] == "alice"
+
+
+def test_under_asgi_with_sentry_on_a_keyed_call_and_a_page_are_answered(alice_key, alice):
+    """Sentry's Django integration calls each middleware's `__acall__` itself under ASGI: the
+    middleware that step aside for keyed calls must do so there too, or every keyed call is a
+    500 (the message middleware finds no session)."""
+    import sentry_sdk
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from core.sentry import sentry_init
+    from tests.config.test_error_reports import Captured
+
+    sentry_init("https://public@sentry.example.com/1", environment="test", release="1.1.0", transport=Captured)
+    try:
+        keyed = async_to_sync(AsyncClient().get)("/api/v1/me", headers={"API-Key": alice_key[1]})
+        browser = AsyncClient()
+        browser.force_login(alice)
+        page = async_to_sync(browser.get)("/settings/advanced/api-keys/")
+    finally:
+        sentry_sdk.init(dsn=None)
+    assert keyed.status_code == 200 and keyed.json()["api_key"]["id"] == str(alice_key[0].pk)
+    assert not keyed.cookies
+    assert page.status_code == 200 and "Generate New API-key" in page.content.decode()
