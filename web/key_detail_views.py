@@ -83,6 +83,14 @@ def _panel_save(request, actor, key: ApiKey, panel: str, form, save, what: str =
     return _page(request, actor, key, days=days, status=400, open_panel=panel, **{f"{panel}_form": form})
 
 
+def _key_field_set(actor, key: ApiKey, field: str, value) -> bool:
+    """Sets the key's name or expiry through the service (which may raise ValidationError);
+    whether it really changed."""
+    before = getattr(key, field)
+    services.api_key_update(api_key=key, grantor=actor, **{field: value})
+    return getattr(key, field) != before
+
+
 def _limits_of(key: ApiKey) -> dict | None:
     limit = KeyLimit.objects.filter(api_key=key).first()
     return None if limit is None else {name: getattr(limit, name) for name in SERVICE_NAMES.values()}
@@ -108,8 +116,7 @@ def key_name_set(request, actor, key_id):
     form = ApiKeyRenameForm(request.POST)
 
     def save():
-        services.api_key_update(api_key=key, grantor=actor, name=form.cleaned_data["name"])
-        if key.name == old_name:
+        if not _key_field_set(actor, key, "name", form.cleaned_data["name"]):
             return messages.INFO, f"The name was already “{key.name}”; nothing changed."
         return messages.SUCCESS, f"Renamed “{old_name}” to “{key.name}”. The key itself is unchanged and keeps working."
     return _panel_save(request, actor, key, "name", form, save)
@@ -121,12 +128,10 @@ def key_expiry_set(request, actor, key_id):
     """A new expiry, earlier or later, on the person's clock; the service holds it to the
     company's key policy and the grant rule (a later expiry widens what the key may do)."""
     key = selectors.api_key_get(actor, key_id)
-    before = key.expires_at
     form = KeyExpiryForm(request.POST, company=key.company)
 
     def save():
-        services.api_key_update(api_key=key, grantor=actor, expires_at=form.expires_at)
-        if key.expires_at == before:
+        if not _key_field_set(actor, key, "expires_at", form.expires_at):
             return messages.INFO, f"“{key.name}” already expires then; nothing changed."
         if key.expires_at is None:
             return messages.SUCCESS, f"“{key.name}” no longer expires."
