@@ -23,6 +23,15 @@ def admin_client(admin):
     return client
 
 
+def post_limit(admin_client, key, request_limit: str):
+    """The key's change form in admin, posted with its name, no expiry, all scopes and one daily
+    limit inline: `request_limit` requests, no budget."""
+    return admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
+        "name": key.name, "expires_at_0": "", "expires_at_1": "", "scopes": ["all"], **LIMIT_INLINE,
+        "limit-0-request_limit": request_limit, "limit-0-budget_limit_microcents": "",
+        "limit-0-reset_period": "daily", "limit-0-enabled": "on", "limit-0-api_key": str(key.pk)})
+
+
 def test_bulk_revoke_asks_for_confirmation_then_the_api_refuses_the_keys(admin_client, alice, bob):
     (first, first_raw), (second, _) = make_key(alice), make_key(bob)
     selected = {"action": "revoke_selected", "_selected_action": [str(first.pk), str(second.pk)]}
@@ -51,10 +60,7 @@ def test_extend_expiry_adds_days_and_leaves_keys_without_expiry(admin_client, al
 
 def test_limits_edit_inline_through_the_service(admin_client, alice_key):
     key, raw = alice_key
-    response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
-        "name": key.name, "expires_at_0": "", "expires_at_1": "", "scopes": ["all"], **LIMIT_INLINE,
-        "limit-0-request_limit": "1", "limit-0-budget_limit_microcents": "", "limit-0-reset_period": "daily",
-        "limit-0-enabled": "on", "limit-0-api_key": str(key.pk)})
+    response = post_limit(admin_client, key, "1")
     assert response.status_code == 302
     assert KeyLimit.objects.get(api_key=key).request_limit == 1
     assert AuditEvent.objects.get(action="limits.set").surface == "admin"
@@ -64,9 +70,7 @@ def test_limits_edit_inline_through_the_service(admin_client, alice_key):
 
 def test_negative_limit_in_admin_is_a_form_error(admin_client, alice_key):
     key, _ = alice_key
-    response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
-        "name": key.name, "expires_at_0": "", "expires_at_1": "", "scopes": ["all"], **LIMIT_INLINE,
-        "limit-0-request_limit": "-5", "limit-0-reset_period": "daily", "limit-0-api_key": str(key.pk)})
+    response = post_limit(admin_client, key, "-5")
     assert response.status_code == 200 and "greater than or equal to 0" in response.content.decode()
     assert not KeyLimit.objects.exists()
 
@@ -169,10 +173,7 @@ def test_the_change_page_says_allowed_ips(admin_client, alice_key):
 def test_a_limit_of_nothing_in_admin_is_a_form_error(admin_client, alice_key):
     """The service's rule (a limit needs a number; lifting limits is removing them), on the form."""
     key, _ = alice_key
-    response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", {
-        "name": key.name, "expires_at_0": "", "expires_at_1": "", "scopes": ["all"], **LIMIT_INLINE,
-        "limit-0-request_limit": "", "limit-0-budget_limit_microcents": "", "limit-0-reset_period": "daily",
-        "limit-0-enabled": "on", "limit-0-api_key": str(key.pk)})
+    response = post_limit(admin_client, key, "")
     assert response.status_code == 200 and "Set a request limit, a budget or both." in response.content.decode()
     assert not KeyLimit.objects.exists()
 
