@@ -13,6 +13,7 @@ from core.parsing import ascii_int
 from core.schema import CURSOR_PARAMETERS, ORGANIZATION_PARAMETER, cursor_paginated, deprecating
 from core.serializers import JsonIntegerField, StrictInputSerializer
 from keys import limit_services as services
+from keys.models import KeyLimit
 from keys.selectors import api_key_get
 from usage import selectors
 from usage.models import RequestLog
@@ -58,8 +59,22 @@ class KeyLimitsInputSerializer(StrictInputSerializer):
     budget_limit_microcents = JsonIntegerField(required=False, allow_null=True, min_value=0,
                                                        max_value=MAX_BUDGET_MICROCENTS,
                                                        help_text="Spend per period in microcents (1/1,000,000 cent).")
-    reset_period = serializers.ChoiceField(choices=ResetPeriod.values, default=ResetPeriod.MONTHLY)
-    enabled = serializers.BooleanField(default=True)
+    reset_period = serializers.ChoiceField(choices=ResetPeriod.values, required=False,
+                                           help_text="How often the counters reset. Default: monthly.")
+    enabled = serializers.BooleanField(required=False, help_text="Whether the limit is enforced. Default: true.")
+
+
+# A field left out of a PUT keeps the key's current value (these for a key without limits), so
+# `{"reset_period": "daily", "enabled": false}` switches a limit off and keeps its numbers; a
+# number sent as null is removed. Lifting every limit is DELETE's.
+LIMIT_DEFAULTS = {"request_limit": None, "budget_limit_microcents": None, "reset_period": ResetPeriod.MONTHLY,
+                  "enabled": True}
+
+
+def _limits_after(key, sent: dict) -> dict:
+    current = KeyLimit.objects.filter(api_key=key).first()
+    return {name: sent[name] if name in sent else (default if current is None else getattr(current, name))
+            for name, default in LIMIT_DEFAULTS.items()}
 
 
 def _limits_body(key) -> dict:
@@ -86,6 +101,8 @@ class KeyLimitsApi(APIView):
         return Response(_limits_body(_key(request, key_id)))
 
     @extend_schema(operation_id="api_key_limits_set", parameters=[ORGANIZATION_PARAMETER],
+                   description="Set the key's limits. A field left out keeps its current value; a number sent "
+                               "as null is removed. At least one number must remain: DELETE lifts the limits.",
                    request=KeyLimitsInputSerializer, responses=KeyLimitsOutputSerializer)
     def put(self, request, key_id):
         actor = actor_from_request(request)
@@ -93,7 +110,7 @@ class KeyLimitsApi(APIView):
         limits_check_manage(actor, key)
         serializer = KeyLimitsInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key.limit = services.limits_set(api_key=key, grantor=actor, **serializer.validated_data)
+        key.limit = services.limits_set(api_key=key, grantor=actor, **_limits_after(key, serializer.validated_data))
         return Response(_limits_body(key))
 
     @extend_schema(operation_id="api_key_limits_delete", parameters=[ORGANIZATION_PARAMETER], responses={204: None})

@@ -119,8 +119,8 @@ def test_limits_api_roles(alice, admin, alice_key):
     {"reset_period": "yearly"},
     {"enabled": "perhaps"},
     {"request_limit": 5, "period": "daily"},
-    {},  # clearing limits is DELETE's, never an empty PUT
-    {"request_limit": None, "budget_limit_microcents": None},
+    {"request_limit": None, "budget_limit_microcents": None},  # lifting every limit is DELETE's
+    {"request_limit": None},  # the key's only number removed: the same
     {"request_limit": 1e2},  # whole numbers only: JSON 1e2 and 100.0 are floats
     {"request_limit": 100.0},
     {"budget_limit_microcents": 2.5},
@@ -132,6 +132,35 @@ def test_bad_limits_are_400_and_change_nothing(payload, admin, alice_key):
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
     assert KeyLimit.objects.get().request_limit == 7
+
+
+def test_a_field_left_out_keeps_its_value_as_in_the_seed_s_example(admin, alice_key):
+    """The seed's own example, `{"reset_period": ..., "enabled": false}`, switches a limit off and
+    keeps its numbers; an empty PUT changes nothing; a number sent as null is removed."""
+    key, _ = alice_key
+    url = f"/api/v1/api-keys/{key.pk}/limits"
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=7, budget_limit_microcents=900)
+    client = session_client(admin)
+
+    off = client.put(url, {"reset_period": "daily", "enabled": False}, format="json")
+    assert off.status_code == 200 and off.json()["has_limits"] is False
+    limit = KeyLimit.objects.get()
+    assert (limit.request_limit, limit.budget_limit_microcents, limit.reset_period, limit.enabled) == (
+        7, 900, "daily", False)
+
+    assert client.put(url, {}, format="json").status_code == 200
+    assert KeyLimit.objects.filter(request_limit=7, budget_limit_microcents=900, enabled=False).exists()
+
+    on = client.put(url, {"enabled": True, "budget_limit_microcents": None}, format="json").json()
+    assert on["has_limits"] is True
+    assert (on["limits"]["request_limit"], on["limits"]["budget_limit_microcents"]) == (7, None)
+
+
+def test_a_put_without_a_number_on_a_key_without_limits_is_400(admin, alice_key):
+    key, _ = alice_key
+    response = session_client(admin).put(f"/api/v1/api-keys/{key.pk}/limits", {"enabled": False}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+    assert not KeyLimit.objects.exists()
 
 
 def test_limits_show_this_periods_use(admin, alice_key):
