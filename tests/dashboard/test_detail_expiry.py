@@ -84,6 +84,10 @@ def test_never_expires_removes_the_expiry(alice):
     ({**NEW_YORK, "timezone": "Mars/Olympus_Mons"}, "timezone", "is not a timezone this server knows"),
     ({**NEW_YORK, "timezone": "../../etc/passwd"}, "timezone", "is not a timezone this server knows"),
     ({**NEW_YORK, "expires_on": "2020-01-01"}, "expires_on", "That moment has passed"),
+    # Instants datetime cannot hold: the year 10000 in UTC, and the year 0.
+    ({**NEW_YORK, "expires_on": "9999-12-31"}, "expires_on", "Pick a date before 9999-12-31"),
+    ({**NEW_YORK, "expires_on": "0001-01-01", "expires_time": "00:00", "timezone": "Asia/Tokyo"}, "expires_on",
+     "That moment has passed"),
 ])
 def test_a_bad_expiry_is_400_in_the_open_panel_and_changes_nothing(alice, alice_key, data, field, error):
     key, _ = alice_key
