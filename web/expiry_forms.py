@@ -100,13 +100,22 @@ class KeyExpiryForm(DashboardForm):
     def _instant(self, data) -> None:
         """The instant of the wall time typed, or an error on the field to change: a date whose
         instant falls outside the years datetime can hold (9999-12-31 23:59 in New York is in
-        the year 10000 in UTC) is not a 500."""
+        the year 10000 in UTC) is not a 500, and a time the clocks skip (02:30 on the night
+        New York springs forward) is not moved to another one without a word. A time the clocks
+        show twice (01:30 as New York falls back) is its first, the earlier instant: the key
+        stops sooner, never later, and the message says the instant in UTC."""
         wall = datetime.combine(data["expires_on"], data["expires_time"])
+        zone = zone_of(data["timezone"])
         try:
-            self._moment = wall.replace(tzinfo=zone_of(data["timezone"])).astimezone(UTC)
+            self._moment = wall.replace(tzinfo=zone).astimezone(UTC)
+            shown = self._moment.astimezone(zone).replace(tzinfo=None)
         except OverflowError:
             past = wall.year == datetime.min.year
             self.add_error("expires_on", self.service_messages["past"] if past else LATEST_DAY)
+            return
+        if shown != wall:
+            self.add_error("expires_time", f"{wall:%H:%M} does not exist on {wall:%Y-%m-%d} in {data['timezone']}: "
+                                           "the clocks skip it that night. Pick a time outside the skipped hour.")
 
     @property
     def expires_at(self) -> datetime | None:
