@@ -242,3 +242,18 @@ def test_a_name_twice_in_one_json_object_is_a_malformed_body(method, path, body,
     error = problem(response)
     assert error["code"] == "malformed_request" and "appears twice in one object" in error["detail"], error
     assert database() == before
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("post", "/api/v1/api-keys", '{"name": 1e400}'),  # was a key named "inf"
+    ("patch", "/api/v1/api-keys/{key}", '{"name": -1e999}'),
+    ("put", "/api/v1/api-keys/{key}/limits", '{"request_limit": 1E400, "reset_period": "daily"}'),
+])
+def test_a_number_too_large_for_a_float_is_a_malformed_body(method, path, body, world):
+    client, names = world
+    before = database()
+    response = client.generic(method.upper(), path.format(**names), body, content_type="application/json")
+    assert response.status_code == 400
+    error = problem(response)
+    assert error["code"] == "malformed_request" and "is too large" in error["detail"], error
+    assert database() == before
