@@ -87,6 +87,9 @@ PROBLEMS: dict[str, Problem] = {
                                   "product routes during its grace period, but manages no key; use the new value."),
     "limit_not_allowed": Problem(403, "Limited key", "A key with a limit changes no limit and obtains no value of a "
                                  "key limited less strictly; sign in, or use a key without a limit."),
+    "expiry_not_allowed": Problem(403, "Key would outlive the caller", "A key with an expiry gives no key a later "
+                                  "expiry or none, and obtains no value of such a key; sign in, or pick an earlier "
+                                  "expiry."),
     "metrics_forbidden": Problem(403, "Metrics not allowed", "Send the metrics token as a bearer token, or scrape "
                                  "from an allowed address."),
     # 404: nothing there that you may see.

@@ -13,10 +13,14 @@ of it. The rule:
   is limited the same way; without one, a new key gets its company's default limit;
 - a key with a budget obtains no value of a test key, whose use is never charged;
 - a key changes no limit but the one it set on itself: not that of a limited key (the keys it
-  made inherit it), and never the one a person set on it, enforced or not.
+  made inherit it), and never the one a person set on it, enforced or not;
+- a key with an expiry gives no key a later expiry or none, and obtains no value of a key that
+  outlives it: a key made by it without an expiry expires with it, so a leaked key that expires
+  tomorrow cannot make itself, or a key it makes, last for ever.
 """
 import dataclasses
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Literal, cast
 
 from accounts.access import Actor, Operator, person_check_act_for, role_of
@@ -92,13 +96,33 @@ def grant_check(grantor: Grantor, *, owner_id: int, owner_role: str | None, scop
 
 def key_grant_check(grantor: Grantor, key: ApiKey, *, scopes: Sequence[str] | None = None,
                     obtains_value: bool = False) -> None:
-    """grant_check for an existing key: its owner, and its scopes and limit when its value is
-    about to be handed out."""
+    """grant_check for an existing key: its owner, and its scopes, limit and expiry when its
+    value is about to be handed out."""
     if isinstance(grantor, Operator):
         return
     grant_check(grantor, owner_id=key.owner_id, owner_role=role_of(key.company_id, key.owner_id),
                 scopes=key.scopes if obtains_value and scopes is None else scopes,
                 obtains=_limit_of(key) if obtains_value else False, mode=key.mode)
+    if obtains_value:
+        expiry_check_grant(grantor, key.expires_at)
+
+
+def inherited_expiry(grantor: Grantor, expires_at: datetime | None) -> datetime | None:
+    """The expiry of a new key asked to have none: that of the key creating it, if it has one."""
+    grant = grant_of(grantor)
+    return grant.expires_at if expires_at is None and grant is not None else expires_at
+
+
+def expiry_check_grant(grantor: Grantor, expires_at: datetime | None) -> None:
+    """Refuse (403) a key with an expiry giving a key a later expiry, or none."""
+    grant = grant_of(grantor)
+    if grant is None or grant.expires_at is None:
+        return
+    if expires_at is None or expires_at > grant.expires_at:
+        latest = grant.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        raise Forbidden(
+            f"This key expires at {latest}, so it cannot give a key a later expiry, or none, nor obtain the value "
+            f"of such a key: pick {latest} or earlier, or sign in. Nothing changed.", code="expiry_not_allowed")
 
 
 def limits_grant_check(grantor: Grantor, key: ApiKey) -> None:

@@ -13,7 +13,16 @@ from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, Company, R
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.errors import invalid
-from keys.grants import Grantor, company_default_limit, grant_check, grant_of, inherited_limit, limits_grant_check
+from keys.grants import (
+    Grantor,
+    company_default_limit,
+    expiry_check_grant,
+    grant_check,
+    grant_of,
+    inherited_expiry,
+    inherited_limit,
+    limits_grant_check,
+)
 from keys.models import ApiKey, KeyLimit, Mode, default_scopes
 from keys.services import api_key_create, api_key_import_legacy
 from keys.verification import LimitSnapshot
@@ -105,6 +114,8 @@ def api_key_issue(*, grantor: Grantor, company: Company, owner: User, name: str,
     limit = inherited_limit(grantor, company)
     grant_check(grantor, owner_id=owner.pk, owner_role=role_of(company.pk, owner.pk), scopes=scopes, obtains=limit,
                 mode=mode)
+    expires_at = inherited_expiry(grantor, expires_at)
+    expiry_check_grant(grantor, expires_at)
     key, raw = api_key_create(company=company, owner=owner, name=name, mode=mode, expires_at=expires_at,
                               actor_user=grantor.user, scopes=scopes,
                               created_with_key_id=grant.key_id if grant is not None else None,

@@ -72,7 +72,10 @@ def api_keys_of_company(actor: Actor, *, owner_id: int | None = None, status: st
     """`search`: part of the name, or the start of the key (its prefix, as shown: sk_live_ab12…)."""
     keys = ApiKey.objects.select_related("owner").filter(company=actor.company)
     if search:
-        keys = keys.filter(Q(name__icontains=search) | Q(prefix__startswith=search.rstrip("…. ")))
+        # The prefix as shown ends in "…"; a search of dots alone is no prefix (an empty one matched every key).
+        prefix = search.rstrip("…. ")
+        keys = keys.filter(Q(name__icontains=search) | Q(prefix__startswith=prefix) if prefix else
+                           Q(name__icontains=search))
     if owner_id is not None:
         keys = keys.filter(owner_id=owner_id)
     if status == UNUSED:

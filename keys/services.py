@@ -17,7 +17,7 @@ from audit.services import audit_record
 from core import crypto
 from core.errors import Conflict, NotFound, invalid
 from keys import cache as key_cache
-from keys.grants import Grantor, key_grant_check
+from keys.grants import Grantor, expiry_check_grant, key_grant_check
 from keys.models import LEGACY_PREFIX, NAME_MAX_LENGTH, ApiKey, Mode, default_scopes, key_name_validator
 from keys.restrictions import clean_scopes, restrictions_clean
 
@@ -151,6 +151,7 @@ def api_key_update(*, api_key: ApiKey, grantor: Grantor, name: str = UNSET,
         changed.append((AuditAction.KEY_RENAMED, "name", api_key.name, _clean_name(name)))
     if expires_at is not UNSET and _clean_expires_at(expires_at) != api_key.expires_at:
         key_grant_check(grantor, api_key)
+        expiry_check_grant(grantor, expires_at)
         _check_policy(api_key.company, expires_at)
         changed.append((AuditAction.KEY_EXPIRY_CHANGED, "expires_at", api_key.expires_at, expires_at))
     for _, field, _, after in changed:

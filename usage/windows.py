@@ -39,14 +39,18 @@ def _count_redis(key_id, window_start: int, window_seconds: int) -> int:
 
 def _update(key_id, window_start: int):
     """Count in the key's row, restarting it when its window is an earlier one: the count after
-    this request, or None when the key has no row yet."""
+    this request, or None when the key has no row yet. A request of an earlier window than the
+    row's (a node whose clock is a little behind, or one that read the clock just before the
+    minute turned) counts in the row's window: moving the row back would restart its count, and
+    a key sent to two nodes in turn across a minute's turn would be counted from 1 each time."""
     table = connection.ops.quote_name(ManagementCounter._meta.db_table)
     key_field = ManagementCounter._meta.get_field("api_key").target_field
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET requests = CASE WHEN window_start = %s THEN requests + 1 ELSE 1 END, "
-            f"window_start = %s WHERE api_key_id = %s RETURNING requests",
-            [window_start, window_start, key_field.get_db_prep_value(key_id, connection)])
+            f"UPDATE {table} SET requests = CASE WHEN window_start >= %s THEN requests + 1 ELSE 1 END, "
+            f"window_start = CASE WHEN window_start > %s THEN window_start ELSE %s END "
+            f"WHERE api_key_id = %s RETURNING requests",
+            [window_start, window_start, window_start, key_field.get_db_prep_value(key_id, connection)])
         row = cursor.fetchone()
     return row and row[0]
 

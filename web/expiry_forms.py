@@ -11,6 +11,7 @@ from web.key_forms import DashboardForm
 
 UTC_NAME = "UTC"
 DAY_END = time(23, 59)
+LATEST_DAY = "Pick a date before 9999-12-31: a later one cannot be stored."
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +59,7 @@ class KeyExpiryForm(DashboardForm):
     # For add_service_error: the service's field, and its words for a past instant, as a person reads them.
     service_fields = {"expires_at": "expires_on"}
     service_messages = {"past": "That moment has passed: pick a later date or time."}
+    _moment: datetime  # the instant typed, set by clean()
 
     def __init__(self, *args, company=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -91,15 +93,35 @@ class KeyExpiryForm(DashboardForm):
         for name in ("expires_on", "expires_time"):
             if data.get(name) is None:
                 self.add_error(name, self.fields[name].error_messages["required"])
+        if not self.errors:
+            self._instant(data)
         return data
+
+    def _instant(self, data) -> None:
+        """The instant of the wall time typed, or an error on the field to change: a date whose
+        instant falls outside the years datetime can hold (9999-12-31 23:59 in New York is in
+        the year 10000 in UTC) is not a 500, and a time the clocks skip (02:30 on the night
+        New York springs forward) is not moved to another one without a word. A time the clocks
+        show twice (01:30 as New York falls back) is its first, the earlier instant: the key
+        stops sooner, never later, and the message says the instant in UTC."""
+        wall = datetime.combine(data["expires_on"], data["expires_time"])
+        zone = zone_of(data["timezone"])
+        try:
+            self._moment = wall.replace(tzinfo=zone).astimezone(UTC)
+            shown = self._moment.astimezone(zone).replace(tzinfo=None)
+        except OverflowError:
+            past = wall.year == datetime.min.year
+            self.add_error("expires_on", self.service_messages["past"] if past else LATEST_DAY)
+            return
+        if shown != wall:
+            self.add_error("expires_time", f"{wall:%H:%M} does not exist on {wall:%Y-%m-%d} in {data['timezone']}: "
+                                           "the clocks skip it that night. Pick a time outside the skipped hour.")
 
     @property
     def expires_at(self) -> datetime | None:
-        data = self.cleaned_data
-        if data.get("never_expires"):
+        if self.cleaned_data.get("never_expires"):
             return None
-        wall = datetime.combine(data["expires_on"], data["expires_time"])
-        return wall.replace(tzinfo=zone_of(data["timezone"])).astimezone(UTC)
+        return self._moment
 
     def described(self) -> str:
         moment = self.expires_at

@@ -1,5 +1,6 @@
 """The dashboard's limits form: the shape of what a person typed; keys.limit_services keeps the rules.
 People type the budget in dollars and cents; it is stored, as every price, in microcents."""
+import re
 from decimal import Decimal
 
 from django import forms
@@ -20,8 +21,33 @@ def dollars(microcents: int | None) -> Decimal | None:
     return exact.quantize(Decimal("0.01")) if exact == exact.quantize(Decimal("0.01")) else exact
 
 
+# What a person means by an amount: ASCII digits and a decimal point. Django's fields read more
+# (int() and Decimal() take "1e3", "١٠٠", "100.0" as a whole number, "1_000"), so a typo such as
+# "1e3" or text pasted from elsewhere became $1,000 or a limit nobody typed.
+WHOLE = re.compile(r"[0-9]+")
+AMOUNT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+
+
+class _Typed:
+    """A number field that first holds the text typed to `pattern`."""
+    pattern: re.Pattern[str]
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not self.pattern.fullmatch(value.strip()):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class WholeNumberField(_Typed, forms.IntegerField):
+    pattern = WHOLE
+
+
+class DollarsField(_Typed, forms.DecimalField):
+    pattern = AMOUNT
+
+
 def _limit_field(label: str, most: int, help_text: str, example: str) -> forms.IntegerField:
-    return forms.IntegerField(
+    return WholeNumberField(
         label=label, required=False, min_value=0, max_value=most, help_text=help_text,
         error_messages={
             "invalid": f"Enter a whole number without separators, e.g. {example}, or leave it empty for no limit.",
@@ -37,7 +63,7 @@ class KeyLimitsForm(DashboardForm):
 
     request_limit = _limit_field("Request limit", MAX_REQUEST_LIMIT, "Requests per period. Empty: no request limit.",
                                  "1000")
-    budget = forms.DecimalField(
+    budget = DollarsField(
         label="Budget (US$)", required=False, min_value=0, max_value=dollars(MAX_BUDGET_MICROCENTS),
         decimal_places=8, help_text="Spend per period in dollars and cents, e.g. 12.50. Empty: no budget.",
         error_messages={

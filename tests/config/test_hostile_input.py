@@ -224,3 +224,36 @@ def test_a_chunked_body_is_refused_not_read_as_empty(owner, alice_key):
     assert response.status_code == 411 and problem(response)["code"] == "length_required"
     key.limit.refresh_from_db()
     assert key.limit.request_limit == 5
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("post", "/api/v1/api-keys", '{"name": "Checked", "name": "Saved"}'),
+    ("patch", "/api/v1/api-keys/{key}", '{"expires_at": null, "expires_at": "2099-01-01T00:00:00Z"}'),
+    ("put", "/api/v1/api-keys/{key}/limits", '{"request_limit": 10, "reset_period": "daily", "request_limit": null}'),
+    ("post", "/api/v1/api-keys", '{"name": "n", "scopes": ["keys:read"], "x": {"a": 1, "a": 2}}'),
+])
+def test_a_name_twice_in_one_json_object_is_a_malformed_body(method, path, body, world):
+    """Python keeps the last of two equal names, other parsers the first: what a proxy or a
+    log checked would not be what was saved."""
+    client, names = world
+    before = database()
+    response = client.generic(method.upper(), path.format(**names), body, content_type="application/json")
+    assert response.status_code == 400
+    error = problem(response)
+    assert error["code"] == "malformed_request" and "appears twice in one object" in error["detail"], error
+    assert database() == before
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("post", "/api/v1/api-keys", '{"name": 1e400}'),  # was a key named "inf"
+    ("patch", "/api/v1/api-keys/{key}", '{"name": -1e999}'),
+    ("put", "/api/v1/api-keys/{key}/limits", '{"request_limit": 1E400, "reset_period": "daily"}'),
+])
+def test_a_number_too_large_for_a_float_is_a_malformed_body(method, path, body, world):
+    client, names = world
+    before = database()
+    response = client.generic(method.upper(), path.format(**names), body, content_type="application/json")
+    assert response.status_code == 400
+    error = problem(response)
+    assert error["code"] == "malformed_request" and "is too large" in error["detail"], error
+    assert database() == before

@@ -48,6 +48,16 @@ def test_a_new_expiry_on_the_persons_clock_is_stored_in_utc_and_said_in_both(ali
     assert event.changes["expires_at"]["after"] == NEW_YORK_IN_UTC.isoformat()
 
 
+def test_a_time_the_clocks_show_twice_is_the_earlier_instant_said_in_utc(alice, alice_key):
+    """New York falls back from 02:00 EDT to 01:00 EST on 2038-11-07: 01:30 happens twice."""
+    key, _ = alice_key
+    response = signed_in(alice).post(key_url(key, "expiry"), {**NEW_YORK, "expires_on": "2038-11-07",
+                                                               "expires_time": "01:30"}, follow=True)
+    assert expires_at(key) == datetime(2038, 11, 7, 5, 30, tzinfo=UTC)  # 01:30 EDT, not 06:30 (01:30 EST)
+    assert "2038-11-07 01:30 America/New_York = 2038-11-07 05:30 UTC" in words(
+        expiry_panel(response).find(attrs={"role": "status"}))
+
+
 def test_without_javascript_the_time_is_utc(alice, alice_key):
     key, _ = alice_key
     response = signed_in(alice).post(key_url(key, "expiry"), {"expires_on": f"{NEXT_YEAR}-02-28",
@@ -84,6 +94,13 @@ def test_never_expires_removes_the_expiry(alice):
     ({**NEW_YORK, "timezone": "Mars/Olympus_Mons"}, "timezone", "is not a timezone this server knows"),
     ({**NEW_YORK, "timezone": "../../etc/passwd"}, "timezone", "is not a timezone this server knows"),
     ({**NEW_YORK, "expires_on": "2020-01-01"}, "expires_on", "That moment has passed"),
+    # Instants datetime cannot hold: the year 10000 in UTC, and the year 0.
+    ({**NEW_YORK, "expires_on": "9999-12-31"}, "expires_on", "Pick a date before 9999-12-31"),
+    ({**NEW_YORK, "expires_on": "0001-01-01", "expires_time": "00:00", "timezone": "Asia/Tokyo"}, "expires_on",
+     "That moment has passed"),
+    # New York springs forward from 02:00 to 03:00: 02:30 is on no clock there that night.
+    ({**NEW_YORK, "expires_on": "2038-03-14", "expires_time": "02:30"}, "expires_time",
+     "02:30 does not exist on 2038-03-14 in America/New_York: the clocks skip it that night."),
 ])
 def test_a_bad_expiry_is_400_in_the_open_panel_and_changes_nothing(alice, alice_key, data, field, error):
     key, _ = alice_key

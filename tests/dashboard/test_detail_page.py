@@ -67,6 +67,33 @@ def test_the_budget_is_typed_and_shown_in_dollars(admin, alice_key):
     assert "$12.50, monthly" in words(panel(page, "limits").summary)
 
 
+@pytest.mark.parametrize(("data", "field", "error"), [
+    ({"budget": "1e3"}, "budget", "Enter dollars and cents without a $ sign or separators"),  # not $1,000
+    ({"budget": "١٢.٥٠"}, "budget", "Enter dollars and cents without a $ sign or separators"),
+    ({"budget": "1_000"}, "budget", "Enter dollars and cents without a $ sign or separators"),
+    ({"request_limit": "١٠٠"}, "request_limit", "Enter a whole number without separators"),
+    ({"request_limit": "100.0"}, "request_limit", "Enter a whole number without separators"),
+    ({"request_limit": "1e2"}, "request_limit", "Enter a whole number without separators"),
+])
+def test_a_limit_is_typed_in_ascii_digits_and_a_point_only(admin, alice_key, data, field, error):
+    key, _ = alice_key
+    events = AuditEvent.objects.count()
+    response = signed_in(admin).post(key_url(key, "limits"), {"request_limit": "", "budget": "",
+                                                              "reset_period": "monthly", "enabled": "on", **data})
+    assert response.status_code == 400
+    limits = panel(soup(response), "limits")
+    assert limits.has_attr("open") and error in words(limits)
+    assert limits.find("input", attrs={"name": field})["aria-invalid"] == "true"
+    assert not KeyLimit.objects.filter(api_key=key).exists() and AuditEvent.objects.count() == events
+
+
+def test_a_budget_may_start_with_its_point(admin, alice_key):
+    key, _ = alice_key
+    response = signed_in(admin).post(key_url(key, "limits"), {"budget": " .5 ", "reset_period": "monthly"})
+    assert response.status_code == 302
+    assert KeyLimit.objects.get(api_key=key).budget_limit_microcents == 50_000_000
+
+
 def test_save_limits_is_the_primary_button_and_remove_limits_is_quiet_and_confirmed(admin, alice_key):
     key, _ = alice_key
     limits_set(api_key=key, grantor=OPERATOR, request_limit=100, reset_period="weekly")

@@ -45,6 +45,8 @@ def keys(alice, bob):
     ({"mode": "test"}, ["CI runner"]),
     ({"status": "revoked"}, ["Old export"]),
     ({"q": "nothing like it"}, []),
+    ({"q": "…"}, []),  # dots alone are no prefix: they matched every key
+    ({"q": "..."}, []),
 ])
 def test_the_personal_list_searches_and_filters_only_the_persons_keys(alice, keys, query, expected):
     html = signed_in(alice).get(LIST_URL, query).content.decode()

@@ -100,6 +100,7 @@ class Op:
     refused: int = 403  # the status of a refusal
     marker: str = ""  # admin: how a refusal shows on the page it leads to
     follow: bool = False  # admin actions: read the message on the page redirected to
+    outlives: bool = False  # gives the target an expiry later than the calling key's
 
     def data(self, world):
         return self.body(world) if callable(self.body) else self.body
@@ -127,7 +128,7 @@ API_ROUTES = {
     ("api-keys-legacy-notice-shown", "POST"): "the person's notice flag, no key",
     ("api-key-detail", "GET"): READS,
     ("api-key-detail", "PATCH"): {"rename": Op(NARROW, 200, {"name": RENAMED}, effect="renamed"),
-                                  "extend-expiry": Op(WIDEN, 200, _later, effect="extended")},
+                                  "extend-expiry": Op(WIDEN, 200, _later, effect="extended", outlives=True)},
     ("api-key-detail", "DELETE"): {"revoke": Op(NARROW, 204, effect="revoked")},
     ("api-key-regenerate", "POST"): {"regenerate": Op(REGENERATE, 200, REGENERATE_BODY, grants=GRANTS_TARGETS,
                                                       effect="regenerated")},
@@ -311,6 +312,8 @@ def grant_rule(surface: str, op: Op, caller: Caller, target: str) -> str | None:
         return "permission_denied"
     if caller.by_key and ALL not in caller.scopes and granted_scopes(op, caller, target) - set(caller.scopes):
         return "scope_not_allowed"  # a key never grants scopes beyond its own
+    if caller.by_key and op.outlives:
+        return "expiry_not_allowed"  # a key never makes a key outlive it
     if caller.limited and op.kind == REGENERATE and not covers(CALLER_LIMIT, limit_of(caller, target)):
         return "limit_not_allowed"  # a limited key obtains values only of keys limited as strictly
     return None
@@ -559,6 +562,7 @@ def check_success(case: Case, world: World, response, content: str, before, afte
         by_key_default = case.op.grants == GRANTS_CALLERS and caller.by_key
         assert key["scopes"] == (list(caller.scopes) if by_key_default else [ALL])
         assert _limit(limits_after.get(key["id"])) == (CALLER_LIMIT if caller.limited else None)
+        assert key["expires_at"] == (world.later - LATER if caller.by_key else None)  # it expires with its maker
         return
     assert not new and touched <= {world.target_key.pk}, changes(before, after)
     key, limit = keys_after[world.target_key.pk], limits_after.get(world.target_key.pk)
