@@ -160,6 +160,9 @@ def key_limits_set(request, actor, key_id):
 def key_limits_delete(request, actor, key_id):
     key = selectors.api_key_get(actor, key_id)
     limits_check_manage(actor, key)
+    days, _ = usage_days(request.POST.get("days", ""))
+    if not _editable(key):
+        return _refuse_closed(request, actor, key, days, "limits")
     before = _limits_of(key)
     if limit_services.limits_delete(api_key=key, grantor=actor):
         _say(request, "limits", messages.SUCCESS, f"Removed the limits of “{key.name}” (they were "
@@ -167,7 +170,6 @@ def key_limits_delete(request, actor, key_id):
                                                   "again.")
     else:
         _say(request, "limits", messages.INFO, f"“{key.name}” had no limits; nothing changed.")
-    days, _ = usage_days(request.POST.get("days", ""))
     return redirect(_detail_url(key, days, "limits"))
 
 

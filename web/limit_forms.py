@@ -24,8 +24,9 @@ def dollars(microcents: int | None) -> Decimal | None:
 # What a person means by an amount: ASCII digits and a decimal point. Django's fields read more
 # (int() and Decimal() take "1e3", "١٠٠", "100.0" as a whole number, "1_000"), so a typo such as
 # "1e3" or text pasted from elsewhere became $1,000 or a limit nobody typed.
-WHOLE = re.compile(r"[0-9]+")
-AMOUNT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+# A minus sign is read, so that "-5" is told "0 or more" rather than "not a number".
+WHOLE = re.compile(r"-?[0-9]+")
+AMOUNT = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
 class _Typed:

@@ -154,6 +154,17 @@ def test_a_revoked_key_offers_no_editing_and_refuses_it(alice, alice_key):
     assert ApiKey.objects.get(pk=key.pk).name == "Alice's laptop" and AuditEvent.objects.count() == events
 
 
+def test_a_revoked_key_s_limits_are_not_removed_either(admin, alice_key):
+    key, _ = alice_key
+    limits_set(api_key=key, grantor=OPERATOR, request_limit=50)
+    client = signed_in(admin)
+    assert client.post(key_url(key, "revoke")).status_code == 302
+    response = client.post(key_url(key, "limits/remove"))
+    assert response.status_code == 409
+    assert "is revoked, so its limits can no longer be changed; nothing changed." in words(soup(response))
+    assert KeyLimit.objects.get(api_key=key).request_limit == 50
+
+
 def test_the_page_loads_its_script_from_the_site(alice, alice_key):
     key, _ = alice_key
     page = soup(signed_in(alice).get(key_url(key)))
