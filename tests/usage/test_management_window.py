@@ -10,6 +10,12 @@ from usage.windows import window_count
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def counted_in_the_database(settings):
+    """These tests are about the database's count, also in the pass where the cache is Redis."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 def test_an_earlier_windows_request_counts_in_the_later_window_and_does_not_restart_it(alice):
     key, _ = make_key(alice)
     # Two nodes a second apart at the minute's turn, a key sent to each in turn.
