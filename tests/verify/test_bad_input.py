@@ -77,7 +77,10 @@ def world(settings):
             "owner": owner}
 
 
-SKIPPED_MODELS = ("usage.RequestLog", "usage.UsageRollup", "usage.DailyRollup", "sessions.Session")
+# What every request writes, refused or not: the log, its rollups, the session and the management
+# abuse limit's count (a refused call counts against it too).
+SKIPPED_MODELS = ("usage.RequestLog", "usage.UsageRollup", "usage.DailyRollup", "sessions.Session",
+                  "usage.ManagementCounter")
 
 
 def database() -> dict:

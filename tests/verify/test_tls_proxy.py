@@ -144,10 +144,11 @@ def test_sign_in_generate_use_revoke_through_nginx(stack, figures, evidence):
             shown.get_by_role("button", name="Close without copying").click()  # a test copies nothing
 
             page.get_by_role("link", name="Behind nginx", exact=True).click()
-            restrictions = page.get_by_role("region", name="Restrictions")
+            restrictions = page.locator("details#restrictions")
+            restrictions.get_by_text("Restrictions and scopes").click()  # the panel opens on demand
             restrictions.get_by_label("Allowed IP addresses").fill("127.0.0.2")
             restrictions.get_by_role("button", name="Save restrictions").click()
-            expect(page.get_by_role("status")).to_contain_text("IP addresses: any → 127.0.0.2")
+            expect(restrictions.get_by_role("status")).to_contain_text("IP addresses: any → 127.0.0.2")
 
             # Allowed: from 127.0.0.2, with a forged X-Forwarded-For and a request id of the client's own.
             allowed = https(proxy.https_port, "GET", "/api/v1/me", source="127.0.0.2", headers={
