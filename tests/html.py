@@ -1,6 +1,12 @@
 """Pages read through an HTML parser (BeautifulSoup), as a browser would, not with regexes:
 attribute order, quoting, whitespace and nesting do not change what a test sees."""
+import re
+
 from bs4 import BeautifulSoup, Tag
+
+# How a moment a few seconds old reads ("now", "3 seconds ago"): a slow machine may take
+# seconds between an event and the page that shows it.
+JUST_NOW = re.compile(r"^(now|\d+\s+seconds?\s+ago)$")
 
 
 def soup(page) -> BeautifulSoup:

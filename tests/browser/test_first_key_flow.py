@@ -9,6 +9,7 @@ from keys.models import ApiKey
 from keys.services import api_key_revoke
 from tests.browser.helpers import KEY_RE, LIST_URL_RE, call_me, row, row_action, screenshot, sign_in
 from tests.factories import make_key
+from tests.html import JUST_NOW
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +61,7 @@ def test_generate_use_reload_revoke(page, live_server, alice, alices_other_keys)
     production = row(page, "Production Server")
     expect(production).to_contain_text("Active")
     expect(production).to_contain_text(f"{raw[:12]}…")
-    expect(production.locator("td[data-label='Last used']")).to_have_text("now")  # the /me call above
+    expect(production.locator("td[data-label='Last used']")).to_have_text(JUST_NOW)  # the /me call above
     screenshot(page, "list")
 
     row_action(page, "Production Server", "Revoke key").click()
