@@ -1,6 +1,5 @@
 """The dashboard's limits form: the shape of what a person typed; keys.limit_services keeps the rules.
 People type the budget in dollars and cents; it is stored, as every price, in microcents."""
-import re
 from decimal import Decimal
 
 from django import forms
@@ -8,6 +7,7 @@ from django import forms
 from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from web.charts import MICROCENTS_PER_DOLLAR
 from web.key_forms import DashboardForm
+from web.number_fields import DollarsField, WholeNumberField
 
 SERVICE_NAMES = {"request_limit": "request_limit", "budget": "budget_limit_microcents",
                  "reset_period": "reset_period", "enabled": "enabled"}
@@ -19,32 +19,6 @@ def dollars(microcents: int | None) -> Decimal | None:
         return None
     exact = (Decimal(microcents) / MICROCENTS_PER_DOLLAR).normalize()
     return exact.quantize(Decimal("0.01")) if exact == exact.quantize(Decimal("0.01")) else exact
-
-
-# What a person means by an amount: ASCII digits and a decimal point. Django's fields read more
-# (int() and Decimal() take "1e3", "١٠٠", "100.0" as a whole number, "1_000"), so a typo such as
-# "1e3" or text pasted from elsewhere became $1,000 or a limit nobody typed.
-# A minus sign is read, so that "-5" is told "0 or more" rather than "not a number".
-WHOLE = re.compile(r"-?[0-9]+")
-AMOUNT = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
-
-
-class _Typed:
-    """A number field that first holds the text typed to `pattern`."""
-    pattern: re.Pattern[str]
-
-    def to_python(self, value):
-        if isinstance(value, str) and value.strip() and not self.pattern.fullmatch(value.strip()):
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return super().to_python(value)
-
-
-class WholeNumberField(_Typed, forms.IntegerField):
-    pattern = WHOLE
-
-
-class DollarsField(_Typed, forms.DecimalField):
-    pattern = AMOUNT
 
 
 def _limit_field(label: str, most: int, help_text: str, example: str) -> forms.IntegerField:

@@ -4,10 +4,11 @@ from django import forms
 from accounts.models import MAX_BUDGET_MICROCENTS, MAX_REQUEST_LIMIT, ResetPeriod
 from keys.company_services import MAX_POLICY_DAYS
 from web.key_forms import DashboardForm
+from web.number_fields import WholeNumberField
 
 
 def _days_field(label: str, help_text: str, *, required: bool) -> forms.IntegerField:
-    return forms.IntegerField(
+    return WholeNumberField(
         label=label, required=required, min_value=1, max_value=MAX_POLICY_DAYS, help_text=help_text,
         error_messages={"invalid": "Enter a whole number of days, e.g. 90.",
                         "required": "Enter a number of days, e.g. 90.",
@@ -28,12 +29,12 @@ class KeyPolicyForm(DashboardForm):
     unused_key_days = _days_field(
         "Unused-key days", "Active keys not used for this many days are listed on the key pages as candidates "
         "to revoke.", required=True)
-    default_request_limit = forms.IntegerField(
+    default_request_limit = WholeNumberField(
         label="Default request limit for new keys", required=False, min_value=0, max_value=MAX_REQUEST_LIMIT,
         help_text="Every new key starts limited to this many requests per period; admins and owners can change it "
                   "per key. Empty: new keys have no request limit.",
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": "No limit"}))
-    default_budget_limit_microcents = forms.IntegerField(
+    default_budget_limit_microcents = WholeNumberField(
         label="Default budget for new keys, in microcents", required=False, min_value=0,
         max_value=MAX_BUDGET_MICROCENTS, help_text="Spend per period every new key starts with; $1 = 100,000,000 "
                                                    "microcents. Empty: no budget.",

@@ -70,6 +70,8 @@ def test_limits_edit_inline_through_the_service(admin_client, alice_key):
 
 @pytest.mark.parametrize("request_limit, error", [
     ("-5", "greater than or equal to 0"),
+    ("١٠٠", "Enter a whole number."),
+    ("1_000", "Enter a whole number."),
     # The service's rule (a limit needs a number; lifting limits is removing them), on the form.
     ("", "Set a request limit, a budget or both."),
 ])
@@ -183,6 +185,18 @@ def test_a_key_policy_out_of_bounds_in_admin_is_a_form_error(owner, company):
         "default_request_limit": "", "default_budget_limit_microcents": "", "default_limit_period": "monthly"})
     assert response.status_code == 200
     assert "max_key_lifetime_days must be between 1 and 3,650 days." in response.content.decode()
+    company.refresh_from_db()
+    assert company.max_key_lifetime_days is None
+
+
+@pytest.mark.parametrize("typed", ["٩٠", "9_0", "1e2"])
+def test_a_policy_number_in_admin_is_ascii_digits(owner, company, typed):
+    client = Client()
+    client.force_login(owner)
+    response = client.post(f"/admin/accounts/company/{company.pk}/change/", {
+        "name": company.name, "max_key_lifetime_days": typed, "unused_key_days": "90",
+        "default_request_limit": "", "default_budget_limit_microcents": "", "default_limit_period": "monthly"})
+    assert response.status_code == 200 and "Enter a whole number." in response.content.decode()
     company.refresh_from_db()
     assert company.max_key_lifetime_days is None
 def test_the_expiry_date_and_time_inputs_each_have_a_name(admin_client, alice_key):

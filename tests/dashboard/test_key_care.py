@@ -367,6 +367,9 @@ class TestKeyPolicySettings:
             ({"max_key_lifetime_days": "ninety", "unused_key_days": "90"}, "Enter a whole number of days, e.g. 90."),
             ({"max_key_lifetime_days": "30", "unused_key_days": ""}, "Enter a number of days, e.g. 90."),
             ({"unused_key_days": "-5"}, "Enter at least 1 day."),
+            # What int() would read, but nobody typed as a number of days here.
+            ({"max_key_lifetime_days": "٩٠", "unused_key_days": "90"}, "Enter a whole number of days, e.g. 90."),
+            ({"max_key_lifetime_days": "9_0", "unused_key_days": "90"}, "Enter a whole number of days, e.g. 90."),
         ],
     )
     def test_wrong_values_are_explained_and_change_nothing(self, owner, company, data, message):

@@ -11,7 +11,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 
@@ -21,6 +21,7 @@ from core.errors import BadParameter, Conflict
 from core.parsing import ascii_int
 from keys.company_services import company_policy_check, company_policy_set, membership_remove, membership_set
 from web.admin_site import may_use_admin
+from web.number_fields import WholeNumberField
 
 User = get_user_model()
 
@@ -59,6 +60,9 @@ class DateDrillDownChangeList(ChangeList):
 
 class ScopedMixin:
     company_path = "company"
+    # Numbers in ASCII digits, as on the dashboard: "١٠٠" or "1_000" is not a limit anyone meant.
+    formfield_overrides = {models.IntegerField: {"form_class": WholeNumberField},
+                           models.BigIntegerField: {"form_class": WholeNumberField}}
 
     def get_changelist(self, request, **kwargs):
         return DateDrillDownChangeList

@@ -29,6 +29,7 @@ from keys.limit_services import (
 from keys.models import DEFAULT_LIFETIME, RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
 from keys.restrictions import SCOPES, restrictions_clean
 from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
+from web.number_fields import WholeNumberField
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -76,8 +77,8 @@ class GrantorForm(forms.ModelForm):
 
 
 class KeyLimitForm(GrantorForm):
-    request_limit = forms.IntegerField(required=False, min_value=0, max_value=MAX_REQUEST_LIMIT)
-    budget_limit_microcents = forms.IntegerField(required=False, min_value=0, max_value=MAX_BUDGET_MICROCENTS)
+    request_limit = WholeNumberField(required=False, min_value=0, max_value=MAX_REQUEST_LIMIT)
+    budget_limit_microcents = WholeNumberField(required=False, min_value=0, max_value=MAX_BUDGET_MICROCENTS)
 
     class Meta:
         model = KeyLimit
