@@ -2,6 +2,9 @@
 querysets, foreign-key choices, autocomplete and object URLs only ever reach the companies
 the person administers (accounts.access.companies_administered_by). Another company's
 object URL is a 404, not a redirect that would confirm it exists."""
+from collections.abc import Mapping
+from typing import Any
+
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django import forms
@@ -61,8 +64,8 @@ class DateDrillDownChangeList(ChangeList):
 class ScopedMixin:
     company_path = "company"
     # Numbers in ASCII digits, as on the dashboard: "١٠٠" or "1_000" is not a limit anyone meant.
-    formfield_overrides = {models.IntegerField: {"form_class": WholeNumberField},
-                           models.BigIntegerField: {"form_class": WholeNumberField}}
+    formfield_overrides: Mapping[type[models.Field], Mapping[str, Any]] = {
+        models.IntegerField: {"form_class": WholeNumberField}, models.BigIntegerField: {"form_class": WholeNumberField}}
 
     def get_changelist(self, request, **kwargs):
         return DateDrillDownChangeList
