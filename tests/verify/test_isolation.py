@@ -16,13 +16,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import Membership, Role
+from accounts.models import Membership
 from audit.models import AuditEvent
 from keys.models import ApiKey
 from keys.services import api_key_revoke
 from keys.tasks import expiry_notices_send
 from tests.clients import key_client, problem, session_client
-from tests.factories import CompanyFactory, make_key, member
+from tests.factories import make_key
 from usage.log_writes import write
 from usage.models import RequestLog
 
@@ -176,14 +176,11 @@ def test_every_route_has_an_entry(figures):
 
 
 @pytest.fixture
-def world(settings):
+def world(settings, company, other_company, alice, bob, admin, owner, outsider_admin):
+    """The people of tests/conftest.py: in Acme members alice and bob, admin adam and owner
+    olivia; in Globex, admin oscar."""
     settings.LEAK_REPORT_SECRET = "isolation-secret"
-    acme, globex = CompanyFactory(name="Acme Verify"), CompanyFactory(name="Globex Verify")
-    alice = member(acme, Role.MEMBER, username="alice")
-    bob = member(acme, Role.MEMBER, username="bob")
-    admin = member(acme, Role.ADMIN, username="adam")
-    owner = member(acme, Role.OWNER, username="olivia")
-    oscar = member(globex, Role.ADMIN, username="oscar")
+    acme, globex, oscar = company, other_company, outsider_admin
     target, _ = make_key(alice, name="acme-row")
     _, alice_live = make_key(alice, name="alice live")
     revoked, revoked_raw = make_key(alice, name="alice revoked")
@@ -213,8 +210,8 @@ def world(settings):
         "test_key": key_client(test_raw), "unscoped_key": key_client(unscoped_raw),
     }
     # What must never appear in an answer to the other company.
-    markers = {acme.pk: ["Globex Verify", "globex-row", "oscar", str(globex_key.pk), globex_key.prefix],
-               globex.pk: ["Acme Verify", "acme-row", "alice", "olivia", str(target.pk), target.prefix]}
+    markers = {acme.pk: ["Globex", "globex-row", "oscar", str(globex_key.pk), globex_key.prefix],
+               globex.pk: ["Acme", "acme-row", "alice", "olivia", str(target.pk), target.prefix]}
     company_of = {c: (globex.pk if c in ("other_admin", "other_key") else acme.pk) for c in CALLERS}
     return {"ids": ids, "clients": clients, "markers": markers, "company_of": company_of, "target": target}
 
