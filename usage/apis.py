@@ -1,4 +1,6 @@
 """Per-key limits and usage analytics, and company-wide usage."""
+from copy import deepcopy
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -148,6 +150,21 @@ def listing(name: str, old_name: str, item_serializer, **fields):
     return deprecating(inline_serializer(name, {**fields, "items": item_serializer(many=True), **old}), old_name)
 
 
+def key_usage_schema(operation_id: str, name: str, old_name: str, item_serializer, **fields):
+    """Schema of a GET of one key's usage over `days`, answered as a `listed` response with
+    `fields` besides (key_listed). A serializer lists its fields in the order they were made, so
+    `fields` are made again after api_key_id and days, to follow them."""
+    return extend_schema(operation_id=operation_id, parameters=[DAYS, ORGANIZATION_PARAMETER],
+                         responses=listing(name, old_name, item_serializer, api_key_id=serializers.UUIDField(),
+                                           days=serializers.IntegerField(),
+                                           **{field: deepcopy(made) for field, made in fields.items()}))
+
+
+def key_listed(key, days: int, old_name: str, items: list, **fields) -> dict:
+    """Body of one key's usage over `days` as a `listed` response, with `fields` besides."""
+    return {"api_key_id": key.pk, "days": days, **fields, **listed(old_name, items)}
+
+
 class TierUsageSerializer(serializers.Serializer):
     tier = serializers.CharField()
     requests = serializers.IntegerField()
@@ -157,12 +174,10 @@ class TierUsageSerializer(serializers.Serializer):
 class KeyUsageByTierApi(APIView):
     api_scope = "usage"
 
-    @extend_schema(operation_id="api_key_usage_by_tier", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=listing("KeyUsageByTier", "tiers", TierUsageSerializer,
-                                     api_key_id=serializers.UUIDField(), days=serializers.IntegerField()))
+    @key_usage_schema("api_key_usage_by_tier", "KeyUsageByTier", "tiers", TierUsageSerializer)
     def get(self, request, key_id):
         key, days = _key(request, key_id), _days(request)
-        return Response({"api_key_id": key.pk, "days": days, **listed("tiers", selectors.usage_by_tier(key, days))})
+        return Response(key_listed(key, days, "tiers", selectors.usage_by_tier(key, days)))
 
 
 class ErrorUsageSerializer(serializers.Serializer):
@@ -175,15 +190,12 @@ class ErrorUsageSerializer(serializers.Serializer):
 class KeyUsageErrorsApi(APIView):
     api_scope = "usage"
 
-    @extend_schema(operation_id="api_key_usage_errors", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=listing("KeyUsageErrors", "errors", ErrorUsageSerializer,
-                                     api_key_id=serializers.UUIDField(), days=serializers.IntegerField(),
-                                     total_errors=serializers.IntegerField()))
+    @key_usage_schema("api_key_usage_errors", "KeyUsageErrors", "errors", ErrorUsageSerializer,
+                      total_errors=serializers.IntegerField())
     def get(self, request, key_id):
         key, days = _key(request, key_id), _days(request)
         errors = selectors.usage_errors(key, days)
-        return Response({"api_key_id": key.pk, "days": days, "total_errors": sum(e["count"] for e in errors),
-                         **listed("errors", errors)})
+        return Response(key_listed(key, days, "errors", errors, total_errors=sum(e["count"] for e in errors)))
 
 
 class RequestLogSerializer(serializers.ModelSerializer):
@@ -227,14 +239,12 @@ class UsagePointSerializer(serializers.Serializer):
 class KeyUsageTimeseriesApi(APIView):
     api_scope = "usage"
 
-    @extend_schema(operation_id="api_key_usage_timeseries", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=listing("KeyUsageTimeseries", "data", UsagePointSerializer,
-                                     api_key_id=serializers.UUIDField(), days=serializers.IntegerField(),
-                                     granularity=serializers.ChoiceField(choices=["hour", "day"])))
+    @key_usage_schema("api_key_usage_timeseries", "KeyUsageTimeseries", "data", UsagePointSerializer,
+                      granularity=serializers.ChoiceField(choices=["hour", "day"]))
     def get(self, request, key_id):
         key, days = _key(request, key_id), _days(request)
         granularity, data = selectors.usage_timeseries(days, api_key=key)
-        return Response({"api_key_id": key.pk, "days": days, "granularity": granularity, **listed("data", data)})
+        return Response(key_listed(key, days, "data", data, granularity=granularity))
 
 
 class KeyBreakdownSerializer(serializers.Serializer):

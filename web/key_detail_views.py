@@ -1,6 +1,8 @@
 """A key's page and the forms on it: its name, expiry, limits and restrictions, each in a panel
 of its own. Each form refuses a revoked or expired key (409), validates, calls one service and
 says what changed, or that nothing did, inside the panel it was sent from."""
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.messages import get_messages
 from django.contrib.messages.storage.base import Message
@@ -83,6 +85,19 @@ def _panel_save(request, actor, key: ApiKey, panel: str, form, save, what: str =
     return _page(request, actor, key, days=days, status=400, open_panel=panel, **{f"{panel}_form": form})
 
 
+def panel_form_view(view):
+    """A view of one of the key page's forms: POST only, signed in (dashboard_view), and given
+    the key its URL names, which the actor must be able to see (404 otherwise)."""
+
+    @require_POST
+    @dashboard_view
+    @wraps(view)
+    def wrapper(request, actor, key_id):
+        return view(request, actor, selectors.api_key_get(actor, key_id))
+
+    return wrapper
+
+
 def _key_field_set(actor, key: ApiKey, field: str, value) -> bool:
     """Sets the key's name or expiry through the service (which may raise ValidationError);
     whether it really changed."""
@@ -108,10 +123,8 @@ def key_detail(request, actor, key_id):
     return _page(request, actor, key, days=days, days_note=note)
 
 
-@require_POST
-@dashboard_view
-def key_name_set(request, actor, key_id):
-    key = selectors.api_key_get(actor, key_id)
+@panel_form_view
+def key_name_set(request, actor, key):
     old_name = key.name
     form = ApiKeyRenameForm(request.POST)
 
@@ -122,12 +135,10 @@ def key_name_set(request, actor, key_id):
     return _panel_save(request, actor, key, "name", form, save)
 
 
-@require_POST
-@dashboard_view
-def key_expiry_set(request, actor, key_id):
+@panel_form_view
+def key_expiry_set(request, actor, key):
     """A new expiry, earlier or later, on the person's clock; the service holds it to the
     company's key policy and the grant rule (a later expiry widens what the key may do)."""
-    key = selectors.api_key_get(actor, key_id)
     form = KeyExpiryForm(request.POST, company=key.company)
 
     def save():
@@ -139,10 +150,8 @@ def key_expiry_set(request, actor, key_id):
     return _panel_save(request, actor, key, "expiry", form, save)
 
 
-@require_POST
-@dashboard_view
-def key_limits_set(request, actor, key_id):
-    key = selectors.api_key_get(actor, key_id)
+@panel_form_view
+def key_limits_set(request, actor, key):
     limits_check_manage(actor, key)
     form = KeyLimitsForm(request.POST)
 
@@ -155,10 +164,8 @@ def key_limits_set(request, actor, key_id):
     return _panel_save(request, actor, key, "limits", form, save)
 
 
-@require_POST
-@dashboard_view
-def key_limits_delete(request, actor, key_id):
-    key = selectors.api_key_get(actor, key_id)
+@panel_form_view
+def key_limits_delete(request, actor, key):
     limits_check_manage(actor, key)
     days, _ = usage_days(request.POST.get("days", ""))
     if not _editable(key):
@@ -173,12 +180,10 @@ def key_limits_delete(request, actor, key_id):
     return redirect(_detail_url(key, days, "limits"))
 
 
-@require_POST
-@dashboard_view
-def key_restrictions_set(request, actor, key_id):
+@panel_form_view
+def key_restrictions_set(request, actor, key):
     """The key's owner, company admins and owners (key_check_manage, as for regenerate) replace
     its IP addresses, referrers and scopes; the service validates every entry."""
-    key = selectors.api_key_get(actor, key_id)
     form = KeyRestrictionsForm(request.POST)
 
     def save():

@@ -226,6 +226,17 @@ def test_a_chunked_body_is_refused_not_read_as_empty(owner, alice_key):
     assert key.limit.request_limit == 5
 
 
+def _assert_malformed(world, method, path, body, says):
+    """The JSON body is refused as malformed_request, its detail saying `says`, and nothing is written."""
+    client, names = world
+    before = database()
+    response = client.generic(method.upper(), path.format(**names), body, content_type="application/json")
+    assert response.status_code == 400
+    error = problem(response)
+    assert error["code"] == "malformed_request" and says in error["detail"], error
+    assert database() == before
+
+
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("post", "/api/v1/api-keys", '{"name": "Checked", "name": "Saved"}'),
     ("patch", "/api/v1/api-keys/{key}", '{"expires_at": null, "expires_at": "2099-01-01T00:00:00Z"}'),
@@ -235,13 +246,7 @@ def test_a_chunked_body_is_refused_not_read_as_empty(owner, alice_key):
 def test_a_name_twice_in_one_json_object_is_a_malformed_body(method, path, body, world):
     """Python keeps the last of two equal names, other parsers the first: what a proxy or a
     log checked would not be what was saved."""
-    client, names = world
-    before = database()
-    response = client.generic(method.upper(), path.format(**names), body, content_type="application/json")
-    assert response.status_code == 400
-    error = problem(response)
-    assert error["code"] == "malformed_request" and "appears twice in one object" in error["detail"], error
-    assert database() == before
+    _assert_malformed(world, method, path, body, "appears twice in one object")
 
 
 @pytest.mark.parametrize(("method", "path", "body"), [
@@ -250,10 +255,4 @@ def test_a_name_twice_in_one_json_object_is_a_malformed_body(method, path, body,
     ("put", "/api/v1/api-keys/{key}/limits", '{"request_limit": 1E400, "reset_period": "daily"}'),
 ])
 def test_a_number_too_large_for_a_float_is_a_malformed_body(method, path, body, world):
-    client, names = world
-    before = database()
-    response = client.generic(method.upper(), path.format(**names), body, content_type="application/json")
-    assert response.status_code == 400
-    error = problem(response)
-    assert error["code"] == "malformed_request" and "is too large" in error["detail"], error
-    assert database() == before
+    _assert_malformed(world, method, path, body, "is too large")

@@ -8,7 +8,7 @@ from django.apps import apps
 
 from accounts.models import Role
 from tests.clients import key_client, problem, session_client
-from tests.factories import CompanyFactory, make_key, member
+from tests.factories import make_key, member
 
 pytestmark = [pytest.mark.verify, pytest.mark.django_db]
 PART = "6 bad input"
@@ -62,12 +62,10 @@ RAW_BODIES = {
 
 
 @pytest.fixture
-def world(settings):
+def world(settings, company, other_company, owner, alice):
+    """Acme's owner olivia and member alice (tests/conftest.py), and an owner of Globex."""
     settings.LEAK_REPORT_SECRET = "bad-input-secret"
-    acme, globex = CompanyFactory(name="Acme"), CompanyFactory(name="Globex")
-    owner = member(acme, Role.OWNER, username="olivia")
-    alice = member(acme, Role.MEMBER, username="alice")
-    member(globex, Role.OWNER, username="oscar")
+    member(other_company, Role.OWNER, username="oscar")
     target, _ = make_key(alice, name="target")
     _, raw = make_key(owner, name="caller")
     client, session = key_client(raw), session_client(owner)
