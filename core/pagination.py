@@ -123,6 +123,10 @@ class CursorPagination:
             if items and not has_more:  # the last page: its end is the count
                 total, capped = start + len(items), False
             else:
+                # In the list's order, though any rows would do: on the request log that order
+                # is the key's index's own, so the count walks it and stops at the cap. Without
+                # it PostgreSQL takes a sequential scan for a key holding most of the table, and
+                # reads whatever comes first in it (other keys' rows, rows older than the window).
                 total = queryset[: COUNT_CAP + 1].count()
                 capped = total > COUNT_CAP
                 if capped:  # at least this many: what the count reached, or this page's end if further

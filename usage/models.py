@@ -41,7 +41,11 @@ class RequestLog(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["api_key", "-created_at"], name="requestlog_key_time_idx"),
+            # A key's rows in the list's whole order, ties by id included: a page is the first
+            # rows of the index from its cursor, with no sort. On (key, created_at) alone SQLite,
+            # once it has statistics, walked the created_at index instead (it gives the whole
+            # order, rowid being id) through every other key's rows.
+            models.Index(fields=["api_key", "-created_at", "-id"], name="requestlog_key_time_id_idx"),
             models.Index(fields=["created_at"], name="requestlog_time_idx"),
         ]
 

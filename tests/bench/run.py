@@ -7,7 +7,9 @@ rounds, each row between two runs of the control (a). A window ends only once th
 it caused is written (the workers' backlog, read from /metrics, is zero), so no row's writes
 land in the next one's window; beside req/s it reads the server's CPU time from /proc over the
 window: gunicorn's master and workers, their PostgreSQL backends, and Redis's own account.
-Then it seeds 10k and 1M (and BENCH_HUGE_ROWS) log rows and times every analytics call.
+Then it seeds 10k and 1M (and BENCH_HUGE_ROWS) log rows, gives the planner its statistics as
+autovacuum would (VACUUM ANALYZE; SQLite: ANALYZE; BENCH_ANALYZE=0 skips it) and times every
+analytics call.
 
 Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_LOG_ROWS,
 BENCH_SMALL_ROWS, BENCH_HUGE_ROWS, BENCH_BACKENDS=sqlite,postgres, BENCH_POSTGRES_URL,
@@ -47,6 +49,7 @@ WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "threads")
 VERIFY_PATH = os.environ.get("BENCH_VERIFY_PATH", "")
 ANALYTICS_SECONDS = 1  # latency of sequential calls; wrk takes whole seconds
 ANALYTICS_ROUNDS = 3
+ANALYZE = os.environ.get("BENCH_ANALYZE", "1") != "0"  # statistics after seeding the log, as autovacuum's
 DEEP_PAGES = 100  # usage/requests: the page reached by following `next` this many times
 DRAIN_TIMEOUT = 60
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -359,6 +362,9 @@ def measure_analytics(server: Server, backend: Backend, creds: dict) -> dict:
     sizes = {"small": SMALL_ROWS, "big": LOG_ROWS, **({"huge": HUGE_ROWS} if HUGE_ROWS else {})}
     seeded = {size: json.loads(backend.python("-m", "tests.bench.seed", "log", creds[size + "_key_id"], str(rows)))
               for size, rows in sizes.items()}
+    # As autovacuum would before anyone reads a log this size (tests/bench/seed.py, analyze);
+    # BENCH_ANALYZE=0 times the plans made without statistics, for comparison.
+    analyzed = json.loads(backend.python("-m", "tests.bench.seed", "analyze")) if ANALYZE else None
     urls, depth = {}, {}
     for size in sizes:
         cursor, depth[size] = deep_cursor(server, creds, size)
@@ -379,7 +385,7 @@ def measure_analytics(server: Server, backend: Backend, creds: dict) -> dict:
                 if result.non2xx or result.errors or not result.requests:
                     raise RuntimeError(f"{urls[(call, size)]}: {result}")
                 p50[(call, size)].append(result.p50_ms)
-    return {"sizes": sizes, "seeded": seeded, "depth": depth, "p50": p50}
+    return {"sizes": sizes, "seeded": seeded, "analyzed": analyzed, "depth": depth, "p50": p50}
 
 
 def logged_rows(backend: Backend) -> int:

@@ -208,3 +208,36 @@ def test_renamed_collections_are_deprecated_in_the_schema(client):
     ]:
         assert schemas[component]["properties"][old_name]["deprecated"] is True
         assert "deprecated" not in schemas[component]["properties"]["items"]
+
+
+def test_a_keys_pages_come_off_its_own_index_in_order_once_the_planner_has_statistics(alice, alice_key):
+    """A busy key and a quiet one interleaved in time, ties included, after ANALYZE (what
+    autovacuum, or SQLite's `PRAGMA optimize`, gives a running database): each key's pages are
+    its rows, newest first, ties by id, and its first page counts them all; SQLite reads a page
+    and the count from the key's index with no sort, where on (key, created_at) it walked the
+    created_at index through the busy key's rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    busy, _ = alice_key
+    quiet, _ = make_key(alice, name="Quiet")
+    start = timezone.now() - timedelta(hours=2)
+    log_rows(busy, 300, start)
+    log_rows(quiet, 12, start)  # the same instants as the busy key's first rows: ties across keys
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    client = session_client(alice)
+    for key in (busy, quiet):
+        expected = sorted(RequestLog.objects.filter(api_key=key).values_list("created_at", "id"), reverse=True)
+        url = f"/api/v1/api-keys/{key.pk}/usage/requests?page_size=7"
+        with CaptureQueriesContext(connection) as queries:
+            first = client.get(url).json()
+        assert first["total"] == len(expected) and first["total_capped"] is False
+        log_reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "usage_requestlog" in q["sql"]]
+        assert len(log_reads) == 2  # the page and its capped count
+        assert [item["id"] for item in read_all(client, url)] == [pk for _, pk in expected]
+        if connection.vendor == "sqlite":
+            for sql in log_reads:
+                with connection.cursor() as cursor:
+                    plan = " ".join(row[-1] for row in cursor.execute("EXPLAIN QUERY PLAN " + sql))
+                assert "requestlog_key_time_id_idx" in plan and "TEMP B-TREE" not in plan, plan
