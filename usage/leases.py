@@ -64,7 +64,7 @@ class LeaseBook:
         when the store did not answer (nothing counted: the management limit fails open)."""
         import redis
 
-        lease = self._lease(key_id)
+        lease = self._lease(key_id, window_start)
         with lease.lock:
             if window_start < lease.window_start and lease.limit == limit:
                 window_start = lease.window_start  # an earlier window's request counts in the lease's
@@ -88,15 +88,17 @@ class LeaseBook:
             lease.left -= 1
             return Admission(True, max(0, limit - lease.leased + lease.left), window_start)
 
-    def _lease(self, key_id) -> _Lease:
+    def _lease(self, key_id, window_start: int) -> _Lease:
+        dropped: dict = {}
         with self._lock:
             lease = self._leases.get(key_id)
             if lease is None:
                 if len(self._leases) >= MAX_KEYS:
-                    self._release(self._leases)
-                    self._leases = {}
+                    dropped, self._leases = self._leases, {}
                 lease = self._leases[key_id] = _Lease()
-            return lease
+        # Outside the book's lock; leases of ended windows need nothing given back.
+        self._release({k: v for k, v in dropped.items() if v.window_start >= window_start})
+        return lease
 
     def release_all(self) -> None:
         """Give back every unused block (the worker stops); later requests lease anew."""

@@ -164,3 +164,14 @@ def test_a_store_that_does_not_answer_fails_open(lease_settings):
             raise redis.ConnectionError("down")
 
     assert LeaseBook(Down()).admit(key_id=uuid.uuid4(), window_start=60, window_seconds=60, limit=5) is None
+
+
+def test_a_book_full_of_keys_gives_back_the_current_windows_leases_only(lease_settings, monkeypatch):
+    monkeypatch.setattr("usage.leases.MAX_KEYS", 2)
+    store = MemoryStore()
+    book = LeaseBook(store)
+    old, current, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert book.admit(key_id=old, window_start=60, window_seconds=60, limit=200).admitted
+    assert book.admit(key_id=current, window_start=120, window_seconds=60, limit=200).admitted
+    assert book.admit(key_id=new, window_start=120, window_seconds=60, limit=200).admitted  # drops both
+    assert store.leased == {(old, 60): 50, (current, 120): 1, (new, 120): 50}
