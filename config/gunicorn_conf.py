@@ -98,7 +98,10 @@ def child_exit(server, worker):
 
 
 def worker_exit(server, worker):
-    """Write the worker's buffered request log before it goes: a restart loses no record."""
+    """Write the worker's buffered request log before it goes: a restart loses no record; and
+    give back what its management leases did not use (usage.leases)."""
+    from usage.leases import book
     from usage.recorder import recorder
 
     recorder.close()
+    book.release_all()

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from core.metrics import KEY_CACHE_LOOKUPS
+from core.metrics import KEY_CACHE_LOOKUPS, labelled
 from keys import invalidation
 
 if TYPE_CHECKING:
@@ -133,27 +133,27 @@ def cached_key(key_hash: str) -> tuple["KeyGrant | None", Lookup | None]:
     local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
     keeps_copies = local_seconds > 0 and (not shared or invalidation.listener(_drop_copies).fresh())
     if keeps_copies and (grant := _copy(key_hash)) is not None:
-        KEY_CACHE_LOOKUPS.labels("local").inc()
+        labelled(KEY_CACHE_LOOKUPS, "local").inc()
         return grant, None
     # Every change reaches a worker whose channel is fresh, so its copy may live as long as the
     # shared entry; alone, a worker hears of nothing and its copy lives API_KEY_LOCAL_SECONDS.
     life = max(local_seconds, settings.API_KEY_CACHE_SECONDS) if shared else local_seconds
     lookup = Lookup(time.monotonic() + life, _epoch if keeps_copies else None, None)
     if not shared or settings.API_KEY_CACHE_SECONDS <= 0:
-        KEY_CACHE_LOOKUPS.labels("miss").inc()
+        labelled(KEY_CACHE_LOOKUPS, "miss").inc()
         return None, lookup
     try:
         found = cache.get_many([_name(key_hash), _version_name(key_hash)])
     except Exception:  # a cache outage must not lock people out: fall back to the database
         logger.warning("Key cache unreachable; reading keys from the database.", exc_info=True)
-        KEY_CACHE_LOOKUPS.labels("miss").inc()
+        labelled(KEY_CACHE_LOOKUPS, "miss").inc()
         return None, lookup
     lookup = Lookup(lookup.deadline, lookup.epoch, found.get(_version_name(key_hash), 0))
     entry = found.get(_name(key_hash))
     if entry is None or entry[0] != lookup.version:
-        KEY_CACHE_LOOKUPS.labels("miss").inc()
+        labelled(KEY_CACHE_LOOKUPS, "miss").inc()
         return None, lookup
-    KEY_CACHE_LOOKUPS.labels("shared").inc()
+    labelled(KEY_CACHE_LOOKUPS, "shared").inc()
     grant = KeyGrant.from_data(entry[1])
     _keep_copy(key_hash, grant, lookup)
     return grant, lookup

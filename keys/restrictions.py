@@ -147,8 +147,7 @@ def needed_scope(view, method: str) -> str | None:
 
 def _refusal(grant, request, scope: str | None, method: str):
     """(status, details, message context) of the first restriction this request breaks, or None."""
-    ip = client_ip(request)
-    if grant.allowed_ips and not ip_allowed(ip, grant.allowed_ips):
+    if grant.allowed_ips and not ip_allowed(ip := client_ip(request), grant.allowed_ips):
         allowed = list(grant.allowed_ips)
         return KeyStatus.IP_REFUSED, {"client_ip": ip, "allowed_ips": allowed}, {"allowed": ", ".join(allowed),
                                                                                   "client_ip": ip}

@@ -27,7 +27,7 @@ from core.outcomes import KeyStatus
 from keys.models import Mode
 from keys.restrictions import needed_scope
 from keys.verification import SCOPE_UNKNOWN, LimitSnapshot
-from usage import counters, windows
+from usage import counters, leases
 from usage.periods import period_bounds
 
 DEFAULT_TIER = "free"
@@ -125,40 +125,41 @@ def quota_consume(grant, cost: int, now: datetime | None = None) -> Quota | None
 
 @dataclass(frozen=True)
 class ManagementWindow:
-    """A key's use of the management routes in the current minute."""
+    """A key's use of the management routes in the current minute, as this worker's lease of the
+    minute's quota tells it (usage.leases): whether this request is admitted, and a `remaining`
+    that never claims more than is left (every other worker's lease counts as used)."""
 
     limit: int
-    used: int
+    admitted: bool
+    remaining: int
     reset_seconds: int
     partition: bytes
-
-    @property
-    def admitted(self) -> bool:
-        return self.used <= self.limit
 
     def headers(self) -> dict:
         common = {"pk": self.partition}
         return {
             "RateLimit-Policy": sf_item("management", {"q": self.limit, "qu": "requests",
                                                        "w": MANAGEMENT_WINDOW_SECONDS, **common}),
-            "RateLimit": sf_item("management", {"r": max(0, self.limit - self.used), "t": self.reset_seconds,
-                                                **common}),
+            "RateLimit": sf_item("management", {"r": max(0, self.remaining), "t": self.reset_seconds, **common}),
         }
 
 
 def management_consume(grant, now: float | None = None) -> ManagementWindow | None:
-    """Count one management request in the key's current minute; None when the limit is off,
-    or when the counter store did not answer (usage.windows fails open)."""
+    """Admit or refuse one management request in the key's current minute, from this worker's
+    lease of its quota; None when the limit is off, or when the counter store did not answer
+    (the lease fails open)."""
     limit = settings.MANAGEMENT_REQUESTS_PER_MINUTE
     if not limit:
         return None
     now = time.time() if now is None else now
     start = int(now // MANAGEMENT_WINDOW_SECONDS) * MANAGEMENT_WINDOW_SECONDS
-    used = windows.window_count(key_id=grant.key_id, window_start=start, window_seconds=MANAGEMENT_WINDOW_SECONDS)
-    if used is None:
+    admission = leases.book.admit(key_id=grant.key_id, window_start=start, window_seconds=MANAGEMENT_WINDOW_SECONDS,
+                                  limit=limit)
+    if admission is None:
         return None
-    reset = max(1, math.ceil(start + MANAGEMENT_WINDOW_SECONDS - now))
-    return ManagementWindow(limit=limit, used=used, reset_seconds=reset, partition=grant.key_id.bytes)
+    reset = max(1, math.ceil(admission.window_start + MANAGEMENT_WINDOW_SECONDS - now))
+    return ManagementWindow(limit=limit, admitted=admission.admitted, remaining=admission.remaining,
+                            reset_seconds=reset, partition=grant.key_id.bytes)
 
 
 class KeyLimitThrottle(BaseThrottle):

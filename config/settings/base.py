@@ -280,6 +280,13 @@ USAGE_TIERS = {"free": 0, "standard": 100, "premium": 1000}
 # Requests a minute one key may make to Keyhouse's own routes (keys, limits, usage, audit, /me),
 # which never count against its product quota; 0: no such limit.
 MANAGEMENT_REQUESTS_PER_MINUTE = env.int("MANAGEMENT_REQUESTS_PER_MINUTE", default=600)
+# Each worker leases blocks of that quota from the shared count (usage.leases): at most
+# MANAGEMENT_LEASE_MAX_BLOCK requests, and, as the minute's quota runs low, the room left over
+# twice the workers expected across every node (MANAGEMENT_LEASE_WORKERS, WEB_CONCURRENCY by
+# default), down to 1 near the limit. The limit stays exact whatever these are; they only set
+# how often a worker asks the store, and how much of the quota unused blocks may hold back.
+MANAGEMENT_LEASE_MAX_BLOCK = env.int("MANAGEMENT_LEASE_MAX_BLOCK", default=50)
+MANAGEMENT_LEASE_WORKERS = env.int("MANAGEMENT_LEASE_WORKERS", default=env.int("WEB_CONCURRENCY", default=2))
 # How often each worker writes its buffered request log; 0 writes every record at once.
 USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=1.0)
 # Active keys one person may hold in one company: a script that creates keys in a loop stops

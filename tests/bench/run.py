@@ -59,6 +59,7 @@ ANALYTICS = ("usage?days=90", "usage/by-tier?days=90", "usage/errors?days=90", "
 LOGGED = ("logged", "limited", "rotation")  # credentials whose requests Keyhouse logs
 ONE_KEY, MANY_KEYS, LIMITED = ("(b1) Keyhouse key, logged, no limit", "(b1k) 2,000 keys in rotation, logged",
                                "(b2) Keyhouse key, logged, request limit")
+MANAGEMENT = "(bm) Keyhouse key on /me, management"
 VERIFY = "(v)  verify endpoint, one key, logged"
 
 
@@ -86,14 +87,18 @@ class Row:
 
 
 def rows() -> list[Row]:
-    me = "/api/v1/me"
+    # The targets are about the customer's product traffic: a route that counts against the key's
+    # own limits (usage/demo.py). /me is one of Keyhouse's management routes, which never touch
+    # those limits but pay the management abuse limit's count instead: it has a row of its own.
+    product, me = "/api/v1/demo/echo", "/api/v1/me"
     return [
         Row("(a)  control: DRF stack, no authentication", "/api/v1/bench/control", ""),
         Row("(f0) floor: raw WSGI hello", "/bench/hello", ""),
         Row("(f1) floor: bare Django view", "/api/v1/bench/django", ""),
-        Row(ONE_KEY, me, "logged"),
-        Row(MANY_KEYS, me, "rotation"),
-        Row(LIMITED, me, "limited"),
+        Row(ONE_KEY, product, "logged"),
+        Row(MANY_KEYS, product, "rotation"),
+        Row(LIMITED, product, "limited"),
+        Row(MANAGEMENT, me, "logged"),
         *([Row(VERIFY, VERIFY_PATH, "logged")] if VERIFY_PATH else []),
         Row("(c)  djangorestframework-api-key HasAPIKey", "/api/v1/bench/hasapikey/me", "hasapikey"),
         Row("(d)  DRF TokenAuthentication", "/api/v1/bench/token/me", "token"),

@@ -5,8 +5,8 @@ from config.settings.local import CACHES, INSTALLED_APPS, env
 
 INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework.authtoken", "rest_framework_api_key"]
 ROOT_URLCONF = "tests.bench.urls"
-# The benchmark's keyed request is /me from one key, far above the management abuse limit; the
-# limit still counts (a high bound, not off), so its cost is part of the figures.
+# Row (bm) drives /me, a management route, from one key far above the management abuse limit;
+# the limit still counts (a high bound, not off), so its cost is part of that row's figures.
 MANAGEMENT_REQUESTS_PER_MINUTE = 10**12
 DEBUG = False
 # Several bench servers share one Redis database; each keeps its key cache apart.

@@ -1,6 +1,7 @@
 """The views `make bench` compares: the same "who am I" answer behind no authentication at
 all (the control), djangorestframework-api-key's HasAPIKey and DRF's TokenAuthentication.
-Row (b) is the real /api/v1/me behind Keyhouse's own key authentication, logging and limits."""
+Rows (b1), (b1k) and (b2) call Keyhouse's product route /api/v1/demo/echo, row (bm) the real
+/api/v1/me, both behind Keyhouse's own key authentication, logging and limits."""
 from django.http import JsonResponse
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import AllowAny

@@ -109,6 +109,25 @@ def test_the_management_limit_is_one_count_across_workers(tmp_path):
         assert 0 < int(headers["Retry-After"]) <= 60 and ";r=0;" in headers["RateLimit"]
 
 
+def test_management_leases_of_several_requests_never_pass_the_limit_across_workers(tmp_path):
+    """Two workers leasing blocks of up to 10 requests (the limit over twice one worker): 90
+    simultaneous /me calls against a limit of 40 admit at most 40, and no two admitted answers
+    report the same remaining (blocks are disjoint shares of one count)."""
+    quota, sent = 40, 90
+    env = {"MANAGEMENT_REQUESTS_PER_MINUTE": str(quota), "MANAGEMENT_LEASE_MAX_BLOCK": "10",
+           "MANAGEMENT_LEASE_WORKERS": "1"}
+    with live_gunicorn(tmp_path, workers=2, env=env) as live:
+        key = live.member_key("alice", "Acme", "member")
+        if time.time() % 60 > 45:  # the window is the clock's minute: keep the burst inside one
+            time.sleep(61 - time.time() % 60)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(lambda _: live.request("GET", "/api/v1/me", key), range(sent)))
+    statuses = [status for status, _, _ in results]
+    assert set(statuses) <= {200, 429} and 0 < statuses.count(200) <= quota
+    remaining = [int(h["RateLimit"].split(";r=")[1].split(";")[0]) for status, h, _ in results if status == 200]
+    assert len(set(remaining)) == len(remaining) and max(remaining) < quota
+
+
 def test_under_gevent_a_client_that_never_finishes_its_head_stalls_no_one(tmp_path):
     """One worker: a connection idle half-way through its head holds a greenlet, not the worker;
     a head far over gunicorn's limits is refused with the API's problem and closed, not read for ever."""
