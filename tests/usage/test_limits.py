@@ -206,18 +206,6 @@ def error_code(response) -> str:
     return response.json()["code"]
 
 
-@pytest.fixture
-def own_redis(settings):
-    """The cache, and so the counter store, is a Redis of the test's own."""
-    from keys.cache import REDIS_BACKEND
-    from tests.redis_server import OwnRedis
-
-    server = OwnRedis().start()
-    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": server.url}}
-    yield server
-    server.stop()
-
-
 def test_a_redis_that_forgot_the_counter_script_still_counts_exactly(alice_key, own_redis):
     """After a Redis restart (its scripts gone) the next check loads the script once and counts."""
     import redis
