@@ -5,14 +5,21 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+# Longer than any address a proxy writes (an IPv6 address with brackets, port and zone id).
+CACHED_LENGTH = 96
 
-@functools.lru_cache(maxsize=4096)
+
 def ip_parse(value: str) -> str | None:
     """The address in one X-Forwarded-For entry or REMOTE_ADDR, in its canonical form, or None.
     Proxies write "1.2.3.4:5678", "[2001:db8::1]:443" or "fe80::1%eth0"; the port and the zone
     id mean nothing to an allow-list and no database column takes them. Memoised: a keyed
     request reads its client's address twice (restrictions, request log), and a worker sees the
-    same few addresses again and again; parsing one costs about 10 µs."""
+    same few addresses again and again; parsing one costs about 10 µs. Only values of an
+    address's length are kept, so a client sending 8 KB headers cannot fill a worker's memory."""
+    return _ip_parse_kept(value) if len(value) <= CACHED_LENGTH else _ip_parse(value)
+
+
+def _ip_parse(value: str) -> str | None:
     value = value.strip()
     if value.startswith("["):
         value = value[1:].partition("]")[0]
@@ -25,6 +32,9 @@ def ip_parse(value: str) -> str | None:
         return None
     # A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d; allow-lists name it a.b.c.d.
     return str(getattr(address, "ipv4_mapped", None) or address)
+
+
+_ip_parse_kept = functools.lru_cache(maxsize=4096)(_ip_parse)
 
 
 def ip_allowed(ip: str | None, networks) -> bool:

@@ -200,3 +200,14 @@ def test_restrictions_apply_at_once_to_a_cached_key(alice, alice_key):
     assert me(raw).status_code == 200  # cached now
     session_client(alice).put(f"/api/v1/api-keys/{key.pk}/restrictions", {"scopes": ["keys:read"]}, format="json")
     assert key_client(raw).get("/api/v1/demo/echo").status_code == 403
+
+
+def test_a_long_forwarded_value_is_parsed_but_not_kept():
+    """Addresses are memoised per worker; a hostile 8 KB header is read, refused, and not kept."""
+    from core import network
+
+    before = network._ip_parse_kept.cache_info().currsize
+    assert network.ip_parse("203.0.113.7:443") == "203.0.113.7"
+    assert network.ip_parse(" " * 50 + "203.0.113.8" + " " * 50) == "203.0.113.8"
+    assert network.ip_parse("x" * 8000) is None
+    assert network._ip_parse_kept.cache_info().currsize <= before + 1
