@@ -42,6 +42,18 @@ def test_every_code_the_server_sends_is_in_the_one_table():
     assert sent - set(PROBLEMS) == set()
 
 
+def test_the_catalogue_reads_as_a_reference_page():
+    """core/problems.toml is what a person reads on /api/problems/<code>: a title, and what to do
+    in whole sentences, listed by status so that a code's neighbours are its kind."""
+    statuses = [row.status for row in PROBLEMS.values()]
+    assert statuses == sorted(statuses)
+    for code, row in PROBLEMS.items():
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", code) and 400 <= row.status <= 599, code
+        assert row.title and row.description.endswith((".", ")")) and "  " not in row.description, code
+    assert {code for code, row in PROBLEMS.items() if row.type_uri} == {
+        "request_limit_exceeded", "budget_limit_exceeded", "management_rate_limit_exceeded"}
+
+
 def test_a_revoked_key_and_a_revoked_target_are_two_codes(alice, alice_key):
     key, raw = alice_key
     client = session_client(alice)
