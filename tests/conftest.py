@@ -17,31 +17,19 @@ def other_company():
     return CompanyFactory(name="Globex")
 
 
-@pytest.fixture
-def owner(company):
-    return member(company, Role.OWNER, username="olivia")
+def person(company_fixture: str, role: str, username: str):
+    """A fixture: a user of that company's fixture, with that role."""
+    @pytest.fixture
+    def fixture(request):
+        return member(request.getfixturevalue(company_fixture), role, username=username)
+    return fixture
 
 
-@pytest.fixture
-def admin(company):
-    return member(company, Role.ADMIN, username="adam")
-
-
-@pytest.fixture
-def alice(company):
-    """A plain member."""
-    return member(company, Role.MEMBER, username="alice")
-
-
-@pytest.fixture
-def bob(company):
-    """Alice's colleague, also a plain member."""
-    return member(company, Role.MEMBER, username="bob")
-
-
-@pytest.fixture
-def outsider_admin(other_company):
-    return member(other_company, Role.ADMIN, username="oscar")
+owner = person("company", Role.OWNER, "olivia")
+admin = person("company", Role.ADMIN, "adam")
+alice = person("company", Role.MEMBER, "alice")  # a plain member
+bob = person("company", Role.MEMBER, "bob")  # alice's colleague, also a plain member
+outsider_admin = person("other_company", Role.ADMIN, "oscar")
 
 
 @pytest.fixture
