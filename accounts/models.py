@@ -12,6 +12,10 @@ class Role(models.TextChoices):
     MEMBER = "member", "Member"
 
 
+# Roles that manage every key of their company.
+KEY_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
 class ResetPeriod(models.TextChoices):
     """When a key's limits start counting again (usage.limits)."""
 
@@ -24,9 +28,6 @@ class ResetPeriod(models.TextChoices):
 MAX_REQUEST_LIMIT = 10**12
 MAX_BUDGET_MICROCENTS = 10**15
 
-
-# Roles that manage every key of their company.
-KEY_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 # A company's key policy: what its owners set (the API, the settings page, admin) and audit.
 POLICY_FIELDS = ("max_key_lifetime_days", "require_key_expiry", "unused_key_days", "default_request_limit",
                  "default_budget_limit_microcents", "default_limit_period")

@@ -1,3 +1,9 @@
+"""Drop every cached key snapshot, in Redis and (through Redis) in every worker.
+
+Saves, deletes and bulk updates of keys, memberships and limits do this by themselves; run it
+after changing users in bulk in a shell (User.objects.filter(...).update(is_active=False) sends
+no signal), or anything else a key stands on behind Django's back.
+"""
 from django.core.management.base import BaseCommand
 
 from keys import cache as key_cache
@@ -7,10 +13,7 @@ BATCH = 500
 
 
 class Command(BaseCommand):
-    help = ("Drop every cached key snapshot, in Redis and (through Redis) in every worker. Saves, deletes and bulk "
-            "updates of keys, memberships and limits do this by themselves; run it after changing users in bulk "
-            "in a shell (User.objects.filter(...).update(is_active=False) sends no signal), or anything else a "
-            "key stands on behind Django's back.")
+    help = __doc__
 
     def add_arguments(self, parser):
         parser.add_argument("--user", help="Only the keys of this username.")
