@@ -1,7 +1,13 @@
 """Per-key limits and usage analytics, and company-wide usage."""
 from copy import deepcopy
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.status import HTTP_204_NO_CONTENT
@@ -28,6 +34,18 @@ DAYS = OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": MAX
 
 def _days(request) -> int:
     return ascii_int(request.query_params.get("days", "30"), name="days", low=1, high=MAX_DAYS, code="invalid_days")
+
+
+def _company_days(request):
+    """The caller's company, if they may read its whole usage, and `days`."""
+    actor = actor_from_request(request)
+    company_keys_check(actor, "may read the whole company's usage.")
+    return actor.company, _days(request)
+
+
+def company_usage_schema(operation_id: str, serializer):
+    """Schema of a GET of the caller's company's usage over `days` (_company_days)."""
+    return extend_schema(operation_id=operation_id, parameters=[DAYS, ORGANIZATION_PARAMETER], responses=serializer)
 
 
 def _key(request, key_id):
@@ -124,14 +142,26 @@ class KeyLimitsApi(APIView):
         return Response(status=HTTP_204_NO_CONTENT)
 
 
+# What the window's requests add up to, for a key or a company (a comment: the schema would show
+# a docstring as the description of both).
+class UsageTotalsSerializer(serializers.Serializer):
+    total_requests = serializers.IntegerField()
+    successful_requests = serializers.IntegerField()
+    failed_requests = serializers.IntegerField()
+    total_spend_microcents = serializers.IntegerField()
+
+
+class KeyUsageSerializer(UsageTotalsSerializer):
+    api_key_id = serializers.UUIDField()
+    api_key_name = serializers.CharField()
+    days = serializers.IntegerField()
+
+
 class KeyUsageApi(APIView):
     api_scope = "usage"
 
-    @extend_schema(operation_id="api_key_usage", parameters=[DAYS, ORGANIZATION_PARAMETER], responses=inline_serializer(
-        "KeyUsage", {"api_key_id": serializers.UUIDField(), "api_key_name": serializers.CharField(),
-                     "days": serializers.IntegerField(), "total_requests": serializers.IntegerField(),
-                     "successful_requests": serializers.IntegerField(), "failed_requests": serializers.IntegerField(),
-                     "total_spend_microcents": serializers.IntegerField()}))
+    @extend_schema(operation_id="api_key_usage", parameters=[DAYS, ORGANIZATION_PARAMETER],
+                   responses=KeyUsageSerializer)
     def get(self, request, key_id):
         key, days = _key(request, key_id), _days(request)
         return Response({"api_key_id": key.pk, "api_key_name": key.name, "days": days,
@@ -150,19 +180,32 @@ def listing(name: str, old_name: str, item_serializer, **fields):
     return deprecating(inline_serializer(name, {**fields, "items": item_serializer(many=True), **old}), old_name)
 
 
-def key_usage_schema(operation_id: str, name: str, old_name: str, item_serializer, **fields):
-    """Schema of a GET of one key's usage over `days`, answered as a `listed` response with
-    `fields` besides (key_listed). A serializer lists its fields in the order they were made, so
-    `fields` are made again after api_key_id and days, to follow them."""
-    return extend_schema(operation_id=operation_id, parameters=[DAYS, ORGANIZATION_PARAMETER],
-                         responses=listing(name, old_name, item_serializer, api_key_id=serializers.UUIDField(),
-                                           days=serializers.IntegerField(),
-                                           **{field: deepcopy(made) for field, made in fields.items()}))
+# GET one key's usage over `days` as a `listed` response: `list_usage` gives the list and the
+# fields beside it, `old_name` the list's name before `items`. Its schema is key_list_schema's.
+# (A comment, not a docstring: the schema would show a docstring as each route's description.)
+class KeyListApi(APIView):
+    api_scope = "usage"
+    old_name = ""
+
+    def list_usage(self, key, days: int) -> tuple[list, dict]:
+        raise NotImplementedError
+
+    def get(self, request, key_id):
+        key, days = _key(request, key_id), _days(request)
+        items, fields = self.list_usage(key, days)
+        return Response({"api_key_id": key.pk, "days": days, **fields, **listed(self.old_name, items)})
 
 
-def key_listed(key, days: int, old_name: str, items: list, **fields) -> dict:
-    """Body of one key's usage over `days` as a `listed` response, with `fields` besides."""
-    return {"api_key_id": key.pk, "days": days, **fields, **listed(old_name, items)}
+def key_list_schema(operation_id: str, name: str, item_serializer, **fields):
+    """Schema of a KeyListApi's GET: a list of `item_serializer`, with `fields` besides. A
+    serializer lists its fields in the order they were made, so `fields` are made again after
+    api_key_id and days, to follow them."""
+    def decorate(view):
+        response = listing(name, view.old_name, item_serializer, api_key_id=serializers.UUIDField(),
+                           days=serializers.IntegerField(), **{field: deepcopy(made) for field, made in fields.items()})
+        return extend_schema_view(get=extend_schema(
+            operation_id=operation_id, parameters=[DAYS, ORGANIZATION_PARAMETER], responses=response))(view)
+    return decorate
 
 
 class TierUsageSerializer(serializers.Serializer):
@@ -171,13 +214,12 @@ class TierUsageSerializer(serializers.Serializer):
     spend_microcents = serializers.IntegerField()
 
 
-class KeyUsageByTierApi(APIView):
-    api_scope = "usage"
+@key_list_schema("api_key_usage_by_tier", "KeyUsageByTier", TierUsageSerializer)
+class KeyUsageByTierApi(KeyListApi):
+    old_name = "tiers"
 
-    @key_usage_schema("api_key_usage_by_tier", "KeyUsageByTier", "tiers", TierUsageSerializer)
-    def get(self, request, key_id):
-        key, days = _key(request, key_id), _days(request)
-        return Response(key_listed(key, days, "tiers", selectors.usage_by_tier(key, days)))
+    def list_usage(self, key, days):
+        return selectors.usage_by_tier(key, days), {}
 
 
 class ErrorUsageSerializer(serializers.Serializer):
@@ -187,15 +229,14 @@ class ErrorUsageSerializer(serializers.Serializer):
     last_seen = serializers.DateTimeField()
 
 
-class KeyUsageErrorsApi(APIView):
-    api_scope = "usage"
+@key_list_schema("api_key_usage_errors", "KeyUsageErrors", ErrorUsageSerializer,
+                 total_errors=serializers.IntegerField())
+class KeyUsageErrorsApi(KeyListApi):
+    old_name = "errors"
 
-    @key_usage_schema("api_key_usage_errors", "KeyUsageErrors", "errors", ErrorUsageSerializer,
-                      total_errors=serializers.IntegerField())
-    def get(self, request, key_id):
-        key, days = _key(request, key_id), _days(request)
+    def list_usage(self, key, days):
         errors = selectors.usage_errors(key, days)
-        return Response(key_listed(key, days, "errors", errors, total_errors=sum(e["count"] for e in errors)))
+        return errors, {"total_errors": sum(error["count"] for error in errors)}
 
 
 class RequestLogSerializer(serializers.ModelSerializer):
@@ -236,15 +277,14 @@ class UsagePointSerializer(serializers.Serializer):
     spend_microcents = serializers.IntegerField()
 
 
-class KeyUsageTimeseriesApi(APIView):
-    api_scope = "usage"
+@key_list_schema("api_key_usage_timeseries", "KeyUsageTimeseries", UsagePointSerializer,
+                 granularity=serializers.ChoiceField(choices=["hour", "day"]))
+class KeyUsageTimeseriesApi(KeyListApi):
+    old_name = "data"
 
-    @key_usage_schema("api_key_usage_timeseries", "KeyUsageTimeseries", "data", UsagePointSerializer,
-                      granularity=serializers.ChoiceField(choices=["hour", "day"]))
-    def get(self, request, key_id):
-        key, days = _key(request, key_id), _days(request)
+    def list_usage(self, key, days):
         granularity, data = selectors.usage_timeseries(days, api_key=key)
-        return Response(key_listed(key, days, "data", data, granularity=granularity))
+        return data, {"granularity": granularity}
 
 
 class KeyBreakdownSerializer(serializers.Serializer):
@@ -257,13 +297,9 @@ class KeyBreakdownSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(deprecate_fields=["keys"])
-class CompanyUsageSerializer(serializers.Serializer):
+class CompanyUsageSerializer(UsageTotalsSerializer):
     company_id = serializers.IntegerField()
     days = serializers.IntegerField()
-    total_requests = serializers.IntegerField()
-    successful_requests = serializers.IntegerField()
-    failed_requests = serializers.IntegerField()
-    total_spend_microcents = serializers.IntegerField()
     items = KeyBreakdownSerializer(many=True, help_text="Per key, most requests first.")
     keys = KeyBreakdownSerializer(many=True, help_text="Deprecated: the same list as `items`, for one release.")
 
@@ -282,25 +318,19 @@ class CompanyTimeseriesSerializer(serializers.Serializer):
 class CompanyUsageApi(APIView):
     api_scope = "usage"
 
-    @extend_schema(operation_id="company_usage", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=CompanyUsageSerializer)
+    @company_usage_schema("company_usage", CompanyUsageSerializer)
     def get(self, request):
-        actor = actor_from_request(request)
-        company_keys_check(actor, "may read the whole company's usage.")
-        days = _days(request)
-        usage = selectors.company_usage(actor.company, days)
-        return Response({"company_id": actor.company.pk, "days": days, **usage, **listed("keys", usage["keys"])})
+        company, days = _company_days(request)
+        usage = selectors.company_usage(company, days)
+        return Response({"company_id": company.pk, "days": days, **usage, **listed("keys", usage["keys"])})
 
 
 class CompanyUsageTimeseriesApi(APIView):
     api_scope = "usage"
 
-    @extend_schema(operation_id="company_usage_timeseries", parameters=[DAYS, ORGANIZATION_PARAMETER],
-                   responses=CompanyTimeseriesSerializer)
+    @company_usage_schema("company_usage_timeseries", CompanyTimeseriesSerializer)
     def get(self, request):
-        actor = actor_from_request(request)
-        company_keys_check(actor, "may read the whole company's usage.")
-        days = _days(request)
-        granularity, data = selectors.usage_timeseries(days, company=actor.company)
-        return Response({"company_id": actor.company.pk, "days": days, "granularity": granularity,
-                         **listed("data", data), "keys": selectors.company_usage_by_key(actor.company, days)})
+        company, days = _company_days(request)
+        granularity, data = selectors.usage_timeseries(days, company=company)
+        return Response({"company_id": company.pk, "days": days, "granularity": granularity,
+                         **listed("data", data), "keys": selectors.company_usage_by_key(company, days)})
