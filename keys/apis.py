@@ -140,7 +140,8 @@ class ApiKeysApi(APIView):
         parameters=[
             ORGANIZATION_PARAMETER,
             OpenApiParameter("scope", enum=["mine", "company"], description="`company`: every key (admins, owners)."),
-            OpenApiParameter("user", {"type": "integer", "minimum": 1}, description="Keys of this member (admins, owners)."),
+            OpenApiParameter("user", {"type": "integer", "minimum": 1},
+                             description="Keys of this member (admins, owners)."),
             OpenApiParameter("status", enum=list(selectors.STATUSES)),
             OpenApiParameter("mode", enum=Mode.values),
             *PAGE_PARAMETERS,
@@ -160,7 +161,8 @@ class ApiKeysApi(APIView):
         elif params.get("scope") == "company":
             company_keys_check(actor, "may list every key of the company.")
             owner_id = None
-        keys = selectors.api_keys_of_company(actor, owner_id=owner_id, status=params.get("status"), mode=params.get("mode"))
+        keys = selectors.api_keys_of_company(actor, owner_id=owner_id, status=params.get("status"),
+                                             mode=params.get("mode"))
         return PagePagination().response(request, keys, ApiKeyOutputSerializer)
 
     @extend_schema(operation_id="api_keys_create", parameters=[ORGANIZATION_PARAMETER],
@@ -248,7 +250,8 @@ RestrictionsOutput = inline_serializer("KeyRestrictions", {
     "api_key_id": serializers.UUIDField(), "allowed_ips": serializers.ListField(child=serializers.CharField()),
     "allowed_referrers": serializers.ListField(child=serializers.CharField()),
     "scopes": serializers.ListField(child=ScopeNameField()),
-    "available_scopes": serializers.DictField(child=serializers.CharField(), help_text="Each scope and what it allows.")})
+    "available_scopes": serializers.DictField(child=serializers.CharField(),
+                                              help_text="Each scope and what it allows.")})
 
 
 class ApiKeyRestrictionsApi(APIView):

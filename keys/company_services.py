@@ -73,7 +73,8 @@ def membership_set(*, user: AuthUser, company: Company, role: str,
     elif membership.role != role:
         before, membership.role = membership.role, role
         membership.save(update_fields=["role"])  # cached keys carry the role: keys.signals forgets them
-        audit_record(action=AuditAction.MEMBERSHIP_ROLE_CHANGED, company=company, target_user=user, actor_user=actor_user,
+        audit_record(action=AuditAction.MEMBERSHIP_ROLE_CHANGED, company=company, target_user=user,
+                     actor_user=actor_user,
                      changes={"user": user.get_username(), "role": {"before": before, "after": role}})
     return membership
 

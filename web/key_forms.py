@@ -47,7 +47,8 @@ class ApiKeyCreateForm(DashboardForm):
     expires_on = forms.DateField(
         label="Expiration date",
         required=False,
-        help_text="Recommended; YYYY-MM-DD. The key stops working at 00:00 UTC on this date; 90 days from today is suggested.",
+        help_text="Recommended; YYYY-MM-DD. The key stops working at 00:00 UTC on this date; 90 days from today "
+                  "is suggested.",
         # A text field, not type=date: a date input shows the browser's locale ("02/28/2027")
         # where every other date on the dashboard is ISO, and keys.services checks the range.
         widget=forms.DateInput(attrs={"inputmode": "numeric", "pattern": r"\d{4}-\d{2}-\d{2}",
@@ -57,7 +58,8 @@ class ApiKeyCreateForm(DashboardForm):
     never_expires = forms.BooleanField(
         label="Never expires",
         required=False,
-        help_text="Only for keys you will rotate by hand; a leaked key without an expiry works until someone revokes it.",
+        help_text="Only for keys you will rotate by hand; a leaked key without an expiry works until someone "
+                  "revokes it.",
     )
     mode = forms.ChoiceField(
         label="Mode",
@@ -90,8 +92,9 @@ class ApiKeyCreateForm(DashboardForm):
             expires_on.required = True
             rule = f"within {longest} days" if longest else "on a date"
             self.policy_note = f"{company.name}'s key policy: every key expires {rule}."
-            expires_on.error_messages["required"] = f"Pick an expiration date: {company.name} requires every key " \
-                                                    f"to expire{' within ' + str(longest) + ' days' if longest else ''}."
+            within = f" within {longest} days" if longest else ""
+            expires_on.error_messages["required"] = (f"Pick an expiration date: {company.name} requires every key "
+                                                     f"to expire{within}.")
             expires_on.error_messages["invalid"] = "Enter the date as YYYY-MM-DD, e.g. 2027-01-31."
             expires_on.help_text = "Required by your company's key policy. The key stops working at 00:00 UTC on " \
                                    "this date."

@@ -177,7 +177,8 @@ def render_page(request, actor, template: str, context: dict, status: int = 200)
 
 @sensitive_variables("raw")
 def _shown_once(request, actor, template: str, context: dict, key: ApiKey, raw: str, *, regenerated: bool):
-    response = render_page(request, actor, template, {**context, "shown": {"key": key, "raw": raw, "regenerated": regenerated}})
+    shown = {"key": key, "raw": raw, "regenerated": regenerated}
+    response = render_page(request, actor, template, {**context, "shown": shown})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -213,7 +214,8 @@ def _create_refused(request, actor, form: ApiKeyCreateForm, status: int):
 @sensitive_variables("raw")
 def key_new(request, actor):
     if request.method == "GET":
-        return render_page(request, actor, "keys/new.html", {"section": "api-keys", "form": _create_form(request, actor)})
+        return render_page(request, actor, "keys/new.html",
+                           {"section": "api-keys", "form": _create_form(request, actor)})
     form = ApiKeyCreateForm(request.POST, company=actor.company)
     token = request.POST.get("form_token", "")
     nonce = form_token_nonce(request, token) if token else None
@@ -254,10 +256,12 @@ def key_rename(request, actor, key_id):
         except ValidationError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"Renamed “{old_name}” to “{key.name}”. The key itself is unchanged and keeps working.")
+            messages.success(request, f"Renamed “{old_name}” to “{key.name}”. The key itself is unchanged and "
+                                      "keeps working.")
             return redirect(safe_next(request, reverse("dashboard:key-list")))
     status = 400 if request.method == "POST" else 200
-    context = {"section": "api-keys", "key": key, "form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
+    context = {"section": "api-keys", "key": key, "form": form,
+               "next": request.POST.get("next") or request.GET.get("next", "")}
     return render_page(request, actor, "keys/rename.html", context, status)
 
 
@@ -300,7 +304,8 @@ def key_regenerate(request, actor, key_id):
         add_service_error(form, error)
         return render_page(request, actor, "keys/confirm_regenerate.html", context, status=400)
     except Conflict as error:
-        return render_page(request, actor, "keys/confirm_regenerate.html", {**context, "error": error.message}, status=409)
+        return render_page(request, actor, "keys/confirm_regenerate.html", {**context, "error": error.message},
+                           status=409)
     if page == "company" and allowed(company_keys_check, actor, ""):
         return _shown_once(request, actor, "keys/company.html", _company_context(actor), key, raw, regenerated=True)
     if page == "detail":

@@ -93,7 +93,8 @@ def settings_key_policy(request, actor):
             if before == after:
                 messages.info(request, f"The key policy of {actor.company.name} was already this; nothing changed.")
             else:
-                messages.success(request, f"Key policy of {actor.company.name} changed: {policy_change(before, after)}. "
+                change = policy_change(before, after)
+                messages.success(request, f"Key policy of {actor.company.name} changed: {change}. "
                                           "It applies to keys created or extended from now on.")
             return redirect(reverse("settings-general") + "#key-policy")
     return _general(request, actor, form, status=400)

@@ -188,7 +188,8 @@ class LinesField(forms.CharField):
 
 
 class ApiKeyChangeForm(GrantorForm):
-    allowed_ips = LinesField(label="Allowed IPs", required=False, help_text="One IP address or CIDR range per line; empty: any address.")
+    allowed_ips = LinesField(label="Allowed IPs", required=False,
+                             help_text="One IP address or CIDR range per line; empty: any address.")
     allowed_referrers = LinesField(required=False, help_text="One host or *.example.com pattern per line; empty: any.")
     scopes = forms.MultipleChoiceField(choices=[(k, f"{k}: {v}") for k, v in SCOPES.items()],
                                        widget=forms.CheckboxSelectMultiple)
@@ -209,8 +210,8 @@ class ApiKeyChangeForm(GrantorForm):
                 self.add_error(None, error)
         if not self.errors and set(self.changed_data) - {"name"}:
             key = self.instance
-            _grant_error(self, lambda: key_grant_check(self.grantor(key.company_id), key,
-                                                       scopes=data.get("scopes") if "scopes" in self.changed_data else None))
+            scopes = data.get("scopes") if "scopes" in self.changed_data else None
+            _grant_error(self, lambda: key_grant_check(self.grantor(key.company_id), key, scopes=scopes))
         return data
 
 
@@ -349,7 +350,8 @@ class ApiKeyAdmin(CompanyScopedAdmin):
         if not form.is_valid():
             return TemplateResponse(request, "admin/keys/apikey/extend_expiry.html", {
                 **self.admin_site.each_context(request), "opts": self.opts, "keys": keys, "form": form,
-                "title": "Extend the expiry of these API keys", "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "title": "Extend the expiry of these API keys",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             })
         now, days = timezone.now(), form.cleaned_data["days"]
         # A key may expire as late as 9999-12-31 (the dashboard's date picker allows it); adding
