@@ -106,6 +106,7 @@ def test_django_admin_works_under_the_policy(page, admin, alice):
     page.get_by_role("button", name="Save", exact=True).click()
     field = page.get_by_label("API key")
     expect(field).to_have_value(re.compile(r"sk_live_"))
+    page.wait_for_load_state()  # the field is parsed before the script that selects it on focus runs
     field.focus()
     assert page.evaluate("document.activeElement.selectionEnd - document.activeElement.selectionStart") == 46
 
