@@ -3,26 +3,36 @@ requests reach neither the database nor Redis.
 
 Two layers. Each worker keeps its own copy of a key (a bounded plain dict: no round trip, no
 unpickling). With Redis as the cache, a shared entry behind it lives API_KEY_CACHE_SECONDS
-(300 s), so a worker's miss costs a round trip, not a query; a worker's copy lives as long, but
-is served only while the worker's invalidation channel is fresh (keys.invalidation): every
-change is announced, so with 2,000 keys in rotation a key need not come back twice a second to
-stay in memory. With local memory only, a copy lives API_KEY_LOCAL_SECONDS (0.5 s). Both
-hold the snapshot as plain data (the shared entry as a tuple, its format version in the cache
-key), never a model instance; an entry lives a fixed time from the read that made it, and use
-never extends it.
+(300 s), so a worker's miss costs a round trip, not a query. A worker's copy lives as long,
+but is served only while the worker is sure to have heard of every change made more than
+API_KEY_LOCAL_SECONDS (0.5 s) ago: with Redis, while its invalidation channel is fresh
+(keys.invalidation); with local memory only, while it read the change generation (below)
+within that time. So with 2,000 keys in rotation a key need not come back twice a second to
+stay in memory. Both hold the snapshot as plain data (the shared entry as a tuple, its format
+version in the cache key), never a model instance; an entry lives a fixed time from the read
+that made it, and use never extends it.
 
 Every change to a key (revoke, regenerate, rename, limits, its owner's account or role, and
 deletes of any of them, keys.signals and ApiKeyQuerySet.update) forgets it, at once and again
-when the transaction commits. With local memory only, other workers drop
-their copies within API_KEY_LOCAL_SECONDS, well within the promised second. With Redis the
-change is also announced to every worker (keys.invalidation), and forgetting returns only
-once each has dropped its copies: the change is effective everywhere at once. Expiry needs
-no invalidation: it is checked against the clock on every request.
+when the transaction commits. With Redis the change is also announced to every worker
+(keys.invalidation), and forgetting returns only once each has dropped its copies: the change
+is effective everywhere at once. With local memory only, nothing can tell the other worker
+processes, so forgetting also adds one to a change generation, a single database row
+(keys.models.KeyChangeGeneration), in the transaction making the change. Before serving a
+copy, a worker reads that row if its last read is older than API_KEY_LOCAL_SECONDS (one
+SELECT per that time per process, not per request), and if it moved, drops every copy: other
+workers drop theirs within API_KEY_LOCAL_SECONDS of the commit, well within the promised
+second. Use (last_used_at, the request log, counters) forgets nothing and moves nothing, or
+every copy would go at each flush. A change made behind Django's back (a bulk update of users
+in a shell, SQL) forgets nothing either: with local memory as with Redis, a copy may then be
+served until it expires, unless `manage.py forget_cached_keys` is run. Expiry needs no
+invalidation: it is checked against the clock on every request.
 
 Two races are closed. A shared entry carries a version of its key hash, read in the same
 round trip and bumped by every forget, so a row read just before a revocation committed and
 cached just after is stored under the old version and never served. A worker's copy is kept
-only if no change was heard of since the lookup began (the epoch), and never past the
+only if no change was heard of since the lookup began (the epoch: advanced by every forget,
+every announcement heard and every generation read that found it moved), and never past the
 lifetime counted from that moment.
 """
 import logging
@@ -34,6 +44,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 
 from core.metrics import KEY_CACHE_LOOKUPS, labelled
 from keys import invalidation
@@ -50,6 +61,10 @@ VERSION_SECONDS = 24 * 3600
 _local: dict[str, tuple[float, "KeyGrant"]] = {}  # key hash -> (monotonic deadline, KeyGrant)
 _lock = threading.Lock()  # a copy stored and a change heard of happen one after the other
 _epoch = 0  # changes heard of by this worker
+# With local memory only: the change generation (keys.models.KeyChangeGeneration) this worker
+# last read, and when (monotonic, taken before the read). None: not read since it started.
+_generation: int | None = None
+_generation_read = float("-inf")
 _touched: dict = {}  # key id -> when this worker last recorded its use (keys.services.api_keys_touch)
 
 
@@ -96,9 +111,57 @@ def listening() -> bool:
 
 
 def clear_local() -> None:
-    """Forget everything this worker keeps in memory: key copies and when keys were last used."""
+    """Forget everything this worker keeps in memory: key copies, the change generation it
+    last read and when keys were last used."""
+    global _generation, _generation_read
     _drop_copies(None)
+    with _lock:
+        _generation, _generation_read = None, float("-inf")
     _touched.clear()
+
+
+def _read_generation() -> int:
+    from keys.models import KeyChangeGeneration
+
+    found = KeyChangeGeneration.objects.filter(pk=KeyChangeGeneration.ROW).values_list("value", flat=True).first()
+    return found or 0  # no row: no change yet (or a flushed test database)
+
+
+def _hear_changes() -> None:
+    """With local memory only: make sure this worker has dropped its copies of every key changed
+    (by any process) API_KEY_LOCAL_SECONDS ago or earlier. Reads the generation when the last
+    read is older than that: one SELECT per API_KEY_LOCAL_SECONDS per process, under the lock,
+    so the threads that find it due wait for one read rather than all making their own."""
+    global _epoch, _generation, _generation_read
+    if time.monotonic() - _generation_read < settings.API_KEY_LOCAL_SECONDS:
+        return
+    with _lock:
+        started = time.monotonic()
+        if started - _generation_read < settings.API_KEY_LOCAL_SECONDS:
+            return  # another thread read it while this one waited
+        generation = _read_generation()
+        if generation != _generation:
+            # Some process changed a key (this one too, perhaps: it dropped those copies
+            # already, but cannot tell its own change from another's). Which key is not
+            # recorded: drop every copy, and keep none from a lookup begun before now.
+            _epoch += 1
+            _local.clear()
+            _generation = generation
+        # As of the moment the read began: a change committed after that may not be in it.
+        _generation_read = started
+
+
+def _bump_generation() -> None:
+    """Count a change, in the transaction making it: other workers read it as it commits,
+    never before (a rollback takes it back too)."""
+    from keys.models import KeyChangeGeneration
+
+    row = KeyChangeGeneration.objects.filter(pk=KeyChangeGeneration.ROW)
+    if not row.update(value=F("value") + 1):
+        # The first change ever (or after a test flushed the table); two first changes at once
+        # both end here: get_or_create makes the row once, and each then adds its one.
+        KeyChangeGeneration.objects.get_or_create(pk=KeyChangeGeneration.ROW)
+        row.update(value=F("value") + 1)
 
 
 def touch_due(key_id, now, resolution) -> bool:
@@ -131,13 +194,17 @@ def cached_key(key_hash: str) -> tuple["KeyGrant | None", Lookup | None]:
     from keys.verification import KeyGrant
 
     local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
-    keeps_copies = local_seconds > 0 and (not shared or invalidation.listener(_drop_copies).fresh())
+    if shared:
+        keeps_copies = local_seconds > 0 and invalidation.listener(_drop_copies).fresh()
+    elif keeps_copies := local_seconds > 0:
+        _hear_changes()
     if keeps_copies and (grant := _copy(key_hash)) is not None:
         labelled(KEY_CACHE_LOOKUPS, "local").inc()
         return grant, None
-    # Every change reaches a worker whose channel is fresh, so its copy may live as long as the
-    # shared entry; alone, a worker hears of nothing and its copy lives API_KEY_LOCAL_SECONDS.
-    life = max(local_seconds, settings.API_KEY_CACHE_SECONDS) if shared else local_seconds
+    # Every change reaches a worker whose channel is fresh (Redis), or that read the change
+    # generation within API_KEY_LOCAL_SECONDS (local memory), and a copy is served only then:
+    # so a copy may live as long as a shared entry does, however rarely its key comes back.
+    life = max(local_seconds, settings.API_KEY_CACHE_SECONDS)
     lookup = Lookup(time.monotonic() + life, _epoch if keeps_copies else None, None)
     if not shared or settings.API_KEY_CACHE_SECONDS <= 0:
         labelled(KEY_CACHE_LOOKUPS, "miss").inc()
@@ -188,8 +255,12 @@ def _forget(key_hashes, announce: bool) -> None:
 
 
 def forget(*key_hashes: str) -> None:
-    """At once, and again (telling every worker) when the transaction commits."""
+    """At once, and again (telling every worker) when the transaction commits. With local
+    memory only, every worker learns of it from the change generation, counted in this
+    transaction: every path that changes what a KeyGrant holds comes through here."""
     _forget(key_hashes, announce=False)
+    if key_hashes and not cache_is_shared():
+        _bump_generation()
     transaction.on_commit(lambda: _forget(key_hashes, announce=True))
 
 

@@ -280,3 +280,20 @@ class KeyLimit(models.Model):
     @property
     def is_enforced(self) -> bool:
         return self.enabled and (self.request_limit is not None or self.budget_limit_microcents is not None)
+
+
+class KeyChangeGeneration(models.Model):
+    """One row counting the changes to cached key snapshots (keys.cache.forget): with local
+    memory only, how a worker learns that another process changed a key. Each forget adds one
+    in the changing transaction; each worker reads it at most once per API_KEY_LOCAL_SECONDS
+    and drops its copies when it moved. The row is made by the first change (a flushed test
+    database has none: read as 0)."""
+
+    ROW = 1
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "key change generation"
+
+    def __str__(self) -> str:
+        return f"Key change generation {self.value}"

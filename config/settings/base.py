@@ -292,13 +292,13 @@ USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=1.0)
 # Active keys one person may hold in one company: a script that creates keys in a loop stops
 # here, and a person who needs more revokes the ones they no longer use.
 API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=100)
-# How long each worker keeps its own copy of a verified key with local memory (keys.cache).
-# Other workers learn of a change within this time at most, so half a second keeps the promise
-# of "within one second" with room for the request in flight. With Redis every worker is told
-# at once, and a worker serves its copies only while its channel answered within this time.
+# How late a worker may learn of a change to a key (keys.cache): half a second keeps the
+# promise of "within one second" with room for the request in flight. With Redis every worker
+# is told at once, and a worker serves its copies only while its channel answered within this
+# time; with local memory only, only while it read the database's change generation within it.
 API_KEY_LOCAL_SECONDS = env.float("API_KEY_LOCAL_SECONDS", default=0.5)
-# How long a verified key stays in a shared Redis cache, behind the workers' copies; every
-# change invalidates it. Unused with local memory.
+# How long a verified key stays cached: in a shared Redis cache, and in each worker's memory
+# behind it (or alone, with local memory only); every change invalidates it.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=300)
 
 # Every handler masks API keys (core.logging): a key pasted into a URL would otherwise be

@@ -5,18 +5,24 @@ import logging
 import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import redis
 from django.core.cache import cache
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from keys import cache as key_cache
 from keys import invalidation
+from keys.models import ApiKey, KeyChangeGeneration
 from keys.selectors import api_key_by_hashes
-from keys.services import api_key_revoke
+from keys.services import api_key_revoke, api_keys_touch
 from keys.verification import KeyGrant
 from tests.clients import key_client
+from tests.factories import make_key
 from tests.live import live_gunicorn, request
 from tests.redis_server import OwnRedis
 
@@ -167,14 +173,153 @@ def test_a_worker_whose_channel_stops_answering_serves_no_copy(shared, settings,
     assert key_cache.cached_key(key.key_hash)[1] is None
 
 
-def test_without_redis_a_copy_lives_the_local_lifetime_only(settings, alice_key):
+@pytest.fixture
+def local_only(settings, monkeypatch):
+    """Local memory as the cache (the SQLite deployment), and the key cache's clock in the
+    test's hands: `local_only.tick(seconds)` moves it."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    settings.API_KEY_LOCAL_SECONDS = 0.2
+    clock = [time.monotonic()]
+    monkeypatch.setattr(key_cache.time, "monotonic", lambda: clock[0])
+
+    class Clock:
+        @staticmethod
+        def tick(seconds: float) -> None:
+            clock[0] += seconds
+
+    return Clock
+
+
+def generation() -> int:
+    return KeyChangeGeneration.objects.filter(pk=KeyChangeGeneration.ROW).values_list("value", flat=True).first() or 0
+
+
+def key_reads(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].startswith("SELECT") and '"keys_apikey"' in q["sql"]]
+
+
+@pytest.fixture
+def other_worker(monkeypatch):
+    """Changes made from here on are made as another worker process would make them: this
+    process drops no copy itself, and learns of them from the change generation alone."""
+    monkeypatch.setattr(key_cache, "_forget", lambda key_hashes, announce: None)
+
+
+def test_without_redis_a_copy_outlives_the_local_lifetime_while_nothing_changes(local_only, settings, alice_key):
+    """2,000 keys in rotation on SQLite: a key that comes back after API_KEY_LOCAL_SECONDS is
+    still served from the worker's memory; the worker reads the change generation (one query,
+    at most once per API_KEY_LOCAL_SECONDS), not the key."""
+    key, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200
+    local_only.tick(settings.API_KEY_LOCAL_SECONDS * 10)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/me")
+    assert response.status_code == 200 and response.json()["api_key"]["id"] == str(key.pk)
+    assert key_reads(queries.captured_queries) == []
+    assert [q["sql"] for q in queries.captured_queries if "keys_keychangegeneration" in q["sql"]] != []
+    local_only.tick(settings.API_KEY_LOCAL_SECONDS * 10)
+    with CaptureQueriesContext(connection) as queries:
+        assert key_cache.cached_key(key.key_hash)[1] is None  # the worker's copy
+        assert key_cache.cached_key(key.key_hash)[1] is None  # the generation is not read again
+    assert len(queries.captured_queries) == 1 and "keys_keychangegeneration" in queries.captured_queries[0]["sql"]
+
+
+def test_without_redis_a_copy_lives_no_longer_than_the_shared_lifetime(local_only, settings, alice_key):
     key, raw = alice_key
     assert key_client(raw).get("/api/v1/me").status_code == 200
-    assert key_cache.cached_key(key.key_hash)[1] is None
-    time.sleep(settings.API_KEY_LOCAL_SECONDS + 0.1)
+    local_only.tick(settings.API_KEY_CACHE_SECONDS + 1)
     assert key_cache.cached_key(key.key_hash)[1] is not None
+
+
+def test_without_redis_another_worker_s_revocation_is_refused_within_the_local_lifetime(
+        local_only, settings, alice, alice_key, other_worker, django_capture_on_commit_callbacks):
+    key, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200
+    before = generation()
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=key, actor_user=alice)
+    assert generation() == before + 1
+    assert key_cache.cached_key(key.key_hash)[1] is None  # this worker has not read it yet: its copy
+    local_only.tick(settings.API_KEY_LOCAL_SECONDS + 0.01)
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401 and response.json()["code"] == "revoked_api_key"
+
+
+def test_without_redis_a_change_rolled_back_moves_no_generation(local_only, alice_key):
+    key, _ = alice_key
+    before = generation()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ApiKey.objects.filter(pk=key.pk).update(name="Renamed")
+        assert generation() == before + 1  # in the changing transaction, seen by others as it commits
+        raise RuntimeError
+    assert generation() == before
+
+
+def test_without_redis_a_lookup_begun_before_a_change_keeps_no_copy(local_only, settings, alice, alice_key, bob,
+                                                                    other_worker, django_capture_on_commit_callbacks):
+    """A request misses and reads the key row; another worker revokes the key; this worker reads
+    the generation (for another request) before the first request stores its copy: the epoch
+    has moved, so the row read before the change is not kept."""
+    key, raw = alice_key
+    _, other_raw = make_key(bob)
+    missed, lookup = key_cache.cached_key(key.key_hash)
+    assert missed is None and lookup.epoch is not None
+    row, _ = api_key_by_hashes([key.key_hash])
+    snapshot = KeyGrant.from_row(row, presented_previous=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=key, actor_user=alice)
+    local_only.tick(settings.API_KEY_LOCAL_SECONDS + 0.01)
+    assert key_client(other_raw).get("/api/v1/me").status_code == 200  # reads the generation: it moved
+    key_cache.remember(snapshot, key.key_hash, lookup)
+    assert key_cache.cached_key(key.key_hash)[1] is not None  # not kept
+    response = key_client(raw).get("/api/v1/me")
+    assert response.status_code == 401 and response.json()["code"] == "revoked_api_key"
+
+
+def test_without_redis_a_copy_kept_before_the_change_is_heard_goes_at_the_next_read(
+        local_only, settings, alice, alice_key, other_worker, django_capture_on_commit_callbacks):
+    """The same race when no read of the generation came between: the stale copy is kept, and
+    served until this worker next reads the generation, API_KEY_LOCAL_SECONDS at most."""
+    key, raw = alice_key
+    missed, lookup = key_cache.cached_key(key.key_hash)
+    row, _ = api_key_by_hashes([key.key_hash])
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=key, actor_user=alice)
+    key_cache.remember(KeyGrant.from_row(row, presented_previous=False), key.key_hash, lookup)
+    assert key_cache.cached_key(key.key_hash)[1] is None
+    local_only.tick(settings.API_KEY_LOCAL_SECONDS + 0.01)
+    response = key_client(raw).get("/api/v1/me")
+    assert response.status_code == 401 and response.json()["code"] == "revoked_api_key"
+
+
+def test_without_redis_use_moves_no_generation(local_only, settings, alice_key):
+    """Requests, their log and last_used_at change nothing a snapshot holds: were the
+    generation moved by them, every copy would go at each request or flush."""
+    key, raw = alice_key
+    client = key_client(raw)
+    before = generation()
+    for _ in range(3):
+        assert client.get("/api/v1/me").status_code == 200
+        local_only.tick(settings.API_KEY_LOCAL_SECONDS + 0.01)
+    api_keys_touch(uses={key.pk: timezone.now() + timedelta(hours=1)})
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is not None
+    assert generation() == before
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/me").status_code == 200
+    assert key_reads(queries.captured_queries) == []
+
+
+def test_with_redis_no_generation_is_counted_or_read(shared, alice, alice_key, django_capture_on_commit_callbacks):
+    key, raw = alice_key
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert key_cache.cached_key(key.key_hash)[1] is None
+    assert queries.captured_queries == []
+    before = generation()
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=key, actor_user=alice)
+    assert generation() == before
 
 
 def test_a_row_read_before_a_revocation_is_never_cached_after_it(shared, alice, alice_key,

@@ -1,4 +1,5 @@
-"""Drop every cached key snapshot, in Redis and (through Redis) in every worker.
+"""Drop every cached key snapshot, in Redis and (through Redis) in every worker; with local
+memory only, every worker drops its copies on reading the change generation this moves.
 
 Saves, deletes and bulk updates of keys, memberships and limits do this by themselves; run it
 after changing users in bulk in a shell (User.objects.filter(...).update(is_active=False) sends
