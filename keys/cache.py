@@ -8,9 +8,10 @@ but is served only while the worker is sure to have heard of every change made m
 API_KEY_LOCAL_SECONDS (0.5 s) ago: with Redis, while its invalidation channel is fresh
 (keys.invalidation); with local memory only, while it read the change generation (below)
 within that time. So with 2,000 keys in rotation a key need not come back twice a second to
-stay in memory. Both hold the snapshot as plain data (the shared entry as a tuple, its format
-version in the cache key), never a model instance; an entry lives a fixed time from the read
-that made it, and use never extends it.
+stay in memory. With local memory and no change generation (API_KEY_CHANGES_IN_DATABASE off,
+PostgreSQL's default), a copy lives API_KEY_LOCAL_SECONDS. Both layers hold the snapshot as
+plain data (the shared entry as a tuple, its format version in the cache key), never a model
+instance; an entry lives a fixed time from the read that made it, and use never extends it.
 
 Every change to a key (revoke, regenerate, rename, limits, its owner's account or role, and
 deletes of any of them, keys.signals and ApiKeyQuerySet.update) forgets it, at once and again
@@ -18,7 +19,10 @@ when the transaction commits. With Redis the change is also announced to every w
 (keys.invalidation), and forgetting returns only once each has dropped its copies: the change
 is effective everywhere at once. With local memory only, nothing can tell the other worker
 processes, so forgetting also adds one to a change generation, a single database row
-(keys.models.KeyChangeGeneration), in the transaction making the change. Before serving a
+(keys.models.KeyChangeGeneration), in the transaction making the change. That is
+API_KEY_CHANGES_IN_DATABASE, on by default with SQLite only: SQLite queues writers anyway, but
+on PostgreSQL the row's lock would queue concurrent key changes, and could deadlock two
+transactions that lock keys in opposite orders. Before serving a
 copy, a worker reads that row if its last read is older than API_KEY_LOCAL_SECONDS (one
 SELECT per that time per process, not per request), and if it moved, drops every copy: other
 workers drop theirs within API_KEY_LOCAL_SECONDS of the commit, well within the promised
@@ -75,6 +79,12 @@ class Lookup:
     deadline: float  # a copy made from this lookup lives until then at most
     epoch: int | None  # None: this worker cannot keep copies now (its listener is not subscribed)
     version: int | None  # the shared entry's version; None: not shared, or Redis was unreachable
+
+
+def changes_counted() -> bool:
+    """Whether workers learn of changes from the database's change generation: with local
+    memory only, where API_KEY_CHANGES_IN_DATABASE is on (by default with SQLite)."""
+    return settings.API_KEY_CHANGES_IN_DATABASE and not cache_is_shared()
 
 
 def cache_is_shared() -> bool:
@@ -193,18 +203,19 @@ def cached_key(key_hash: str) -> tuple["KeyGrant | None", Lookup | None]:
     with the snapshot made from the row read after it."""
     from keys.verification import KeyGrant
 
-    local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
+    local_seconds, shared, counted = settings.API_KEY_LOCAL_SECONDS, cache_is_shared(), changes_counted()
     if shared:
         keeps_copies = local_seconds > 0 and invalidation.listener(_drop_copies).fresh()
-    elif keeps_copies := local_seconds > 0:
+    elif (keeps_copies := local_seconds > 0) and counted:
         _hear_changes()
     if keeps_copies and (grant := _copy(key_hash)) is not None:
         labelled(KEY_CACHE_LOOKUPS, "local").inc()
         return grant, None
     # Every change reaches a worker whose channel is fresh (Redis), or that read the change
-    # generation within API_KEY_LOCAL_SECONDS (local memory), and a copy is served only then:
-    # so a copy may live as long as a shared entry does, however rarely its key comes back.
-    life = max(local_seconds, settings.API_KEY_CACHE_SECONDS)
+    # generation within API_KEY_LOCAL_SECONDS, and a copy is served only then: so a copy may
+    # live as long as a shared entry does, however rarely its key comes back. Told of nothing,
+    # a worker's copy lives API_KEY_LOCAL_SECONDS.
+    life = max(local_seconds, settings.API_KEY_CACHE_SECONDS) if shared or counted else local_seconds
     lookup = Lookup(time.monotonic() + life, _epoch if keeps_copies else None, None)
     if not shared or settings.API_KEY_CACHE_SECONDS <= 0:
         labelled(KEY_CACHE_LOOKUPS, "miss").inc()
@@ -259,7 +270,7 @@ def forget(*key_hashes: str) -> None:
     memory only, every worker learns of it from the change generation, counted in this
     transaction: every path that changes what a KeyGrant holds comes through here."""
     _forget(key_hashes, announce=False)
-    if key_hashes and not cache_is_shared():
+    if key_hashes and changes_counted():
         _bump_generation()
     transaction.on_commit(lambda: _forget(key_hashes, announce=True))
 

@@ -300,6 +300,13 @@ API_KEY_LOCAL_SECONDS = env.float("API_KEY_LOCAL_SECONDS", default=0.5)
 # How long a verified key stays cached: in a shared Redis cache, and in each worker's memory
 # behind it (or alone, with local memory only); every change invalidates it.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=300)
+# With local memory only, whether every key change is counted on one database row that each
+# worker reads every API_KEY_LOCAL_SECONDS (keys.cache), so its copies can live
+# API_KEY_CACHE_SECONDS. On by default with SQLite, whose writers queue anyway. Off elsewhere:
+# on PostgreSQL the row's lock would queue concurrent key changes and could deadlock two that
+# lock keys in opposite orders; run Redis there (without it, copies live API_KEY_LOCAL_SECONDS).
+API_KEY_CHANGES_IN_DATABASE = env.bool(
+    "API_KEY_CHANGES_IN_DATABASE", default=DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3")
 
 # Every handler masks API keys (core.logging): a key pasted into a URL would otherwise be
 # logged whole by "Not Found: <path>". Django's default handlers do not mask, so they are

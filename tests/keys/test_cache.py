@@ -178,6 +178,7 @@ def local_only(settings, monkeypatch):
     """Local memory as the cache (the SQLite deployment), and the key cache's clock in the
     test's hands: `local_only.tick(seconds)` moves it."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.API_KEY_CHANGES_IN_DATABASE = True  # SQLite's default, set for the PostgreSQL pass too
     clock = [time.monotonic()]
     monkeypatch.setattr(key_cache.time, "monotonic", lambda: clock[0])
 
@@ -308,6 +309,24 @@ def test_without_redis_use_moves_no_generation(local_only, settings, alice_key):
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/api/v1/me").status_code == 200
     assert key_reads(queries.captured_queries) == []
+
+
+def test_without_redis_or_the_change_generation_a_copy_lives_the_local_lifetime_only(
+        local_only, settings, alice, alice_key, django_capture_on_commit_callbacks):
+    """PostgreSQL's default without Redis: no generation is counted or read, so a worker, told
+    of nothing, keeps a copy API_KEY_LOCAL_SECONDS and then reads the key again."""
+    settings.API_KEY_CHANGES_IN_DATABASE = False
+    key, raw = alice_key
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert key_cache.cached_key(key.key_hash)[1] is None  # its copy, no query
+    assert queries.captured_queries == []
+    local_only.tick(settings.API_KEY_LOCAL_SECONDS + 0.01)
+    assert key_cache.cached_key(key.key_hash)[1] is not None  # gone: the key is read again
+    before = generation()
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=key, actor_user=alice)
+    assert generation() == before
 
 
 def test_with_redis_no_generation_is_counted_or_read(shared, alice, alice_key, django_capture_on_commit_callbacks):
