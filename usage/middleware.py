@@ -3,6 +3,7 @@ import time
 
 from django.utils import timezone
 
+from core.crypto import mask_keys
 from core.errors import error_code_of
 from core.network import client_ip, request_host
 from usage.limits import tier_of
@@ -42,14 +43,17 @@ class UsageMiddleware:
             user_id=grant.owner_id,
             created_at=timezone.now(),
             method=request.method[:10],
-            path=request.path[:255],
+            # What the client sent is stored with any key in it masked, before it is cut to the
+            # column (a cut key would no longer be recognised): a key pasted into the path, the
+            # User-Agent or an Origin is never stored, nor shown on the usage pages and admin.
+            path=mask_keys(request.path)[:255],
             route=(match.route if match else "")[:150],
             status_code=response.status_code,
             error_code=error_code_of(response),
             latency_ms=round((time.perf_counter() - started) * 1000),
             client_ip=client_ip(request),
-            user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH],
-            domain=request_host(request),
+            user_agent=mask_keys(request.headers.get("User-Agent", ""))[:USER_AGENT_LENGTH],
+            domain=mask_keys(request_host(request)),
             tier=tier,
             cost_microcents=cost,
             request_id=getattr(request, "request_id", ""),

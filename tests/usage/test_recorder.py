@@ -147,6 +147,21 @@ def test_long_headers_are_cut_to_their_columns_not_refused(alice_key):
     assert logged.user_agent == "é" * 255 and len(logged.domain) == 255
 
 
+def test_a_key_in_the_user_agent_or_origin_is_stored_masked(alice_key, bob):
+    """What the client sent is shown on the usage pages and in admin: a key pasted into it (here
+    a colleague's) is stored as the dashboard shows keys, sk_live_AbCd…, never whole (the path
+    too, for a host's product routes that take free text)."""
+    key, raw = alice_key
+    _, pasted = make_key(bob)
+    shown = pasted[:12] + "…"
+    response = key_client(raw).get("/api/v1/demo/echo", HTTP_USER_AGENT=f"script/1.0 {pasted}",
+                                   HTTP_ORIGIN=f"https://{pasted}.example.com")
+    assert response.status_code == 200
+    logged = RequestLog.objects.get()
+    assert (logged.user_agent, logged.domain) == (f"script/1.0 {shown}", f"{shown}.example.com".lower())
+    assert pasted[12:].lower() not in str(RequestLog.objects.values_list().get()).lower()
+
+
 def test_a_keyed_request_writes_last_used_at_with_its_log_batch_not_on_its_own(batching, alice_key, other_key,
                                                                                  monkeypatch):
     key, raw = alice_key
