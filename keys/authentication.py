@@ -32,9 +32,12 @@ SECURITY_EVENTS = {KeyStatus.REVOKED: AuditAction.REVOKED_KEY_USED, KeyStatus.EX
 
 @sensitive_variables()
 def _key_in_query(query: QueryDict) -> str | None:
+    """The name of a query parameter that carries a key (its value, or its name: `?sk_live_…`),
+    masked, since the refusal names it."""
     for name, values in query.lists():
-        if name.lower() in QUERY_KEY_NAMES or any(crypto.KEY_PATTERN.search(v) for v in values):
-            return str(name)
+        if (name.lower() in QUERY_KEY_NAMES or crypto.KEY_PATTERN.search(name)
+                or any(crypto.KEY_PATTERN.search(v) for v in values)):
+            return crypto.mask_keys(str(name))
     return None
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.http import JsonResponse
 from django.test import RequestFactory
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from keys.authentication import api_key_required
 from keys.models import ApiKey
@@ -95,6 +96,20 @@ def test_key_in_query_string_is_refused(param, value, alice_key):
     assert response.status_code == 400
     assert _error(response)["code"] == "api_key_in_query"
     assert raw not in response.content.decode()
+
+
+@pytest.mark.parametrize("query", ["{raw}", "{raw}=1", "x=1&{raw}"])
+def test_a_key_as_a_query_parameter_s_name_is_refused_and_not_repeated(query, alice_key, bob):
+    """`?sk_live_…` with or without a value: still a key in the URL, with a key in the headers
+    or without one; the refusal names the parameter masked, never 32 of the key's characters."""
+    _, raw = alice_key
+    _, other_raw = make_key(bob)
+    for client in (key_client(other_raw), APIClient()):
+        response = client.get("/api/v1/me?" + query.format(raw=raw))
+        assert response.status_code == 400
+        error = _error(response)
+        assert error["code"] == "api_key_in_query" and raw[12:24] not in response.content.decode()
+        assert error["parameter"] == raw[:12] + "…"
 
 
 def test_two_different_keys_in_two_headers_are_refused(alice):
