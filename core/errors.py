@@ -184,7 +184,7 @@ def error_code_of(response) -> str:
 
 
 def wants_json(request) -> bool:
-    return request.path.startswith("/api/")
+    return request.path == "/api" or request.path.startswith("/api/")
 
 
 def handler400(request, exception=None):

@@ -137,3 +137,15 @@ def test_with_debug_on_an_api_404_is_the_json_body_and_masks_the_key(settings, a
     assert response.status_code == 404 and problem(response)["code"] == "not_found"
     assert raw not in response.content.decode()
     assert raw[:12] + "…" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [True, False])
+def test_api_itself_is_an_api_404_not_a_page(settings, alice_key, debug):
+    """/api without its slash was a page: with DEBUG on (make run) Django's, repeating the query
+    string with any key in it."""
+    settings.DEBUG = debug
+    _, raw = alice_key
+    response = Client().get(f"/api?x={raw}")
+    assert response.status_code == 404 and problem(response)["code"] == "not_found"
+    assert raw[12:] not in response.content.decode()
