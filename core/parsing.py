@@ -5,6 +5,7 @@ spaces around it and underscores ('1_0'); str.isdigit() passes '²', which int()
 with an exception, a 500. Every number in a query parameter or header is read here instead:
 ASCII digits 0-9 and nothing else, so '+2' and '٢' are a clear 400, never company 2.
 """
+import argparse
 import re
 
 from core.errors import BadParameter
@@ -33,3 +34,11 @@ def ascii_int(raw, *, name: str, low: int, high: int = MAX_BIGINT, code: str = "
     else:
         message += "."
     raise BadParameter(message, name=name, where=where, code=code)
+
+
+def whole_argument(text: str) -> int:
+    """A management command's whole-number option: ASCII digits, as everywhere else. A bad value
+    is argparse's usage error (one line, exit 2), not a traceback."""
+    if not _DIGITS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"takes a whole number in digits 0-9, not {text!r}")
+    return int(text)

@@ -1,4 +1,7 @@
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -7,6 +10,8 @@ from django.core.management import CommandError, call_command
 from accounts.models import Company, Membership
 from keys.models import ApiKey
 from tests.clients import key_client
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -95,11 +100,29 @@ def test_seed_demo_is_idempotent_and_prints_a_working_password(settings, tmp_pat
     assert Company.objects.filter(name="Acme").count() == 1
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["notify_expiring_keys", "--within", "7 days"], "--within takes a number of days such as 7d"),
-    (["prune_usage", "--older-than", "٩٠d"], "--older-than takes a number of days such as 90d"),
-    (["prune_usage", "--older-than", "123456d"], "--older-than takes a number of days such as 90d"),
-])
-def test_commands_read_days_one_way_and_say_what_they_expected(args, expected):
+BAD_ARGUMENTS = [
+    (["notify_expiring_keys", "--within", "7 days"], "argument --within: takes a number of days such as 7d"),
+    (["prune_usage", "--older-than", "٩٠d"], "argument --older-than: takes a number of days such as 90d"),
+    (["prune_usage", "--older-than", "123456d"], "argument --older-than: takes a number of days such as 90d"),
+    (["prune_usage", "--older-than", "90"], "argument --older-than: takes a number of days such as 90d"),
+    (["prune_usage", "--older-than", "90d", "--batch-size", "٣٠٠٠٠"], "argument --batch-size: takes a whole number"),
+    (["requeue_abandoned_tasks", "--older-than", "1_5"], "argument --older-than: takes a whole number"),
+    (["scan_for_keys", ".", "--legacy-pattern", "(oldsys"], "argument --legacy-pattern: is not a regular expression"),
+    (["issuekey", "--user", "nobody", "--expires", "tomorrow"], "argument --expires: takes 30d, 2027-01-31"),
+]
+
+
+@pytest.mark.parametrize("args, expected", BAD_ARGUMENTS)
+def test_commands_read_arguments_one_way_and_say_what_they_expected(args, expected):
     with pytest.raises(CommandError, match=expected):
         call_command(*args)
+
+
+@pytest.mark.parametrize("args, expected", BAD_ARGUMENTS[3:])
+def test_a_bad_argument_on_the_command_line_is_a_usage_line_not_a_traceback(args, expected):
+    """From a shell, argparse's own error: the usage, one line saying what was expected, exit 2."""
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("usage: manage.py") and expected in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,3 +1,4 @@
+from argparse import ArgumentTypeError
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
@@ -21,7 +22,7 @@ def parse_expiry(text: str) -> datetime:
         return datetime.combine(day, time.min, tzinfo=UTC)
     moment = parse_datetime(text)
     if moment is None or timezone.is_naive(moment):
-        raise CommandError(f"--expires takes 30d, 2027-01-31 or 2027-01-31T12:00:00Z, not {text!r}.")
+        raise ArgumentTypeError(f"takes 30d, 2027-01-31 or 2027-01-31T12:00:00Z, not {text!r}")
     return moment
 
 

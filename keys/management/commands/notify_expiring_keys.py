@@ -1,6 +1,7 @@
+from argparse import ArgumentTypeError
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from core.durations import days_in
 from keys.notices import expiry_notices_record
@@ -9,7 +10,7 @@ from keys.tasks import expiry_notices_send
 
 def days(text: str) -> timedelta:
     if (count := days_in(text)) is None:
-        raise CommandError(f"--within takes a number of days such as 7d, not {text!r}.")
+        raise ArgumentTypeError(f"takes a number of days such as 7d, not {text!r}")
     return timedelta(days=count)
 
 

@@ -5,6 +5,8 @@ from django.utils import timezone
 from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
+from core.parsing import whole_argument
+
 
 class Command(BaseCommand):
     help = ("Put back in the queue every task a worker started more than --older-than minutes ago (default 15) and "
@@ -13,7 +15,7 @@ class Command(BaseCommand):
             "out twice; never not at all. Safe to run from cron as often as you like.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", type=int, default=15, metavar="MINUTES",
+        parser.add_argument("--older-than", type=whole_argument, default=15, metavar="MINUTES",
                             help="Minutes a task may run before it counts as abandoned (a mail gives up after "
                                  "EMAIL_TIMEOUT, 30 s by default).")
 

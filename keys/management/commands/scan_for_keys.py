@@ -1,5 +1,6 @@
 import os
 import re
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -40,7 +41,7 @@ def _pattern(text: str):
     try:
         return re.compile(text)
     except re.error as error:
-        raise CommandError(f"--legacy-pattern is not a regular expression: {error}.") from None
+        raise ArgumentTypeError(f"is not a regular expression: {error}") from None
 
 
 class Command(BaseCommand):

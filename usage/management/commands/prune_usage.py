@@ -1,16 +1,18 @@
+from argparse import ArgumentTypeError
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from core.durations import days_in
+from core.parsing import whole_argument
 from usage.services import usage_prune
 from usage.tasks import usage_prune_older_than
 
 
 def days(text: str) -> int:
     if (count := days_in(text)) is None:
-        raise CommandError(f"--older-than takes a number of days such as 90d, not {text!r}.")
+        raise ArgumentTypeError(f"takes a number of days such as 90d, not {text!r}")
     return count
 
 
@@ -20,7 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", required=True, type=days, dest="days")
-        parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument("--batch-size", type=whole_argument, default=5000)
         parser.add_argument("--in-background", action="store_true",
                             help="Queue the prune for the worker (manage.py db_worker) and return at once.")
 
