@@ -26,7 +26,7 @@ ORGANIZATION_PARAMETER = OpenApiParameter(
 # that names an object (in the path, or a company in X-Organization-Id).
 RESPONSES_OF_EVERY_OPERATION = (400, 406, 414, 431, 503)
 RESPONSES_OF_KEYED_OPERATIONS = (401, 403, 429)
-RESPONSES_OF_BODIES = (413, 415)
+RESPONSES_OF_BODIES = (411, 413, 415)  # 411: a chunked body (core.chunked)
 RESPONSES_OF_OBJECTS = (404,)
 
 

@@ -180,6 +180,9 @@ def test_the_schema_says_what_the_server_does(schema):
     assert {"type": "null"} in components["Me"]["properties"]["api_key"]["oneOf"]
     assert {"KeyMode", "Scope", "AuditAction"} <= set(components)
     assert not [name for name in components if "Mode" in name and name != "KeyMode"]
+    with_bodies = [operation for item in paths.values() for operation in item.values() if "requestBody" in operation]
+    assert len(with_bodies) >= 5
+    assert all({"411", "413", "415"} <= set(operation["responses"]) for operation in with_bodies)
 
 
 def test_writing_to_a_problem_page_is_a_405_problem_not_the_csrf_page():
