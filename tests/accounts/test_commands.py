@@ -126,3 +126,11 @@ def test_a_bad_argument_on_the_command_line_is_a_usage_line_not_a_traceback(args
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("usage: manage.py") and expected in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_forgetting_the_keys_of_a_user_who_does_not_exist_says_so(alice_key):
+    with pytest.raises(CommandError, match="No user is named 'alcie'"):
+        call_command("forget_cached_keys", "--user", "alcie", stdout=StringIO(), stderr=StringIO())
+    out = StringIO()
+    call_command("forget_cached_keys", "--user", "alice", stdout=out, stderr=StringIO())
+    assert "Forgot the cached snapshots of 1 key values" in out.getvalue()

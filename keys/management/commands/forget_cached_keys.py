@@ -5,7 +5,8 @@ Saves, deletes and bulk updates of keys, memberships and limits do this by thems
 after changing users in bulk in a shell (User.objects.filter(...).update(is_active=False) sends
 no signal), or anything else a key stands on behind Django's back.
 """
-from django.core.management.base import BaseCommand
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
 
 from keys import cache as key_cache
 from keys.models import ApiKey
@@ -20,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="Only the keys of this username.")
 
     def handle(self, *args, user, **options):
+        if user is not None and not get_user_model().objects.filter(username=user).exists():
+            # Else a mistyped name forgets nothing and says "0 key values", which reads as done.
+            raise CommandError(f"No user is named {user!r}; nothing was forgotten.")
         keys = ApiKey.objects.all() if user is None else ApiKey.objects.filter(owner__username=user)
         forgotten = 0
         hashes = [h for pair in keys.values_list("key_hash", "previous_key_hash").iterator() for h in pair if h]
