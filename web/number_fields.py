@@ -8,7 +8,8 @@ import re
 
 from django import forms
 
-WHOLE = re.compile(r"-?[0-9]+")
+from core.parsing import WHOLE_NUMBER
+
 AMOUNT = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
@@ -23,7 +24,7 @@ class _Typed:
 
 
 class WholeNumberField(_Typed, forms.IntegerField):
-    pattern = WHOLE
+    pattern = WHOLE_NUMBER
 
 
 class DollarsField(_Typed, forms.DecimalField):
