@@ -203,7 +203,8 @@ def cached_key(key_hash: str) -> tuple["KeyGrant | None", Lookup | None]:
     with the snapshot made from the row read after it."""
     from keys.verification import KeyGrant
 
-    local_seconds, shared, counted = settings.API_KEY_LOCAL_SECONDS, cache_is_shared(), changes_counted()
+    local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
+    counted = not shared and settings.API_KEY_CHANGES_IN_DATABASE  # changes_counted(), read once
     if shared:
         keeps_copies = local_seconds > 0 and invalidation.listener(_drop_copies).fresh()
     elif (keeps_copies := local_seconds > 0) and counted:
