@@ -2,12 +2,16 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from usage.urls import product_urlpatterns
 from web.health import healthz, metrics, readyz
 from web.views import api_docs, api_redoc, home, problem_page
 
-api_v1 = [path("", include("keys.urls")), path("", include("usage.urls"))]
+api_v1 = [path("", include(product_urlpatterns)), path("", include("keys.urls")), path("", include("usage.urls"))]
 
+# The API comes first: Django tries the patterns in order and turns a request away from each one
+# it does not match, so every API call would otherwise pay for the pages' routes first.
 urlpatterns = [
+    path("api/v1/", include(api_v1)),
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
@@ -15,7 +19,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("settings/", include("web.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include(api_v1)),
     path("api/problems/<slug:code>", problem_page, name="problem"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="swagger-ui"),

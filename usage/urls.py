@@ -20,6 +20,12 @@ urlpatterns = [
     ])),
     path("usage", apis.CompanyUsageApi.as_view(), name="company-usage"),
     path("usage/timeseries", apis.CompanyUsageTimeseriesApi.as_view(), name="company-usage-timeseries"),
+]
+
+# Product routes: the priced views a key is handed out for (here the demo's), which carry the
+# traffic. config.urls tries them first, so a product request is not turned away by every
+# management route before it is found.
+product_urlpatterns = [
     path("demo/echo", demo.DemoEchoApi.as_view(), name="demo-echo"),
     path("demo/report", demo.DemoReportApi.as_view(), name="demo-report"),
 ]
