@@ -116,9 +116,14 @@ def _count(key_id, period_start, cost, request_limit, budget):
 
 
 def _consume_database(key_id, period_start, cost, request_limit, budget) -> Consumption:
-    """One statement for an admitted request; a period's first request creates the row, and
-    a refusal reads what was used, for the message and the headers."""
+    """One statement for an admitted request, outside any transaction of its own (a conditional
+    UPDATE decides and counts atomically by itself; BEGIN and COMMIT around it cost more than it
+    does); a period's first request creates the row, and a refusal reads what was used, for the
+    message and the headers, in one transaction."""
     try:
+        counted = _count(key_id, period_start, cost, request_limit, budget)
+        if counted is not None:
+            return Consumption(True, *counted)
         with transaction.atomic():
             counted = _count(key_id, period_start, cost, request_limit, budget)
             if counted is None:

@@ -14,6 +14,7 @@ price of the route being called (q = budget // price) and carries the microcents
 parameters; a free request is not governed by the budget, so it gets no budget item.
 """
 import base64
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -58,13 +59,19 @@ def is_management(view, method: str, scope: str | None) -> bool:
     return scope is not None and scope.split(":")[0] in MANAGEMENT_AREAS
 
 
+@functools.lru_cache(maxsize=4096)
+def _byte_sequence(value: bytes) -> str:
+    """A key's id as a Structured Fields Byte Sequence: the same on every response of the key."""
+    return f":{base64.b64encode(value).decode()}:"
+
+
 def sf_item(name: str, params: dict) -> str:
     """One Structured Fields (RFC 9651) Item: a String naming the policy, then its parameters,
     each an Integer, a String or a Byte Sequence. Names and string values are our own ASCII."""
     parts = [f'"{name}"']
     for key, value in params.items():
         if isinstance(value, bytes):
-            parts.append(f"{key}=:{base64.b64encode(value).decode()}:")
+            parts.append(f"{key}={_byte_sequence(value)}")
         elif isinstance(value, str):
             parts.append(f'{key}="{value}"')
         else:
@@ -88,25 +95,36 @@ class Quota:
         return max(1, math.ceil((self.period_end - self.now).total_seconds()))
 
     def headers(self) -> dict:
-        window = int((self.period_end - self.period_start).total_seconds())
         common = {"pk": self.partition}
-        policies, states = [], []
+        states = []
         if self.limit.request_limit is not None:
             remaining = max(0, self.limit.request_limit - self.used.requests)
-            policies.append(sf_item("requests", {"q": self.limit.request_limit, "qu": "requests", "w": window,
-                                                 **common}))
             states.append(sf_item("requests", {"r": remaining, "t": self.reset_seconds, **common}))
         if self.limit.budget_limit_microcents is not None and self.price > 0:
-            budget = self.limit.budget_limit_microcents
-            left = max(0, budget - self.used.spend_microcents)
-            policies.append(sf_item("budget", {
-                "q": budget // self.price, "qu": "requests", "w": window, **common,
-                f"{VENDOR_PREFIX}budget-microcents": budget, f"{VENDOR_PREFIX}price-microcents": self.price}))
+            left = max(0, self.limit.budget_limit_microcents - self.used.spend_microcents)
             states.append(sf_item("budget", {"r": left // self.price, "t": self.reset_seconds, **common,
                                              f"{VENDOR_PREFIX}remaining-microcents": left}))
-        if not policies:
+        if not states:
             return {}
-        return {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(states)}
+        window = int((self.period_end - self.period_start).total_seconds())
+        return {"RateLimit-Policy": _policies(self.limit.request_limit, self.limit.budget_limit_microcents,
+                                              self.price, window, self.partition),
+                "RateLimit": ", ".join(states)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _policies(request_limit: int | None, budget: int | None, price: int, window: int, partition: bytes) -> str:
+    """The RateLimit-Policy field of a limit, the same on every response until the limit, the
+    route's price or the period's length changes: built once for each."""
+    common = {"pk": partition}
+    policies = []
+    if request_limit is not None:
+        policies.append(sf_item("requests", {"q": request_limit, "qu": "requests", "w": window, **common}))
+    if budget is not None and price > 0:
+        policies.append(sf_item("budget", {
+            "q": budget // price, "qu": "requests", "w": window, **common,
+            f"{VENDOR_PREFIX}budget-microcents": budget, f"{VENDOR_PREFIX}price-microcents": price}))
+    return ", ".join(policies)
 
 
 def quota_consume(grant, cost: int, now: datetime | None = None) -> Quota | None:
