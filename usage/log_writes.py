@@ -1,4 +1,5 @@
 """Writing request-log records and adding them to the rollups, one batch per transaction."""
+import datetime as dt
 from collections import defaultdict, namedtuple
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
@@ -59,17 +60,37 @@ def _upsert_rollups(model, rows: list[tuple]) -> None:
                 [list(column) for column in zip(*rows, strict=True)],
             )
         return
-    adapt = connection.ops.adapt_datetimefield_value
-    key_field = model._meta.get_field("api_key").target_field
+    adapt, buckets = _sqlite_time(), {}
     for start in range(0, len(rows), SQLITE_ROLLUP_CHUNK):
         chunk = rows[start : start + SQLITE_ROLLUP_CHUNK]
         params = []
         for key_id, company_id, bucket, tier, status, error, requests, spend, last_seen in chunk:
-            params += [key_field.get_db_prep_value(key_id, connection), company_id, adapt(bucket), tier,
-                       status, error, requests, spend, adapt(last_seen)]
+            if bucket not in buckets:  # a batch's rows share a bucket or two
+                buckets[bucket] = adapt(bucket)
+            params += [_sqlite_uuid(key_id), company_id, buckets[bucket], tier, status, error, requests, spend,
+                       adapt(last_seen)]
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {upsert}", params)
+
+
+def _sqlite_uuid(value):
+    """What Django stores for a UUID on SQLite (UUIDField.get_db_prep_value): its hex."""
+    return None if value is None else value.hex
+
+
+def _sqlite_time():
+    """A converter to what Django stores for a time on SQLite (adapt_datetimefield_value: naive,
+    in the connection's zone, as text), without its checks and conversion for a UTC time in a
+    UTC connection, what the recorder hands over thousands of times a second."""
+    adapt = connection.ops.adapt_datetimefield_value
+    if connection.timezone_name != "UTC":
+        return adapt
+
+    def utc(value):
+        return str(value.replace(tzinfo=None)) if value is not None and value.tzinfo is dt.UTC else adapt(value)
+
+    return utc
 
 
 def _values(record) -> tuple:
@@ -94,9 +115,16 @@ def _insert_log(records) -> None:
                 copy.write_row(_values(record))
         return
     db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it looks the connection up on every use
-    prepare = [None if (f.target_field if f.is_relation else f).get_internal_type() in PLAIN_TYPES  # type: ignore[attr-defined]
-               else f.get_db_prep_save for f in LOG_FIELDS]
-    rows = [[value if p is None else p(value, db) for p, value in zip(prepare, _values(record), strict=True)]
+    fast = {"UUIDField": _sqlite_uuid, "DateTimeField": _sqlite_time()}
+
+    def preparer(field):
+        kind = (field.target_field if field.is_relation else field).get_internal_type()
+        if kind in PLAIN_TYPES:
+            return None
+        return fast.get(kind) or (lambda value: field.get_db_prep_save(value, db))
+
+    prepare = [preparer(f) for f in LOG_FIELDS]
+    rows = [[value if p is None else p(value) for p, value in zip(prepare, _values(record), strict=True)]
             for record in records]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(LOG_FIELDS))})", rows)

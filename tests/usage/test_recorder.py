@@ -2,6 +2,7 @@
 writer thread or a full backlog never stop the log of everyone else's requests."""
 import logging
 import time
+import zoneinfo
 from datetime import timedelta
 
 import pytest
@@ -237,3 +238,16 @@ def test_a_batch_of_many_keys_is_counted_exactly_once_in_the_log_the_rollups_and
         assert totals == {pk: [expected_requests[pk], expected_spend[pk]] for pk in expected_requests}
     assert UsageRollup.objects.filter(api_key=keys[3]).count() == 6  # its 2 dimensions of the first hour, 4 of the next
     assert dict(ApiKey.objects.filter(company=company).values_list("pk", "last_used_at")) == expected_last
+
+
+def test_a_time_in_another_zone_is_stored_as_the_same_instant_in_the_log_and_the_rollups(batching, other_key):
+    # The writer converts UTC times itself, cheaply; a time in any other zone takes Django's path.
+    utc = timezone.now().replace(minute=10, second=0, microsecond=250)
+    elsewhere = (utc + timedelta(minutes=20)).astimezone(zoneinfo.ZoneInfo("America/St_Johns"))  # UTC-3:30 or -2:30
+    batching.add(record(other_key, created_at=utc, request_id="utc"))
+    batching.add(record(other_key, created_at=elsewhere, request_id="elsewhere"))
+    batching.flush()
+    stored = dict(RequestLog.objects.values_list("request_id", "created_at"))
+    assert stored == {"utc": utc, "elsewhere": elsewhere}
+    rollup = UsageRollup.objects.get(api_key=other_key)
+    assert (rollup.bucket, rollup.requests, rollup.last_seen) == (utc.replace(minute=0, microsecond=0), 2, elsewhere)
