@@ -26,14 +26,17 @@ done = function(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
-# Successive requests take the header sets of the file named by WRK_HEADERS in turn; each wrk
-# thread starts at a different offset so the threads do not ask for the same key together.
+# Successive requests take the header sets of the file named by WRK_HEADERS in turn. Each wrk
+# thread takes its own arc of the ring (so the threads do not ask for the same key together), and
+# each run starts where the last one ended (WRK_START): runs shorter than the ring still use every
+# key in turn. (Each run used to restart at the same offsets, so the warm-up never reached the
+# keys past its first 1,000 requests and the measured windows met them for the first time.)
 WRK_ROTATE = """
 local sets, n, i = {}, 0, 0
 local counter = 0
 setup = function(thread)
   counter = counter + 1
-  thread:set("offset", counter * 997)
+  thread:set("index", counter)
 end
 init = function(args)
   for line in io.lines(os.getenv("WRK_HEADERS")) do
@@ -42,7 +45,8 @@ init = function(args)
     n = n + 1
     sets[n] = headers
   end
-  i = tonumber(offset) or 0
+  local threads = tonumber(os.getenv("WRK_THREADS")) or 1
+  i = (tonumber(os.getenv("WRK_START")) or 0) + math.floor((tonumber(index) - 1) * n / threads)
 end
 request = function()
   i = i + 1
@@ -59,6 +63,10 @@ class Result:
     requests: int
     non2xx: int
     errors: int
+
+
+# Where each thread's next run starts in a rotation: it advances by what a thread sent.
+_rotation = {"start": 0}
 
 
 def generator() -> str:
@@ -83,10 +91,14 @@ def _wrk(url, headers, seconds, connections, threads) -> Result:
         else:
             for name, value in headers.items():
                 args += ["-H", f"{name}: {value}"]
+        threads = min(threads, connections)
         out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True,
-                             env={**os.environ, "WRK_HEADERS": str(sets)}).stdout
+                             env={**os.environ, "WRK_HEADERS": str(sets), "WRK_THREADS": str(threads),
+                                  "WRK_START": str(_rotation["start"])}).stdout
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
     data = json.loads(line[len("BENCH "):])
+    if rotating:
+        _rotation["start"] += data["requests"] // threads
     return Result(rps=data["requests"] / (data["duration_us"] / 1e6), p50_ms=data["p50_us"] / 1000,
                   p99_ms=data["p99_us"] / 1000, requests=data["requests"], non2xx=data["non2xx"],
                   errors=data["errors"])
@@ -103,8 +115,10 @@ def _python(url, headers, seconds, connections) -> Result:
 
     sets = headers if isinstance(headers, list) else [headers]
 
+    start_turn = _rotation["start"]
+
     def worker(n):
-        conn, turn = None, n * 997
+        conn, turn = None, start_turn + n * len(sets) // connections
         while time.perf_counter() < deadline:
             turn += 1
             began = time.perf_counter()
@@ -132,6 +146,7 @@ def _python(url, headers, seconds, connections) -> Result:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
+    _rotation["start"] += sum(len(per) for per in latencies) // connections
     every = sorted(x for per in latencies for x in per)
     if not every:
         return Result(0.0, 0.0, 0.0, 0, sum(f[0] for f in failures), sum(f[1] for f in failures))
