@@ -143,6 +143,6 @@ def masked(display_prefix: str) -> str:
 @sensitive_variables()
 def mask_keys(text: str) -> str:
     """`text` with every key in it shown as the dashboard shows keys: sk_live_AbCd…"""
-    if "sk_" not in text:  # every key starts so; most text holds none, and this is cheaper than a search
+    if isinstance(text, str) and "sk_" not in text:  # every key starts so; cheaper than a search
         return text
     return KEY_PATTERN.sub(lambda found: masked(found.group()[: len(LIVE_PREFIX) + VISIBLE_CHARS]), text)
