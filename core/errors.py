@@ -184,7 +184,9 @@ def error_code_of(response) -> str:
 
 
 def wants_json(request) -> bool:
-    return request.path == "/api" or request.path.startswith("/api/")
+    # A client whose base URL ends in a slash asks for //api/v1/...: still the API's answer.
+    path = "/" + request.path.lstrip("/")
+    return path == "/api" or path.startswith("/api/")
 
 
 def handler400(request, exception=None):
