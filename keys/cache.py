@@ -81,10 +81,13 @@ class Lookup:
     version: int | None  # the shared entry's version; None: not shared, or Redis was unreachable
 
 
-def changes_counted() -> bool:
+def changes_counted(shared: bool | None = None) -> bool:
     """Whether workers learn of changes from the database's change generation: with local
-    memory only, where API_KEY_CHANGES_IN_DATABASE is on (by default with SQLite)."""
-    return settings.API_KEY_CHANGES_IN_DATABASE and not cache_is_shared()
+    memory only, where API_KEY_CHANGES_IN_DATABASE is on (by default with SQLite). `shared` is
+    cache_is_shared(), when the caller has read it already (the keyed request's lookup has)."""
+    if shared is None:
+        shared = cache_is_shared()
+    return not shared and settings.API_KEY_CHANGES_IN_DATABASE
 
 
 def cache_is_shared() -> bool:
@@ -204,7 +207,7 @@ def cached_key(key_hash: str) -> tuple["KeyGrant | None", Lookup | None]:
     from keys.verification import KeyGrant
 
     local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
-    counted = not shared and settings.API_KEY_CHANGES_IN_DATABASE  # changes_counted(), read once
+    counted = changes_counted(shared)
     if shared:
         keeps_copies = local_seconds > 0 and invalidation.listener(_drop_copies).fresh()
     elif (keeps_copies := local_seconds > 0) and counted:
