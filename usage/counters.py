@@ -1,9 +1,15 @@
 """Atomic check-and-count of a limited key's use in its current period.
 
-One operation per request decides and counts together, so N simultaneous requests against
-R remaining admit exactly R: a Lua script in Redis when the cache is Redis (shared by every
-worker), otherwise a conditional UPDATE in the database. Local-memory caches are per process
-and could not count across gunicorn workers, so they are never used for this.
+One operation decides and counts together, so N simultaneous requests against R remaining admit
+exactly R: a Lua script in Redis when the cache is Redis (shared by every worker), otherwise a
+conditional UPDATE in the database. Local-memory caches are per process and could not count
+across gunicorn workers, so they are never used for this.
+
+The store keeps, per key and period, what was used (requests, spend) apart from what is reserved:
+blocks of the quota leased to workers (usage.quota_leases) that they admit from without a round
+trip and settle at their next log flush. The ceiling counts both, so the limit stays exact; what
+was used is what the limits page shows. A key far from its limit is leased a block; near it each
+request is counted on its own, as when nothing leases.
 """
 import hashlib
 import threading
@@ -17,26 +23,84 @@ from core.redis_client import redis_client
 from keys.cache import cache_is_shared
 from usage.models import LimitCounter
 
-# Returns {admitted, requests, spend, refused_by}; refused_by 1 = requests, 2 = budget.
+# One request, or a block of them, against the ceiling: used (r, s) plus reserved (lr, ls). First
+# the caller's settlement: what its worker used of its blocks moves from reserved to used, and the
+# rest of them is given back. Then, for ARGV[9] (block) > 0, a block of that many requests (and that
+# many times the cost) is reserved when the room left holds at least ARGV[10] requests; otherwise,
+# unless ARGV[9] < 0 (a settlement alone), one request is admitted or refused on its own.
+# Returns {mode (0 refused, 1 admitted, 2 block leased, 3 settled), used + reserved requests,
+# used + reserved spend, refused_by (1 requests, 2 budget)}.
 CONSUME_SCRIPT = """
-local requests = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
-local spend = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
-local cost = tonumber(ARGV[1])
-if ARGV[2] ~= '' and requests + 1 > tonumber(ARGV[2]) then return {0, requests, spend, 1} end
-if ARGV[3] ~= '' and spend + cost > tonumber(ARGV[3]) then return {0, requests, spend, 2} end
-requests = redis.call('HINCRBY', KEYS[1], 'r', 1)
-spend = redis.call('HINCRBY', KEYS[1], 's', cost)
+local v = redis.call('HMGET', KEYS[1], 'r', 's', 'lr', 'ls')
+local r, s = tonumber(v[1] or '0'), tonumber(v[2] or '0')
+local lr, ls = tonumber(v[3] or '0'), tonumber(v[4] or '0')
+local cost, block = tonumber(ARGV[1]), tonumber(ARGV[9])
+local dr, ds = tonumber(ARGV[5]), tonumber(ARGV[6])
+local dlr, dls = -math.min(lr, tonumber(ARGV[7])), -math.min(ls, tonumber(ARGV[8]))
+local mode, refused = 3, 0
+r, s, lr, ls = r + dr, s + ds, lr + dlr, ls + dls
+if block > 0 then
+  local far = true
+  if ARGV[2] ~= '' and tonumber(ARGV[2]) - r - lr < tonumber(ARGV[10]) then far = false end
+  if ARGV[3] ~= '' and tonumber(ARGV[3]) - s - ls < tonumber(ARGV[10]) * cost then far = false end
+  if far then
+    mode, dlr, dls, lr, ls = 2, dlr + block, dls + block * cost, lr + block, ls + block * cost
+  end
+end
+if mode == 3 and block >= 0 then
+  if ARGV[2] ~= '' and r + lr + 1 > tonumber(ARGV[2]) then mode, refused = 0, 1
+  elseif ARGV[3] ~= '' and s + ls + cost > tonumber(ARGV[3]) then mode, refused = 0, 2
+  else mode, dr, ds, r, s = 1, dr + 1, ds + cost, r + 1, s + cost end
+end
+if dr ~= 0 then redis.call('HINCRBY', KEYS[1], 'r', dr) end
+if ds ~= 0 then redis.call('HINCRBY', KEYS[1], 's', ds) end
+if dlr ~= 0 then redis.call('HINCRBY', KEYS[1], 'lr', dlr) end
+if dls ~= 0 then redis.call('HINCRBY', KEYS[1], 'ls', dls) end
 redis.call('EXPIREAT', KEYS[1], ARGV[4])
-return {1, requests, spend, 0}
+return {mode, r + lr, s + ls, refused}
 """
 
 
 @dataclass(frozen=True)
 class Consumption:
     admitted: bool
-    requests: int
+    requests: int  # used, with every worker's reserved blocks counted as used
     spend_microcents: int
     refused_by: str = ""  # "requests" or "budget"
+
+
+REFUSED, ADMITTED, LEASED, SETTLED = 0, 1, 2, 3
+REFUSED_BY = {1: "requests", 2: "budget"}
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a worker used of the blocks it reserved since it last settled, and all it reserved:
+    the use moves from reserved to used, the rest is given back."""
+
+    used_requests: int = 0
+    used_spend: int = 0
+    reserved_requests: int = 0
+    reserved_spend: int = 0
+
+    def __bool__(self) -> bool:
+        return any((self.used_requests, self.used_spend, self.reserved_requests, self.reserved_spend))
+
+    def __add__(self, other: "Settlement") -> "Settlement":
+        return Settlement(self.used_requests + other.used_requests, self.used_spend + other.used_spend,
+                          self.reserved_requests + other.reserved_requests,
+                          self.reserved_spend + other.reserved_spend)
+
+
+NOTHING = Settlement()
+
+
+@dataclass(frozen=True)
+class Taken:
+    mode: int  # REFUSED, ADMITTED, LEASED (a block of the requests asked) or SETTLED
+    requests: int  # used + reserved after it, every worker's blocks included
+    spend_microcents: int
+    refused_by: str = ""
 
 
 def _redis_key(key_id, period_start: datetime) -> str:
@@ -50,9 +114,10 @@ def bulk(value) -> bytes:
 
 # The counter's one command, packed by hand up to its key and arguments: redis-py's Script call
 # (argument encoding, the pool, retries, response callbacks) cost about 160 µs of a worker's
-# CPU per request, several times the round trip itself.
+# CPU per request, several times the round trip itself. 14 parts: the command, the script's
+# digest, the key count, the key and ten arguments.
 CONSUME_SHA = hashlib.sha1(CONSUME_SCRIPT.encode()).hexdigest()
-EVALSHA_HEAD = b"*8\r\n" + bulk(b"EVALSHA") + bulk(CONSUME_SHA.encode()) + bulk(b"1")
+EVALSHA_HEAD = b"*14\r\n" + bulk(b"EVALSHA") + bulk(CONSUME_SHA.encode()) + bulk(b"1")
 _own = threading.local()  # each thread's own connection for the counter: no pool, no lock
 
 
@@ -81,71 +146,123 @@ def evalsha(client, packed: bytes, script: str = CONSUME_SCRIPT):
     return send()
 
 
-def _consume_redis(key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
+def _unreachable() -> ServiceUnavailable:
+    return ServiceUnavailable("The usage counter store is unreachable; retry shortly.",
+                              code="counter_store_unavailable")
+
+
+def _take_redis(key_id, period_start, period_end, cost, request_limit, budget, block, far,
+                settlement: Settlement) -> Taken:
     import redis
 
     packed = EVALSHA_HEAD + b"".join(bulk(value) for value in (
         _redis_key(key_id, period_start), cost, "" if request_limit is None else request_limit,
-        "" if budget is None else budget, int(period_end.timestamp()) + 3600))
+        "" if budget is None else budget, int(period_end.timestamp()) + 3600, settlement.used_requests,
+        settlement.used_spend, settlement.reserved_requests, settlement.reserved_spend, block, far))
     try:
-        admitted, requests, spend, refused = evalsha(redis_client(), packed)
+        mode, requests, spend, refused = evalsha(redis_client(), packed)
     except redis.RedisError as exc:
-        raise ServiceUnavailable("The usage counter store is unreachable; retry shortly.",
-                                 code="counter_store_unavailable") from exc
-    return Consumption(bool(admitted), requests, spend, {1: "requests", 2: "budget"}.get(refused, ""))
+        raise _unreachable() from exc
+    return Taken(mode, requests, spend, REFUSED_BY.get(refused, ""))
 
 
 def _count(key_id, period_start, cost, request_limit, budget):
     """Decide and count in one conditional UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL):
-    (requests, spend) after counting, or None when there is no counter row or no room."""
+    (requests, spend) used and reserved after counting, or None when there is no counter row or
+    no room."""
     table = connection.ops.quote_name(LimitCounter._meta.db_table)
     key_field = LimitCounter._meta.get_field("api_key").target_field
     where, params = ["api_key_id = %s", "period_start = %s"], [
         key_field.get_db_prep_value(key_id, connection), connection.ops.adapt_datetimefield_value(period_start)]
     if request_limit is not None:
-        where.append("requests < %s")
+        where.append("requests + reserved_requests < %s")
         params.append(request_limit)
     if budget is not None:
-        where.append("spend_microcents <= %s")
+        where.append("spend_microcents + reserved_microcents <= %s")
         params.append(budget - cost)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET requests = requests + 1, spend_microcents = spend_microcents + %s "
-            f"WHERE {' AND '.join(where)} RETURNING requests, spend_microcents", [cost, *params])
+            f"WHERE {' AND '.join(where)} "
+            f"RETURNING requests + reserved_requests, spend_microcents + reserved_microcents", [cost, *params])
         return cursor.fetchone()
+
+
+def _counter_row(key_id, period_start) -> LimitCounter:
+    """The key's counter row of the period, locked until the transaction ends (select_for_update
+    on PostgreSQL; SQLite takes the database's write lock with the first write)."""
+    rows = LimitCounter.objects.select_for_update().filter(api_key_id=key_id, period_start=period_start)
+    row = rows.first()
+    if row is None:
+        LimitCounter.objects.bulk_create([LimitCounter(api_key_id=key_id, period_start=period_start)],
+                                         ignore_conflicts=True)
+        row = rows.get()
+    return row
 
 
 def _consume_database(key_id, period_start, cost, request_limit, budget) -> Consumption:
     """One statement for an admitted request, outside any transaction of its own (a conditional
     UPDATE decides and counts atomically by itself; BEGIN and COMMIT around it cost more than it
-    does); a period's first request creates the row, and a refusal reads what was used, for the
-    message and the headers, in one transaction."""
+    does); a period's first request and a refusal go the way of a block (_take_database)."""
     try:
         counted = _count(key_id, period_start, cost, request_limit, budget)
-        if counted is not None:
-            return Consumption(True, *counted)
-        with transaction.atomic():
-            counted = _count(key_id, period_start, cost, request_limit, budget)
-            if counted is None:
-                LimitCounter.objects.bulk_create(
-                    [LimitCounter(api_key_id=key_id, period_start=period_start)], ignore_conflicts=True
-                )
-                counted = _count(key_id, period_start, cost, request_limit, budget)
-            if counted is not None:
-                return Consumption(True, *counted)
-            requests, spend = LimitCounter.objects.filter(api_key_id=key_id, period_start=period_start).values_list(
-                "requests", "spend_microcents").get()
     except DatabaseError as exc:
-        raise ServiceUnavailable("The usage counter store is unreachable; retry shortly.",
-                                 code="counter_store_unavailable") from exc
-    refused_by = "requests" if request_limit is not None and requests >= request_limit else "budget"
-    return Consumption(False, requests, spend, refused_by)
+        raise _unreachable() from exc
+    if counted is not None:
+        return Consumption(True, *counted)
+    taken = _take_database(key_id, period_start, cost, request_limit, budget, 0, 0, NOTHING)
+    return Consumption(taken.mode == ADMITTED, taken.requests, taken.spend_microcents, taken.refused_by)
+
+
+def _take_database(key_id, period_start, cost, request_limit, budget, block, far, settlement: Settlement) -> Taken:
+    """What the Redis script does, in one transaction on the key's row."""
+    try:
+        with transaction.atomic():
+            row = _counter_row(key_id, period_start)
+            row.requests += settlement.used_requests
+            row.spend_microcents += settlement.used_spend
+            row.reserved_requests -= min(row.reserved_requests, settlement.reserved_requests)
+            row.reserved_microcents -= min(row.reserved_microcents, settlement.reserved_spend)
+            mode, refused_by = SETTLED, ""
+            requests, spend = row.requests + row.reserved_requests, row.spend_microcents + row.reserved_microcents
+            if block > 0 and (request_limit is None or request_limit - requests >= far) and (
+                    budget is None or budget - spend >= far * cost):
+                mode = LEASED
+                row.reserved_requests += block
+                row.reserved_microcents += block * cost
+            elif block >= 0:
+                if request_limit is not None and requests + 1 > request_limit:
+                    mode, refused_by = REFUSED, "requests"
+                elif budget is not None and spend + cost > budget:
+                    mode, refused_by = REFUSED, "budget"
+                else:
+                    mode = ADMITTED
+                    row.requests += 1
+                    row.spend_microcents += cost
+            row.save(update_fields=["requests", "spend_microcents", "reserved_requests", "reserved_microcents"])
+    except DatabaseError as exc:
+        raise _unreachable() from exc
+    return Taken(mode, row.requests + row.reserved_requests, row.spend_microcents + row.reserved_microcents,
+                 refused_by)
 
 
 def consume(*, key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
+    """Admit or refuse one request on its own, counted at once."""
     if cache_is_shared():
-        return _consume_redis(key_id, period_start, period_end, cost, request_limit, budget)
+        taken = _take_redis(key_id, period_start, period_end, cost, request_limit, budget, 0, 0, NOTHING)
+        return Consumption(taken.mode == ADMITTED, taken.requests, taken.spend_microcents, taken.refused_by)
     return _consume_database(key_id, period_start, cost, request_limit, budget)
+
+
+def take(*, key_id, period_start, period_end, cost, request_limit, budget, block: int, far: int,
+         settlement: Settlement = NOTHING) -> Taken:
+    """Settle what a worker used of its blocks, then lease a block of `block` requests at `cost`
+    each when the room left holds at least `far` requests, or else admit or refuse one request on
+    its own; with block < 0, only settle. Raises ServiceUnavailable when the store does not answer
+    (nothing settled then)."""
+    if cache_is_shared():
+        return _take_redis(key_id, period_start, period_end, cost, request_limit, budget, block, far, settlement)
+    return _take_database(key_id, period_start, cost, request_limit, budget, block, far, settlement)
 
 
 def current_use(*, key_id, period_start) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from core.outcomes import KeyStatus
 from keys.models import Mode
 from keys.restrictions import needed_scope
 from keys.verification import SCOPE_UNKNOWN, LimitSnapshot
-from usage import counters, leases
+from usage import counters, leases, quota_leases
 from usage.periods import period_bounds
 
 DEFAULT_TIER = "free"
@@ -135,8 +135,9 @@ def quota_consume(grant, cost: int, now: datetime | None = None) -> Quota | None
     now = now or timezone.now()
     start, end = period_bounds(limit.reset_period, now)
     counter_key_id = limit.counter_key_id or grant.key_id
-    used = counters.consume(key_id=counter_key_id, period_start=start, period_end=end, cost=cost,
-                            request_limit=limit.request_limit, budget=limit.budget_limit_microcents)
+    count = quota_leases.book.consume if quota_leases.enabled() else counters.consume
+    used = count(key_id=counter_key_id, period_start=start, period_end=end, cost=cost,
+                 request_limit=limit.request_limit, budget=limit.budget_limit_microcents)
     return Quota(limit=limit, used=used, period_start=start, period_end=end, now=now,
                  partition=counter_key_id.bytes, price=cost)
 

@@ -132,6 +132,10 @@ class LimitCounter(models.Model):
     period_start = models.DateTimeField()
     requests = models.BigIntegerField(default=0)
     spend_microcents = models.BigIntegerField(default=0)
+    # Blocks of the quota leased to workers and not yet settled (usage.quota_leases): the limit
+    # counts them as used, the limits page does not.
+    reserved_requests = models.BigIntegerField(default=0)
+    reserved_microcents = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "period_start"], name="one_counter_per_period")]

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -44,6 +45,9 @@ class Recorder:
         self._closing = threading.Event()
         # written, set_aside, dropped and restarts, for this worker since it started.
         self.stats: Counter[str] = Counter()
+        # Run after each flush, on the writer's thread: what settles on the same beat as the log
+        # (usage.quota_leases).
+        self.after_flush: list[Callable[[], None]] = []
 
     def add(self, record: LogRecord) -> None:
         if self.interval <= 0:
@@ -88,6 +92,14 @@ class Recorder:
                 self.flush()
             except Exception:
                 logger.exception("The usage recorder failed; its records are kept for the next try.")
+            self._after_flush()
+
+    def _after_flush(self) -> None:
+        for hook in self.after_flush:
+            try:
+                hook()
+            except Exception:
+                logger.exception("A task run after the usage recorder's flush failed.")
 
     def flush(self) -> int:
         """Write what is pending; what the database could not take for being down is kept for
@@ -112,7 +124,9 @@ class Recorder:
         self._closing.set()
         if self._thread is not None and self._pid == os.getpid():
             self._thread.join(timeout=self.interval + 30)
-        return self.flush()
+        written = self.flush()
+        self._after_flush()
+        return written
 
     def _write_or_set_aside(self, batch: list) -> tuple[int, list]:
         """(rows written, rows kept back because the database is unreachable)."""

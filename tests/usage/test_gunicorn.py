@@ -41,12 +41,18 @@ def logged_requests(server, key_id, expected, timeout=15.0) -> int:
         time.sleep(0.25)
 
 
-def test_fifty_simultaneous_requests_at_a_limit_of_twenty_admit_exactly_twenty(server):
-    key = server.member_key("alice", "Acme", "member")
-    kid = key_id(server, "alice")
+def limited_key(server, username: str, request_limit: int) -> tuple[str, str]:
+    """(raw key, id) of a new member's key with a daily request limit."""
+    key = server.member_key(username, "Acme", "member")
+    kid = key_id(server, username)
     status, _, body = server.request("PUT", f"/api/v1/api-keys/{kid}/limits", server.admin_key,
-                                     {"request_limit": 20, "reset_period": "daily"})
+                                     {"request_limit": request_limit, "reset_period": "daily"})
     assert status == 200 and body["has_limits"], body
+    return key, kid
+
+
+def test_fifty_simultaneous_requests_at_a_limit_of_twenty_admit_exactly_twenty(server):
+    key, kid = limited_key(server, "alice", 20)
     with ThreadPoolExecutor(max_workers=25) as pool:
         results = list(pool.map(lambda _: server.request("GET", "/api/v1/demo/echo", key), range(50)))
     statuses = [r[0] for r in results]
@@ -56,6 +62,25 @@ def test_fifty_simultaneous_requests_at_a_limit_of_twenty_admit_exactly_twenty(s
     assert logged_requests(server, kid, 50) == 50
     usage = server.request("GET", f"/api/v1/api-keys/{kid}/usage", server.admin_key)[2]
     assert (usage["total_requests"], usage["successful_requests"], usage["failed_requests"]) == (50, 20, 30)
+
+
+def test_a_key_far_from_its_limit_counted_in_blocks_admits_exactly_its_limit(server):
+    """At 1,000 with 4 workers a key is far from its limit for its first 200 requests (room for
+    a block of 100 for twice every worker), which each worker admits from blocks it leased; then
+    request by request. A burst past the limit never admits one too many; blocks still held may
+    refuse a few early, until their workers settle at their next flush (0.5 s here), after which
+    the rest is admitted to exactly the limit, and the limits show exactly what was admitted."""
+    key, kid = limited_key(server, "erin", 1000)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = [r[0] for r in pool.map(lambda _: server.request("GET", "/api/v1/demo/echo", key), range(1100))]
+    admitted = statuses.count(200)
+    assert 1000 - 4 * 100 <= admitted <= 1000 and statuses.count(429) == 1100 - admitted
+    time.sleep(1.5)  # every worker has flushed, and settled its block
+    while server.request("GET", "/api/v1/demo/echo", key)[0] == 200:
+        admitted += 1
+    assert admitted == 1000
+    limits = server.request("GET", f"/api/v1/api-keys/{kid}/limits", server.admin_key)[2]["limits"]
+    assert limits["requests_used"] == 1000
 
 
 def test_a_graceful_restart_in_the_middle_of_a_load_loses_no_record(server):

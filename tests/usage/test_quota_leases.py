@@ -1,0 +1,181 @@
+"""Product limits counted in blocks (usage.quota_leases over usage.counters), on the real stores:
+the database the suite runs on and a Redis of the test's own. A key far from its limit costs a
+round trip per block; the limit stays an exact ceiling whatever the workers and threads; what a
+worker used is counted as used once it settles, and nothing it admitted is lost on the way."""
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from usage import counters
+from usage.quota_leases import QuotaBook
+
+pytestmark = pytest.mark.django_db(transaction=True)
+COST = 100
+
+
+@pytest.fixture(params=["database", "redis"])
+def store(request, settings):
+    """Blocks of 10, two workers expected: a key is far while 40 requests of room are left."""
+    settings.USAGE_LEASE_BLOCK, settings.MANAGEMENT_LEASE_WORKERS = 10, 2
+    if request.param == "redis":
+        request.getfixturevalue("own_redis")
+    return request.param
+
+
+@pytest.fixture
+def key_id(alice):
+    from tests.factories import make_key
+
+    return make_key(alice)[0].pk
+
+
+@pytest.fixture
+def trips(monkeypatch):
+    """The counter store's round trips, by what they did: "block" leased, "one" request counted
+    (or refused) on its own, "settle" alone."""
+    made = []
+    take, consume = counters.take, counters.consume
+
+    def taking(**kw):
+        taken = take(**kw)
+        made.append({counters.LEASED: "block", counters.SETTLED: "settle"}.get(taken.mode, "one"))
+        return taken
+
+    monkeypatch.setattr(counters, "take", taking)
+    monkeypatch.setattr(counters, "consume", lambda **kw: made.append("one") or consume(**kw))
+    return made
+
+
+TODAY = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+PERIOD = (TODAY, TODAY + timedelta(days=1))
+
+
+def use(book, key_id, *, request_limit=None, budget=None, cost=COST, period=PERIOD):
+    return book.consume(key_id=key_id, period_start=period[0], period_end=period[1], cost=cost,
+                        request_limit=request_limit, budget=budget)
+
+
+def used(key_id, period=PERIOD) -> tuple[int, int]:
+    return counters.current_use(key_id=key_id, period_start=period[0])
+
+
+def test_a_far_key_costs_one_round_trip_per_block_and_is_all_counted_once_settled(store, key_id, trips):
+    book = QuotaBook()
+    answers = [use(book, key_id, request_limit=1000) for _ in range(25)]
+    assert all(a.admitted for a in answers)
+    assert trips == ["block"] * 3
+    assert [a.requests for a in answers[:3]] == [1, 2, 3]  # 1000 - this is the RateLimit remaining
+    assert used(key_id) == (20, 20 * COST)  # two blocks settled with the next ones; the third not yet
+    book.settle_all()
+    assert used(key_id) == (25, 25 * COST)
+    assert trips[-1] == "settle"
+    assert use(book, key_id, request_limit=1000).admitted  # after a settlement, a fresh block
+    assert trips[-1] == "block"
+
+
+def test_near_its_limit_a_key_is_counted_request_by_request_up_to_exactly_the_limit(store, key_id, trips):
+    book = QuotaBook()
+    answers = [use(book, key_id, request_limit=100) for _ in range(105)]
+    assert [a.admitted for a in answers] == [True] * 100 + [False] * 5
+    assert trips.count("block") == 7  # while 40 or more were left: 100, 90, ... 40
+    assert len(trips) == 7 + 30 + 5
+    refused = answers[-1]
+    assert (refused.refused_by, refused.requests) == ("requests", 100)
+    book.settle_all()
+    assert used(key_id) == (100, 100 * COST)
+
+
+def test_a_limit_that_is_never_far_is_never_leased(store, key_id, trips):
+    book = QuotaBook()
+    assert [use(book, key_id, request_limit=30).admitted for _ in range(31)] == [True] * 30 + [False]
+    assert set(trips) == {"one"}
+    assert used(key_id) == (30, 30 * COST)  # counted as it happened, with no settlement
+
+
+def test_a_budget_is_leased_in_blocks_of_its_price_and_never_overspent(store, key_id, trips):
+    book = QuotaBook()
+    answers = [use(book, key_id, budget=100 * COST, cost=COST) for _ in range(101)]
+    answers += [use(book, key_id, budget=100 * COST, cost=10 * COST)]
+    assert [a.admitted for a in answers] == [True] * 100 + [False] * 2
+    assert answers[-1].refused_by == "budget" and answers[-1].spend_microcents == 100 * COST
+    assert "block" in trips
+    book.settle_all()
+    assert used(key_id) == (100, 100 * COST)
+
+
+@pytest.mark.parametrize("workers,threads", [(3, 4), (1, 8)])
+def test_the_ceiling_holds_with_workers_and_threads_racing(store, key_id, workers, threads):
+    """Every thread of every worker makes requests until refused. Blocks other workers still
+    hold may refuse a request early, but never admit one too many; once every worker has
+    settled, the rest of the quota is admitted to the last request, and what is shown as used
+    is exactly what was admitted."""
+    books, limit, admitted = [QuotaBook() for _ in range(workers)], 300, []
+
+    def run(book):
+        while use(book, key_id, request_limit=limit).admitted:
+            admitted.append(1)
+
+    if store == "database" and connection.vendor == "sqlite":
+        # The suite's SQLite is one in-memory database shared by the threads of one process,
+        # which lock its tables rather than wait: the workers take turns instead.
+        refused: set = set()
+        while len(refused) < workers:
+            for book in books:
+                if book not in refused and not use(book, key_id, request_limit=limit).admitted:
+                    refused.add(book)
+                elif book not in refused:
+                    admitted.append(1)
+    else:
+        racers = [threading.Thread(target=run, args=(book,)) for book in books for _ in range(threads)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+    assert len(admitted) <= limit
+    for book in books:
+        book.settle_all()
+    assert used(key_id) == (len(admitted), len(admitted) * COST)
+    while use(books[0], key_id, request_limit=limit).admitted:
+        admitted.append(1)
+    assert len(admitted) == limit
+    assert used(key_id) == (limit, limit * COST)
+
+
+def test_a_lowered_limit_is_never_exceeded_from_a_block_leased_under_the_old_one(store, key_id):
+    first, second = QuotaBook(), QuotaBook()
+    assert use(first, key_id, request_limit=1000).admitted  # first holds a block of 10, 1 used
+    assert use(second, key_id, request_limit=1000).admitted  # second another
+    answers = [use(book, key_id, request_limit=3).admitted for book in (first, second, first, second)]
+    # 2 used and the limit 3: one more in all. The first is refused, as the second still holds
+    # 9 of its block, reserved: that refusal is early, never one too many admitted.
+    assert answers == [False, True, False, False]
+    first.settle_all(), second.settle_all()
+    assert used(key_id) == (3, 3 * COST)
+    assert not use(first, key_id, request_limit=3).admitted
+
+
+def test_a_new_period_settles_what_the_old_one_used_in_the_old_one(store, key_id):
+    book, later = QuotaBook(), (PERIOD[1], PERIOD[1] + timedelta(days=1))
+    for _ in range(5):
+        use(book, key_id, request_limit=1000)
+    assert use(book, key_id, request_limit=1000, period=later).requests == 1  # from a block of its own
+    assert used(key_id) == (5, 5 * COST)
+    assert used(key_id, later) == (0, 0)  # reserved, not yet used
+    book.settle_all()
+    assert used(key_id, later) == (1, COST)
+
+
+def test_uses_settled_while_redis_is_down_are_counted_once_it_is_back(settings, key_id, own_redis, caplog):
+    settings.USAGE_LEASE_BLOCK, settings.MANAGEMENT_LEASE_WORKERS = 10, 2
+    book = QuotaBook()
+    for _ in range(4):
+        use(book, key_id, request_limit=1000)
+    own_redis.stop()
+    book.settle_all()  # the flush's settlement fails: kept, not lost
+    assert "not settled" in caplog.text
+    own_redis.start()  # empty, as a Redis without persistence comes back: the uses come back with it
+    book.settle_all()
+    assert used(key_id) == (4, 4 * COST)
