@@ -188,12 +188,12 @@ def _count(key_id, period_start, cost, request_limit, budget):
         return cursor.fetchone()
 
 
-def _counter_row(key_id, period_start) -> LimitCounter:
+def _counter_row(key_id, period_start, create: bool) -> LimitCounter | None:
     """The key's counter row of the period, locked until the transaction ends (select_for_update
-    on PostgreSQL; SQLite takes the database's write lock with the first write)."""
+    on PostgreSQL; SQLite transactions here take the write lock at BEGIN)."""
     rows = LimitCounter.objects.select_for_update().filter(api_key_id=key_id, period_start=period_start)
     row = rows.first()
-    if row is None:
+    if row is None and create:
         LimitCounter.objects.bulk_create([LimitCounter(api_key_id=key_id, period_start=period_start)],
                                          ignore_conflicts=True)
         row = rows.get()
@@ -218,7 +218,9 @@ def _take_database(key_id, period_start, cost, request_limit, budget, block, far
     """What the Redis script does, in one transaction on the key's row."""
     try:
         with transaction.atomic():
-            row = _counter_row(key_id, period_start)
+            row = _counter_row(key_id, period_start, create=block >= 0)
+            if row is None:  # a settlement for a key deleted since, its counters with it
+                return Taken(SETTLED, 0, 0)
             row.requests += settlement.used_requests
             row.spend_microcents += settlement.used_spend
             row.reserved_requests -= min(row.reserved_requests, settlement.reserved_requests)

@@ -132,7 +132,8 @@ class QuotaBook:
                     self._settle(lease, key_id)
                 if not lease.owed:
                     with self._lock:
-                        del self._leases[key_id]
+                        if self._leases.get(key_id) is lease:
+                            del self._leases[key_id]
                     lease.gone = True
 
     def _lease(self, key_id) -> _Lease:

@@ -179,3 +179,15 @@ def test_uses_settled_while_redis_is_down_are_counted_once_it_is_back(settings, 
     own_redis.start()  # empty, as a Redis without persistence comes back: the uses come back with it
     book.settle_all()
     assert used(key_id) == (4, 4 * COST)
+
+
+def test_a_key_deleted_while_its_worker_holds_a_block_is_settled_without_a_trace(settings, alice):
+    from tests.factories import make_key
+    from usage.models import LimitCounter
+
+    settings.USAGE_LEASE_BLOCK, settings.MANAGEMENT_LEASE_WORKERS = 10, 2
+    key, book = make_key(alice)[0], QuotaBook()
+    assert use(book, key.pk, request_limit=1000).admitted
+    key.delete()
+    book.settle_all()
+    assert not LimitCounter.objects.filter(api_key_id=key.pk).exists()
