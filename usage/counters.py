@@ -24,30 +24,35 @@ from keys.cache import cache_is_shared
 from usage.models import LimitCounter
 
 # One request, or a block of them, against the ceiling: used (r, s) plus reserved (lr, ls). First
-# the caller's settlement: what its worker used of its blocks moves from reserved to used, and the
-# rest of them is given back. Then, for ARGV[9] (block) > 0, a block of that many requests (and that
-# many times the cost) is reserved when the room left holds at least ARGV[10] requests; otherwise,
-# unless ARGV[9] < 0 (a settlement alone), one request is admitted or refused on its own.
+# the caller's settlement: what its worker used of its blocks moves from reserved to used, and what
+# it gives back leaves the reserved count. Then, for ARGV[9] (the smallest block) > 0, a block is
+# reserved when the worker's share of the room left (the room over ARGV[10], the divisor) holds at
+# least that many requests: the share, at most ARGV[11] requests, and as many times the cost.
+# Otherwise, unless ARGV[9] < 0 (a settlement alone), one request is admitted or refused on its own.
 # Returns {mode (0 refused, 1 admitted, 2 block leased, 3 settled), used + reserved requests,
-# used + reserved spend, refused_by (1 requests, 2 budget)}.
+# used + reserved spend, refused_by (1 requests, 2 budget), the block's size}.
 CONSUME_SCRIPT = """
 local v = redis.call('HMGET', KEYS[1], 'r', 's', 'lr', 'ls')
 local r, s = tonumber(v[1] or '0'), tonumber(v[2] or '0')
 local lr, ls = tonumber(v[3] or '0'), tonumber(v[4] or '0')
-local cost, block = tonumber(ARGV[1]), tonumber(ARGV[9])
+local cost, least = tonumber(ARGV[1]), tonumber(ARGV[9])
 local dr, ds = tonumber(ARGV[5]), tonumber(ARGV[6])
 local dlr, dls = -math.min(lr, tonumber(ARGV[7])), -math.min(ls, tonumber(ARGV[8]))
-local mode, refused = 3, 0
+local mode, refused, block = 3, 0, 0
 r, s, lr, ls = r + dr, s + ds, lr + dlr, ls + dls
-if block > 0 then
-  local far = true
-  if ARGV[2] ~= '' and tonumber(ARGV[2]) - r - lr < tonumber(ARGV[10]) then far = false end
-  if ARGV[3] ~= '' and tonumber(ARGV[3]) - s - ls < tonumber(ARGV[10]) * cost then far = false end
-  if far then
+if least > 0 then
+  block = tonumber(ARGV[11])
+  if ARGV[2] ~= '' then block = math.min(block, math.floor((tonumber(ARGV[2]) - r - lr) / tonumber(ARGV[10]))) end
+  if ARGV[3] ~= '' and cost > 0 then
+    block = math.min(block, math.floor((tonumber(ARGV[3]) - s - ls) / cost / tonumber(ARGV[10])))
+  end
+  if block >= least then
     mode, dlr, dls, lr, ls = 2, dlr + block, dls + block * cost, lr + block, ls + block * cost
+  else
+    block = 0
   end
 end
-if mode == 3 and block >= 0 then
+if mode == 3 and least >= 0 then
   if ARGV[2] ~= '' and r + lr + 1 > tonumber(ARGV[2]) then mode, refused = 0, 1
   elseif ARGV[3] ~= '' and s + ls + cost > tonumber(ARGV[3]) then mode, refused = 0, 2
   else mode, dr, ds, r, s = 1, dr + 1, ds + cost, r + 1, s + cost end
@@ -57,7 +62,7 @@ if ds ~= 0 then redis.call('HINCRBY', KEYS[1], 's', ds) end
 if dlr ~= 0 then redis.call('HINCRBY', KEYS[1], 'lr', dlr) end
 if dls ~= 0 then redis.call('HINCRBY', KEYS[1], 'ls', dls) end
 redis.call('EXPIREAT', KEYS[1], ARGV[4])
-return {mode, r + lr, s + ls, refused}
+return {mode, r + lr, s + ls, refused, block}
 """
 
 
@@ -97,10 +102,25 @@ NOTHING = Settlement()
 
 @dataclass(frozen=True)
 class Taken:
-    mode: int  # REFUSED, ADMITTED, LEASED (a block of the requests asked) or SETTLED
+    mode: int  # REFUSED, ADMITTED, LEASED or SETTLED
     requests: int  # used + reserved after it, every worker's blocks included
     spend_microcents: int
     refused_by: str = ""
+    block: int = 0  # requests leased, at the cost asked each
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a take asks for: a block when the worker's share of the room left (the room over
+    `divisor`) holds at least `least` requests, that share and at most `most`; else, with least
+    0, one request on its own; with least -1, nothing but the settlement."""
+
+    least: int
+    most: int = 0
+    divisor: int = 1
+
+
+ONE, SETTLE_ONLY = Ask(0), Ask(-1)
 
 
 def _redis_key(key_id, period_start: datetime) -> str:
@@ -114,10 +134,10 @@ def bulk(value) -> bytes:
 
 # The counter's one command, packed by hand up to its key and arguments: redis-py's Script call
 # (argument encoding, the pool, retries, response callbacks) cost about 160 µs of a worker's
-# CPU per request, several times the round trip itself. 14 parts: the command, the script's
-# digest, the key count, the key and ten arguments.
+# CPU per request, several times the round trip itself. 15 parts: the command, the script's
+# digest, the key count, the key and eleven arguments.
 CONSUME_SHA = hashlib.sha1(CONSUME_SCRIPT.encode()).hexdigest()
-EVALSHA_HEAD = b"*14\r\n" + bulk(b"EVALSHA") + bulk(CONSUME_SHA.encode()) + bulk(b"1")
+EVALSHA_HEAD = b"*15\r\n" + bulk(b"EVALSHA") + bulk(CONSUME_SHA.encode()) + bulk(b"1")
 _own = threading.local()  # each thread's own connection for the counter: no pool, no lock
 
 
@@ -151,19 +171,20 @@ def _unreachable() -> ServiceUnavailable:
                               code="counter_store_unavailable")
 
 
-def _take_redis(key_id, period_start, period_end, cost, request_limit, budget, block, far,
+def _take_redis(key_id, period_start, period_end, cost, request_limit, budget, ask: Ask,
                 settlement: Settlement) -> Taken:
     import redis
 
     packed = EVALSHA_HEAD + b"".join(bulk(value) for value in (
         _redis_key(key_id, period_start), cost, "" if request_limit is None else request_limit,
         "" if budget is None else budget, int(period_end.timestamp()) + 3600, settlement.used_requests,
-        settlement.used_spend, settlement.reserved_requests, settlement.reserved_spend, block, far))
+        settlement.used_spend, settlement.reserved_requests, settlement.reserved_spend, ask.least, ask.divisor,
+        ask.most))
     try:
-        mode, requests, spend, refused = evalsha(redis_client(), packed)
+        mode, requests, spend, refused, block = evalsha(redis_client(), packed)
     except redis.RedisError as exc:
         raise _unreachable() from exc
-    return Taken(mode, requests, spend, REFUSED_BY.get(refused, ""))
+    return Taken(mode, requests, spend, REFUSED_BY.get(refused, ""), block)
 
 
 def _count(key_id, period_start, cost, request_limit, budget):
@@ -188,16 +209,47 @@ def _count(key_id, period_start, cost, request_limit, budget):
         return cursor.fetchone()
 
 
-def _counter_row(key_id, period_start, create: bool) -> LimitCounter | None:
-    """The key's counter row of the period, locked until the transaction ends (select_for_update
-    on PostgreSQL; SQLite transactions here take the write lock at BEGIN)."""
-    rows = LimitCounter.objects.select_for_update().filter(api_key_id=key_id, period_start=period_start)
-    row = rows.first()
-    if row is None and create:
-        LimitCounter.objects.bulk_create([LimitCounter(api_key_id=key_id, period_start=period_start)],
-                                         ignore_conflicts=True)
-        row = rows.get()
-    return row
+def _settle_row(key_id, period_start, settlement: Settlement):
+    """Apply a settlement to the key's counter row of the period, as the transaction's first
+    statement (a write: the row stays locked on PostgreSQL until the transaction ends; SQLite's
+    transactions here take the write lock at BEGIN): (requests, spend, reserved requests,
+    reserved spend) after it, or None when there is no row."""
+    table = connection.ops.quote_name(LimitCounter._meta.db_table)
+    key_field = LimitCounter._meta.get_field("api_key").target_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET requests = requests + %s, spend_microcents = spend_microcents + %s, "
+            f"reserved_requests = CASE WHEN reserved_requests > %s THEN reserved_requests - %s ELSE 0 END, "
+            f"reserved_microcents = CASE WHEN reserved_microcents > %s THEN reserved_microcents - %s ELSE 0 END "
+            f"WHERE api_key_id = %s AND period_start = %s "
+            f"RETURNING requests, spend_microcents, reserved_requests, reserved_microcents",
+            [settlement.used_requests, settlement.used_spend, *[settlement.reserved_requests] * 2,
+             *[settlement.reserved_spend] * 2, key_field.get_db_prep_value(key_id, connection),
+             connection.ops.adapt_datetimefield_value(period_start)])
+        return cursor.fetchone()
+
+
+def _add_to_row(key_id, period_start, requests: int, spend: int, reserved: int, reserved_spend: int) -> None:
+    table = connection.ops.quote_name(LimitCounter._meta.db_table)
+    key_field = LimitCounter._meta.get_field("api_key").target_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET requests = requests + %s, spend_microcents = spend_microcents + %s, "
+            f"reserved_requests = reserved_requests + %s, reserved_microcents = reserved_microcents + %s "
+            f"WHERE api_key_id = %s AND period_start = %s",
+            [requests, spend, reserved, reserved_spend, key_field.get_db_prep_value(key_id, connection),
+             connection.ops.adapt_datetimefield_value(period_start)])
+
+
+def _block(ask: Ask, cost: int, request_limit, budget, requests: int, spend: int) -> int:
+    """The block a take leases with `requests` and `spend` used and reserved: 0 when the share of
+    the room left is under the least block (the Redis script's rule)."""
+    block = ask.most
+    if request_limit is not None:
+        block = min(block, (request_limit - requests) // ask.divisor)
+    if budget is not None and cost > 0:
+        block = min(block, (budget - spend) // cost // ask.divisor)
+    return block if block >= ask.least else 0
 
 
 def _consume_database(key_id, period_start, cost, request_limit, budget) -> Consumption:
@@ -210,61 +262,54 @@ def _consume_database(key_id, period_start, cost, request_limit, budget) -> Cons
         raise _unreachable() from exc
     if counted is not None:
         return Consumption(True, *counted)
-    taken = _take_database(key_id, period_start, cost, request_limit, budget, 0, 0, NOTHING)
+    taken = _take_database(key_id, period_start, cost, request_limit, budget, ONE, NOTHING)
     return Consumption(taken.mode == ADMITTED, taken.requests, taken.spend_microcents, taken.refused_by)
 
 
-def _take_database(key_id, period_start, cost, request_limit, budget, block, far, settlement: Settlement) -> Taken:
+def _take_database(key_id, period_start, cost, request_limit, budget, ask: Ask, settlement: Settlement) -> Taken:
     """What the Redis script does, in one transaction on the key's row."""
     try:
         with transaction.atomic():
-            row = _counter_row(key_id, period_start, create=block >= 0)
-            if row is None:  # a settlement for a key deleted since, its counters with it
-                return Taken(SETTLED, 0, 0)
-            row.requests += settlement.used_requests
-            row.spend_microcents += settlement.used_spend
-            row.reserved_requests -= min(row.reserved_requests, settlement.reserved_requests)
-            row.reserved_microcents -= min(row.reserved_microcents, settlement.reserved_spend)
-            mode, refused_by = SETTLED, ""
-            requests, spend = row.requests + row.reserved_requests, row.spend_microcents + row.reserved_microcents
-            if block > 0 and (request_limit is None or request_limit - requests >= far) and (
-                    budget is None or budget - spend >= far * cost):
-                mode = LEASED
-                row.reserved_requests += block
-                row.reserved_microcents += block * cost
-            elif block >= 0:
-                if request_limit is not None and requests + 1 > request_limit:
-                    mode, refused_by = REFUSED, "requests"
-                elif budget is not None and spend + cost > budget:
-                    mode, refused_by = REFUSED, "budget"
-                else:
-                    mode = ADMITTED
-                    row.requests += 1
-                    row.spend_microcents += cost
-            row.save(update_fields=["requests", "spend_microcents", "reserved_requests", "reserved_microcents"])
+            row = _settle_row(key_id, period_start, settlement)
+            if row is None:
+                if ask.least < 0:  # a settlement for a key deleted since, its counters with it
+                    return Taken(SETTLED, 0, 0)
+                LimitCounter.objects.bulk_create([LimitCounter(api_key_id=key_id, period_start=period_start)],
+                                                 ignore_conflicts=True)
+                row = _settle_row(key_id, period_start, settlement)
+            requests, spend = row[0] + row[2], row[1] + row[3]
+            block = _block(ask, cost, request_limit, budget, requests, spend) if ask.least > 0 else 0
+            if block:
+                _add_to_row(key_id, period_start, 0, 0, block, block * cost)
+                return Taken(LEASED, requests + block, spend + block * cost, "", block)
+            if ask.least < 0:
+                return Taken(SETTLED, requests, spend)
+            if request_limit is not None and requests + 1 > request_limit:
+                return Taken(REFUSED, requests, spend, "requests")
+            if budget is not None and spend + cost > budget:
+                return Taken(REFUSED, requests, spend, "budget")
+            _add_to_row(key_id, period_start, 1, cost, 0, 0)
+            return Taken(ADMITTED, requests + 1, spend + cost)
     except DatabaseError as exc:
         raise _unreachable() from exc
-    return Taken(mode, row.requests + row.reserved_requests, row.spend_microcents + row.reserved_microcents,
-                 refused_by)
 
 
 def consume(*, key_id, period_start, period_end, cost, request_limit, budget) -> Consumption:
     """Admit or refuse one request on its own, counted at once."""
     if cache_is_shared():
-        taken = _take_redis(key_id, period_start, period_end, cost, request_limit, budget, 0, 0, NOTHING)
+        taken = _take_redis(key_id, period_start, period_end, cost, request_limit, budget, ONE, NOTHING)
         return Consumption(taken.mode == ADMITTED, taken.requests, taken.spend_microcents, taken.refused_by)
     return _consume_database(key_id, period_start, cost, request_limit, budget)
 
 
-def take(*, key_id, period_start, period_end, cost, request_limit, budget, block: int, far: int,
+def take(*, key_id, period_start, period_end, cost, request_limit, budget, ask: Ask,
          settlement: Settlement = NOTHING) -> Taken:
-    """Settle what a worker used of its blocks, then lease a block of `block` requests at `cost`
-    each when the room left holds at least `far` requests, or else admit or refuse one request on
-    its own; with block < 0, only settle. Raises ServiceUnavailable when the store does not answer
-    (nothing settled then)."""
+    """Settle what a worker used of its blocks and gave back, then lease a block at `cost` a
+    request, or admit or refuse one request on its own, as `ask` says. Raises ServiceUnavailable
+    when the store does not answer (nothing settled then)."""
     if cache_is_shared():
-        return _take_redis(key_id, period_start, period_end, cost, request_limit, budget, block, far, settlement)
-    return _take_database(key_id, period_start, cost, request_limit, budget, block, far, settlement)
+        return _take_redis(key_id, period_start, period_end, cost, request_limit, budget, ask, settlement)
+    return _take_database(key_id, period_start, cost, request_limit, budget, ask, settlement)
 
 
 def current_use(*, key_id, period_start) -> tuple[int, int]:

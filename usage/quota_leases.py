@@ -1,19 +1,20 @@
 """Each worker's leases of its keys' product quotas (usage.counters keeps the count).
 
 A key far from its limit costs a round trip to the counter store once per block, not once per
-request: the worker reserves a block of USAGE_LEASE_BLOCK requests (and that many times the
-request's price) with one atomic operation and admits from it locally. The store counts every
-reservation against the ceiling, so the limit stays exact across workers and nodes. What a
-worker used of its blocks moves from reserved to used when it settles, at each flush of its
-request log (usage.recorder), when its worker stops, and with its next block; what it did not
-use is given back then. So the limits page lags by the flush interval, as the usage figures do.
+request: the worker reserves a block of its quota with one atomic operation and admits from it
+locally. The store counts every reservation against the ceiling, so the limit stays exact across
+workers and nodes. What a worker used of its block moves from reserved to used when it settles,
+at each flush of its request log (usage.recorder), so the limits page lags by the flush interval
+as the usage figures do; a block it stopped using (idle since the last flush, its period or its
+limit changed, its worker stopping) goes back then too.
 
-Far means the room left holds at least a block for twice every worker expected
-(USAGE_LEASE_BLOCK x 2 x MANAGEMENT_LEASE_WORKERS). Below that, and for limits smaller than that,
-every request is counted on its own, as when nothing leases: a refusal comes only once the quota
-is used or reserved, and the blocks reserved when the key was last far are settled within a
-flush interval. A worker killed outright (SIGKILL) strands its block: it stays counted against
-the ceiling until the period ends, though never shown as used.
+Far means the worker's share of the room left, the room over twice every worker expected
+(MANAGEMENT_LEASE_WORKERS), holds at least USAGE_LEASE_BLOCK requests; a block is that share, at
+most ten times USAGE_LEASE_BLOCK. Nearer, and for any limit smaller than that, every request is
+counted on its own, as when nothing leases: a refusal comes only once the quota is used or
+reserved, and a block another worker holds but no longer uses goes back within a flush
+interval. A worker killed outright (SIGKILL) strands its block: it stays counted against the
+ceiling until the period ends, though never shown as used.
 
 The RateLimit `remaining` is conservative, as for the management leases (usage.leases): every
 worker's reservations count as used, except what this worker's own block still holds.
@@ -25,7 +26,7 @@ from django.conf import settings
 
 from core.errors import ServiceUnavailable
 from usage import counters
-from usage.counters import ADMITTED, LEASED, NOTHING, Consumption, Settlement
+from usage.counters import ADMITTED, LEASED, Consumption, Settlement
 from usage.recorder import recorder
 
 log = logging.getLogger(__name__)
@@ -37,17 +38,30 @@ def enabled() -> bool:
 
 
 class _Lease:
-    __slots__ = ("lock", "period", "terms", "cost", "left", "left_spend", "owed", "seen", "near", "gone")
+    __slots__ = ("lock", "period", "terms", "left", "left_spend", "used", "used_spend", "back", "back_spend",
+                 "seen", "near", "gone")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.period: tuple = (None, None)  # (start, end) of the period its counts belong to
         self.terms: tuple = (None, None)  # (request limit, budget) it was leased under
         self.left = self.left_spend = 0  # what this worker may still admit from its block
-        self.owed = NOTHING  # used and reserved since it last settled
+        self.used = self.used_spend = 0  # admitted from its blocks since it last settled
+        self.back = self.back_spend = 0  # reserved blocks it dropped, to give back
         self.seen = (0, 0)  # used + reserved requests and spend, as of its last block
         self.near = False  # counted one by one until the next settlement
         self.gone = False  # dropped from the book: a thread holding it looks again
+
+    def owed(self) -> Settlement:
+        return Settlement(self.used, self.used_spend, self.used + self.back, self.used_spend + self.back_spend)
+
+    def settled(self) -> None:
+        self.used = self.used_spend = self.back = self.back_spend = 0
+
+    def drop_block(self) -> None:
+        self.back += self.left
+        self.back_spend += self.left_spend
+        self.left = self.left_spend = 0
 
 
 class QuotaBook:
@@ -73,51 +87,49 @@ class QuotaBook:
         if lease.left and lease.left_spend >= cost:
             lease.left -= 1
             lease.left_spend -= cost
-            lease.owed += Settlement(used_requests=1, used_spend=cost)
+            lease.used += 1
+            lease.used_spend += cost
             return Consumption(True, lease.seen[0] - lease.left, lease.seen[1] - lease.left_spend)
-        block = 0 if lease.near else settings.USAGE_LEASE_BLOCK
-        far = block * 2 * max(1, settings.MANAGEMENT_LEASE_WORKERS)
+        lease.drop_block()
+        least, divisor = settings.USAGE_LEASE_BLOCK, 2 * max(1, settings.MANAGEMENT_LEASE_WORKERS)
         request_limit, budget = terms
-        if (request_limit is not None and request_limit < far) or (budget is not None and budget < far * cost):
-            block = 0  # such a limit is never far
-        lease.left = lease.left_spend = 0  # what the block still held goes back with the settlement
-        if not block and not lease.owed:
-            used = counters.consume(key_id=key_id, period_start=period[0], period_end=period[1], cost=cost,
-                                    request_limit=request_limit, budget=budget)
+        if lease.near or (request_limit is not None and request_limit < least * divisor) or (
+                budget is not None and budget < least * divisor * cost):
+            least = 0  # near the limit, or a limit that is never far: one request on its own
+        owed = lease.owed()
+        if not least and not owed:
             lease.near = True
-            return used
+            return counters.consume(key_id=key_id, period_start=period[0], period_end=period[1], cost=cost,
+                                    request_limit=request_limit, budget=budget)
         taken = counters.take(key_id=key_id, period_start=period[0], period_end=period[1], cost=cost,
-                              request_limit=request_limit, budget=budget, block=block, far=far,
-                              settlement=lease.owed)
-        lease.owed = NOTHING
+                              request_limit=request_limit, budget=budget, settlement=owed,
+                              ask=counters.Ask(least, 10 * least, divisor) if least else counters.ONE)
+        lease.settled()
         if taken.mode != LEASED:
             lease.near = True
             return Consumption(taken.mode == ADMITTED, taken.requests, taken.spend_microcents, taken.refused_by)
-        lease.left, lease.left_spend = block - 1, (block - 1) * cost
-        lease.owed = Settlement(1, cost, block, block * cost)
+        lease.left, lease.left_spend = taken.block - 1, (taken.block - 1) * cost
+        lease.used, lease.used_spend = 1, cost
         lease.seen = (taken.requests, taken.spend_microcents)
         return Consumption(True, taken.requests - lease.left, taken.spend_microcents - lease.left_spend)
 
     def _restart(self, lease: _Lease, key_id, period: tuple, terms: tuple) -> None:
-        """A new period, or new limits: what is owed to another period is settled there first
-        (under new limits in the same period, it goes with the next block)."""
-        if lease.period != period and lease.owed:
-            self._settle(lease, key_id)
-            if lease.owed:
+        """A new period, or new limits: the block goes back; what is owed to another period is
+        settled there first (in the same period, it goes with the next take)."""
+        lease.drop_block()
+        owed = lease.owed()
+        if lease.period != period and owed:
+            if not settle(key_id, lease.period, owed):
                 with self._lock:
-                    self._orphans.append((key_id, lease.period, lease.owed))
-                lease.owed = NOTHING
+                    self._orphans.append((key_id, lease.period, owed))
+            lease.settled()
         lease.period, lease.terms = period, terms
-        lease.left = lease.left_spend = 0
         lease.near = False
 
-    def _settle(self, lease: _Lease, key_id) -> None:
-        if settle(key_id, lease.period, lease.owed):
-            lease.owed = NOTHING
-
-    def settle_all(self) -> None:
-        """Settle every lease and give back what its block still held; a lease idle since the
-        last settlement leaves the book. Run by the recorder after each flush."""
+    def settle_all(self, final: bool = False) -> None:
+        """Settle every lease: what it used, and a block it has not used since the last
+        settlement (or any, when `final`: the worker stops), which goes back; such a lease
+        leaves the book. Run by the recorder after each flush."""
         with self._lock:
             leases, orphans, self._orphans = list(self._leases.items()), self._orphans, []
         for key_id, period, owed in orphans:
@@ -126,11 +138,14 @@ class QuotaBook:
                     self._orphans.append((key_id, period, owed))
         for key_id, lease in leases:
             with lease.lock:
-                lease.left = lease.left_spend = 0
                 lease.near = False
-                if lease.owed:
-                    self._settle(lease, key_id)
-                if not lease.owed:
+                idle = final or not lease.used
+                if idle:
+                    lease.drop_block()
+                owed = lease.owed()
+                if owed and settle(key_id, lease.period, owed):
+                    lease.settled()
+                if idle and not lease.owed():
                     with self._lock:
                         if self._leases.get(key_id) is lease:
                             del self._leases[key_id]
@@ -149,7 +164,7 @@ def settle(key_id, period: tuple, owed: Settlement) -> bool:
     caller keeps it for the next try: it holds uses that must be counted)."""
     try:
         counters.take(key_id=key_id, period_start=period[0], period_end=period[1], cost=0, request_limit=None,
-                      budget=None, block=-1, far=0, settlement=owed)
+                      budget=None, ask=counters.SETTLE_ONLY, settlement=owed)
     except ServiceUnavailable:
         log.warning("A quota lease was not settled: the counter store did not answer; will retry.", exc_info=True)
         return False

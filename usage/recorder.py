@@ -47,7 +47,8 @@ class Recorder:
         self.stats: Counter[str] = Counter()
         # Run after each flush, on the writer's thread: what settles on the same beat as the log
         # (usage.quota_leases).
-        self.after_flush: list[Callable[[], None]] = []
+        # Each is called with final=True by the worker's last flush.
+        self.after_flush: list[Callable[[bool], None]] = []
 
     def add(self, record: LogRecord) -> None:
         if self.interval <= 0:
@@ -94,10 +95,10 @@ class Recorder:
                 logger.exception("The usage recorder failed; its records are kept for the next try.")
             self._after_flush()
 
-    def _after_flush(self) -> None:
+    def _after_flush(self, final: bool = False) -> None:
         for hook in self.after_flush:
             try:
-                hook()
+                hook(final)
             except Exception:
                 logger.exception("A task run after the usage recorder's flush failed.")
 
@@ -125,7 +126,7 @@ class Recorder:
         if self._thread is not None and self._pid == os.getpid():
             self._thread.join(timeout=self.interval + 30)
         written = self.flush()
-        self._after_flush()
+        self._after_flush(final=True)
         return written
 
     def _write_or_set_aside(self, batch: list) -> tuple[int, list]:

@@ -289,10 +289,11 @@ MANAGEMENT_LEASE_MAX_BLOCK = env.int("MANAGEMENT_LEASE_MAX_BLOCK", default=50)
 MANAGEMENT_LEASE_WORKERS = env.int("MANAGEMENT_LEASE_WORKERS", default=env.int("WEB_CONCURRENCY", default=2))
 # How often each worker writes its buffered request log; 0 writes every record at once.
 USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=1.0)
-# A key far from its product limit is counted in blocks of this many requests, each worker
-# reserving one at a time and settling it at each flush of its log (usage.quota_leases); far means
-# room for a block for twice every worker expected (MANAGEMENT_LEASE_WORKERS). The limit stays
-# exact whatever this is; 0 counts every request on its own, as does USAGE_FLUSH_SECONDS = 0.
+# A key far from its product limit is counted in blocks each worker reserves and settles at each
+# flush of its log (usage.quota_leases): its share of the room left, the room over twice every
+# worker expected (MANAGEMENT_LEASE_WORKERS), leased while that share holds at least this many
+# requests, at most ten times this. The limit stays exact whatever this is; 0 counts every
+# request on its own, as does USAGE_FLUSH_SECONDS = 0.
 USAGE_LEASE_BLOCK = env.int("USAGE_LEASE_BLOCK", default=100)
 # Active keys one person may hold in one company: a script that creates keys in a loop stops
 # here, and a person who needs more revokes the ones they no longer use.

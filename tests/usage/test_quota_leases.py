@@ -18,7 +18,8 @@ COST = 100
 
 @pytest.fixture(params=["database", "redis"])
 def store(request, settings):
-    """Blocks of 10, two workers expected: a key is far while 40 requests of room are left."""
+    """Blocks of 10 to 100, two workers expected: a key is far while its worker's share of the
+    room left, a quarter, holds 10 requests."""
     settings.USAGE_LEASE_BLOCK, settings.MANAGEMENT_LEASE_WORKERS = 10, 2
     if request.param == "redis":
         request.getfixturevalue("own_redis")
@@ -62,26 +63,51 @@ def used(key_id, period=PERIOD) -> tuple[int, int]:
     return counters.current_use(key_id=key_id, period_start=period[0])
 
 
+def reserved(key_id, period=PERIOD) -> int:
+    """Requests reserved in the store for workers' blocks."""
+    from core.redis_client import redis_client
+    from keys.cache import cache_is_shared
+    from usage.models import LimitCounter
+
+    if cache_is_shared():
+        return int(redis_client().hget(counters._redis_key(key_id, period[0]), "lr") or 0)
+    return LimitCounter.objects.filter(api_key_id=key_id, period_start=period[0]).values_list(
+        "reserved_requests", flat=True).first() or 0
+
+
 def test_a_far_key_costs_one_round_trip_per_block_and_is_all_counted_once_settled(store, key_id, trips):
+    """Blocks are the worker's share of the room left (a quarter here), at most 100."""
     book = QuotaBook()
-    answers = [use(book, key_id, request_limit=1000) for _ in range(25)]
+    answers = [use(book, key_id, request_limit=1000) for _ in range(250)]
     assert all(a.admitted for a in answers)
     assert trips == ["block"] * 3
     assert [a.requests for a in answers[:3]] == [1, 2, 3]  # 1000 - this is the RateLimit remaining
-    assert used(key_id) == (20, 20 * COST)  # two blocks settled with the next ones; the third not yet
+    assert used(key_id) == (200, 200 * COST)  # two blocks settled with the next ones; the third not yet
     book.settle_all()
-    assert used(key_id) == (25, 25 * COST)
-    assert trips[-1] == "settle"
-    assert use(book, key_id, request_limit=1000).admitted  # after a settlement, a fresh block
-    assert trips[-1] == "block"
+    assert used(key_id) == (250, 250 * COST) and reserved(key_id) == 50
+    assert use(book, key_id, request_limit=1000).admitted  # from the rest of its block, kept
+    assert trips == ["block"] * 3 + ["settle"]
+
+
+def test_a_block_goes_back_after_a_flush_without_use_or_when_its_worker_stops(store, key_id):
+    idle, stopping = QuotaBook(), QuotaBook()
+    use(idle, key_id, request_limit=1000)
+    use(stopping, key_id, request_limit=1000)
+    assert reserved(key_id) == 200
+    idle.settle_all(), stopping.settle_all()
+    assert reserved(key_id) == 198 and used(key_id) == (2, 2 * COST)
+    use(stopping, key_id, request_limit=1000)
+    idle.settle_all()  # unused since the last flush: its block goes back
+    stopping.settle_all(final=True)  # gunicorn's worker_exit, through the recorder's last flush
+    assert reserved(key_id) == 0 and used(key_id) == (3, 3 * COST)
 
 
 def test_near_its_limit_a_key_is_counted_request_by_request_up_to_exactly_the_limit(store, key_id, trips):
     book = QuotaBook()
     answers = [use(book, key_id, request_limit=100) for _ in range(105)]
     assert [a.admitted for a in answers] == [True] * 100 + [False] * 5
-    assert trips.count("block") == 7  # while 40 or more were left: 100, 90, ... 40
-    assert len(trips) == 7 + 30 + 5
+    # Blocks of a quarter of the room while that holds 10: 25, 18, 14, 10; then one by one.
+    assert trips == ["block"] * 4 + ["one"] * (100 - 67 + 5)
     refused = answers[-1]
     assert (refused.refused_by, refused.requests) == ("requests", 100)
     book.settle_all()
@@ -162,7 +188,7 @@ def test_a_new_period_settles_what_the_old_one_used_in_the_old_one(store, key_id
     for _ in range(5):
         use(book, key_id, request_limit=1000)
     assert use(book, key_id, request_limit=1000, period=later).requests == 1  # from a block of its own
-    assert used(key_id) == (5, 5 * COST)
+    assert used(key_id) == (5, 5 * COST) and reserved(key_id) == 0
     assert used(key_id, later) == (0, 0)  # reserved, not yet used
     book.settle_all()
     assert used(key_id, later) == (1, COST)
