@@ -187,26 +187,35 @@ def _take_redis(key_id, period_start, period_end, cost, request_limit, budget, a
     return Taken(mode, requests, spend, REFUSED_BY.get(refused, ""), block)
 
 
+def _update_row(key_id, period_start, assignments: str, params: list, *, where: str = "",
+                where_params: tuple = (), returning: str = ""):
+    """One UPDATE of the key's counter row of the period, with more conditions if `where` names
+    them: the row `returning` names, or None when no row matched (or nothing is returned)."""
+    table = connection.ops.quote_name(LimitCounter._meta.db_table)
+    key_field = LimitCounter._meta.get_field("api_key").target_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} WHERE api_key_id = %s AND period_start = %s{where}"
+            + (f" RETURNING {returning}" if returning else ""),
+            [*params, key_field.get_db_prep_value(key_id, connection),
+             connection.ops.adapt_datetimefield_value(period_start), *where_params])
+        return cursor.fetchone() if returning else None
+
+
 def _count(key_id, period_start, cost, request_limit, budget):
     """Decide and count in one conditional UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL):
     (requests, spend) used and reserved after counting, or None when there is no counter row or
     no room."""
-    table = connection.ops.quote_name(LimitCounter._meta.db_table)
-    key_field = LimitCounter._meta.get_field("api_key").target_field
-    where, params = ["api_key_id = %s", "period_start = %s"], [
-        key_field.get_db_prep_value(key_id, connection), connection.ops.adapt_datetimefield_value(period_start)]
+    where, where_params = "", []
     if request_limit is not None:
-        where.append("requests + reserved_requests < %s")
-        params.append(request_limit)
+        where += " AND requests + reserved_requests < %s"
+        where_params.append(request_limit)
     if budget is not None:
-        where.append("spend_microcents + reserved_microcents <= %s")
-        params.append(budget - cost)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET requests = requests + 1, spend_microcents = spend_microcents + %s "
-            f"WHERE {' AND '.join(where)} "
-            f"RETURNING requests + reserved_requests, spend_microcents + reserved_microcents", [cost, *params])
-        return cursor.fetchone()
+        where += " AND spend_microcents + reserved_microcents <= %s"
+        where_params.append(budget - cost)
+    return _update_row(key_id, period_start, "requests = requests + 1, spend_microcents = spend_microcents + %s",
+                       [cost], where=where, where_params=tuple(where_params),
+                       returning="requests + reserved_requests, spend_microcents + reserved_microcents")
 
 
 def _settle_row(key_id, period_start, settlement: Settlement):
@@ -214,31 +223,21 @@ def _settle_row(key_id, period_start, settlement: Settlement):
     statement (a write: the row stays locked on PostgreSQL until the transaction ends; SQLite's
     transactions here take the write lock at BEGIN): (requests, spend, reserved requests,
     reserved spend) after it, or None when there is no row."""
-    table = connection.ops.quote_name(LimitCounter._meta.db_table)
-    key_field = LimitCounter._meta.get_field("api_key").target_field
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET requests = requests + %s, spend_microcents = spend_microcents + %s, "
-            f"reserved_requests = CASE WHEN reserved_requests > %s THEN reserved_requests - %s ELSE 0 END, "
-            f"reserved_microcents = CASE WHEN reserved_microcents > %s THEN reserved_microcents - %s ELSE 0 END "
-            f"WHERE api_key_id = %s AND period_start = %s "
-            f"RETURNING requests, spend_microcents, reserved_requests, reserved_microcents",
-            [settlement.used_requests, settlement.used_spend, *[settlement.reserved_requests] * 2,
-             *[settlement.reserved_spend] * 2, key_field.get_db_prep_value(key_id, connection),
-             connection.ops.adapt_datetimefield_value(period_start)])
-        return cursor.fetchone()
+    return _update_row(
+        key_id, period_start,
+        "requests = requests + %s, spend_microcents = spend_microcents + %s, "
+        "reserved_requests = CASE WHEN reserved_requests > %s THEN reserved_requests - %s ELSE 0 END, "
+        "reserved_microcents = CASE WHEN reserved_microcents > %s THEN reserved_microcents - %s ELSE 0 END",
+        [settlement.used_requests, settlement.used_spend, *[settlement.reserved_requests] * 2,
+         *[settlement.reserved_spend] * 2],
+        returning="requests, spend_microcents, reserved_requests, reserved_microcents")
 
 
 def _add_to_row(key_id, period_start, requests: int, spend: int, reserved: int, reserved_spend: int) -> None:
-    table = connection.ops.quote_name(LimitCounter._meta.db_table)
-    key_field = LimitCounter._meta.get_field("api_key").target_field
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET requests = requests + %s, spend_microcents = spend_microcents + %s, "
-            f"reserved_requests = reserved_requests + %s, reserved_microcents = reserved_microcents + %s "
-            f"WHERE api_key_id = %s AND period_start = %s",
-            [requests, spend, reserved, reserved_spend, key_field.get_db_prep_value(key_id, connection),
-             connection.ops.adapt_datetimefield_value(period_start)])
+    _update_row(key_id, period_start,
+                "requests = requests + %s, spend_microcents = spend_microcents + %s, "
+                "reserved_requests = reserved_requests + %s, reserved_microcents = reserved_microcents + %s",
+                [requests, spend, reserved, reserved_spend])
 
 
 def _block(ask: Ask, cost: int, request_limit, budget, requests: int, spend: int) -> int:

@@ -23,6 +23,8 @@ def store(request, settings):
     settings.USAGE_LEASE_BLOCK, settings.MANAGEMENT_LEASE_WORKERS = 10, 2
     if request.param == "redis":
         request.getfixturevalue("own_redis")
+    else:  # the database counts whenever the cache is not shared, whatever cache the run has
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     return request.param
 
 
