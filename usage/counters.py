@@ -29,15 +29,26 @@ from usage.models import LimitCounter
 # reserved when the worker's share of the room left (the room over ARGV[10], the divisor) holds at
 # least that many requests: the share, at most ARGV[11] requests, and as many times the cost.
 # Otherwise, unless ARGV[9] < 0 (a settlement alone), one request is admitted or refused on its own.
-# Returns {mode (0 refused, 1 admitted, 2 block leased, 3 settled), used + reserved requests,
-# used + reserved spend, refused_by (1 requests, 2 budget), the block's size}.
+# The hash's epoch (`e`, its creation time) tells one life of the counter from the next: a Redis
+# that restarted without its data counts from nothing, and a settlement of blocks reserved in an
+# earlier life (ARGV[12] another epoch) adds what was used but releases nothing, as none of its
+# reservations are in this count. Returns {mode (0 refused, 1 admitted, 2 block leased, 3
+# settled), used + reserved requests, used + reserved spend, refused_by (1 requests, 2 budget),
+# the block's size, the epoch}.
 CONSUME_SCRIPT = """
-local v = redis.call('HMGET', KEYS[1], 'r', 's', 'lr', 'ls')
+local v = redis.call('HMGET', KEYS[1], 'r', 's', 'lr', 'ls', 'e')
 local r, s = tonumber(v[1] or '0'), tonumber(v[2] or '0')
 local lr, ls = tonumber(v[3] or '0'), tonumber(v[4] or '0')
+local epoch = v[5]
+if not epoch then
+  local now = redis.call('TIME')
+  epoch = now[1] .. '.' .. now[2]
+  redis.call('HSET', KEYS[1], 'e', epoch)
+end
 local cost, least = tonumber(ARGV[1]), tonumber(ARGV[9])
 local dr, ds = tonumber(ARGV[5]), tonumber(ARGV[6])
-local dlr, dls = -math.min(lr, tonumber(ARGV[7])), -math.min(ls, tonumber(ARGV[8]))
+local dlr, dls = 0, 0
+if ARGV[12] == epoch then dlr, dls = -math.min(lr, tonumber(ARGV[7])), -math.min(ls, tonumber(ARGV[8])) end
 local mode, refused, block = 3, 0, 0
 r, s, lr, ls = r + dr, s + ds, lr + dlr, ls + dls
 if least > 0 then
@@ -62,7 +73,7 @@ if ds ~= 0 then redis.call('HINCRBY', KEYS[1], 's', ds) end
 if dlr ~= 0 then redis.call('HINCRBY', KEYS[1], 'lr', dlr) end
 if dls ~= 0 then redis.call('HINCRBY', KEYS[1], 'ls', dls) end
 redis.call('EXPIREAT', KEYS[1], ARGV[4])
-return {mode, r + lr, s + ls, refused, block}
+return {mode, r + lr, s + ls, refused, block, epoch}
 """
 
 
@@ -87,14 +98,10 @@ class Settlement:
     used_spend: int = 0
     reserved_requests: int = 0
     reserved_spend: int = 0
+    epoch: str = ""  # the counter's life the blocks were reserved in (Taken.epoch)
 
     def __bool__(self) -> bool:
         return any((self.used_requests, self.used_spend, self.reserved_requests, self.reserved_spend))
-
-    def __add__(self, other: "Settlement") -> "Settlement":
-        return Settlement(self.used_requests + other.used_requests, self.used_spend + other.used_spend,
-                          self.reserved_requests + other.reserved_requests,
-                          self.reserved_spend + other.reserved_spend)
 
 
 NOTHING = Settlement()
@@ -107,6 +114,7 @@ class Taken:
     spend_microcents: int
     refused_by: str = ""
     block: int = 0  # requests leased, at the cost asked each
+    epoch: str = ""  # the counter's life: another one means earlier reservations are not in it
 
 
 @dataclass(frozen=True)
@@ -134,10 +142,10 @@ def bulk(value) -> bytes:
 
 # The counter's one command, packed by hand up to its key and arguments: redis-py's Script call
 # (argument encoding, the pool, retries, response callbacks) cost about 160 µs of a worker's
-# CPU per request, several times the round trip itself. 15 parts: the command, the script's
-# digest, the key count, the key and eleven arguments.
+# CPU per request, several times the round trip itself. 16 parts: the command, the script's
+# digest, the key count, the key and twelve arguments.
 CONSUME_SHA = hashlib.sha1(CONSUME_SCRIPT.encode()).hexdigest()
-EVALSHA_HEAD = b"*15\r\n" + bulk(b"EVALSHA") + bulk(CONSUME_SHA.encode()) + bulk(b"1")
+EVALSHA_HEAD = b"*16\r\n" + bulk(b"EVALSHA") + bulk(CONSUME_SHA.encode()) + bulk(b"1")
 _own = threading.local()  # each thread's own connection for the counter: no pool, no lock
 
 
@@ -179,12 +187,12 @@ def _take_redis(key_id, period_start, period_end, cost, request_limit, budget, a
         _redis_key(key_id, period_start), cost, "" if request_limit is None else request_limit,
         "" if budget is None else budget, int(period_end.timestamp()) + 3600, settlement.used_requests,
         settlement.used_spend, settlement.reserved_requests, settlement.reserved_spend, ask.least, ask.divisor,
-        ask.most))
+        ask.most, settlement.epoch))
     try:
-        mode, requests, spend, refused, block = evalsha(redis_client(), packed)
+        mode, requests, spend, refused, block, epoch = evalsha(redis_client(), packed)
     except redis.RedisError as exc:
         raise _unreachable() from exc
-    return Taken(mode, requests, spend, REFUSED_BY.get(refused, ""), block)
+    return Taken(mode, requests, spend, REFUSED_BY.get(refused, ""), block, epoch.decode())
 
 
 def _update_row(key_id, period_start, assignments: str, params: list, *, where: str = "",
@@ -222,15 +230,19 @@ def _settle_row(key_id, period_start, settlement: Settlement):
     """Apply a settlement to the key's counter row of the period, as the transaction's first
     statement (a write: the row stays locked on PostgreSQL until the transaction ends; SQLite's
     transactions here take the write lock at BEGIN): (requests, spend, reserved requests,
-    reserved spend) after it, or None when there is no row."""
+    reserved spend, the row's id) after it, or None when there is no row. The row's id is its
+    epoch: blocks reserved in a row deleted since are not in a new one, so nothing is released."""
+    epoch = int(settlement.epoch) if settlement.epoch.isdigit() else 0
+    requests, spend = settlement.reserved_requests, settlement.reserved_spend
     return _update_row(
         key_id, period_start,
         "requests = requests + %s, spend_microcents = spend_microcents + %s, "
-        "reserved_requests = CASE WHEN reserved_requests > %s THEN reserved_requests - %s ELSE 0 END, "
-        "reserved_microcents = CASE WHEN reserved_microcents > %s THEN reserved_microcents - %s ELSE 0 END",
-        [settlement.used_requests, settlement.used_spend, *[settlement.reserved_requests] * 2,
-         *[settlement.reserved_spend] * 2],
-        returning="requests, spend_microcents, reserved_requests, reserved_microcents")
+        "reserved_requests = CASE WHEN id <> %s THEN reserved_requests "
+        "WHEN reserved_requests > %s THEN reserved_requests - %s ELSE 0 END, "
+        "reserved_microcents = CASE WHEN id <> %s THEN reserved_microcents "
+        "WHEN reserved_microcents > %s THEN reserved_microcents - %s ELSE 0 END",
+        [settlement.used_requests, settlement.used_spend, epoch, requests, requests, epoch, spend, spend],
+        returning="requests, spend_microcents, reserved_requests, reserved_microcents, id")
 
 
 def _add_to_row(key_id, period_start, requests: int, spend: int, reserved: int, reserved_spend: int) -> None:
@@ -276,19 +288,19 @@ def _take_database(key_id, period_start, cost, request_limit, budget, ask: Ask, 
                 LimitCounter.objects.bulk_create([LimitCounter(api_key_id=key_id, period_start=period_start)],
                                                  ignore_conflicts=True)
                 row = _settle_row(key_id, period_start, settlement)
-            requests, spend = row[0] + row[2], row[1] + row[3]
+            requests, spend, epoch = row[0] + row[2], row[1] + row[3], str(row[4])
             block = _block(ask, cost, request_limit, budget, requests, spend) if ask.least > 0 else 0
             if block:
                 _add_to_row(key_id, period_start, 0, 0, block, block * cost)
-                return Taken(LEASED, requests + block, spend + block * cost, "", block)
+                return Taken(LEASED, requests + block, spend + block * cost, "", block, epoch)
             if ask.least < 0:
-                return Taken(SETTLED, requests, spend)
+                return Taken(SETTLED, requests, spend, epoch=epoch)
             if request_limit is not None and requests + 1 > request_limit:
-                return Taken(REFUSED, requests, spend, "requests")
+                return Taken(REFUSED, requests, spend, "requests", epoch=epoch)
             if budget is not None and spend + cost > budget:
-                return Taken(REFUSED, requests, spend, "budget")
+                return Taken(REFUSED, requests, spend, "budget", epoch=epoch)
             _add_to_row(key_id, period_start, 1, cost, 0, 0)
-            return Taken(ADMITTED, requests + 1, spend + cost)
+            return Taken(ADMITTED, requests + 1, spend + cost, epoch=epoch)
     except DatabaseError as exc:
         raise _unreachable() from exc
 

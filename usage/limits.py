@@ -146,7 +146,7 @@ def quota_consume(grant, cost: int, now: datetime | None = None) -> Quota | None
 class ManagementWindow:
     """A key's use of the management routes in the current minute, as this worker's lease of the
     minute's quota tells it (usage.leases): whether this request is admitted, and a `remaining`
-    that never claims more than is left (every other worker's lease counts as used)."""
+    as of this worker's last lease (every worker's lease counted as used then)."""
 
     limit: int
     admitted: bool

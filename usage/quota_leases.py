@@ -16,8 +16,18 @@ reserved, and a block another worker holds but no longer uses goes back within a
 interval. A worker killed outright (SIGKILL) strands its block: it stays counted against the
 ceiling until the period ends, though never shown as used.
 
-The RateLimit `remaining` is conservative, as for the management leases (usage.leases): every
-worker's reservations count as used, except what this worker's own block still holds.
+A worker stopping while the store is down cannot settle: what it used stays counted as reserved
+(so the ceiling still holds it) but is never shown as used. A Redis restarted without its data
+counts the period from nothing (as it always did); blocks reserved before are in no count, so a
+worker's settlement of one adds what was used and releases nothing, and the worker stops spending
+it (the counter's epoch tells the two lives apart).
+
+The RateLimit `remaining` of a request admitted from a block is a snapshot: the limit, less
+everything used or reserved by every worker as of this worker's last exchange with the store (its
+last block, or the settlement of its last flush, at most USAGE_FLUSH_SECONDS ago), plus what its
+own block still holds. What other workers reserved since is not in it, so for up to a flush
+interval it may claim more than is left. A request counted on its own (near the limit) carries
+the store's figure of the moment.
 """
 import logging
 import threading
@@ -39,7 +49,7 @@ def enabled() -> bool:
 
 class _Lease:
     __slots__ = ("lock", "period", "terms", "left", "left_spend", "used", "used_spend", "back", "back_spend",
-                 "seen", "near", "gone")
+                 "seen", "epoch", "near", "gone")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -48,12 +58,14 @@ class _Lease:
         self.left = self.left_spend = 0  # what this worker may still admit from its block
         self.used = self.used_spend = 0  # admitted from its blocks since it last settled
         self.back = self.back_spend = 0  # reserved blocks it dropped, to give back
-        self.seen = (0, 0)  # used + reserved requests and spend, as of its last block
+        self.seen = (0, 0)  # used + reserved requests and spend, as of its last exchange with the store
+        self.epoch = ""  # the counter's life its block was reserved in (counters.Taken.epoch)
         self.near = False  # counted one by one until the next settlement
         self.gone = False  # dropped from the book: a thread holding it looks again
 
     def owed(self) -> Settlement:
-        return Settlement(self.used, self.used_spend, self.used + self.back, self.used_spend + self.back_spend)
+        return Settlement(self.used, self.used_spend, self.used + self.back, self.used_spend + self.back_spend,
+                          self.epoch)
 
     def settled(self) -> None:
         self.used = self.used_spend = self.back = self.back_spend = 0
@@ -110,7 +122,7 @@ class QuotaBook:
             return Consumption(taken.mode == ADMITTED, taken.requests, taken.spend_microcents, taken.refused_by)
         lease.left, lease.left_spend = taken.block - 1, (taken.block - 1) * cost
         lease.used, lease.used_spend = 1, cost
-        lease.seen = (taken.requests, taken.spend_microcents)
+        lease.seen, lease.epoch = (taken.requests, taken.spend_microcents), taken.epoch
         return Consumption(True, taken.requests - lease.left, taken.spend_microcents - lease.left_spend)
 
     def _restart(self, lease: _Lease, key_id, period: tuple, terms: tuple) -> None:
@@ -119,7 +131,7 @@ class QuotaBook:
         lease.drop_block()
         owed = lease.owed()
         if lease.period != period and owed:
-            if not settle(key_id, lease.period, owed):
+            if settle(key_id, lease.period, owed) is None:
                 with self._lock:
                     self._orphans.append((key_id, lease.period, owed))
             lease.settled()
@@ -133,7 +145,7 @@ class QuotaBook:
         with self._lock:
             leases, orphans, self._orphans = list(self._leases.items()), self._orphans, []
         for key_id, period, owed in orphans:
-            if not settle(key_id, period, owed):
+            if settle(key_id, period, owed) is None:
                 with self._lock:
                     self._orphans.append((key_id, period, owed))
         for key_id, lease in leases:
@@ -143,8 +155,13 @@ class QuotaBook:
                 if idle:
                     lease.drop_block()
                 owed = lease.owed()
-                if owed and settle(key_id, lease.period, owed):
+                taken = settle(key_id, lease.period, owed) if owed else None
+                if taken is not None:
                     lease.settled()
+                    if taken.epoch != lease.epoch:  # the store lost its counts: the block is not in them
+                        lease.left = lease.left_spend = 0
+                    # The block's figures as of now: every worker's reservations count as used.
+                    lease.seen = (taken.requests, taken.spend_microcents)
                 if idle and not lease.owed():
                     with self._lock:
                         if self._leases.get(key_id) is lease:
@@ -159,16 +176,16 @@ class QuotaBook:
             return lease
 
 
-def settle(key_id, period: tuple, owed: Settlement) -> bool:
-    """Send a settlement to the counter of that period; False when the store did not answer (the
-    caller keeps it for the next try: it holds uses that must be counted)."""
+def settle(key_id, period: tuple, owed: Settlement) -> counters.Taken | None:
+    """Send a settlement to the counter of that period: the store's answer, or None when it did
+    not answer (the caller keeps the settlement for the next try: it holds uses that must be
+    counted)."""
     try:
-        counters.take(key_id=key_id, period_start=period[0], period_end=period[1], cost=0, request_limit=None,
-                      budget=None, ask=counters.SETTLE_ONLY, settlement=owed)
+        return counters.take(key_id=key_id, period_start=period[0], period_end=period[1], cost=0, request_limit=None,
+                             budget=None, ask=counters.SETTLE_ONLY, settlement=owed)
     except ServiceUnavailable:
         log.warning("A quota lease was not settled: the counter store did not answer; will retry.", exc_info=True)
-        return False
-    return True
+        return None
 
 
 book = QuotaBook()

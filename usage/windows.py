@@ -1,6 +1,7 @@
 """A key's requests to Keyhouse's own routes in the current minute, counted across every worker
-and node: the management abuse limit (usage.limits) is exact, and the RateLimit fields of one
-key's responses never claim more than is left, whichever worker answers.
+and node: the management abuse limit (usage.limits) is exact, and the RateLimit fields of a
+response are the count as of the answering worker's last lease, every worker's lease counted as
+used (usage.leases).
 
 The store holds, per key and minute, how much of the minute's quota has been leased to workers:
 a worker takes a block of it with one atomic operation (`take`), admits that many requests

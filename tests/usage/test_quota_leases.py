@@ -219,3 +219,43 @@ def test_a_key_deleted_while_its_worker_holds_a_block_is_settled_without_a_trace
     key.delete()
     book.settle_all()
     assert not LimitCounter.objects.filter(api_key_id=key.pk).exists()
+
+
+def test_after_a_flush_a_workers_remaining_counts_every_other_workers_reservations(store, key_id):
+    """The RateLimit `remaining` of a block is a snapshot of the store, refreshed at the
+    worker's every exchange with it (a block, or a flush's settlement): as of then, every
+    worker's reservations count as used, so it never claims what another worker holds."""
+    limit, first, second = 10_000, QuotaBook(), QuotaBook()
+    admitted = use(first, key_id, request_limit=limit).admitted
+    admitted += sum(use(second, key_id, request_limit=limit).admitted for _ in range(50))
+    first.settle_all()
+    answer = use(first, key_id, request_limit=limit)
+    admitted += answer.admitted
+    assert limit - answer.requests <= limit - admitted
+    assert answer.requests == 2 * 100 - 98  # both blocks of 100 reserved as of the flush, less the first's rest
+
+
+def test_blocks_of_a_redis_that_lost_its_counts_are_neither_given_back_nor_spent(settings, own_redis, key_id):
+    """A Redis restarted without its data counts the period from nothing. A worker's block from
+    before is not in that count: settling it adds what was used but must not release anything
+    (that would erase blocks other workers reserved since), and the worker stops spending it."""
+    from core.redis_client import redis_client
+
+    settings.USAGE_LEASE_BLOCK, settings.MANAGEMENT_LEASE_WORKERS = 10, 2
+    limit, before, after, late = 1000, QuotaBook(), QuotaBook(), QuotaBook()
+    for _ in range(10):
+        assert use(before, key_id, request_limit=limit).admitted
+    redis_client().delete(counters._redis_key(key_id, PERIOD[0]))  # the restart
+    admitted = int(use(after, key_id, request_limit=limit).admitted)  # a block of 100 in the new count
+    before.settle_all()  # its 10 count as used; its 90 unused are in no count
+    assert (used(key_id), reserved(key_id)) == ((10, 10 * COST), 100)
+    admitted += int(use(before, key_id, request_limit=limit).admitted)  # a new block, not the old one
+    before.settle_all(final=True)  # gives back that new block's rest, nothing more
+    assert reserved(key_id) == 100
+    while use(late, key_id, request_limit=limit).admitted:
+        admitted += 1
+    while use(after, key_id, request_limit=limit).admitted:
+        admitted += 1
+    for book in (after, late):
+        book.settle_all(final=True)
+    assert admitted == limit - 10 and used(key_id) == (limit, limit * COST)
