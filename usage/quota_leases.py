@@ -94,8 +94,13 @@ class QuotaBook:
                     return self._consume(lease, key_id, (period_start, period_end), cost, (request_limit, budget))
 
     def _consume(self, lease: _Lease, key_id, period: tuple, cost: int, terms: tuple) -> Consumption:
-        if lease.period != period or lease.terms != terms:
+        if lease.period != period or (lease.terms != terms and not _within(lease.seen, terms)):
             self._restart(lease, key_id, period, terms)
+        elif lease.terms != terms:
+            # A limit raised, or two keys on one counter with limits of their own: the block was
+            # within these limits too when it was reserved (every reservation counted), so it
+            # stays; lowered under what was reserved, it goes back (_restart).
+            lease.terms, lease.near = terms, False
         if lease.left and lease.left_spend >= cost:
             lease.left -= 1
             lease.left_spend -= cost
@@ -126,8 +131,9 @@ class QuotaBook:
         return Consumption(True, taken.requests - lease.left, taken.spend_microcents - lease.left_spend)
 
     def _restart(self, lease: _Lease, key_id, period: tuple, terms: tuple) -> None:
-        """A new period, or new limits: the block goes back; what is owed to another period is
-        settled there first (in the same period, it goes with the next take)."""
+        """A new period, or limits lowered under what was reserved: the block goes back; what is
+        owed to another period is settled there first (in the same period, it goes with the next
+        take)."""
         lease.drop_block()
         owed = lease.owed()
         if lease.period != period and owed:
@@ -174,6 +180,12 @@ class QuotaBook:
             if lease is None:
                 lease = self._leases[key_id] = _Lease()
             return lease
+
+
+def _within(seen: tuple, terms: tuple) -> bool:
+    """Whether everything used and reserved, as of a lease's last exchange, fits these limits."""
+    request_limit, budget = terms
+    return (request_limit is None or seen[0] <= request_limit) and (budget is None or seen[1] <= budget)
 
 
 def settle(key_id, period: tuple, owed: Settlement) -> counters.Taken | None:

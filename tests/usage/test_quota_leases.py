@@ -259,3 +259,16 @@ def test_blocks_of_a_redis_that_lost_its_counts_are_neither_given_back_nor_spent
     for book in (after, late):
         book.settle_all(final=True)
     assert admitted == limit - 10 and used(key_id) == (limit, limit * COST)
+
+
+def test_two_keys_on_one_counter_with_limits_of_their_own_share_a_block(store, key_id, trips):
+    """A key counting on another's counter (a regenerated key, say) may carry a limit of its own:
+    requests of both, far from both limits, come from one block, not a block given back and
+    taken again at each switch; lowered under what is reserved, the block goes back."""
+    book = QuotaBook()
+    answers = [use(book, key_id, request_limit=(1000, 2000)[n % 2]) for n in range(40)]
+    assert all(a.admitted for a in answers) and trips == ["block"]
+    assert [use(book, key_id, request_limit=limit).admitted for limit in (50, 60)] == [True, True]
+    assert trips == ["block", "one", "one"]  # 50 is under what was reserved (100): counted one by one
+    book.settle_all()
+    assert used(key_id) == (42, 42 * COST) and reserved(key_id) == 0
