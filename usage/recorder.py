@@ -46,8 +46,7 @@ class Recorder:
         # written, set_aside, dropped and restarts, for this worker since it started.
         self.stats: Counter[str] = Counter()
         # Run after each flush, on the writer's thread: what settles on the same beat as the log
-        # (usage.quota_leases).
-        # Each is called with final=True by the worker's last flush.
+        # (usage.quota_leases); the worker's last flush calls each with final=True.
         self.after_flush: list[Callable[[bool], None]] = []
 
     def add(self, record: LogRecord) -> None:
