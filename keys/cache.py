@@ -201,6 +201,32 @@ def _keep_copy(key_hash: str, key, lookup: Lookup) -> None:
             _local[key_hash] = (lookup.deadline, key)
 
 
+def _keeps_copies(local_seconds: float, shared: bool, counted: bool) -> bool:
+    """Whether this worker may serve its copies now (having heard of every change it must)."""
+    if local_seconds <= 0:
+        return False
+    if shared:
+        return invalidation.listener(_drop_copies).fresh()
+    if counted:
+        _hear_changes()
+    return True
+
+
+def local_copy(key_hash: str) -> "KeyGrant | None":
+    """This worker's copy of a current key's value, if it may serve it now; else None (then
+    verification takes its whole path, and cached_key). A legacy value's, or an old value's in
+    a grace period, is left to that path: it decides what their format allows."""
+    grant = _copy(key_hash)
+    if grant is None or grant.is_legacy or grant.presented_previous:
+        return None
+    shared = cache_is_shared()
+    if not _keeps_copies(settings.API_KEY_LOCAL_SECONDS, shared, changes_counted(shared)):
+        return None
+    if (grant := _copy(key_hash)) is not None:  # hearing of changes may have dropped it
+        labelled(KEY_CACHE_LOOKUPS, "local").inc()
+    return grant
+
+
 def cached_key(key_hash: str) -> tuple["KeyGrant | None", Lookup | None]:
     """(the cached KeyGrant or None, the lookup). On a miss, pass the lookup to remember()
     with the snapshot made from the row read after it."""
@@ -208,10 +234,7 @@ def cached_key(key_hash: str) -> tuple["KeyGrant | None", Lookup | None]:
 
     local_seconds, shared = settings.API_KEY_LOCAL_SECONDS, cache_is_shared()
     counted = changes_counted(shared)
-    if shared:
-        keeps_copies = local_seconds > 0 and invalidation.listener(_drop_copies).fresh()
-    elif (keeps_copies := local_seconds > 0) and counted:
-        _hear_changes()
+    keeps_copies = _keeps_copies(local_seconds, shared, counted)
     if keeps_copies and (grant := _copy(key_hash)) is not None:
         labelled(KEY_CACHE_LOOKUPS, "local").inc()
         return grant, None

@@ -198,6 +198,11 @@ def verify(raw: str | None, now: datetime | None = None) -> Verification:
     if not raw:
         return Verification(KeyStatus.MALFORMED, context={"why": "the API key header is empty"},
                             details={"reason": "empty"})
+    # The hot path: a value this worker verified lately is found by its hash alone. Only the
+    # exact value a stored hash was made from finds a copy, so its shape and checksum were
+    # checked when the copy was made.
+    if (grant := key_cache.local_copy(crypto.hash_key(raw))) is not None:
+        return _outcome(grant, now)
     legacy_values, legacy_hashes = legacy_state()
     try:
         crypto.parse_key(raw)
@@ -213,6 +218,10 @@ def verify(raw: str | None, now: datetime | None = None) -> Verification:
         grant = _grant_for(raw, legacy=legacy_hashes)
     if grant is None:
         return Verification(KeyStatus.UNKNOWN, details={"reason": "unknown"})
+    return _outcome(grant, now)
+
+
+def _outcome(grant: KeyGrant, now: datetime | None) -> Verification:
     status, context = grant.status_at(now or timezone.now())
     if status == KeyStatus.VALID:
         return Verification(status, grant)

@@ -170,3 +170,32 @@ def test_plain_django_views_use_the_same_checks(alice, alice_key):
     assert revoked["WWW-Authenticate"].startswith("ApiKey")
     leaked = plain_view(factory.get("/host/thing", {"api_key": raw}))
     assert leaked.status_code == 400 and b"api_key_in_query" in leaked.content
+
+
+def test_a_value_verified_once_skips_its_format_check_but_not_a_revocation(alice, alice_key, monkeypatch):
+    """The worker's copy is found by the value's hash alone (keys.verification's hot path): the
+    second request reads neither the format nor the database, and a revocation still reaches it."""
+    from core import crypto
+
+    key, raw = alice_key
+    parsed = []
+    real_parse = crypto.parse_key
+    monkeypatch.setattr(crypto, "parse_key", lambda value: parsed.append(1) or real_parse(value))
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200
+    assert client.get("/api/v1/me").status_code == 200
+    assert len(parsed) == 1
+    api_key_revoke(api_key=key, actor_user=alice)
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401 and _error(response)["code"] == "revoked_api_key"
+
+
+def test_a_mistyped_value_is_refused_by_its_format_however_often_the_real_one_is_used(alice_key):
+    _, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200
+    mistyped = raw[:-1] + ("A" if raw[-1] != "A" else "B")
+    response = key_client(mistyped).get("/api/v1/me")
+    assert response.status_code == 401 and _error(response)["code"] == "invalid_api_key"
+    assert _error(response)["reason"] == "malformed"
+    assert client.get("/api/v1/me").status_code == 200

@@ -143,3 +143,16 @@ def test_the_old_value_of_a_regenerated_legacy_key_works_during_its_grace(legacy
                                       format="json").json()["key"]
     legacy_state_forget()  # as when the once-a-minute state is read again
     assert (status(LEGACY_RAW), status(new)) == (200, 200)
+
+
+def test_a_legacy_value_takes_the_whole_path_every_time(legacy_csv, monkeypatch):
+    """A legacy value's copy is not served by hash alone: its format decides what it may do
+    (keys.cache.local_copy), so each request reads it again, and it keeps working."""
+    from core import crypto
+
+    run_import(legacy_csv)
+    parsed = []
+    real_parse = crypto.parse_key
+    monkeypatch.setattr(crypto, "parse_key", lambda value: parsed.append(1) or real_parse(value))
+    assert [status(LEGACY_RAW) for _ in range(3)] == [200, 200, 200]
+    assert len(parsed) == 3
