@@ -1,7 +1,6 @@
 """Logs every request attributed to a key and adds its remaining quota to the response."""
 import time
-
-from django.utils import timezone
+from datetime import UTC, datetime
 
 from core.crypto import mask_keys
 from core.errors import error_code_of
@@ -41,7 +40,7 @@ class UsageMiddleware:
             api_key_id=grant.key_id,
             company_id=grant.company_id,
             user_id=grant.owner_id,
-            created_at=timezone.now(),
+            created_at=datetime.now(UTC),  # timezone.now() under USE_TZ = True (config.settings), cheaper
             method=request.method[:10],
             # What the client sent is stored with any key in it masked, before it is cut to the
             # column (a cut key would no longer be recognised): a key pasted into the path, the
@@ -52,7 +51,7 @@ class UsageMiddleware:
             error_code=error_code_of(response),
             latency_ms=round((time.perf_counter() - started) * 1000),
             client_ip=client_ip(request),
-            user_agent=mask_keys(request.headers.get("User-Agent", ""))[:USER_AGENT_LENGTH],
+            user_agent=mask_keys(request.META.get("HTTP_USER_AGENT", ""))[:USER_AGENT_LENGTH],
             domain=mask_keys(request_host(request)),
             tier=tier,
             cost_microcents=cost,

@@ -251,3 +251,14 @@ def test_a_time_in_another_zone_is_stored_as_the_same_instant_in_the_log_and_the
     assert stored == {"utc": utc, "elsewhere": elsewhere}
     rollup = UsageRollup.objects.get(api_key=other_key)
     assert (rollup.bucket, rollup.requests, rollup.last_seen) == (utc.replace(minute=0, microsecond=0), 2, elsewhere)
+
+
+def test_client_addresses_are_stored_as_given_in_a_batch_that_repeats_them(batching, other_key):
+    """The writer keeps each address's conversion (usage.log_writes): repeated addresses, IPv4
+    and IPv6, and a request with none, all land in their own rows as they were handed over."""
+    addresses = ["2001:db8::1", "203.0.113.9", None, "2001:db8::1", "203.0.113.9", "2001:db8::2"]
+    for n, address in enumerate(addresses):
+        batching.add(record(other_key, client_ip=address, request_id=f"r{n}"))
+    assert batching.flush() == len(addresses)
+    stored = dict(RequestLog.objects.values_list("request_id", "client_ip"))
+    assert [stored[f"r{n}"] for n in range(len(addresses))] == addresses
