@@ -191,10 +191,10 @@ class KeyLimitThrottle(BaseThrottle):
             return True
         tier = tier_of(view)
         # Worked out once, by the restrictions check, unless the view runs without it.
-        scope = verification.scope
+        scope, method = verification.scope, request._request.method
         if scope == SCOPE_UNKNOWN:
-            scope = needed_scope(view, request.method)
-        if is_management(view, request.method, scope):
+            scope = needed_scope(view, method)
+        if is_management(view, method, scope):
             return self._allow_management(request, verification, tier)
         cost = price(tier, verification.grant.mode)
         quota = quota_consume(verification.grant, cost)
