@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -66,7 +65,7 @@ def _verify_presented(request: HttpRequest) -> Verification:
         found.append(credentials.strip())
     if len(set(found)) > 1:
         return Verification(KeyStatus.AMBIGUOUS)
-    return verify(found[0] if found else None, timezone.now())
+    return verify(found[0] if found else None)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
