@@ -216,14 +216,13 @@ def local_copy(key_hash: str) -> "KeyGrant | None":
     """This worker's copy of a current key's value, if it may serve it now; else None (then
     verification takes its whole path, and cached_key). A legacy value's, or an old value's in
     a grace period, is left to that path: it decides what their format allows."""
-    grant = _copy(key_hash)
-    if grant is None or grant.is_legacy or grant.presented_previous:
-        return None
     shared = cache_is_shared()
     if not _keeps_copies(settings.API_KEY_LOCAL_SECONDS, shared, changes_counted(shared)):
         return None
-    if (grant := _copy(key_hash)) is not None:  # hearing of changes may have dropped it
-        labelled(KEY_CACHE_LOOKUPS, "local").inc()
+    grant = _copy(key_hash)
+    if grant is None or grant.is_legacy or grant.presented_previous:
+        return None
+    labelled(KEY_CACHE_LOOKUPS, "local").inc()
     return grant
 
 
