@@ -122,9 +122,10 @@ def _insert_log(records) -> None:
         kind = (field.target_field if field.is_relation else field).get_internal_type()
         if kind in PLAIN_TYPES:
             return None
-        # Kept per value: what remains is the client's address, and a worker sees a few again
-        # and again (an IPv6 address costs 13 µs to clean).
-        return fast.get(kind) or functools.lru_cache(maxsize=4096)(lambda value: field.get_db_prep_save(value, db))
+        convert = fast.get(kind) or (lambda value: field.get_db_prep_save(value, db))
+        # An address's conversion is kept for the batch: a worker sees a few clients again and
+        # again, and an IPv6 address costs 13 µs to clean.
+        return functools.lru_cache(maxsize=4096)(convert) if kind == "GenericIPAddressField" else convert
 
     # Only three of the sixteen columns need converting: copy each row and convert those,
     # rather than run a Python step for every value (a third of the writer's time per record).
