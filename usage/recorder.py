@@ -85,14 +85,18 @@ class Recorder:
         thread.start()
 
     def _run(self) -> None:
-        while not self._closing.wait(self.interval):
-            try:
-                # This thread serves no requests, so Django never recycles its connection for it.
-                connection.close_if_unusable_or_obsolete()
-                self.flush()
-            except Exception:
-                logger.exception("The usage recorder failed; its records are kept for the next try.")
-            self._after_flush()
+        try:
+            while not self._closing.wait(self.interval):
+                try:
+                    # This thread serves no requests, so Django never recycles its connection for it.
+                    connection.close_if_unusable_or_obsolete()
+                    self.flush()
+                except Exception:
+                    logger.exception("The usage recorder failed; its records are kept for the next try.")
+                self._after_flush()
+        finally:
+            # Nor closes it: a stopped writer would leave its database session open behind it.
+            connection.close()
 
     def _after_flush(self, final: bool = False) -> None:
         for hook in self.after_flush:

@@ -125,6 +125,9 @@ def test_the_writer_survives_errors_and_a_dead_writer_is_restarted_by_the_next_r
                 raise error
             connection.close_if_unusable_or_obsolete()
 
+        def close(self):
+            connection.close()
+
     monkeypatch.setattr(recorder_module, "connection", FlakyConnection())
     live.add(record(key, user_agent="first"))
     first_thread = live._thread
