@@ -5,6 +5,7 @@ from collections import defaultdict, namedtuple
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
+from core import sqlite_bulk
 from core.outcomes import OUTCOMES, KeyStatus
 from keys.services import api_keys_touch
 from usage.models import DailyRollup, RequestLog, UsageRollup
@@ -22,16 +23,23 @@ NOT_A_USE = frozenset(OUTCOMES[status].code for status in (KeyStatus.REVOKED, Ke
                                                            KeyStatus.OWNER_INACTIVE))
 # Rollup rows per upsert statement on SQLite: 9 parameters each, under its limit of 32,766.
 SQLITE_ROLLUP_CHUNK = 1000
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
 PLAIN_TYPES = {"CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
                "AutoField", "BigAutoField"}
 
 
-def _totals(rows, bucket_of) -> list[tuple]:
+def _totals(rows, bucket_of, width: dt.timedelta) -> list[tuple]:
     """Sum (key, company, time, tier, status, error, requests, spend, last seen) rows per bucket
-    of bucket_of(time): records into hours, then hours into days."""
+    of bucket_of(time), `width` long: records into hours, then hours into days. A batch's times
+    fall in a bucket or two, so a bucket is worked out again only for a time outside the last
+    one: datetime.replace() with keywords costs more than the rest of a row."""
     totals: defaultdict[tuple, list] = defaultdict(lambda: [0, 0, None])
+    start = end = None
     for key_id, company_id, at, tier, status, error, requests, spend, last_seen in rows:
-        total = totals[(key_id, company_id, bucket_of(at), tier, status, error)]
+        if start is None or not start <= at < end:
+            start = bucket_of(at)
+            end = start + width
+        total = totals[(key_id, company_id, start, tier, status, error)]
         total[0] += requests
         total[1] += spend
         if total[2] is None or last_seen > total[2]:
@@ -39,11 +47,12 @@ def _totals(rows, bucket_of) -> list[tuple]:
     return [(*dims, *total) for dims, total in totals.items()]
 
 
-def _upsert_rollups(model, rows: list[tuple]) -> None:
+def _upsert_rollups(model, rows: list[tuple], texts: dict) -> None:
     """Add to the totals in one statement per batch. PostgreSQL takes each column as one array
     (unnest): a short statement that psycopg parses once, where a VALUES list of thousands of
     parameters costs more Python to convert than the upsert costs the database. SQLite shares
-    the rest of the syntax, with a VALUES list."""
+    the rest of the syntax, with a VALUES list; `texts` keeps the batch's values converted for
+    SQLite, from one call to the next."""
     table = connection.ops.quote_name(model._meta.db_table)
     upsert = (
         "ON CONFLICT (api_key_id, bucket, tier, status_code, error_code) DO UPDATE SET "
@@ -61,37 +70,22 @@ def _upsert_rollups(model, rows: list[tuple]) -> None:
                 [list(column) for column in zip(*rows, strict=True)],
             )
         return
-    adapt, buckets = _sqlite_time(), {}
+    adapt = sqlite_bulk.time_text()
     for start in range(0, len(rows), SQLITE_ROLLUP_CHUNK):
         chunk = rows[start : start + SQLITE_ROLLUP_CHUNK]
         params = []
         for key_id, company_id, bucket, tier, status, error, requests, spend, last_seen in chunk:
-            if bucket not in buckets:  # a batch's rows share a bucket or two
-                buckets[bucket] = adapt(bucket)
-            params += [_sqlite_uuid(key_id), company_id, buckets[bucket], tier, status, error, requests, spend,
-                       adapt(last_seen)]
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-        with connection.cursor() as cursor:
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {upsert}", params)
-
-
-def _sqlite_uuid(value):
-    """What Django stores for a UUID on SQLite (UUIDField.get_db_prep_value): its hex."""
-    return None if value is None else value.hex
-
-
-def _sqlite_time():
-    """A converter to what Django stores for a time on SQLite (adapt_datetimefield_value: naive,
-    in the connection's zone, as text), without its checks and conversion for a UTC time in a
-    UTC connection, what the recorder hands over thousands of times a second."""
-    adapt = connection.ops.adapt_datetimefield_value
-    if connection.timezone_name != "UTC":
-        return adapt
-
-    def utc(value):
-        return str(value.replace(tzinfo=None)) if value is not None and value.tzinfo is dt.UTC else adapt(value)
-
-    return utc
+            # Each converted once a batch: the rows share a bucket or two, and a key's hourly
+            # and daily rows share its id and last time.
+            if bucket not in texts:
+                texts[bucket] = adapt(bucket)
+            if last_seen not in texts:
+                texts[last_seen] = adapt(last_seen)
+            if key_id not in texts:
+                texts[key_id] = sqlite_bulk.uuid_text(key_id)
+            params += [texts[key_id], company_id, texts[bucket], tier, status, error, requests, spend, texts[last_seen]]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        sqlite_bulk.run(f"INSERT INTO {table} ({columns}) VALUES {values} {upsert}", params)
 
 
 def _values(record) -> tuple:
@@ -116,7 +110,7 @@ def _insert_log(records) -> None:
                 copy.write_row(_values(record))
         return
     db = connections[DEFAULT_DB_ALIAS]  # not the proxy: it looks the connection up on every use
-    fast = {"UUIDField": _sqlite_uuid, "DateTimeField": _sqlite_time()}
+    fast = {"UUIDField": sqlite_bulk.uuid_text, "DateTimeField": sqlite_bulk.time_text()}
 
     def preparer(field):
         kind = (field.target_field if field.is_relation else field).get_internal_type()
@@ -136,8 +130,7 @@ def _insert_log(records) -> None:
         for i, convert in conversions:
             row[i] = convert(row[i])
         rows.append(row)
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(LOG_FIELDS))})", rows)
+    sqlite_bulk.run_many(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['?'] * len(LOG_FIELDS))})", rows)
 
 
 def _last_uses(records) -> dict:
@@ -155,7 +148,8 @@ def write(records) -> None:
         api_keys_touch(uses=_last_uses(records))
         _insert_log(records)
         hourly = _totals(((r.api_key_id, r.company_id, r.created_at, r.tier, r.status_code, r.error_code, 1,
-                           r.cost_microcents, r.created_at) for r in records), hour_of)
-        for model, rows in ((UsageRollup, hourly), (DailyRollup, _totals(hourly, day_of))):
+                           r.cost_microcents, r.created_at) for r in records), hour_of, HOUR)
+        texts: dict = {}
+        for model, rows in ((UsageRollup, hourly), (DailyRollup, _totals(hourly, day_of, DAY))):
             if rows:
-                _upsert_rollups(model, rows)
+                _upsert_rollups(model, rows, texts)

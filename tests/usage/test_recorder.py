@@ -1,12 +1,13 @@
 """The request log cannot be poisoned: a bad record, a deleted key, user or company, a dying
 writer thread or a full backlog never stop the log of everyone else's requests."""
 import logging
+import threading
 import time
 import zoneinfo
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from keys.models import ApiKey
@@ -265,3 +266,58 @@ def test_client_addresses_are_stored_as_given_in_a_batch_that_repeats_them(batch
     assert batching.flush() == len(addresses)
     stored = dict(RequestLog.objects.values_list("request_id", "client_ip"))
     assert [stored[f"r{n}"] for n in range(len(addresses))] == addresses
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_meeting_another_writers_lock_waits_whole_for_the_next_flush(batching, other_key):
+    """Another transaction writing the rollups (an admin's shell, a second worker's flush): on
+    SQLite, one writer at a time, the batch meets its lock and waits whole for the next flush;
+    on PostgreSQL it goes in beside it. Either way no record is set aside, none is written twice."""
+    holding, release = threading.Event(), threading.Event()
+
+    def other_writer():
+        try:
+            with transaction.atomic():
+                UsageRollup.objects.create(api_key_id=other_key.pk, company_id=other_key.company_id,
+                                           bucket=timezone.now() - timedelta(days=3), tier="free", status_code=200,
+                                           error_code="", requests=1, spend_microcents=0, last_seen=timezone.now())
+                holding.set()
+                release.wait(10)
+        finally:
+            holding.set()
+            connection.close()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    try:
+        assert holding.wait(10)
+        for n in range(3):
+            batching.add(record(other_key, request_id=f"r{n}"))
+        first = batching.flush()
+        if connection.vendor == "sqlite":  # one writer at a time: the batch waits, whole
+            assert first == 0 and RequestLog.objects.count() == 0
+    finally:
+        release.set()
+        writer.join()
+    batching.flush()
+    assert batching.stats["set_aside"] == 0 and batching.stats["written"] == 3
+    assert sorted(RequestLog.objects.values_list("request_id", flat=True)) == ["r0", "r1", "r2"]
+    assert UsageRollup.objects.filter(api_key=other_key, tier="free").order_by("bucket").last().requests == 3
+
+
+def test_the_writer_adds_to_a_rollup_row_the_orm_wrote_for_the_same_hour(batching, other_key):
+    """The writer converts times to SQLite's text itself (core.sqlite_bulk): a bucket it writes
+    must be the very text Django writes, or the upsert would start a second row for the hour."""
+    at = timezone.now().replace(minute=30, second=0, microsecond=0)
+    hour = at.replace(minute=0)
+    UsageRollup.objects.create(api_key_id=other_key.pk, company_id=other_key.company_id, bucket=hour, tier="free",
+                               status_code=200, error_code="", requests=5, spend_microcents=7,
+                               last_seen=at - timedelta(minutes=20))
+    for seconds in (0, 1, 2):  # .000000 and .000250: both shapes of Django's text
+        batching.add(record(other_key, created_at=at + timedelta(seconds=seconds, microseconds=250 * (seconds % 2)),
+                            cost_microcents=1))
+    batching.flush()
+    rollup = UsageRollup.objects.get(api_key=other_key)
+    assert (rollup.bucket, rollup.requests, rollup.spend_microcents) == (hour, 8, 10)
+    assert rollup.last_seen == at + timedelta(seconds=2)
+    assert UsageRollup.objects.filter(api_key=other_key, bucket__gte=hour, last_seen__gt=at).count() == 1
