@@ -178,14 +178,18 @@ def _bump_generation() -> None:
 
 
 def touch_due(key_id, now, resolution) -> bool:
-    """Whether this worker should record the key's use now (not within `resolution` of the last)."""
+    """Whether this worker should record the key's use now (not within `resolution` of the last
+    it recorded: see touches_recorded)."""
     last = _touched.get(key_id)
-    if last is not None and now - last < resolution:
-        return False
-    if len(_touched) >= LOCAL_MAX_ENTRIES:
+    return last is None or now - last >= resolution
+
+
+def touches_recorded(uses) -> None:
+    """Note (key id, time) uses as recorded, once their transaction committed: a batch rolled
+    back (a bad record, the database gone mid-write) must leave them due for the next try."""
+    if len(_touched) + len(uses) > LOCAL_MAX_ENTRIES:
         _touched.clear()
-    _touched[key_id] = now
-    return True
+    _touched.update(uses)
 
 
 def _copy(key_hash: str) -> "KeyGrant | None":

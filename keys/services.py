@@ -244,6 +244,7 @@ def api_keys_touch(*, uses: dict[uuid.UUID, datetime]) -> None:
     due = [(key_id, at) for key_id, at in uses.items() if key_cache.touch_due(key_id, at, LAST_USED_RESOLUTION)]
     if not due:
         return
+    transaction.on_commit(lambda: key_cache.touches_recorded(due))
     table = connection.ops.quote_name(ApiKey._meta.db_table)
     # Not moved when another worker recorded a use within the resolution (or a later one).
     if connection.vendor == "postgresql":

@@ -36,9 +36,11 @@ def _totals(rows, bucket_of, width: dt.timedelta) -> list[tuple]:
     totals: defaultdict[tuple, list] = defaultdict(lambda: [0, 0, None])
     start = end = None
     for key_id, company_id, at, tier, status, error, requests, spend, last_seen in rows:
-        if start is None or not start <= at < end:
+        if start is None or at.tzinfo is None or not start <= at < end:
             start = bucket_of(at)
-            end = start + width
+            # The last bucket of year 9999 has no end a datetime can hold: such a time (or a
+            # naive one, compared with nothing) is bucketed on its own.
+            end = start + width if start.year < 9999 else start
         total = totals[(key_id, company_id, start, tier, status, error)]
         total[0] += requests
         total[1] += spend
@@ -79,11 +81,13 @@ def _upsert_rollups(model, rows: list[tuple], texts: dict) -> None:
             # and daily rows share its id and last time.
             if bucket not in texts:
                 texts[bucket] = adapt(bucket)
-            if last_seen not in texts:
-                texts[last_seen] = adapt(last_seen)
+            if last_seen.tzinfo is not dt.UTC:  # a local time's fold: equal times, two instants
+                seen = adapt(last_seen)
+            elif (seen := texts.get(last_seen)) is None:
+                seen = texts[last_seen] = adapt(last_seen)
             if key_id not in texts:
                 texts[key_id] = sqlite_bulk.uuid_text(key_id)
-            params += [texts[key_id], company_id, texts[bucket], tier, status, error, requests, spend, texts[last_seen]]
+            params += [texts[key_id], company_id, texts[bucket], tier, status, error, requests, spend, seen]
         values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
         sqlite_bulk.run(f"INSERT INTO {table} ({columns}) VALUES {values} {upsert}", params)
 

@@ -321,3 +321,26 @@ def test_the_writer_adds_to_a_rollup_row_the_orm_wrote_for_the_same_hour(batchin
     assert (rollup.bucket, rollup.requests, rollup.spend_microcents) == (hour, 8, 10)
     assert rollup.last_seen == at + timedelta(seconds=2)
     assert UsageRollup.objects.filter(api_key=other_key, bucket__gte=hour, last_seen__gt=at).count() == 1
+
+
+def test_a_batch_split_around_a_bad_record_still_records_the_good_ones_last_use(batching, alice_key, other_key):
+    # The first, whole try is rolled back: the uses it would have recorded must stay due.
+    batching.add(record(alice_key[0]))
+    batching.add(record(other_key, status_code=-1))  # refused by the database
+    assert batching.flush() == 1 and batching.stats["set_aside"] == 1
+    alice_key[0].refresh_from_db()
+    assert alice_key[0].last_used_at is not None
+
+
+def test_two_records_an_hour_apart_at_the_same_local_time_keep_their_own_instants(batching, alice_key, other_key):
+    # 01:30 in New York happens twice on the night clocks go back; the two compare equal in Python.
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    first = timezone.datetime(2025, 11, 2, 1, 30, tzinfo=zone)
+    second = first.replace(fold=1)
+    batching.add(record(alice_key[0], created_at=first))
+    batching.add(record(other_key, created_at=second))
+    assert batching.flush() == 2
+    seen = dict(UsageRollup.objects.values_list("api_key_id", "last_seen"))
+    utc = zoneinfo.ZoneInfo("UTC")  # a fold=1 time never equals another zone's (PEP 495): compare in UTC
+    assert seen == {alice_key[0].pk: first.astimezone(utc), other_key.pk: second.astimezone(utc)}
+    assert seen[other_key.pk] - seen[alice_key[0].pk] == timedelta(hours=1)
