@@ -4,9 +4,9 @@ import re
 
 from bs4 import BeautifulSoup, Tag
 
-# How a moment a few seconds old reads ("now", "3 seconds ago"): a slow machine may take
-# seconds between an event and the page that shows it.
-JUST_NOW = re.compile(r"^(now|\d+\s+seconds?\s+ago)$")
+# How a moment a few seconds old reads in Django's naturaltime ("now", "a second ago",
+# "3 seconds ago"): a slow machine may take seconds between an event and the page that shows it.
+JUST_NOW = re.compile(r"^(now|a\s+second\s+ago|\d+\s+seconds\s+ago)$")
 
 
 def soup(page) -> BeautifulSoup:
