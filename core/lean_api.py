@@ -16,11 +16,13 @@ from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.core.signals import setting_changed
 
+from core.hot_settings import hot
+
 KEYED_API_PREFIX = "/api/v1/"
 
 
 def is_keyed_api(request) -> bool:
-    return request.path_info.startswith(KEYED_API_PREFIX) and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    return request.path_info.startswith(KEYED_API_PREFIX) and hot.SESSION_COOKIE_NAME not in request.COOKIES
 
 
 class SkippedForKeyedApi:

@@ -3,7 +3,7 @@ import functools
 import ipaddress
 from urllib.parse import urlsplit
 
-from django.conf import settings
+from core.hot_settings import hot
 
 # Longer than any address a proxy writes (an IPv6 address with brackets, port and zone id).
 CACHED_LENGTH = 96
@@ -53,7 +53,7 @@ def client_ip(request) -> str | None:
     An entry that is no address (a client reaching us past the proxy can write anything there)
     falls back to REMOTE_ADDR, the peer we really talk to."""
     remote = ip_parse(request.META.get("REMOTE_ADDR") or "")
-    proxies = settings.TRUSTED_PROXY_COUNT
+    proxies = hot.TRUSTED_PROXY_COUNT
     if proxies:
         forwarded = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
         if len(forwarded) >= proxies:

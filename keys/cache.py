@@ -47,9 +47,11 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models import F
 
+from core.hot_settings import hot
 from core.metrics import KEY_CACHE_LOOKUPS, labelled
 from keys import invalidation
 
@@ -70,6 +72,11 @@ _epoch = 0  # changes heard of by this worker
 _generation: int | None = None
 _generation_read = float("-inf")
 _touched: dict = {}  # key id -> when this worker last recorded its use (keys.services.api_keys_touch)
+# The values that verified lately, by their SHA-256 (crypto.fingerprint) -> their hash under the
+# newest pepper: a copy is found without the HMAC. What a value hashes to never changes while
+# the peppers stay, so no key change drops these; a new list of peppers drops them all.
+_recognised: dict[bytes, str] = {}
+setting_changed.connect(lambda setting, **kwargs: setting == "API_KEY_PEPPERS" and _recognised.clear(), weak=False)
 
 
 @dataclass(frozen=True)
@@ -87,12 +94,12 @@ def changes_counted(shared: bool | None = None) -> bool:
     cache_is_shared(), when the caller has read it already (the keyed request's lookup has)."""
     if shared is None:
         shared = cache_is_shared()
-    return not shared and settings.API_KEY_CHANGES_IN_DATABASE
+    return not shared and hot.API_KEY_CHANGES_IN_DATABASE
 
 
 def cache_is_shared() -> bool:
     """Whether every worker sees the same cache (Redis), rather than one of its own."""
-    return settings.CACHES["default"]["BACKEND"] in REDIS_BACKENDS
+    return hot.CACHES["default"]["BACKEND"] in REDIS_BACKENDS
 
 
 # The format of keys.verification.KeyGrant.to_data(): a new shape never meets an old entry.
@@ -114,6 +121,7 @@ def _drop_copies(key_hashes) -> None:
         _epoch += 1
         if key_hashes is None:
             _local.clear()
+            _recognised.clear()
         for key_hash in key_hashes or ():
             _local.pop(key_hash, None)
 
@@ -146,7 +154,7 @@ def _hear_changes() -> None:
     read is older than that: one SELECT per API_KEY_LOCAL_SECONDS per process, under the lock,
     so the threads that find it due wait for one read rather than all making their own."""
     global _epoch, _generation, _generation_read
-    if time.monotonic() - _generation_read < settings.API_KEY_LOCAL_SECONDS:
+    if time.monotonic() - _generation_read < hot.API_KEY_LOCAL_SECONDS:
         return
     with _lock:
         started = time.monotonic()
@@ -205,6 +213,13 @@ def _keep_copy(key_hash: str, key, lookup: Lookup) -> None:
             _local[key_hash] = (lookup.deadline, key)
 
 
+def recognise(fingerprint: bytes, key_hash: str) -> None:
+    """Remember that the value with this fingerprint hashes to key_hash (it matched a key)."""
+    if len(_recognised) >= LOCAL_MAX_ENTRIES:
+        _recognised.clear()
+    _recognised[fingerprint] = key_hash
+
+
 def _keeps_copies(local_seconds: float, shared: bool, counted: bool) -> bool:
     """Whether this worker may serve its copies now (having heard of every change it must)."""
     if local_seconds <= 0:
@@ -216,12 +231,17 @@ def _keeps_copies(local_seconds: float, shared: bool, counted: bool) -> bool:
     return True
 
 
-def local_copy(key_hash: str) -> "KeyGrant | None":
-    """This worker's copy of a current key's value, if it may serve it now; else None (then
-    verification takes its whole path, and cached_key). A legacy value's, or an old value's in
-    a grace period, is left to that path: it decides what their format allows."""
+def local_copy(fingerprint: bytes) -> "KeyGrant | None":
+    """This worker's copy of a current key's value, found by the value's fingerprint, if it
+    may serve it now; else None (then verification takes its whole path, and cached_key). A
+    legacy value's, or an old value's in a grace period, is left to that path: it decides what
+    their format allows."""
+    key_hash = _recognised.get(fingerprint)
+    if key_hash is None:
+        return None
     shared = cache_is_shared()
-    if not _keeps_copies(settings.API_KEY_LOCAL_SECONDS, shared, changes_counted(shared)):
+    # Heard of every change first: hearing one drops the copies it concerns.
+    if not _keeps_copies(hot.API_KEY_LOCAL_SECONDS, shared, changes_counted(shared)):
         return None
     grant = _copy(key_hash)
     if grant is None or grant.is_legacy or grant.presented_previous:

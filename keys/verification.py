@@ -200,10 +200,11 @@ def verify(raw: str | None, now: datetime | None = None) -> Verification:
     if not raw:
         return Verification(KeyStatus.MALFORMED, context={"why": "the API key header is empty"},
                             details={"reason": "empty"})
-    # The hot path: a value this worker verified lately is found by its hash alone. Only the
-    # exact value a stored hash was made from finds a copy, so its shape and checksum were
-    # checked when the copy was made.
-    if (grant := key_cache.local_copy(crypto.hash_key(raw))) is not None:
+    # The hot path: a value this worker verified lately is found by its fingerprint alone.
+    # Only the exact value a stored hash was made from finds a copy, so its shape and checksum
+    # were checked when the copy was made.
+    fingerprint = crypto.fingerprint(raw)
+    if (grant := key_cache.local_copy(fingerprint)) is not None:
         return _outcome(grant, now)
     legacy_values, legacy_hashes = legacy_state()
     try:
@@ -213,11 +214,11 @@ def verify(raw: str | None, now: datetime | None = None) -> Verification:
         # Keys imported from the system we replace have their own format (import_legacy_keys).
         if len(raw) > MAX_LEGACY_LENGTH or not legacy_values:
             return malformed
-        grant = _grant_for(raw, legacy=legacy_hashes)
+        grant = _grant_for(raw, fingerprint, legacy=legacy_hashes)
         if grant is None or not (grant.is_legacy or grant.presented_previous):
             return malformed
     else:
-        grant = _grant_for(raw, legacy=legacy_hashes)
+        grant = _grant_for(raw, fingerprint, legacy=legacy_hashes)
     if grant is None:
         return Verification(KeyStatus.UNKNOWN, details={"reason": "unknown"})
     return _outcome(grant, now)
@@ -235,7 +236,7 @@ def _outcome(grant: KeyGrant, now: datetime | None) -> Verification:
 
 
 @sensitive_variables()
-def _grant_for(raw: str, *, legacy: bool) -> KeyGrant | None:
+def _grant_for(raw: str, fingerprint: bytes, *, legacy: bool) -> KeyGrant | None:
     """From the key cache, else the database. A key found under an older pepper or the legacy
     scheme is re-hashed under the newest pepper first, so that its cache entry, and every
     later lookup, go by that one hash."""
@@ -243,6 +244,8 @@ def _grant_for(raw: str, *, legacy: bool) -> KeyGrant | None:
     newest = hashes[0]
     grant, lookup = key_cache.cached_key(newest)
     if grant is not None or lookup is None:  # a hit comes without a lookup
+        if grant is not None:
+            key_cache.recognise(fingerprint, newest)
         return grant
     key, matched = api_key_by_hashes(hashes)
     if key is None or matched is None:
@@ -254,4 +257,5 @@ def _grant_for(raw: str, *, legacy: bool) -> KeyGrant | None:
         return None if key is None else KeyGrant.from_row(key, presented_previous=matched == key.previous_key_hash)
     grant = KeyGrant.from_row(key, presented_previous=matched == key.previous_key_hash)
     key_cache.remember(grant, newest, lookup)
+    key_cache.recognise(fingerprint, newest)
     return grant

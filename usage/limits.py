@@ -24,6 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
+from core.hot_settings import hot
 from core.outcomes import KeyStatus
 from keys.models import Mode
 from keys.restrictions import needed_scope
@@ -44,7 +45,7 @@ def tier_of(view) -> str:
 
 def price(tier: str, mode: str) -> int:
     """Microcents charged for one request; test-mode keys are never charged."""
-    return 0 if mode == Mode.TEST else settings.USAGE_TIERS[tier]
+    return 0 if mode == Mode.TEST else hot.USAGE_TIERS[tier]
 
 
 def is_management(view, method: str, scope: str | None) -> bool:

@@ -35,6 +35,7 @@ import threading
 from django.conf import settings
 
 from core.errors import ServiceUnavailable
+from core.hot_settings import hot
 from usage import counters
 from usage.counters import ADMITTED, LEASED, Consumption, Settlement
 from usage.recorder import recorder
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 def enabled() -> bool:
     """Blocks need a worker that settles them: one that writes its log in batches."""
-    return settings.USAGE_LEASE_BLOCK > 0 and recorder.interval > 0
+    return hot.USAGE_LEASE_BLOCK > 0 and recorder.interval > 0
 
 
 class _Lease:

@@ -462,3 +462,33 @@ def test_switching_an_owner_off_refuses_their_keys_at_once(shared, alice, alice_
     with django_capture_on_commit_callbacks(execute=True):
         alice.save()
     assert client.get("/api/v1/me").status_code == 200
+
+
+def test_a_value_verified_once_is_recognised_without_hashing_it_again(local_only, alice_key, monkeypatch):
+    """The hot path finds the worker's copy by the value's SHA-256, not its HMAC (a quarter of
+    the cost); a value one character off is a stranger all the same."""
+    key, raw = alice_key
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200
+
+    def no_hmac(*args, **kwargs):
+        raise AssertionError("the HMAC was computed again")
+
+    monkeypatch.setattr("core.crypto.hash_key", no_hmac)
+    response = client.get("/api/v1/me")
+    assert response.status_code == 200 and response.json()["api_key"]["id"] == str(key.pk)
+    monkeypatch.undo()
+    near = raw[:-1] + ("A" if raw[-1] != "A" else "B")
+    assert key_client(near).get("/api/v1/me").status_code == 401
+
+
+def test_only_values_that_matched_a_key_are_remembered(local_only, alice_key):
+    """Whatever else is sent in a key header (a typo, a password pasted by mistake) leaves
+    nothing behind in the worker's memory, not even its digest."""
+    _, raw = alice_key
+    strangers = ["", "hunter2", raw[:-1], "sk_live_" + "x" * 38, raw + "x"]
+    for value in strangers:
+        assert key_client(value).get("/api/v1/me").status_code == 401
+    assert key_cache._recognised == {}
+    assert key_client(raw).get("/api/v1/me").status_code == 200
+    assert len(key_cache._recognised) == 1
