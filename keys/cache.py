@@ -76,7 +76,14 @@ _touched: dict = {}  # key id -> when this worker last recorded its use (keys.se
 # newest pepper: a copy is found without the HMAC. What a value hashes to never changes while
 # the peppers stay, so no key change drops these; a new list of peppers drops them all.
 _recognised: dict[bytes, str] = {}
-setting_changed.connect(lambda setting, **kwargs: setting == "API_KEY_PEPPERS" and _recognised.clear(), weak=False)
+
+
+def _peppers_changed(setting: str, **kwargs) -> None:
+    if setting == "API_KEY_PEPPERS":
+        _recognised.clear()
+
+
+setting_changed.connect(_peppers_changed, weak=False)
 
 
 @dataclass(frozen=True)
