@@ -42,6 +42,13 @@ class Recorder:
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        # Whether the writer thread runs: set before it starts, cleared as it ends, however it
+        # ends. Cheaper to read on every record than Thread.is_alive().
+        self._running = False
+        # What this worker's share of the backlog gauge shows: counted at each flush, and when
+        # a record arrives while it shows none, so it is never 0 while a record waits. Not
+        # counted on every record: the gauge's lock and shared file cost as much as the rest.
+        self._shown = 0
         self._closing = threading.Event()
         # written, set_aside, dropped and restarts, for this worker since it started.
         self.stats: Counter[str] = Counter()
@@ -55,15 +62,23 @@ class Recorder:
             return
         with self._lock:
             self._pending.append(record)
-            USAGE_BACKLOG.inc()
+            if not self._shown:
+                self._show_backlog()
             if len(self._pending) > MAX_PENDING:
                 dropped = len(self._pending) - MAX_PENDING
                 del self._pending[:dropped]
                 self._count("dropped", dropped)
-                USAGE_BACKLOG.dec(dropped)
+                self._show_backlog()
                 logger.error("Dropped %d unwritten usage records (%d in all): the database has been unreachable "
                              "too long.", dropped, self.stats["dropped"])
             self._ensure_thread()
+
+    def _show_backlog(self) -> None:
+        """Under _lock: the gauge shows what waits now (a batch being written is shown until
+        its flush ends)."""
+        waiting = len(self._pending)
+        USAGE_BACKLOG.inc(waiting - self._shown)
+        self._shown = waiting
 
     def alive(self) -> bool:
         """False only when this worker's writer thread has died (the next record restarts it)."""
@@ -75,12 +90,13 @@ class Recorder:
         # A forked gunicorn worker inherits the object but not the thread; a thread that died
         # anyway is started again by the next request. Called under _lock: a worker's first
         # requests, on several threads at once, start one writer.
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+        pid = os.getpid()
+        if self._running and self._pid == pid:
             return
-        if self._pid == os.getpid():
+        if self._pid == pid:
             self.stats["restarts"] += 1
             logger.error("The usage recorder's thread had stopped; started it again.")
-        self._pid = os.getpid()
+        self._pid, self._running = pid, True
         thread = self._thread = threading.Thread(target=self._run, name="usage-recorder", daemon=True)
         thread.start()
 
@@ -95,6 +111,7 @@ class Recorder:
                     logger.exception("The usage recorder failed; its records are kept for the next try.")
                 self._after_flush()
         finally:
+            self._running = False
             # Nor closes it: a stopped writer would leave its database session open behind it.
             connection.close()
 
@@ -115,12 +132,12 @@ class Recorder:
                 return 0
             with USAGE_FLUSH_SECONDS.time():
                 written, unwritten = self._write_or_set_aside(batch)
-            USAGE_BACKLOG.dec(len(batch) - len(unwritten))
             if unwritten:
                 logger.error("Writing %d usage records failed: the database is unreachable; will retry.",
                              len(unwritten), exc_info=True)
-                with self._lock:
-                    self._pending[:0] = unwritten
+            with self._lock:
+                self._pending[:0] = unwritten
+                self._show_backlog()
             return written
 
     def close(self) -> int:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from keys.models import ApiKey
 from tests.clients import key_client
@@ -344,3 +345,35 @@ def test_two_records_an_hour_apart_at_the_same_local_time_keep_their_own_instant
     utc = zoneinfo.ZoneInfo("UTC")  # a fold=1 time never equals another zone's (PEP 495): compare in UTC
     assert seen == {alice_key[0].pk: first.astimezone(utc), other_key.pk: second.astimezone(utc)}
     assert seen[other_key.pk] - seen[alice_key[0].pk] == timedelta(hours=1)
+
+
+def test_the_backlog_gauge_is_never_0_while_a_record_waits_and_0_once_all_are_written(batching, alice_key,
+                                                                                     monkeypatch):
+    """Counted at each flush rather than on every record (docs/deploy.md): a bench or an
+    operator waiting for 0 never sees it while a record, even one that arrived during a
+    flush, is still unwritten."""
+    key = alice_key[0]
+    start = REGISTRY.get_sample_value("keyhouse_usage_backlog")
+
+    def shown() -> float:
+        return REGISTRY.get_sample_value("keyhouse_usage_backlog") - start
+
+    batching.add(record(key))
+    assert shown() >= 1
+    for n in range(5):
+        batching.add(record(key, user_agent=f"more {n}"))
+    assert shown() >= 1
+    real_write = recorder_module.write
+
+    def write_while_one_more_arrives(part):
+        batching.add(record(key, user_agent="arrived during the flush"))
+        assert shown() >= 1
+        real_write(part)
+
+    monkeypatch.setattr(recorder_module, "write", write_while_one_more_arrives)
+    assert batching.flush() == 6
+    assert shown() == 1
+    monkeypatch.setattr(recorder_module, "write", real_write)
+    assert batching.flush() == 1
+    assert shown() == 0
+    assert RequestLog.objects.filter(api_key_id=key.pk).count() == 7
