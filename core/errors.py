@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost, RequestDataTooBig, ValidationError
+from django.core.exceptions import (
+    DisallowedHost,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+    ValidationError,
+)
 from django.http import JsonResponse
 from django.views.debug import SafeExceptionReporterFilter
 
@@ -189,13 +195,28 @@ def wants_json(request) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
+# What Django raises when it cannot read a request within its limits.
+UNREADABLE_REQUEST = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+
+
+def unreadable_request_response(request, exception=None) -> JsonResponse:
+    """The problem for a request Django could not read (UNREADABLE_REQUEST) or understand."""
+    if isinstance(exception, RequestDataTooBig):
+        return problem_response(request, "request_too_large", "The request body is too large; send at most "
+                                f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
+    if isinstance(exception, TooManyFieldsSent):
+        return problem_response(request, "bad_request", "The request has too many query parameters or form "
+                                f"fields; send at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,}.")
+    if isinstance(exception, TooManyFilesSent):
+        return problem_response(request, "bad_request", "The request has too many files; send at most "
+                                f"{settings.DATA_UPLOAD_MAX_NUMBER_FILES:,}.")
+    return problem_response(request, "bad_request", "The request could not be understood.")
+
+
 def handler400(request, exception=None):
     """Django's own 400s (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a bad Host) as problems."""
     if wants_json(request):
-        if isinstance(exception, RequestDataTooBig):
-            return problem_response(request, "request_too_large", "The request body is too large; send at most "
-                                    f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.")
-        return problem_response(request, "bad_request", "The request could not be understood.")
+        return unreadable_request_response(request, exception)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)

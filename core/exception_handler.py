@@ -9,11 +9,13 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import (
     PROBLEMS,
+    UNREADABLE_REQUEST,
     ApplicationError,
     application_error_response,
     field_error,
     json_pointer,
     problem_response,
+    unreadable_request_response,
 )
 
 _DRF_CODES = {
@@ -69,6 +71,10 @@ def exception_handler(exc, context):
     request = context["request"]
     if isinstance(exc, ApplicationError):
         return application_error_response(request, exc)
+    if isinstance(exc, UNREADABLE_REQUEST):
+        # Answered here, not left to Django's handler400: with DEBUG on, DRF would first look
+        # for the renderer its content negotiation never chose (it reads the query string too).
+        return unreadable_request_response(request, exc)
     if isinstance(exc, (OperationalError, InterfaceError)):
         return problem_response(request, "database_unavailable", "The database is unreachable; retry shortly.")
     if isinstance(exc, DjangoValidationError):

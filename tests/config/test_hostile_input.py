@@ -13,7 +13,7 @@ from django.apps import apps
 from django.test import Client
 
 from keys.models import ApiKey
-from tests.clients import named_inputs, problem, session_client
+from tests.clients import key_client, named_inputs, problem, session_client
 from tests.factories import make_key
 from web.key_views import PAGE_SIZE as COMPANY_PAGE_SIZE
 
@@ -123,6 +123,23 @@ def test_hostile_input_is_a_clear_refusal(label, world):
     if field:
         assert field in named_inputs(error) and field in error["detail"], error
     assert database() == before, "a refused request changed the database"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("key_in", ["header", "session"])
+def test_too_many_query_parameters_is_a_400_problem_with_debug_on_or_off(debug, key_in, world, alice_key, settings):
+    """`make run` serves with DEBUG on: there too, 1,001 parameters are a clear 400 naming the
+    limit, not a crash in DRF's debug path."""
+    settings.DEBUG = debug
+    client = world[0] if key_in == "session" else key_client(alice_key[1])
+    client.raise_request_exception = False
+    query = "&".join(f"p{n}=1" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    before = database()
+    response = client.get("/api/v1/usage?" + query)
+    assert response.status_code == 400, (response.status_code, response.content[:300])
+    error = problem(response)
+    assert error["code"] == "bad_request" and "send at most 1,000" in error["detail"], error
+    assert database() == before
 
 
 @pytest.mark.parametrize("header, status", [("{company}", 200), ("0{company}", 200), ("{other}", 404)])
