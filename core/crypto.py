@@ -41,6 +41,10 @@ VISIBLE_CHARS = 4
 # A key anywhere in text, without word boundaries: in a URL, a log line or a file a key may
 # follow a letter or digit ('/x' + key, '%20' + key, 'Bearer' + key) or run into the next word.
 KEY_PATTERN = re.compile(rf"sk_(?:live|test)_[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}", re.ASCII)
+# What masking hides: a key, and any piece of one longer than what the dashboard shows. A key
+# cut short (a column's length, a copy that missed its end) is its secret all the same: the
+# checksum it lost can be worked out again from the rest.
+KEY_FRAGMENT_PATTERN = re.compile(rf"sk_(?:live|test)_[0-9A-Za-z]{{{VISIBLE_CHARS + 1},}}", re.ASCII)
 
 
 class MalformedKey(ValueError):
@@ -157,7 +161,7 @@ def masked(display_prefix: str) -> str:
 
 @sensitive_variables()
 def mask_keys(text: str) -> str:
-    """`text` with every key in it shown as the dashboard shows keys: sk_live_AbCd…"""
+    """`text` with every key, or piece of one, in it shown as the dashboard shows keys: sk_live_AbCd…"""
     if isinstance(text, str) and "sk_" not in text:  # every key starts so; cheaper than a search
         return text
-    return KEY_PATTERN.sub(lambda found: masked(found.group()[: len(LIVE_PREFIX) + VISIBLE_CHARS]), text)
+    return KEY_FRAGMENT_PATTERN.sub(lambda found: masked(found.group()[: len(LIVE_PREFIX) + VISIBLE_CHARS]), text)

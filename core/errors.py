@@ -278,9 +278,9 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
     )
 
     def cleanse_setting(self, key, value):
-        from core.crypto import KEY_PATTERN
+        from core.crypto import KEY_FRAGMENT_PATTERN
 
         cleansed = super().cleanse_setting(key, value)
         if isinstance(cleansed, str):
-            return KEY_PATTERN.sub(self.cleansed_substitute, cleansed)
+            return KEY_FRAGMENT_PATTERN.sub(self.cleansed_substitute, cleansed)
         return cleansed

@@ -61,13 +61,15 @@ def test_the_upgrade_masks_keys_already_in_the_request_log(alice_key, bob):
     in_agent = row(user_agent=f"script/1.0 {pasted}")
     in_host = row(domain=f"{pasted.lower()}.example.com")
     in_path = row(path=f"/api/v1/things/{pasted}")
+    cut = row(user_agent=f"script/1.0 {pasted[:-1]}")
     plain = row(user_agent="sk_ but no key", domain="example.com")
-    migrate([("usage", "0010_mask_keys_already_logged")])
+    migrate([("usage", "0012_mask_key_fragments_already_logged")])
     shown = pasted[:12] + "…"
     stored = {r.pk: (r.path, r.user_agent, r.domain) for r in RequestLog.objects.all()}
     assert stored == {
         in_agent: ("/api/v1/me", f"script/1.0 {shown}", ""),
         in_host: ("/api/v1/me", "", f"{shown.lower()}.example.com"),
         in_path: (f"/api/v1/things/{shown}", "", ""),
+        cut: ("/api/v1/me", f"script/1.0 {shown}", ""),
         plain: ("/api/v1/me", "sk_ but no key", "example.com"),
     }

@@ -168,6 +168,17 @@ def test_a_key_in_the_user_agent_or_origin_is_stored_masked(alice_key, bob):
     assert pasted[12:].lower() not in str(RequestLog.objects.values_list().get()).lower()
 
 
+def test_a_key_cut_short_in_the_user_agent_is_stored_masked_too(alice_key, bob):
+    """A copy that missed the key's last characters still holds its secret (the checksum can be
+    worked out again): any piece longer than the dashboard's prefix is masked."""
+    _, raw = alice_key
+    _, pasted = make_key(bob)
+    for cut in (pasted[:-1], pasted[:20]):
+        assert key_client(raw).get("/api/v1/demo/echo", HTTP_USER_AGENT=f"script/1.0 {cut}").status_code == 200
+    assert sorted(RequestLog.objects.values_list("user_agent", flat=True)) == [f"script/1.0 {pasted[:12]}…"] * 2
+    assert pasted[12:20].lower() not in str(list(RequestLog.objects.values_list())).lower()
+
+
 def test_a_keyed_request_writes_last_used_at_with_its_log_batch_not_on_its_own(batching, alice_key, other_key,
                                                                                  monkeypatch):
     key, raw = alice_key
