@@ -96,9 +96,15 @@ class Recorder:
         if self._pid == pid:
             self.stats["restarts"] += 1
             logger.error("The usage recorder's thread had stopped; started it again.")
+        # Running before it starts: a thread that ends at once clears the flag after this.
         self._pid, self._running = pid, True
         thread = self._thread = threading.Thread(target=self._run, name="usage-recorder", daemon=True)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had (a thread or memory limit): the record waits
+            self._running = False
+            logger.error("The usage recorder could not start its thread; the next record tries again.",
+                         exc_info=True)
 
     def _run(self) -> None:
         try:

@@ -388,3 +388,30 @@ def test_the_backlog_gauge_is_never_0_while_a_record_waits_and_0_once_all_are_wr
     assert batching.flush() == 1
     assert shown() == 0
     assert RequestLog.objects.filter(api_key_id=key.pk).count() == 7
+
+
+def test_a_writer_that_could_not_start_is_started_by_the_next_record(alice_key, monkeypatch, caplog):
+    """A thread or memory limit met once: the request is still answered, its record waits, and
+    the next record starts the writer, which writes both."""
+    key = alice_key[0]
+    live = Recorder(interval=0.05)
+    real_start = threading.Thread.start
+    refused = []
+
+    def start_refused_once(thread):
+        if thread.name == "usage-recorder" and not refused:
+            refused.append(thread)
+            raise RuntimeError("can't start new thread")
+        return real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_refused_once)
+    with caplog.at_level(logging.ERROR, logger="usage.recorder"):
+        live.add(record(key, user_agent="first"))
+    assert refused and "could not start its thread" in caplog.text and not live.alive()
+    live.add(record(key, user_agent="second"))
+    assert live.alive()
+    deadline = time.monotonic() + 5
+    while live.stats["written"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    live.close()
+    assert sorted(RequestLog.objects.values_list("user_agent", flat=True)) == ["first", "second"]
