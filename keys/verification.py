@@ -245,7 +245,7 @@ def _grant_for(raw: str, fingerprint: bytes, *, legacy: bool) -> KeyGrant | None
     grant, lookup = key_cache.cached_key(newest)
     if grant is not None or lookup is None:  # a hit comes without a lookup
         if grant is not None:
-            key_cache.recognise(fingerprint, newest)
+            _recognise(grant, fingerprint, newest)
         return grant
     key, matched = api_key_by_hashes(hashes)
     if key is None or matched is None:
@@ -257,5 +257,13 @@ def _grant_for(raw: str, fingerprint: bytes, *, legacy: bool) -> KeyGrant | None
         return None if key is None else KeyGrant.from_row(key, presented_previous=matched == key.previous_key_hash)
     grant = KeyGrant.from_row(key, presented_previous=matched == key.previous_key_hash)
     key_cache.remember(grant, newest, lookup)
-    key_cache.recognise(fingerprint, newest)
+    _recognise(grant, fingerprint, newest)
     return grant
+
+
+def _recognise(grant: KeyGrant, fingerprint: bytes, key_hash: str) -> None:
+    """Only a value whose copy may be served finds it by its fingerprint (keys.cache.local_copy).
+    Not a legacy value: its SHA-256 is the unpeppered hash the system we replace stored, of a
+    value that may be short enough to guess; nor an old value in its grace period."""
+    if not (grant.is_legacy or grant.presented_previous):
+        key_cache.recognise(fingerprint, key_hash)

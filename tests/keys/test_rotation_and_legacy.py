@@ -156,3 +156,8 @@ def test_a_legacy_value_takes_the_whole_path_every_time(legacy_csv, monkeypatch)
     monkeypatch.setattr(crypto, "parse_key", lambda value: parsed.append(1) or real_parse(value))
     assert [status(LEGACY_RAW) for _ in range(3)] == [200, 200, 200]
     assert len(parsed) == 3
+    # Nor is it remembered by its SHA-256: that is the unpeppered hash the old system stored,
+    # of a value that may be short enough to guess.
+    from keys import cache as key_cache
+
+    assert key_cache._recognised == {}
