@@ -79,8 +79,9 @@ _recognised: dict[bytes, str] = {}
 
 
 def _peppers_changed(setting: str, **kwargs) -> None:
+    # In production new peppers mean a restart, which empties a worker's memory: the same here.
     if setting == "API_KEY_PEPPERS":
-        _recognised.clear()
+        _drop_copies(None)
 
 
 setting_changed.connect(_peppers_changed, weak=False)
@@ -311,15 +312,33 @@ def _forget(key_hashes, announce: bool) -> None:
     if not cache_is_shared():
         return
     try:
-        for key_hash in key_hashes:
-            cache.add(_version_name(key_hash), 0, VERSION_SECONDS)
-            cache.incr(_version_name(key_hash))
-        cache.delete_many([_name(h) for h in key_hashes])
+        _outdate_shared(key_hashes)
         if announce and settings.API_KEY_LOCAL_SECONDS > 0:
             invalidation.announce(key_hashes)
     except Exception:
         logger.error("Key cache unreachable; a changed key may be served from cache until it expires.",
                      exc_info=True)
+
+
+def _outdate_shared(key_hashes) -> None:
+    """Bump each hash's version and delete its shared entry: no entry cached before is served."""
+    for key_hash in key_hashes:
+        cache.add(_version_name(key_hash), 0, VERSION_SECONDS)
+        cache.incr(_version_name(key_hash))
+    cache.delete_many([_name(h) for h in key_hashes])
+
+
+def retire(key_hash: str) -> None:
+    """A hash its key no longer has (re-hashed under the newest pepper). Its shared entry outlives
+    a restart: were the peppers rolled back, it would answer for the key as it was, revoked since
+    or not. Workers' copies need nothing: new peppers restart them."""
+    if not cache_is_shared():
+        return
+    try:
+        _outdate_shared([key_hash])
+    except Exception:
+        logger.warning("Key cache unreachable; an entry under a key's old hash stays until it expires.",
+                       exc_info=True)
 
 
 def forget(*key_hashes: str) -> None:

@@ -184,8 +184,8 @@ class ApiKey(models.Model):
 
     def rehash(self, old: str, new: str) -> bool:
         """Store the hash that matched (`old`, current or previous value) in its newest form;
-        False when the row no longer holds `old`. Caches go by the newest form only, so there
-        is no entry to forget."""
+        False when the row no longer holds `old`. Caches go by the newest form; the caller
+        retires the old form's shared entry (keys.cache.retire)."""
         column = "key_hash" if old == self.key_hash else "previous_key_hash"
         updated = models.QuerySet.update(ApiKey.objects.filter(pk=self.pk, **{column: old}), **{column: new})
         setattr(self, column, new)

@@ -255,6 +255,8 @@ def _grant_for(raw: str, fingerprint: bytes, *, legacy: bool) -> KeyGrant | None
         # and cache nothing from this lookup, whose version belonged to the old hash.
         key, matched = api_key_by_hashes(hashes)
         return None if key is None else KeyGrant.from_row(key, presented_previous=matched == key.previous_key_hash)
+    if matched != newest:
+        key_cache.retire(matched)
     grant = KeyGrant.from_row(key, presented_previous=matched == key.previous_key_hash)
     key_cache.remember(grant, newest, lookup)
     _recognise(grant, fingerprint, newest)

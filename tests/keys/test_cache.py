@@ -492,3 +492,21 @@ def test_only_values_that_matched_a_key_are_remembered(local_only, alice_key):
     assert key_cache._recognised == {}
     assert key_client(raw).get("/api/v1/me").status_code == 200
     assert len(key_cache._recognised) == 1
+
+
+@pytest.mark.parametrize("cache_kind", ["local_only", "shared"])
+def test_a_key_revoked_after_a_pepper_rotation_stays_refused_if_the_peppers_are_rolled_back(
+        cache_kind, request, settings, alice, django_capture_on_commit_callbacks):
+    """The entry cached under the key's hash before the rotation must not answer for it again
+    when the old pepper is the newest once more (a rollback: new settings, restarted workers)."""
+    request.getfixturevalue(cache_kind)
+    key, raw = make_key(alice)
+    client = key_client(raw)
+    assert client.get("/api/v1/me").status_code == 200  # cached under the old pepper's hash
+    settings.API_KEY_PEPPERS = ["a-brand-new-pepper", *settings.API_KEY_PEPPERS]
+    assert client.get("/api/v1/me").status_code == 200  # re-hashed under the new one
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=ApiKey.objects.get(pk=key.pk))
+    assert client.get("/api/v1/me").status_code == 401
+    settings.API_KEY_PEPPERS = settings.API_KEY_PEPPERS[1:]
+    assert client.get("/api/v1/me").status_code == 401
