@@ -7,21 +7,14 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from core import crypto
 from keys.models import ApiKey
 from tests.clients import key_client
+from tests.migrations import migrate, migrate_to_latest
 
 BEFORE = [("keys", "0006_grace_and_legacy")]
 LEGACY_RAW = "oldsys-migrated-0123456789"
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -34,7 +27,7 @@ def test_bare_hashes_are_named_and_still_verify(alice, tmp_path):
     bare = hmac.new(b"test-pepper", raw.encode(), hashlib.sha256).hexdigest()
     issued = old.objects.create(name="Issued", prefix=raw[:12], key_hash=bare, **common)
     imported = old.objects.create(name="Imported", prefix="legacy", key_hash=sha, is_legacy=True, **common)
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())  # every app as it is now
+    migrate_to_latest()
     assert ApiKey.objects.get(pk=issued.pk).key_hash == crypto.hash_key(raw)
     assert ApiKey.objects.get(pk=imported.pk).key_hash == "sha256$" + sha
     assert key_client(raw).get("/api/v1/me").status_code == 200

@@ -8,6 +8,7 @@ from keys.services import api_key_create
 from tests.clients import key_client, session_client
 from tests.dashboard.conftest import NEW_URL, key_url, signed_in
 from tests.factories import make_key
+from tests.migrations import migrate, migrate_to_latest
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +83,9 @@ def test_the_service_refuses_it_for_every_other_caller(alice, company):
 @pytest.mark.parametrize(("name", "says"), [
     ("\ufe0f", "needs a visible"), ("\u00a0\u00a0", "may not be blank"),
     ("prod sk_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ab", "cannot contain an API key"),
+    # cut by one character: the checksum it lost can be worked out again from the rest
+    ("prod sk_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789a", "cannot contain an API key"),
+    ("sk_test_AbCdE", "or a piece of one"),
 ])
 def test_a_name_with_nothing_visible_or_with_a_key_in_it_is_refused(alice, name, says):
     """A key pasted as a name would be stored and shown wherever names are."""
@@ -96,3 +100,40 @@ def test_emoji_with_a_variation_selector_stay_welcome(alice):
     response = session_client(alice).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": "Prod \u2764\ufe0f"},
                                           format="json")
     assert response.status_code == 201 and response.json()["name"] == "Prod \u2764\ufe0f"
+
+
+def test_a_rename_to_a_cut_key_changes_nothing_and_shows_none_of_it(alice):
+    key, raw = make_key(alice, name="Plain")
+    response = key_client(raw).patch(f"/api/v1/api-keys/{key.pk}", {"name": raw[:-3]}, format="json")
+    assert response.status_code == 400
+    code, body = error_of(response)
+    assert code == "validation_error" and "piece of one" in body and raw[:13] not in body
+    key.refresh_from_db()
+    assert key.name == "Plain"
+
+
+@pytest.mark.parametrize("name", ["sk_live_ tokens", "Backend sk_live_Ab", "Sk_Live_Backend", "task_live_x"])
+def test_names_that_only_mention_a_prefix_stay_welcome(alice, name):
+    response = session_client(alice).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": name}, format="json")
+    assert response.status_code == 201 and response.json()["name"] == name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_masks_pieces_of_keys_in_names_already_stored(alice):
+    """Names stored before pieces of keys were refused are masked as the dashboard shows keys."""
+    _, raw = make_key(alice, name="Plain")
+    old = migrate([("keys", "0013_key_change_generation")]).get_model("keys", "ApiKey")
+    membership = alice.memberships.get()
+    common = {"company_id": membership.company_id, "owner_id": alice.pk}
+
+    def key_named(name, n):
+        return old.objects.create(name=name, prefix="sk_live_x", key_hash=f"h{n}", **common).pk
+
+    cut, whole, plain = key_named(f"prod {raw[:-1]}", 1), key_named(f"{raw} (old)", 2), key_named("sk_ live", 3)
+    try:
+        migrate([("keys", "0014_mask_key_pieces_in_names")])
+        names = dict(ApiKey.objects.filter(pk__in=[cut, whole, plain]).values_list("pk", "name"))
+    finally:
+        migrate_to_latest()
+    shown = raw[:12] + "…"
+    assert names == {cut: f"prod {shown}", whole: f"{shown} (old)", plain: "sk_ live"}

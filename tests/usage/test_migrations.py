@@ -2,10 +2,9 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from tests.factories import make_key
+from tests.migrations import migrate, migrate_to_latest
 from usage.models import DailyRollup, RequestLog
 
 BEFORE, AFTER = [("usage", "0001_initial")], [("usage", "0002_daily_rollups")]
@@ -15,13 +14,7 @@ BEFORE, AFTER = [("usage", "0001_initial")], [("usage", "0002_daily_rollups")]
 def _latest_schema_after():
     """Leave the database as every other test expects it: all migrations applied."""
     yield
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
+    migrate_to_latest()
 
 
 @pytest.mark.django_db(transaction=True)

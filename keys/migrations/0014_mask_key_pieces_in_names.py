@@ -1,0 +1,27 @@
+"""Mask what looks like a key, or a piece of one, in the names already stored.
+
+Names were refused only when they held a whole key; one cut short (a copy that missed its last
+characters) was stored and shown, though its lost end can be worked out again from the rest.
+Names are now refused for any piece longer than the dashboard's prefix
+(keys.models.key_name_validator); this masks the old ones the same way (core.crypto.mask_keys),
+so `prod sk_live_AbCdEf…` becomes `prod sk_live_AbCd…`."""
+from django.db import migrations
+
+from core.crypto import KEY_FRAGMENT_PATTERN, mask_keys
+
+
+def mask_names(apps, schema_editor):
+    ApiKey = apps.get_model("keys", "ApiKey")
+    for key in ApiKey.objects.filter(name__contains="sk_").only("id", "name").iterator():
+        if KEY_FRAGMENT_PATTERN.search(key.name):
+            ApiKey.objects.filter(pk=key.pk).update(name=mask_keys(key.name))
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('keys', '0013_key_change_generation'),
+    ]
+
+    # A masked key cannot be unmasked: going back leaves the names masked.
+    operations = [migrations.RunPython(mask_names, migrations.RunPython.noop)]
