@@ -23,7 +23,8 @@ def strict(company):
     return company_policy_set(company=company, max_key_lifetime_days=90, require_key_expiry=True, unused_key_days=30)
 
 
-@pytest.mark.parametrize("expires_at, status", [(None, 400), (iso(91), 400), (iso(89), 201)])
+@pytest.mark.parametrize("expires_at, status", [(None, 400), (iso(91), 400), (iso(89), 201)],
+                         ids=["no-expiry", "91-days", "89-days"])
 def test_creation_respects_the_policy(expires_at, status, strict, alice):
     body = {"name": "x", **({"expires_at": expires_at} if expires_at else {})}
     response = session_client(alice).post("/api/v1/api-keys", body, format="json")
