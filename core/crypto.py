@@ -45,6 +45,11 @@ KEY_PATTERN = re.compile(rf"sk_(?:live|test)_[0-9A-Za-z]{{{RANDOM_LENGTH + CHECK
 # cut short (a column's length, a copy that missed its end) is its secret all the same: the
 # checksum it lost can be worked out again from the rest.
 KEY_FRAGMENT_PATTERN = re.compile(rf"sk_(?:live|test)_[0-9A-Za-z]{{{VISIBLE_CHARS + 1},}}", re.ASCII)
+# What a key's name may not hold (keys.models.key_name_validator): such a piece where a key
+# would begin, not inside a word ('task_test_runner' names a task), and anywhere a run too long
+# for a word, 24 of the 32 random characters or more: a key cut short, whatever precedes it.
+NAME_KEY_PATTERN = re.compile(rf"(?<![0-9A-Za-z])sk_(?:live|test)_[0-9A-Za-z]{{{VISIBLE_CHARS + 1},}}"
+                              rf"|sk_(?:live|test)_[0-9A-Za-z]{{{RANDOM_LENGTH - 8},}}", re.ASCII)
 
 
 class MalformedKey(ValueError):
@@ -160,8 +165,8 @@ def masked(display_prefix: str) -> str:
 
 
 @sensitive_variables()
-def mask_keys(text: str) -> str:
+def mask_keys(text: str, pattern: re.Pattern[str] = KEY_FRAGMENT_PATTERN) -> str:
     """`text` with every key, or piece of one, in it shown as the dashboard shows keys: sk_live_AbCd…"""
     if isinstance(text, str) and "sk_" not in text:  # every key starts so; cheaper than a search
         return text
-    return KEY_FRAGMENT_PATTERN.sub(lambda found: masked(found.group()[: len(LIVE_PREFIX) + VISIBLE_CHARS]), text)
+    return pattern.sub(lambda found: masked(found.group()[: len(LIVE_PREFIX) + VISIBLE_CHARS]), text)

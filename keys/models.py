@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Company, ResetPeriod
-from core.crypto import KEY_FRAGMENT_PATTERN
+from core.crypto import NAME_KEY_PATTERN
 
 NAME_MAX_LENGTH = 100
 # An active key this close to its expiry is flagged on every surface, so there is time to rotate it.
@@ -41,8 +41,8 @@ def key_name_validator(value: str) -> None:
     if value and not any(unicodedata.category(char)[0] in "LNPS" for char in value):
         raise ValidationError("A key name needs a visible letter, digit or sign.", code="invisible_name")
     # A key pasted as a name would be shown wherever names are; so would one cut short, whose
-    # lost end can be worked out again from the rest: any piece longer than the dashboard shows.
-    if value and KEY_FRAGMENT_PATTERN.search(value):
+    # lost end can be worked out again from the rest.
+    if value and NAME_KEY_PATTERN.search(value):
         raise ValidationError("A key name cannot contain an API key or a piece of one (sk_live_ or sk_test_ "
                               "followed by five or more letters or digits). If it is a key, treat it as "
                               "exposed and regenerate it.", code="key_in_name")

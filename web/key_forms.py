@@ -7,6 +7,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
+from core.crypto import NAME_KEY_PATTERN, mask_keys
 from core.errors import ApplicationError
 from keys.models import DEFAULT_LIFETIME, NAME_MAX_LENGTH, Mode, key_name_validator
 from keys.restrictions import SCOPES
@@ -25,6 +26,15 @@ def expires_at_for(day: date | None) -> datetime | None:
     return None if day is None else datetime.combine(day, time.min, tzinfo=UTC)
 
 
+class KeyNameInput(forms.TextInput):
+    """A key name's input. A name refused for holding a key comes back masked
+    (sk_live_AbCd…), so the page that refuses it does not show the key again."""
+
+    def format_value(self, value):
+        value = super().format_value(value)
+        return value and mask_keys(value, NAME_KEY_PATTERN)
+
+
 def _name_field() -> forms.CharField:
     return forms.CharField(
         label="Name",
@@ -32,7 +42,7 @@ def _name_field() -> forms.CharField:
         validators=[key_name_validator],
         help_text=f"What the key is for, so you can tell keys apart later: e.g. {NAME_EXAMPLES}.",
         error_messages={"required": f"Give the key a name, e.g. {NAME_EXAMPLES}."},
-        widget=forms.TextInput(attrs={"placeholder": "e.g. Production Server", "autocomplete": "off"}),
+        widget=KeyNameInput(attrs={"placeholder": "e.g. Production Server", "autocomplete": "off"}),
     )
 
 

@@ -2,19 +2,19 @@
 
 Names were refused only when they held a whole key; one cut short (a copy that missed its last
 characters) was stored and shown, though its lost end can be worked out again from the rest.
-Names are now refused for any piece longer than the dashboard's prefix
-(keys.models.key_name_validator); this masks the old ones the same way (core.crypto.mask_keys),
-so `prod sk_live_AbCdEf…` becomes `prod sk_live_AbCd…`."""
+Names are now refused for such pieces (core.crypto.NAME_KEY_PATTERN, keys.models.key_name_validator);
+this masks them in the old ones as the dashboard shows keys, so `prod sk_live_AbCdEf…` becomes
+`prod sk_live_AbCd…`, and leaves `task_test_runner` as it is."""
 from django.db import migrations
 
-from core.crypto import KEY_FRAGMENT_PATTERN, mask_keys
+from core.crypto import NAME_KEY_PATTERN, mask_keys
 
 
 def mask_names(apps, schema_editor):
     ApiKey = apps.get_model("keys", "ApiKey")
     for key in ApiKey.objects.filter(name__contains="sk_").only("id", "name").iterator():
-        if KEY_FRAGMENT_PATTERN.search(key.name):
-            ApiKey.objects.filter(pk=key.pk).update(name=mask_keys(key.name))
+        if NAME_KEY_PATTERN.search(key.name):
+            ApiKey.objects.filter(pk=key.pk).update(name=mask_keys(key.name, NAME_KEY_PATTERN))
 
 
 class Migration(migrations.Migration):

@@ -2,7 +2,9 @@
 are refused on every surface (API, dashboard, services), with the field named."""
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import Client
 
+from audit.models import AuditAction, AuditEvent
 from keys.models import ApiKey
 from keys.services import api_key_create
 from tests.clients import key_client, session_client
@@ -60,7 +62,8 @@ def test_the_dashboard_says_which_character_and_makes_no_key(alice, name, codepo
 
 def test_a_dashboard_rename_to_a_hidden_character_changes_nothing(alice):
     key, _ = make_key(alice, name="Plain")
-    signed_in(alice).post(key_url(key, "rename/"), {"name": "abc\u202egnp.exe"})
+    response = signed_in(alice).post(key_url(key, "rename"), {"name": "abc\u202egnp.exe"})
+    assert response.status_code == 400 and "U+202E" in response.content.decode()
     key.refresh_from_db()
     assert key.name == "Plain"
 
@@ -102,9 +105,11 @@ def test_emoji_with_a_variation_selector_stay_welcome(alice):
     assert response.status_code == 201 and response.json()["name"] == "Prod \u2764\ufe0f"
 
 
-def test_a_rename_to_a_cut_key_changes_nothing_and_shows_none_of_it(alice):
+@pytest.mark.parametrize("cut", [lambda raw: raw[:-3], lambda raw: "prod" + raw[:-1], lambda raw: raw[:32]])
+def test_a_rename_to_a_cut_key_changes_nothing_and_shows_none_of_it(alice, cut):
+    """Cut short, alone or run into a word: whatever precedes a long piece, it is a key."""
     key, raw = make_key(alice, name="Plain")
-    response = key_client(raw).patch(f"/api/v1/api-keys/{key.pk}", {"name": raw[:-3]}, format="json")
+    response = key_client(raw).patch(f"/api/v1/api-keys/{key.pk}", {"name": cut(raw)}, format="json")
     assert response.status_code == 400
     code, body = error_of(response)
     assert code == "validation_error" and "piece of one" in body and raw[:13] not in body
@@ -112,7 +117,8 @@ def test_a_rename_to_a_cut_key_changes_nothing_and_shows_none_of_it(alice):
     assert key.name == "Plain"
 
 
-@pytest.mark.parametrize("name", ["sk_live_ tokens", "Backend sk_live_Ab", "Sk_Live_Backend", "task_live_x"])
+@pytest.mark.parametrize("name", ["sk_live_ tokens", "Backend sk_live_Ab", "Sk_Live_Backend", "task_live_x",
+                                  "task_test_runner", "disk_live_backups nightly", "Flask_test_suite"])
 def test_names_that_only_mention_a_prefix_stay_welcome(alice, name):
     response = session_client(alice).post(f"/api/v1/users/{alice.pk}/api-keys", {"name": name}, format="json")
     assert response.status_code == 201 and response.json()["name"] == name
@@ -129,11 +135,48 @@ def test_the_upgrade_masks_pieces_of_keys_in_names_already_stored(alice):
     def key_named(name, n):
         return old.objects.create(name=name, prefix="sk_live_x", key_hash=f"h{n}", **common).pk
 
-    cut, whole, plain = key_named(f"prod {raw[:-1]}", 1), key_named(f"{raw} (old)", 2), key_named("sk_ live", 3)
+    cut, whole = key_named(f"prod {raw[:-1]}", 1), key_named(f"{raw} (old)", 2)
+    plain, word = key_named("sk_ live", 3), key_named("task_test_runner", 4)
     try:
         migrate([("keys", "0014_mask_key_pieces_in_names")])
-        names = dict(ApiKey.objects.filter(pk__in=[cut, whole, plain]).values_list("pk", "name"))
+        names = dict(ApiKey.objects.filter(pk__in=[cut, whole, plain, word]).values_list("pk", "name"))
     finally:
         migrate_to_latest()
     shown = raw[:12] + "…"
-    assert names == {cut: f"prod {shown}", whole: f"{shown} (old)", plain: "sk_ live"}
+    assert names == {cut: f"prod {shown}", whole: f"{shown} (old)", plain: "sk_ live", word: "task_test_runner"}
+
+
+def test_the_pages_that_refuse_a_cut_key_as_a_name_do_not_show_it_again(alice, admin):
+    """The dashboard's forms and Django admin's re-render what was typed: masked."""
+    key, raw = make_key(alice, name="Plain")
+    cut = f"prod {raw[:-1]}"
+    dashboard = signed_in(alice)
+    staff = Client()
+    admin.is_staff = True
+    admin.save()
+    staff.force_login(admin)
+    pages = [
+        dashboard.post(NEW_URL, {"name": cut, "never_expires": "on", "mode": "live"}),
+        dashboard.post(key_url(key, "rename"), {"name": cut}),
+        staff.post(f"/admin/keys/apikey/{key.pk}/change/", {"name": cut, "expires_at_0": "", "expires_at_1": "",
+                                                             "scopes": ["all"]}),
+    ]
+    for page in pages:
+        html = page.content.decode()
+        assert "piece of one" in html and raw[:13] not in html and f"prod {raw[:12]}…" in html
+    key.refresh_from_db()
+    assert key.name == "Plain" and ApiKey.objects.count() == 1
+
+
+def test_an_old_event_that_recorded_a_cut_key_in_a_name_shows_it_masked(alice, alice_key):
+    """Events are append-only: one recorded before names refused pieces of keys is masked as read."""
+    key, raw = alice_key
+    AuditEvent.objects.create(company_id=key.company_id, action=AuditAction.KEY_RENAMED, surface="api",
+                              actor_user=alice, api_key=key, api_key_label=f"prod {raw[:-1]} ({key.prefix}…)",
+                              changes={"name": {"before": "Plain", "after": f"prod {raw[:-2]}"}})
+    api = session_client(alice).get(f"/api/v1/audit-events?key={key.pk}").content.decode()
+    page = signed_in(alice).get(key_url(key)).content.decode()
+    for shown in (api, page):
+        assert raw[:13] not in shown and f"prod {raw[:12]}…" in shown
+    event = AuditEvent.objects.get(action=AuditAction.KEY_RENAMED)
+    assert event.changes == {"name": {"before": "Plain", "after": f"prod {raw[:12]}…"}}

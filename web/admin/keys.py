@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AdminSplitDateTime
+from django.contrib.admin.widgets import AdminSplitDateTime, AdminTextInputWidget
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -29,6 +29,7 @@ from keys.limit_services import (
 from keys.models import DEFAULT_LIFETIME, RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
 from keys.restrictions import SCOPES, restrictions_clean
 from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
+from web.key_forms import KeyNameInput
 from web.number_fields import WholeNumberField
 
 
@@ -138,6 +139,10 @@ class KeyLimitInline(ScopedMixin, admin.StackedInline):
         return super().get_formset(request, obj, **kwargs)
 
 
+class AdminKeyNameInput(KeyNameInput, AdminTextInputWidget):
+    pass
+
+
 class LabelledSplitDateTime(AdminSplitDateTime):
     """Admin's date and time inputs, each with its own accessible name: the field's one <label>
     points at the date alone, which leaves the time input nameless (axe: critical)."""
@@ -152,7 +157,7 @@ class ApiKeyAddForm(GrantorForm):
     class Meta:
         model = ApiKey
         fields = ["company", "owner", "name", "mode", "expires_at"]
-        widgets = {"expires_at": LabelledSplitDateTime}
+        widgets = {"expires_at": LabelledSplitDateTime, "name": AdminKeyNameInput}
         help_texts = {"owner": "For a service account, add a member for it first (manage.py addmember)."}
 
     def clean(self):
@@ -197,7 +202,7 @@ class ApiKeyChangeForm(GrantorForm):
     class Meta:
         model = ApiKey
         fields = ["name", "expires_at", *RESTRICTION_FIELDS]
-        widgets = {"expires_at": LabelledSplitDateTime}
+        widgets = {"expires_at": LabelledSplitDateTime, "name": AdminKeyNameInput}
 
     def clean(self):
         data = super().clean()
