@@ -2,13 +2,16 @@
 import os
 import re
 
-# Under pytest-xdist (CI's PostgreSQL + Redis pass runs on every core), each worker gets a Redis
-# database of its own, as pytest-django gives it a test database: every test empties the cache,
-# and must not empty another worker's. Set in the environment, so the gunicorn a test starts
-# shares its worker's database.
-if (_worker := os.environ.get("PYTEST_XDIST_WORKER", "")).startswith("gw") and (
-        _redis := re.fullmatch(r"(rediss?://[^/]*)/(\d+)", os.environ.get("CACHE_URL", ""))):
-    os.environ["CACHE_URL"] = f"{_redis[1]}/{int(_redis[2]) + int(_worker[2:])}"
+# Under pytest-xdist (`make test` and CI run on every core), each worker gets a Redis database
+# of its own, as pytest-django gives it a test database: every test empties the cache, and must
+# not empty another worker's. Set in the environment, so the gunicorn a test starts shares its
+# worker's database; worked out from the URL the run began with, so a child process started with
+# these settings lands on its worker's database, not the next one.
+if (_worker := os.environ.get("PYTEST_XDIST_WORKER", "")).startswith("gw"):
+    _first = os.environ.setdefault("CACHE_URL_BEFORE_XDIST", os.environ.get("CACHE_URL", ""))
+    if _redis := re.fullmatch(r"(rediss?://[^/?#]*)(?:/(\d*))?([?#].*)?", _first):
+        _db = int(_redis[2] or 0) + int(_worker[2:])
+        os.environ["CACHE_URL"] = f"{_redis[1]}/{_db}{_redis[3] or ''}"
 
 from config.settings.base import *  # noqa: E402,F401,F403
 
