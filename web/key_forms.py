@@ -7,12 +7,12 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
-from core.crypto import NAME_KEY_PATTERN, mask_keys
 from core.errors import ApplicationError
 from keys.models import DEFAULT_LIFETIME, NAME_MAX_LENGTH, Mode, key_name_validator
 from keys.restrictions import SCOPES
 from keys.selectors import STATUSES
 from keys.services import MAX_GRACE_SECONDS
+from web.name_fields import KeyNameInput
 
 NAME_EXAMPLES = '"Production Server", "Development Testing" or "Data Pipeline"'
 
@@ -24,15 +24,6 @@ def default_expiry() -> date:
 def expires_at_for(day: date | None) -> datetime | None:
     """A key given a date stops working at 00:00 UTC on that date, as the form says."""
     return None if day is None else datetime.combine(day, time.min, tzinfo=UTC)
-
-
-class KeyNameInput(forms.TextInput):
-    """A key name's input. A name refused for holding a key comes back masked
-    (sk_live_AbCd…), so the page that refuses it does not show the key again."""
-
-    def format_value(self, value):
-        value = super().format_value(value)
-        return value and mask_keys(value, NAME_KEY_PATTERN)
 
 
 def _name_field() -> forms.CharField:

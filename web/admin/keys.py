@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AdminSplitDateTime, AdminTextInputWidget
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -29,7 +29,7 @@ from keys.limit_services import (
 from keys.models import DEFAULT_LIFETIME, RESTRICTION_FIELDS, ApiKey, KeyLimit, KeyState
 from keys.restrictions import SCOPES, restrictions_clean
 from web.admin.accounts import CompanyScopedAdmin, ReadOnlyScopedAdmin, ScopedMixin
-from web.key_forms import KeyNameInput
+from web.name_fields import AdminKeyNameInput
 from web.number_fields import WholeNumberField
 
 
@@ -137,10 +137,6 @@ class KeyLimitInline(ScopedMixin, admin.StackedInline):
     def get_formset(self, request, obj=None, **kwargs):
         kwargs["form"] = type("KeyLimitForm", (self.form,), {"request": request})
         return super().get_formset(request, obj, **kwargs)
-
-
-class AdminKeyNameInput(KeyNameInput, AdminTextInputWidget):
-    pass
 
 
 class LabelledSplitDateTime(AdminSplitDateTime):
