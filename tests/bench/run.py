@@ -7,7 +7,7 @@ rounds, each row between two runs of the control (a). A window ends only once th
 it caused is written (the workers' backlog, read from /metrics, is zero), so no row's writes
 land in the next one's window; beside req/s it reads the server's CPU time from /proc over the
 window: gunicorn's master and workers, their PostgreSQL backends, and Redis's own account.
-Then it seeds 10k and 1M (and BENCH_HUGE_ROWS) log rows, gives the planner its statistics as
+Then it seeds 10k, 1M and 10M log rows, gives the planner its statistics as
 autovacuum would (VACUUM ANALYZE; SQLite: ANALYZE; BENCH_ANALYZE=0 skips it) and times every
 analytics call.
 
@@ -40,7 +40,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 LOG_ROWS = int(os.environ.get("BENCH_LOG_ROWS", "1000000"))
 SMALL_ROWS = int(os.environ.get("BENCH_SMALL_ROWS", "10000"))
-HUGE_ROWS = int(os.environ.get("BENCH_HUGE_ROWS", "0"))
+HUGE_ROWS = int(os.environ.get("BENCH_HUGE_ROWS", "10000000"))
 BACKENDS = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
