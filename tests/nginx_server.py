@@ -56,12 +56,6 @@ def nginx_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as s:

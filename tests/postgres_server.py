@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.redis_server import free_port
+from tests.ports import free_port
 
 
 def _bin() -> Path | None:

@@ -30,7 +30,8 @@ from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH
 from tests.browser.helpers import KEY_RE
 from tests.deploy.follow_deploy_md import DOC, ROOT, files_shown, script, stop_everything, write_standins
 from tests.live import PASSWORD, GunicornServer
-from tests.nginx_server import HOST_PLACEHOLDER, SITE, NginxServer, free_port, move_site, self_signed, unverified
+from tests.nginx_server import HOST_PLACEHOLDER, SITE, NginxServer, move_site, self_signed, unverified
+from tests.ports import free_port
 from tests.verify.live import SHARED_POSTGRES, SHARED_REDIS, keep_evidence, sql
 
 pytestmark = pytest.mark.verify
