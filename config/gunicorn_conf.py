@@ -71,6 +71,7 @@ logger_class = KeyMaskingLogger
 
 
 _made_metrics_dir: list[str] = []  # the directory on_starting made, which on_exit removes
+METRICS_DIR_PREFIX = "keyhouse-metrics-"
 
 
 def on_starting(server):
@@ -78,11 +79,28 @@ def on_starting(server):
     named before any worker imports prometheus_client, and /metrics adds them up. One kept from
     an earlier run would add that run's counts to this one's."""
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="keyhouse-metrics-")
+        _remove_orphaned_metrics_dirs()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
         _made_metrics_dir.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.remove(stale)
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """on_exit removes the directory, but a master killed outright (SIGKILL, the OOM killer)
+    never runs it: its directory, named with its pid, goes once that pid is gone. A live
+    process of that pid (another gunicorn, or a reused pid) keeps it."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{METRICS_DIR_PREFIX}*-*")):
+        pid = os.path.basename(path).removeprefix(METRICS_DIR_PREFIX).partition("-")[0]
+        if not pid.isdigit():
+            continue  # made before the pid was in the name: whose it is cannot be told
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def on_exit(server):

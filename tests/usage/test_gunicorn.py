@@ -1,6 +1,7 @@
 """Limits and the request log under real concurrency: a gunicorn with several workers, on a
 database of its own (PostgreSQL in CI's second pass, SQLite otherwise) and the run's cache."""
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -115,6 +116,25 @@ def test_gunicorn_removes_the_metrics_directory_it_made_when_it_stops(tmp_path):
         assert [p.name[:17] for p in scratch.iterdir()] == ["keyhouse-metrics-"]
         assert live.request("GET", "/healthz")[0] == 200
     assert list(scratch.iterdir()) == []
+
+
+def test_gunicorn_removes_the_metrics_directory_a_killed_server_left(tmp_path):
+    """A master killed outright (SIGKILL) never removes its directory: the next start removes
+    it once its process is gone, and leaves a running server's alone."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # reaped: no process has its pid now
+    dead = scratch / f"keyhouse-metrics-{finished.pid}-x1"
+    alive = scratch / f"keyhouse-metrics-{os.getpid()}-x2"  # this test's own process: running
+    for made in (dead, alive):
+        made.mkdir()
+        (made / "counter_1.db").write_bytes(b"counts")
+    with live_gunicorn(tmp_path, workers=1, env={"TMPDIR": str(scratch)}) as live:
+        assert live.request("GET", "/healthz")[0] == 200
+        assert not dead.exists()
+        assert (alive / "counter_1.db").read_bytes() == b"counts"
+    assert [p.name for p in scratch.iterdir()] == [alive.name]
 
 
 def test_the_management_limit_is_one_count_across_workers(tmp_path):
