@@ -62,6 +62,9 @@ LOGGED = ("logged", "limited", "rotation")  # credentials whose requests Keyhous
 ONE_KEY, MANY_KEYS, LIMITED = ("(b1) Keyhouse key, logged, no limit", "(b1k) 2,000 keys in rotation, logged",
                                "(b2) Keyhouse key, logged, request limit")
 MANAGEMENT = "(bm) Keyhouse key on /me, management"
+# The control again, as a row: the same work as (a), so its ratio would be 1.00 on a quiet
+# machine, and how far its min falls is how far this run's noise alone moves any row's min.
+NOISE = "(a2) control again: this run's noise"
 VERIFY = "(v)  verify endpoint, one key, logged"
 
 
@@ -100,6 +103,7 @@ def rows() -> list[Row]:
     product, me = "/api/v1/demo/echo", "/api/v1/me"
     return [
         Row("(a)  control: DRF stack, no authentication", "/api/v1/bench/control", ""),
+        Row(NOISE, "/api/v1/bench/control", ""),
         Row("(f0) floor: raw WSGI hello", "/bench/hello", ""),
         Row("(f1) floor: bare Django view", "/api/v1/bench/django", ""),
         Row(ONE_KEY, product, "logged"),
@@ -547,6 +551,11 @@ def verdicts(results: dict) -> list[str]:
 
     for name in BACKENDS:
         res = results.get(name, {"ratio": {}, "cpu_ratio": {}, "cpu": {}, "analytics": {}})
+        if noise := res["ratio"].get(NOISE):
+            by_cpu = res["cpu_ratio"][NOISE]
+            out.append(f"  (noise) {name}: the control against itself, min {min(noise):.2f}, median "
+                       f"{statistics.median(noise):.2f} (by CPU min {min(by_cpu):.2f}, median "
+                       f"{statistics.median(by_cpu):.2f}): a min this far from 1.00 is this run's noise alone")
         for label, target, text in (
                 (ONE_KEY, 0.85, "keyed + logged, one key >= 0.85 of (a)"),
                 (MANY_KEYS, 0.8, "keyed + logged, 2,000 keys >= 0.8 of (a)"),
