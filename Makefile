@@ -139,3 +139,11 @@ bench: install-dev
 		{ apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } \
 		|| echo "wrk is not installed and apt-get cannot install it: using the Python load generator."
 	$(PY) -m tests.bench.run
+
+# Instructions per request in process, counted by callgrind (docs/benchmarks.md, "Instructions").
+.PHONY: bench-instructions
+bench-instructions: install-dev
+	@command -v valgrind >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		{ apt-get install -y -qq valgrind >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }; }; } \
+		|| { echo "valgrind is not installed and apt-get cannot install it."; exit 1; }
+	$(PY) -m tests.bench.instructions
