@@ -3,6 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock
+# $(call APT_INSTALL,package): Debian's package, where apt-get can run (as root); the package
+# index is refreshed only when the install from the one at hand fails. False otherwise.
+APT_INSTALL = { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	&& { apt-get install -y -qq $(1) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(1) >/dev/null; }; }; }
 
 # lint: ruff, mypy and the import contracts; `make test` (so CI) runs it first.
 .PHONY: run lint test verify install install-dev browser redis-server nginx lock schema clean contract-tools
@@ -57,8 +61,7 @@ browser: install-dev
 # (tests/redis_server.py): Debian's redis-server, installed when missing and apt-get can run;
 # a machine with no Redis running passes all the same.
 redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-		&& { apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; }; } \
+	@command -v redis-server >/dev/null 2>&1 || $(call APT_INSTALL,redis-server) \
 		|| { echo "The key-cache tests need redis-server: sudo apt-get install redis-server (macOS: brew install redis)." >&2; exit 1; }
 
 # Redocly's linter judges the OpenAPI schema in the tests (tests/config/test_redocly.py), and
@@ -69,8 +72,7 @@ redis-server:
 NPM_TOOLS := node_modules/.bin/redocly node_modules/.bin/lighthouse node_modules/axe-core/axe.min.js
 
 node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-		&& { apt-get install -y -qq npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }; }; } \
+	@command -v npm >/dev/null 2>&1 || $(call APT_INSTALL,npm) \
 		|| { echo "The schema lint and the accessibility tests need npm (Node.js): sudo apt-get install npm" \
 		"(macOS: brew install node), then run make test again." >&2; exit 1; }
 	npm ci --prefer-offline --ignore-scripts --no-audit --no-fund
@@ -101,15 +103,13 @@ test: lint install-dev browser redis-server contract-tools
 .PHONY: postgres-server
 postgres-server:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
-		|| { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-		&& { apt-get install -y -qq postgresql >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; }; } \
+		|| $(call APT_INSTALL,postgresql) \
 		|| { echo "The verify suite needs PostgreSQL's initdb: sudo apt-get install postgresql (macOS: brew install postgresql)." >&2; exit 1; }
 
 # Part 12 of the reliability suite puts Debian's nginx, with TLS, in front of gunicorn
 # (tests/nginx_server.py): installed when missing and apt-get can run, else a clear failure.
 nginx:
-	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-		&& { apt-get install -y -qq nginx >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }; }; } \
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || $(call APT_INSTALL,nginx) \
 		|| { echo "The TLS proxy tests need nginx: sudo apt-get install nginx (macOS: brew install nginx)." >&2; exit 1; }
 
 # The reliability suite (docs/reliability.md): fuzzing, the isolation matrix, real gunicorn
@@ -135,15 +135,13 @@ clean:
 # it, else the bench's own Python load generator.
 .PHONY: bench
 bench: install-dev
-	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
-		{ apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } \
+	@command -v wrk >/dev/null 2>&1 || $(call APT_INSTALL,wrk) \
 		|| echo "wrk is not installed and apt-get cannot install it: using the Python load generator."
 	$(PY) -m tests.bench.run
 
 # Instructions per request in process, counted by callgrind (docs/benchmarks.md, "Instructions").
 .PHONY: bench-instructions
 bench-instructions: install-dev
-	@command -v valgrind >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
-		{ apt-get install -y -qq valgrind >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }; }; } \
+	@command -v valgrind >/dev/null 2>&1 || $(call APT_INSTALL,valgrind) \
 		|| { echo "valgrind is not installed and apt-get cannot install it."; exit 1; }
 	$(PY) -m tests.bench.instructions
