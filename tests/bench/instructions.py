@@ -26,16 +26,17 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tests.bench import run
+
 REQUESTS = int(os.environ.get("BENCH_INSTRUCTION_REQUESTS", "200"))
 WARM_UP = 100  # requests of the row before the counted ones, after each key's own first use
-ROWS = {  # the rows of tests/bench/run.py that run in process: path, credential
-    "(a)  control": ("/api/v1/bench/control", ""),
-    "(b1) one key, logged": ("/api/v1/demo/echo", "logged"),
-    "(b1k) 2,000 keys, logged": ("/api/v1/demo/echo", "rotation"),
-    "(b2) one key, logged, request limit": ("/api/v1/demo/echo", "limited"),
-}
 COLLECTED = re.compile(r"Collected : (\d+)")
-ROOT = Path(__file__).resolve().parents[2]
+
+
+def counted_rows() -> list[run.Row]:
+    """The control and the keyed product rows of `make bench`, as it defines them."""
+    control, *others = run.rows()
+    return [control, *(row for row in others if row.label in (run.ONE_KEY, run.MANY_KEYS, run.LIMITED))]
 
 
 def serve(label: str, count: int, creds_file: str) -> None:
@@ -48,24 +49,24 @@ def serve(label: str, count: int, creds_file: str) -> None:
 
     from usage.recorder import recorder
 
-    path, credential = ROWS[label]
-    value = json.loads(Path(creds_file).read_text()).get(credential)
-    keys = value[:REQUESTS] if isinstance(value, list) else [value]
+    row = next(row for row in counted_rows() if row.label == label)
+    headers = row.headers(json.loads(Path(creds_file).read_text()))
+    rotation = headers[:REQUESTS] if isinstance(headers, list) else [headers]
     app = WSGIHandler()
 
     def call(n: int) -> None:
-        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": row.path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
                    "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1",
                    "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http",
                    "wsgi.errors": sys.stderr}
-        if keys[0]:
-            environ["HTTP_API_KEY"] = keys[n % len(keys)]
+        for name, value in rotation[n % len(rotation)].items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
         status: list[str] = []
         b"".join(app(environ, lambda s, headers, *_: status.append(s)))
         if not status[0].startswith("200"):
-            raise SystemExit(f"{label}: {path} answered {status[0]}")
+            raise SystemExit(f"{label}: {row.path} answered {status[0]}")
 
-    warm_up = WARM_UP + len(keys)
+    warm_up = WARM_UP + len(rotation)
     for n in range(warm_up):
         call(n)
     recorder.flush()
@@ -83,7 +84,7 @@ def collected(env: dict, label: str, count: int, creds_file: str) -> int:
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
          "tests.bench.instructions", "serve", label, str(count), creds_file],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        cwd=run.ROOT, env=env, capture_output=True, text=True, timeout=1800)
     found = COLLECTED.search(result.stderr)
     if result.returncode or not found:
         raise RuntimeError(f"callgrind on {label}: {result.stderr[-2000:]}")
@@ -92,29 +93,26 @@ def collected(env: dict, label: str, count: int, creds_file: str) -> int:
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="keyhouse-instructions-") as tmp:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.bench.settings",
-               "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "CACHE_URL": "locmemcache://keyhouse",
-               "API_KEY_PEPPER": "bench-pepper", "DEBUG": "false", "LOG_LEVEL": "WARNING",
-               # Same every run: the counts are compared across processes. The recorder writes
-               # when told (serve), never on its own clock, and key copies outlive the run.
-               "PYTHONHASHSEED": "0", "USAGE_FLUSH_SECONDS": "100000", "API_KEY_LOCAL_SECONDS": "100000"}
-        for args in (["manage.py", "migrate", "--noinput", "-v0"], ["-m", "tests.bench.seed", "setup"]):
-            done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                                  check=True)
+        backend = run.Sqlite(Path(tmp))
         creds_file = f"{tmp}/creds.json"
-        Path(creds_file).write_text(done.stdout)
+        Path(creds_file).write_text(json.dumps(backend.prepare()))
+        # Same every run: the counts are compared across processes. The recorder writes when
+        # told (serve), never on its own clock, and key copies outlive the run.
+        env = {**backend.env(), "PYTHONHASHSEED": "0", "USAGE_FLUSH_SECONDS": "100000",
+               "API_KEY_LOCAL_SECONDS": "100000"}
+        table = counted_rows()
         print(f"Instructions per request, in process (callgrind), SQLite: {REQUESTS} requests after the "
               "warm-up, their log's write included\n", flush=True)
-        print(f"| {'row':<36} | {'instructions':>12} | {'(a) / row':>9} |\n|{'-' * 38}|{'-' * 14}|{'-' * 11}|",
+        print(f"| {'row':<42} | {'instructions':>12} | {'(a) / row':>9} |\n|{'-' * 44}|{'-' * 14}|{'-' * 11}|",
               flush=True)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            runs = {(label, count): pool.submit(collected, env, label, count, creds_file)
-                    for label in ROWS for count in (REQUESTS, 0)}
-            per_request = {label: (runs[(label, REQUESTS)].result() - runs[(label, 0)].result()) / REQUESTS
-                           for label in ROWS}
-        control = per_request[next(iter(ROWS))]
+            runs = {(row.label, count): pool.submit(collected, env, row.label, count, creds_file)
+                    for row in table for count in (REQUESTS, 0)}
+            per_request = {row.label: (runs[(row.label, REQUESTS)].result() - runs[(row.label, 0)].result())
+                           / REQUESTS for row in table}
+        control = per_request[table[0].label]
         for label, count in per_request.items():
-            print(f"| {label:<36} | {count:>12,.0f} | {control / count:>9.2f} |", flush=True)
+            print(f"| {label:<42} | {count:>12,.0f} | {control / count:>9.2f} |", flush=True)
     return 0
 
 
