@@ -146,6 +146,22 @@ def test_the_upgrade_masks_pieces_of_keys_in_names_already_stored(alice):
     assert names == {cut: f"prod {shown}", whole: f"{shown} (old)", plain: "sk_ live", word: "task_test_runner"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_forgets_the_cached_snapshots_of_the_names_it_masks(alice):
+    """A key used just before the upgrade is answered from its cached snapshot, name included:
+    the masked name shows on its next request, not once the snapshot expires (300 s)."""
+    key, raw = make_key(alice, name="Plain")
+    ApiKey.objects.filter(pk=key.pk).update(name=f"prod {raw[:-1]}")  # as stored before names refused it
+    assert key_client(raw).get("/api/v1/me").json()["api_key"]["name"] == f"prod {raw[:-1]}"
+    try:
+        migrate([("keys", "0013_key_change_generation")])
+        migrate([("keys", "0014_mask_key_pieces_in_names")])
+    finally:
+        migrate_to_latest()
+    body = key_client(raw).get("/api/v1/me").content.decode()
+    assert raw[:13] not in body and f"prod {raw[:12]}…" in body
+
+
 def test_the_pages_that_refuse_a_cut_key_as_a_name_do_not_show_it_again(alice, admin):
     """The dashboard's forms and Django admin's re-render what was typed: masked."""
     key, raw = make_key(alice, name="Plain")
