@@ -316,7 +316,8 @@ def _forget(key_hashes, announce: bool) -> None:
         if announce and settings.API_KEY_LOCAL_SECONDS > 0:
             invalidation.announce(key_hashes)
     except Exception:
-        logger.error("Key cache unreachable; a changed key may be served from cache until it expires.",
+        logger.error("Key cache unreachable; a changed key may be served from cache until it expires "
+                     "(API_KEY_CACHE_SECONDS). Run `manage.py forget_cached_keys` once the cache answers.",
                      exc_info=True)
 
 

@@ -362,6 +362,19 @@ def timeouts_counted() -> float:
     return REGISTRY.get_sample_value("keyhouse_invalidation_ack_timeouts_total") or 0.0
 
 
+def test_a_revocation_while_redis_is_down_is_made_and_the_log_names_the_way_out(
+        settings, alice, alice_key, django_capture_on_commit_callbacks, caplog):
+    """The database is what counts: the key is revoked. The cached snapshots could not be
+    forgotten, and the operator reading the error learns how to forget them once Redis is back."""
+    key, _ = alice_key
+    settings.CACHES = {"default": {"BACKEND": key_cache.REDIS_BACKEND, "LOCATION": "redis://127.0.0.1:9/0"}}
+    with caplog.at_level(logging.ERROR, logger="keys.cache"), django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=key, actor_user=alice)
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert "Key cache unreachable" in caplog.text and "manage.py forget_cached_keys" in caplog.text
+
+
 def test_a_revocation_waits_for_a_silent_worker_no_longer_than_its_copies_live(
         shared, settings, alice, alice_key, django_capture_on_commit_callbacks, caplog, redis_url):
     """A subscriber that never confirms (a worker whose connection died unnoticed) delays the
