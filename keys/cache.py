@@ -352,6 +352,11 @@ def forget(*key_hashes: str) -> None:
     transaction.on_commit(lambda: _forget(key_hashes, announce=True))
 
 
+def hashes_of(key) -> list[str]:
+    """What a key is cached under: its current value, and its previous one during a grace period."""
+    return [h for h in (key.key_hash, key.previous_key_hash) if h]
+
+
 def forget_key(key) -> None:
-    """Every cache entry of a key: its current value, and its previous one during a grace period."""
-    forget(*filter(None, [key.key_hash, key.previous_key_hash]))
+    """Every cache entry of a key."""
+    forget(*hashes_of(key))

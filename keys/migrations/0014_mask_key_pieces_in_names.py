@@ -18,11 +18,11 @@ def mask_names(apps, schema_editor):
     for key in named.iterator():
         if NAME_KEY_PATTERN.search(key.name):
             ApiKey.objects.filter(pk=key.pk).update(name=mask_keys(key.name, NAME_KEY_PATTERN))
-            masked += filter(None, [key.key_hash, key.previous_key_hash])
+            masked += key_cache.hashes_of(key)
     # The historical model's update() is not ApiKeyQuerySet's, which forgets what it changes: a
     # snapshot cached before the upgrade would show the old name for up to API_KEY_CACHE_SECONDS.
-    for start in range(0, len(masked), 500):
-        key_cache.forget(*masked[start:start + 500])
+    if masked:
+        key_cache.forget(*masked)
 
 
 class Migration(migrations.Migration):
