@@ -43,6 +43,14 @@ def api():
     return APIClient()
 
 
+@pytest.fixture
+def unreachable_redis(settings):
+    """The cache, and so the counter store, is a Redis that nobody listens for."""
+    from keys.cache import REDIS_BACKEND
+
+    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": "redis://127.0.0.1:9/0"}}
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Cached keys and counters must not leak from one test into the next."""

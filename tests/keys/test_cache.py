@@ -363,11 +363,10 @@ def timeouts_counted() -> float:
 
 
 def test_a_revocation_while_redis_is_down_is_made_and_the_log_names_the_way_out(
-        settings, alice, alice_key, django_capture_on_commit_callbacks, caplog):
+        unreachable_redis, alice, alice_key, django_capture_on_commit_callbacks, caplog):
     """The database is what counts: the key is revoked. The cached snapshots could not be
     forgotten, and the operator reading the error learns how to forget them once Redis is back."""
     key, _ = alice_key
-    settings.CACHES = {"default": {"BACKEND": key_cache.REDIS_BACKEND, "LOCATION": "redis://127.0.0.1:9/0"}}
     with caplog.at_level(logging.ERROR, logger="keys.cache"), django_capture_on_commit_callbacks(execute=True):
         api_key_revoke(api_key=key, actor_user=alice)
     key.refresh_from_db()

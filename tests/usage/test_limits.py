@@ -181,14 +181,6 @@ def test_new_limits_take_effect_on_the_next_request(admin, alice_key):
     assert client.get(PRODUCT).status_code == 429
 
 
-@pytest.fixture
-def unreachable_redis(settings):
-    """The cache, and so the counter store, is a Redis that nobody listens for."""
-    from keys.cache import REDIS_BACKEND
-
-    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": "redis://127.0.0.1:9/0"}}
-
-
 def test_unreachable_counter_store_fails_closed_with_503(alice_key, unreachable_redis):
     key, raw = alice_key
     limits_set(api_key=key, grantor=OPERATOR, request_limit=100)

@@ -197,13 +197,6 @@ def test_management_routes_have_their_own_abuse_limit(owner_key, settings):
         assert client.get("/api/v1/me").status_code == 200  # the next minute
 
 
-@pytest.fixture
-def unreachable_redis(settings):
-    from keys.cache import REDIS_BACKEND
-
-    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": "redis://127.0.0.1:9/0"}}
-
-
 def test_management_routes_need_no_counter_store(owner_key, unreachable_redis):
     key, raw = owner_key
     client = key_client(raw)
